@@ -1,0 +1,64 @@
+/* The CPython boundary: what asgi/ modules share.
+ *
+ * One dfws_asgi_t per process, owned by the `_dfws.Server` Python object. It
+ * keeps strong references to the loop, the application and the cached bound
+ * methods until the server is closed and its handles are gone.
+ */
+#ifndef DFWS_ASGI_H
+#define DFWS_ASGI_H
+
+#include <Python.h>
+
+#include "cli.h"
+#include "server.h"
+
+typedef struct dfws_asgi_s {
+    PyObject *loop;
+    PyObject *app;
+    PyObject *state;          /* lifespan state dict, or NULL without lifespan */
+    PyObject *create_task;    /* loop.create_task */
+    PyObject *create_future;  /* loop.create_future */
+    PyObject *log_exception;  /* callable(message, exc) from dfws.runner */
+    PyObject *access_info;    /* logging.getLogger("dfws.access").info */
+    PyObject *root_path;      /* str */
+    PyObject *proxy_host_hdr; /* lower-case bytes, or NULL */
+    PyObject *proxy_port_hdr;
+    const dfws_cli_t *cli;
+    dfws_server_t server;
+    dfws_app_ops_t ops;
+    int started;
+} dfws_asgi_t;
+
+/* The command line and listening socket main() prepared for this worker. */
+extern const dfws_cli_t *dfws_asgi_cli;
+extern int dfws_asgi_fd;
+extern int dfws_asgi_is_unix;
+
+/* A completed awaitable: `await x` gives its value at once, no Future. */
+extern PyTypeObject dfws_ready_type;
+/* Returns a new reference to an awaitable yielding `value` (borrowed). */
+PyObject *dfws_ready_new(PyObject *value);
+/* Shared awaitable yielding None. Borrowed. */
+extern PyObject *dfws_ready_none;
+
+extern PyTypeObject dfws_http_cycle_type;
+/* ops->http_* implementations (http.c). */
+int dfws_http_request(void *ud, dfws_req_t *req);
+void dfws_http_body(void *ud, dfws_req_t *req);
+void dfws_http_drain(void *ud, dfws_req_t *req);
+void dfws_http_detach(void *ud, dfws_req_t *req);
+
+/* Calls fut.set_result(value) unless the future is already done; never
+ * leaves an exception set. */
+void dfws_future_resolve(PyObject *fut, PyObject *value);
+/* Logs the current Python exception through dfws.runner's logger and clears it. */
+void dfws_log_current_exception(dfws_asgi_t *A, const char *what);
+
+/* The module's init function, registered with PyImport_AppendInittab. */
+PyObject *dfws_module_init(void);
+
+/* Runs a worker: starts the interpreter, hands over to dfws.runner.main()
+ * and returns the process exit status. */
+int dfws_embed_run(int argc, char **argv);
+
+#endif

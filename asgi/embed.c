@@ -1,0 +1,89 @@
+/* Interpreter start-up.
+ *
+ * dfws-asgi must run the Python of the environment it was installed into: a
+ * `--system-site-packages` venv or the system. CPython finds its prefix and
+ * venv from `executable`, so we point it at the python3 that sits next to our
+ * binary (pip puts both in <venv>/bin) and fall back to the interpreter we
+ * were built against for a system-wide install or a build tree. */
+#include "asgi.h"
+#include "log.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef DFWS_PYTHON
+#define DFWS_PYTHON "/usr/bin/python3"
+#endif
+
+static void choose_executable(char *out, size_t outlen)
+{
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        char *slash = strrchr(self, '/');
+        if (slash) {
+            snprintf(out, outlen, "%.*s/python3", (int)(slash - self), self);
+            if (access(out, X_OK) == 0)
+                return;
+        }
+    }
+    snprintf(out, outlen, "%s", DFWS_PYTHON);
+}
+
+int dfws_embed_run(int argc, char **argv)
+{
+    char exe[PATH_MAX + 16];
+    PyStatus status;
+    PyConfig config;
+    int code = 1;
+
+    if (PyImport_AppendInittab("_dfws", dfws_module_init) < 0)
+        return 1;
+    choose_executable(exe, sizeof(exe));
+    PyConfig_InitPythonConfig(&config);
+    config.parse_argv = 0;
+    status = PyConfig_SetBytesString(&config, &config.program_name, exe);
+    if (PyStatus_Exception(status))
+        goto fail;
+    status = PyConfig_SetBytesString(&config, &config.executable, exe);
+    if (PyStatus_Exception(status))
+        goto fail;
+    status = PyConfig_SetBytesArgv(&config, argc, argv);
+    if (PyStatus_Exception(status))
+        goto fail;
+    status = Py_InitializeFromConfig(&config);
+    if (PyStatus_Exception(status))
+        goto fail;
+    PyConfig_Clear(&config);
+
+    PyObject *runner = PyImport_ImportModule("dfws.runner");
+    PyObject *res = runner ? PyObject_CallMethod(runner, "main", NULL) : NULL;
+    if (res) {
+        code = (int)PyLong_AsLong(res);
+        if (code == -1 && PyErr_Occurred())
+            code = 1;
+        Py_DECREF(res);
+    }
+    if (PyErr_Occurred()) {
+        if (PyErr_ExceptionMatches(PyExc_SystemExit)) {
+            /* Py_Exit semantics: let CPython print and pick the status */
+            PyErr_Print();
+        } else {
+            PyErr_Print();
+            code = 1;
+        }
+    }
+    Py_XDECREF(runner);
+    dfws_log_set_sink(NULL, NULL);
+    if (Py_FinalizeEx() < 0 && code == 0)
+        code = 120;
+    return code;
+fail:
+    PyConfig_Clear(&config);
+    fprintf(stderr, "dfws-asgi: cannot start Python: %s\n",
+            status.err_msg ? status.err_msg : "unknown error");
+    return 1;
+}

@@ -1,0 +1,658 @@
+/* ASGI HTTP: scope building, the receive/send callables and the task that
+ * runs the application for one request.
+ *
+ * Ownership: a Cycle holds one reference on its dfws_req_t (released in its
+ * dealloc). The request's `app` slot holds one strong reference on the
+ * Cycle from the start of the application until its task is done. */
+#include "asgi.h"
+#include "conn.h"
+#include "http1.h"
+#include "log.h"
+#include "str.h"
+
+#include <errno.h>
+#include <strings.h>
+
+typedef struct {
+    PyObject_HEAD
+    dfws_asgi_t *A;
+    dfws_req_t *req;
+    PyObject *receive_waiter; /* Future of a pending receive() */
+    PyObject *drain_waiter;   /* Future of a send() waiting for the socket */
+    PyObject *cancel_handle;  /* TimerHandle of --application-close-timeout */
+    PyObject *task;
+} Cycle;
+
+static PyObject *disconnect_message(void)
+{
+    PyObject *m = PyDict_New();
+    if (m && PyDict_SetItem(m, dfws_str_type, dfws_str_http_disconnect)) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
+
+/* ---- scope ---------------------------------------------------------------- */
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+static PyObject *decode_path(const char *p, size_t n)
+{
+    char stack[512] = {0};
+    char *out = n <= sizeof(stack) ? stack : PyMem_Malloc(n);
+    if (!out)
+        return PyErr_NoMemory();
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        int h, l;
+        if (p[i] == '%' && i + 2 < n && (h = hexval(p[i + 1])) >= 0 &&
+            (l = hexval(p[i + 2])) >= 0) {
+            out[o++] = (char)(h * 16 + l);
+            i += 2;
+        } else {
+            out[o++] = p[i];
+        }
+    }
+    PyObject *s = PyUnicode_DecodeUTF8(out, (Py_ssize_t)o, "replace");
+    if (out != stack)
+        PyMem_Free(out);
+    return s;
+}
+
+static PyObject *lower_bytes(const char *p, size_t n)
+{
+    PyObject *b = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)n);
+    if (!b)
+        return NULL;
+    char *d = PyBytes_AS_STRING(b);
+    for (size_t i = 0; i < n; i++) {
+        char c = p[i];
+        d[i] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
+    }
+    return b;
+}
+
+static int set_item(PyObject *d, PyObject *k, PyObject *v)
+{
+    if (!v)
+        return -1;
+    int rc = PyDict_SetItem(d, k, v);
+    Py_DECREF(v);
+    return rc;
+}
+
+/* The header value of `name` (lower-case), or NULL. */
+static const dfws_hdr_t *find_header(const dfws_req_t *r, const char *name, size_t nlen)
+{
+    for (uint32_t i = 0; i < r->nhdrs; i++) {
+        const dfws_hdr_t *h = &r->hdrs[i];
+        if (h->name_len == nlen && !strncasecmp(r->head.base + h->name_off, name, nlen))
+            return h;
+    }
+    return NULL;
+}
+
+/* Builds the scope shared by HTTP and WebSocket requests. `kind` is
+ * dfws_str_http or dfws_str_websocket. Returns a new dict or NULL. */
+PyObject *dfws_asgi_build_scope(dfws_asgi_t *A, dfws_req_t *r, PyObject *kind)
+{
+    dfws_conn_t *c = r->conn;
+    const char *base = r->head.base;
+    const char *url = base + r->url_off;
+    size_t url_len = r->url_len;
+    int websocket = kind == dfws_str_websocket;
+
+    /* absolute-form targets (proxies): keep only the path and query */
+    if (url_len > 7 && (!strncasecmp(url, "http://", 7) || !strncasecmp(url, "https://", 8))) {
+        const char *slash = memchr(url + 8, '/', url_len - 8);
+        if (slash) {
+            url_len -= (size_t)(slash - url);
+            url = slash;
+        } else {
+            url = "/";
+            url_len = 1;
+        }
+    }
+    size_t path_len = url_len;
+    const char *q = memchr(url, '?', url_len);
+    const char *hash = memchr(url, '#', url_len);
+    size_t end = hash ? (size_t)(hash - url) : url_len;
+    if (q && (size_t)(q - url) < end)
+        path_len = (size_t)(q - url);
+    else
+        path_len = end, q = NULL;
+
+    PyObject *scope = PyDict_New();
+    if (!scope)
+        return NULL;
+    PyObject *asgi = Py_BuildValue("{OOOO}", dfws_str_version, dfws_str_v3_0, dfws_str_spec_version,
+                                   dfws_str_v2_3);
+    PyObject *scheme = websocket ? dfws_str_ws : dfws_str_http;
+    if (PyDict_SetItem(scope, dfws_str_type, kind) || set_item(scope, dfws_str_asgi, asgi) ||
+        PyDict_SetItem(scope, dfws_str_http_version,
+                       r->http_minor == 0 && r->http_major == 1 ? dfws_str_v1_0 : dfws_str_v1_1) ||
+        (!websocket && set_item(scope, dfws_str_method, dfws_str_for_method(r->method))) ||
+        set_item(scope, dfws_str_path, decode_path(url, path_len)) ||
+        set_item(scope, dfws_str_raw_path, PyBytes_FromStringAndSize(url, (Py_ssize_t)path_len)) ||
+        set_item(scope, dfws_str_query_string,
+                 q ? PyBytes_FromStringAndSize(q + 1, (Py_ssize_t)(end - (size_t)(q - url) - 1))
+                   : PyBytes_FromStringAndSize("", 0)) ||
+        PyDict_SetItem(scope, dfws_str_root_path, A->root_path))
+        goto fail;
+
+    PyObject *headers = PyList_New((Py_ssize_t)r->nhdrs);
+    if (!headers)
+        goto fail;
+    for (uint32_t i = 0; i < r->nhdrs; i++) {
+        const dfws_hdr_t *h = &r->hdrs[i];
+        PyObject *name = lower_bytes(base + h->name_off, h->name_len);
+        PyObject *value = PyBytes_FromStringAndSize(base + h->value_off, h->value_len);
+        PyObject *pair = (name && value) ? PyTuple_Pack(2, name, value) : NULL;
+        Py_XDECREF(name);
+        Py_XDECREF(value);
+        if (!pair) {
+            Py_DECREF(headers);
+            goto fail;
+        }
+        PyList_SET_ITEM(headers, i, pair);
+    }
+    if (set_item(scope, dfws_str_headers, headers))
+        goto fail;
+
+    PyObject *client_host = NULL;
+    long client_port = c->client_port;
+    if (!A->server.is_unix)
+        client_host = PyUnicode_FromString(c->client_host);
+    if (A->cli->proxy_headers) {
+        const char *hn = A->cli->proxy_headers_host, *pn = A->cli->proxy_headers_port;
+        const dfws_hdr_t *h = find_header(r, hn, strlen(hn));
+        if (h && h->value_len) {
+            /* the left-most address is the original client */
+            const char *v = base + h->value_off;
+            size_t n = h->value_len;
+            const char *comma = memchr(v, ',', n);
+            if (comma)
+                n = (size_t)(comma - v);
+            while (n && (v[0] == ' ' || v[0] == '\t'))
+                v++, n--;
+            while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+                n--;
+            if (n) {
+                Py_XDECREF(client_host);
+                client_host = PyUnicode_DecodeLatin1(v, (Py_ssize_t)n, NULL);
+                client_port = 0;
+            }
+        }
+        h = find_header(r, pn, strlen(pn));
+        if (h && h->value_len && h->value_len < 8) {
+            char tmp[8];
+            memcpy(tmp, base + h->value_off, h->value_len);
+            tmp[h->value_len] = '\0';
+            char *e;
+            long p = strtol(tmp, &e, 10);
+            if (!*e && p >= 0 && p <= 65535)
+                client_port = p;
+        }
+        h = find_header(r, "x-forwarded-proto", 17);
+        if (h) {
+            const char *v = base + h->value_off;
+            if (h->value_len == 5 && !strncasecmp(v, "https", 5))
+                scheme = websocket ? dfws_str_wss : dfws_str_https;
+            else if (h->value_len == 3 && !strncasecmp(v, "wss", 3))
+                scheme = dfws_str_wss;
+        }
+    }
+    if (PyDict_SetItem(scope, dfws_str_scheme, scheme))
+        goto fail_client;
+    if (client_host) {
+        if (set_item(scope, dfws_str_client, Py_BuildValue("(Ol)", client_host, client_port)))
+            goto fail_client;
+        Py_CLEAR(client_host);
+        if (set_item(scope, dfws_str_server,
+                     Py_BuildValue("(si)", c->server_host, (int)c->server_port)))
+            goto fail;
+    } else {
+        if (PyDict_SetItem(scope, dfws_str_client, Py_None) ||
+            PyDict_SetItem(scope, dfws_str_server, Py_None))
+            goto fail;
+    }
+    if (A->state && set_item(scope, dfws_str_state, PyDict_Copy(A->state)))
+        goto fail;
+    return scope;
+fail_client:
+    Py_XDECREF(client_host);
+fail:
+    Py_DECREF(scope);
+    return NULL;
+}
+
+/* ---- receive ---------------------------------------------------------------- */
+
+/* The message receive() can hand out now (new reference), Py_None (new
+ * reference) when it must wait, NULL on error. */
+static PyObject *receive_now(Cycle *self)
+{
+    dfws_req_t *r = self->req;
+    if (!r->conn || r->response_done || r->disconnected)
+        return disconnect_message();
+    if (r->body_delivered)
+        Py_RETURN_NONE; /* the next event is the disconnect */
+    dfws_req_continue(r);
+    const char *data;
+    size_t len;
+    int more;
+    dfws_req_body_peek(r, &data, &len, &more);
+    if (len == 0 && more)
+        Py_RETURN_NONE;
+    PyObject *m = PyDict_New();
+    if (!m)
+        return NULL;
+    if (PyDict_SetItem(m, dfws_str_type, dfws_str_http_request) ||
+        set_item(m, dfws_str_body, PyBytes_FromStringAndSize(data, (Py_ssize_t)len)) ||
+        PyDict_SetItem(m, dfws_str_more_body, more ? Py_True : Py_False)) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    dfws_req_body_consume(r);
+    return m;
+}
+
+static PyObject *cycle_receive(Cycle *self, PyObject *unused)
+{
+    PyObject *m = receive_now(self);
+    if (!m)
+        return NULL;
+    if (m != Py_None) {
+        PyObject *aw = dfws_ready_new(m);
+        Py_DECREF(m);
+        return aw;
+    }
+    Py_DECREF(m);
+    if (self->receive_waiter) {
+        PyErr_SetString(PyExc_RuntimeError, "receive() called while another receive() is pending");
+        return NULL;
+    }
+    PyObject *fut = PyObject_CallNoArgs(self->A->create_future);
+    if (!fut)
+        return NULL;
+    Py_INCREF(fut);
+    self->receive_waiter = fut;
+    self->req->app_waiting_body = 1;
+    return fut;
+}
+
+static void wake_receiver(Cycle *self)
+{
+    if (!self->receive_waiter)
+        return;
+    PyObject *m = receive_now(self);
+    if (!m) {
+        PyErr_Clear();
+        return;
+    }
+    if (m == Py_None) {
+        Py_DECREF(m);
+        self->req->app_waiting_body = 1;
+        return;
+    }
+    PyObject *fut = self->receive_waiter;
+    self->receive_waiter = NULL;
+    self->req->app_waiting_body = 0;
+    dfws_future_resolve(fut, m);
+    Py_DECREF(fut);
+    Py_DECREF(m);
+}
+
+/* ---- send ------------------------------------------------------------------- */
+
+static int raise_for(int rc, const char *err)
+{
+    if (rc == -EINVAL)
+        PyErr_SetString(PyExc_ValueError, err);
+    else if (rc == -ENOMEM)
+        PyErr_NoMemory();
+    else
+        return 0; /* -EPIPE: the client is gone; ASGI apps are not told */
+    return -1;
+}
+
+static int get_buffer(PyObject *o, Py_buffer *view, const char *what)
+{
+    if (PyObject_GetBuffer(o, view, PyBUF_SIMPLE)) {
+        PyErr_Format(PyExc_TypeError, "%s must be bytes, got %.100s", what, Py_TYPE(o)->tp_name);
+        return -1;
+    }
+    return 0;
+}
+
+static int send_start(Cycle *self, PyObject *msg)
+{
+    dfws_req_t *r = self->req;
+    const char *err = NULL;
+    PyObject *status = PyDict_GetItemWithError(msg, dfws_str_status);
+    if (!status) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "http.response.start needs a 'status'");
+        return -1;
+    }
+    long st = PyLong_AsLong(status);
+    if (st == -1 && PyErr_Occurred())
+        return -1;
+    int rc = dfws_req_response_start(r, (int)st, &err);
+    if (rc)
+        return raise_for(rc, err);
+    PyObject *headers = PyDict_GetItemWithError(msg, dfws_str_headers);
+    if (!headers)
+        return PyErr_Occurred() ? -1 : 0;
+    PyObject *it = PyObject_GetIter(headers);
+    if (!it)
+        return -1;
+    PyObject *item;
+    while ((item = PyIter_Next(it))) {
+        PyObject *seq = PySequence_Fast(item, "each header must be a [name, value] pair");
+        Py_DECREF(item);
+        if (!seq)
+            goto fail;
+        if (PySequence_Fast_GET_SIZE(seq) != 2) {
+            Py_DECREF(seq);
+            PyErr_SetString(PyExc_ValueError, "each header must be a [name, value] pair");
+            goto fail;
+        }
+        Py_buffer n, v;
+        if (get_buffer(PySequence_Fast_GET_ITEM(seq, 0), &n, "header name")) {
+            Py_DECREF(seq);
+            goto fail;
+        }
+        if (get_buffer(PySequence_Fast_GET_ITEM(seq, 1), &v, "header value")) {
+            PyBuffer_Release(&n);
+            Py_DECREF(seq);
+            goto fail;
+        }
+        rc = dfws_req_response_header(r, n.buf, (size_t)n.len, v.buf, (size_t)v.len, &err);
+        PyBuffer_Release(&n);
+        PyBuffer_Release(&v);
+        Py_DECREF(seq);
+        if (rc && raise_for(rc, err))
+            goto fail;
+    }
+    Py_DECREF(it);
+    return PyErr_Occurred() ? -1 : 0;
+fail:
+    Py_DECREF(it);
+    return -1;
+}
+
+static int send_body(Cycle *self, PyObject *msg)
+{
+    dfws_req_t *r = self->req;
+    const char *err = NULL;
+    Py_buffer body = {0};
+    int more = 0;
+    PyObject *o = PyDict_GetItemWithError(msg, dfws_str_body);
+    if (!o && PyErr_Occurred())
+        return -1;
+    if (o && get_buffer(o, &body, "body"))
+        return -1;
+    o = PyDict_GetItemWithError(msg, dfws_str_more_body);
+    if (o && (more = PyObject_IsTrue(o)) < 0) {
+        PyBuffer_Release(&body);
+        return -1;
+    }
+    if (!o && PyErr_Occurred()) {
+        PyBuffer_Release(&body);
+        return -1;
+    }
+    int rc = dfws_req_response_body(r, body.buf, (size_t)(o || body.obj ? body.len : 0), more, &err);
+    if (body.obj)
+        PyBuffer_Release(&body);
+    return rc ? raise_for(rc, err) : 0;
+}
+
+static PyObject *cycle_send(Cycle *self, PyObject *msg)
+{
+    if (!PyDict_Check(msg)) {
+        PyErr_SetString(PyExc_TypeError, "send() takes a dict message");
+        return NULL;
+    }
+    PyObject *type = PyDict_GetItemWithError(msg, dfws_str_type);
+    if (!type) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "message has no 'type'");
+        return NULL;
+    }
+    int rc;
+    if (type == dfws_str_http_response_body ||
+        (PyUnicode_Check(type) && !PyUnicode_Compare(type, dfws_str_http_response_body)))
+        rc = send_body(self, msg);
+    else if (type == dfws_str_http_response_start ||
+             (PyUnicode_Check(type) && !PyUnicode_Compare(type, dfws_str_http_response_start)))
+        rc = send_start(self, msg);
+    else {
+        if (!PyErr_Occurred())
+            PyErr_Format(PyExc_ValueError, "unexpected ASGI message type %R for an HTTP request",
+                         type);
+        return NULL;
+    }
+    if (rc)
+        return NULL;
+    dfws_req_t *r = self->req;
+    if (r->conn && dfws_req_write_pending(r) > DFWS_WRITE_HIGH) {
+        /* backpressure: resume the app when the socket drained */
+        PyObject *fut = PyObject_CallNoArgs(self->A->create_future);
+        if (!fut)
+            return NULL;
+        Py_XSETREF(self->drain_waiter, fut);
+        Py_INCREF(fut);
+        r->app_waiting_drain = 1;
+        return fut;
+    }
+    Py_INCREF(dfws_ready_none);
+    return dfws_ready_none;
+}
+
+/* ---- the task --------------------------------------------------------------- */
+
+static PyObject *cycle_done(Cycle *self, PyObject *task)
+{
+    dfws_req_t *r = self->req;
+    dfws_asgi_t *A = self->A;
+    if (self->cancel_handle) {
+        PyObject *res = PyObject_CallMethodNoArgs(self->cancel_handle, dfws_str_cancel);
+        Py_XDECREF(res);
+        PyErr_Clear();
+        Py_CLEAR(self->cancel_handle);
+    }
+    PyObject *cancelled = PyObject_CallMethodNoArgs(task, dfws_str_cancelled);
+    int was_cancelled = cancelled == Py_True;
+    Py_XDECREF(cancelled);
+    PyErr_Clear();
+    PyObject *exc = was_cancelled ? NULL : PyObject_CallMethodNoArgs(task, dfws_str_exception);
+    if (!exc)
+        PyErr_Clear();
+    if (exc && exc != Py_None) {
+        PyObject *res = PyObject_CallFunction(A->log_exception, "sO", "Exception inside application", exc);
+        Py_XDECREF(res);
+        PyErr_Clear();
+        dfws_req_abort(r, 500);
+    } else if (r->conn && !r->response_done) {
+        if (!was_cancelled && !r->response_started)
+            dfws_log_error("application returned without starting a response (%s)",
+                           r->response_started ? "" : "no http.response.start");
+        else if (!was_cancelled)
+            dfws_log_error("application returned before completing its response");
+        dfws_req_abort(r, 500);
+    }
+    Py_XDECREF(exc);
+    Py_CLEAR(self->task);
+    Py_CLEAR(self->receive_waiter);
+    Py_CLEAR(self->drain_waiter);
+    r->app_waiting_body = r->app_waiting_drain = 0;
+    if (r->app == self) {
+        r->app = NULL;
+        Py_DECREF(self); /* the reference the request's app slot held */
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef receive_def = {"receive", (PyCFunction)cycle_receive, METH_NOARGS, NULL};
+static PyMethodDef send_def = {"send", (PyCFunction)cycle_send, METH_O, NULL};
+static PyMethodDef done_def = {"_done", (PyCFunction)cycle_done, METH_O, NULL};
+
+static void cycle_dealloc(Cycle *self)
+{
+    PyObject_GC_UnTrack(self);
+    Py_CLEAR(self->receive_waiter);
+    Py_CLEAR(self->drain_waiter);
+    Py_CLEAR(self->cancel_handle);
+    Py_CLEAR(self->task);
+    if (self->req)
+        dfws_req_release(self->req);
+    PyObject_GC_Del(self);
+}
+
+static int cycle_traverse(Cycle *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->receive_waiter);
+    Py_VISIT(self->drain_waiter);
+    Py_VISIT(self->cancel_handle);
+    Py_VISIT(self->task);
+    return 0;
+}
+
+static int cycle_clear(Cycle *self)
+{
+    Py_CLEAR(self->receive_waiter);
+    Py_CLEAR(self->drain_waiter);
+    Py_CLEAR(self->cancel_handle);
+    Py_CLEAR(self->task);
+    return 0;
+}
+
+PyTypeObject dfws_http_cycle_type = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "_dfws.HTTPCycle",
+    .tp_basicsize = sizeof(Cycle),
+    .tp_dealloc = (destructor)cycle_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_traverse = (traverseproc)cycle_traverse,
+    .tp_clear = (inquiry)cycle_clear,
+};
+
+/* ---- ops called by server/ ---------------------------------------------------- */
+
+int dfws_http_request(void *ud, dfws_req_t *r)
+{
+    dfws_asgi_t *A = ud;
+    int ret = -1;
+    PyGILState_STATE g = PyGILState_Ensure();
+    PyObject *scope = NULL, *receive = NULL, *send = NULL, *coro = NULL, *task = NULL,
+             *done = NULL, *res = NULL;
+    Cycle *self = PyObject_GC_New(Cycle, &dfws_http_cycle_type);
+    if (!self)
+        goto out;
+    self->A = A;
+    self->req = r;
+    dfws_req_retain(r);
+    self->receive_waiter = self->drain_waiter = self->cancel_handle = self->task = NULL;
+    PyObject_GC_Track(self);
+
+    scope = dfws_asgi_build_scope(A, r, dfws_str_http);
+    receive = PyCFunction_NewEx(&receive_def, (PyObject *)self, NULL);
+    send = PyCFunction_NewEx(&send_def, (PyObject *)self, NULL);
+    if (!scope || !receive || !send)
+        goto out;
+    PyObject *args[3] = {scope, receive, send};
+    coro = PyObject_Vectorcall(A->app, args, 3, NULL);
+    if (!coro)
+        goto out;
+    task = PyObject_CallOneArg(A->create_task, coro);
+    if (!task)
+        goto out;
+    done = PyCFunction_NewEx(&done_def, (PyObject *)self, NULL);
+    if (!done)
+        goto out;
+    res = PyObject_CallMethodOneArg(task, dfws_str_add_done_callback, done);
+    if (!res)
+        goto out;
+    self->task = task;
+    task = NULL;
+    r->app = self;
+    Py_INCREF(self);
+    ret = 0;
+out:
+    if (ret)
+        dfws_log_current_exception(A, "Exception while starting the application");
+    Py_XDECREF(res);
+    Py_XDECREF(done);
+    Py_XDECREF(task);
+    Py_XDECREF(coro);
+    Py_XDECREF(send);
+    Py_XDECREF(receive);
+    Py_XDECREF(scope);
+    Py_XDECREF(self);
+    PyGILState_Release(g);
+    return ret;
+}
+
+void dfws_http_body(void *ud, dfws_req_t *r)
+{
+    (void)ud;
+    PyGILState_STATE g = PyGILState_Ensure();
+    if (r->app)
+        wake_receiver(r->app);
+    PyGILState_Release(g);
+}
+
+void dfws_http_drain(void *ud, dfws_req_t *r)
+{
+    (void)ud;
+    PyGILState_STATE g = PyGILState_Ensure();
+    Cycle *self = r->app;
+    if (self && self->drain_waiter) {
+        PyObject *fut = self->drain_waiter;
+        self->drain_waiter = NULL;
+        dfws_future_resolve(fut, Py_None);
+        Py_DECREF(fut);
+    }
+    PyGILState_Release(g);
+}
+
+void dfws_http_detach(void *ud, dfws_req_t *r)
+{
+    dfws_asgi_t *A = ud;
+    PyGILState_STATE g = PyGILState_Ensure();
+    Cycle *self = r->app;
+    if (!self)
+        goto out;
+    wake_receiver(self);
+    if (self->drain_waiter) {
+        PyObject *fut = self->drain_waiter;
+        self->drain_waiter = NULL;
+        dfws_future_resolve(fut, Py_None);
+        Py_DECREF(fut);
+    }
+    if (r->disconnected && self->task && !self->cancel_handle) {
+        /* The client left while the app runs: it gets the disconnect event
+         * and --application-close-timeout seconds to finish. */
+        PyObject *cancel = PyObject_GetAttr(self->task, dfws_str_cancel);
+        PyObject *delay = PyFloat_FromDouble(A->cli->application_close_timeout);
+        if (cancel && delay)
+            self->cancel_handle =
+                PyObject_CallMethodObjArgs(A->loop, dfws_str_call_later, delay, cancel, NULL);
+        Py_XDECREF(cancel);
+        Py_XDECREF(delay);
+        if (!self->cancel_handle)
+            PyErr_Clear();
+    }
+out:
+    PyGILState_Release(g);
+}

@@ -1,0 +1,365 @@
+/* The built-in module `_dfws`: the Server object dfws.runner drives, the
+ * Ready awaitable, the options of this worker, and the log sink that routes
+ * server/ log lines to Python's logging. */
+#include "asgi.h"
+#include "http1.h"
+#include "log.h"
+#include "str.h"
+
+#include <uv.h>
+
+const dfws_cli_t *dfws_asgi_cli;
+int dfws_asgi_fd = -1;
+int dfws_asgi_is_unix;
+
+/* ---- Ready ------------------------------------------------------------------- */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *value;
+} Ready;
+
+PyObject *dfws_ready_none;
+
+PyObject *dfws_ready_new(PyObject *value)
+{
+    Ready *r = PyObject_New(Ready, &dfws_ready_type);
+    if (!r)
+        return NULL;
+    Py_INCREF(value);
+    r->value = value;
+    return (PyObject *)r;
+}
+
+static void ready_dealloc(Ready *self)
+{
+    Py_XDECREF(self->value);
+    PyObject_Free(self);
+}
+
+static PyObject *ready_await(PyObject *self)
+{
+    Py_INCREF(self);
+    return self;
+}
+
+/* Used when something iterates us the old way (no am_send). */
+static PyObject *ready_next(Ready *self)
+{
+    PyObject *v = self->value;
+    if (v == Py_None) {
+        PyErr_SetNone(PyExc_StopIteration);
+        return NULL;
+    }
+    PyObject *e = PyObject_CallOneArg(PyExc_StopIteration, v);
+    if (e) {
+        PyErr_SetObject(PyExc_StopIteration, e);
+        Py_DECREF(e);
+    }
+    return NULL;
+}
+
+static PySendResult ready_send(Ready *self, PyObject *arg, PyObject **result)
+{
+    (void)arg;
+    Py_INCREF(self->value);
+    *result = self->value;
+    return PYGEN_RETURN;
+}
+
+static PyAsyncMethods ready_async = {
+    .am_await = ready_await,
+    .am_send = (sendfunc)ready_send,
+};
+
+PyTypeObject dfws_ready_type = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "_dfws.Ready",
+    .tp_basicsize = sizeof(Ready),
+    .tp_dealloc = (destructor)ready_dealloc,
+    .tp_as_async = &ready_async,
+    .tp_iter = PyObject_SelfIter,
+    .tp_iternext = (iternextfunc)ready_next,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+};
+
+/* ---- helpers -------------------------------------------------------------------- */
+
+void dfws_future_resolve(PyObject *fut, PyObject *value)
+{
+    PyObject *done = PyObject_CallMethodNoArgs(fut, dfws_str_done);
+    if (done == Py_False) {
+        PyObject *res = PyObject_CallMethodOneArg(fut, dfws_str_set_result, value);
+        Py_XDECREF(res);
+    }
+    Py_XDECREF(done);
+    PyErr_Clear();
+}
+
+static PyObject *runner_log_exception; /* dfws.runner.log_exception, set by Server() */
+
+void dfws_log_current_exception(dfws_asgi_t *A, const char *what)
+{
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    if (!type)
+        return;
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (tb)
+        PyException_SetTraceback(value, tb);
+    PyObject *log = A ? A->log_exception : runner_log_exception;
+    PyObject *res = log ? PyObject_CallFunction(log, "sO", what, value) : NULL;
+    if (!res) {
+        PyErr_Clear();
+        dfws_log_error("%s", what);
+    }
+    Py_XDECREF(res);
+    Py_XDECREF(type);
+    Py_XDECREF(value);
+    Py_XDECREF(tb);
+}
+
+/* server/ log lines go to logging.getLogger("dfws.server") */
+static PyObject *server_log; /* bound Logger.log */
+
+static void python_log_sink(int level, const char *msg, void *ud)
+{
+    (void)ud;
+    PyGILState_STATE g = PyGILState_Ensure();
+    PyObject *res = PyObject_CallFunction(server_log, "is", level, msg);
+    if (!res) {
+        PyErr_Clear();
+        fprintf(stderr, "%s\n", msg);
+    }
+    Py_XDECREF(res);
+    PyGILState_Release(g);
+}
+
+static void access_log_line(void *ud, const char *line, size_t len)
+{
+    dfws_asgi_t *A = ud;
+    PyGILState_STATE g = PyGILState_Ensure();
+    PyObject *s = PyUnicode_DecodeUTF8(line, (Py_ssize_t)len, "replace");
+    PyObject *res = s ? PyObject_CallOneArg(A->access_info, s) : NULL;
+    if (!res)
+        PyErr_Clear();
+    Py_XDECREF(res);
+    Py_XDECREF(s);
+    PyGILState_Release(g);
+}
+
+/* ---- Server --------------------------------------------------------------------- */
+
+typedef struct {
+    PyObject_HEAD
+    dfws_asgi_t A;
+} Server;
+
+static int server_init(Server *self, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"loop", "app", "state", "log_exception", NULL};
+    PyObject *loop, *app, *state, *log_exception;
+    dfws_asgi_t *A = &self->A;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOOO", kwlist, &loop, &app, &state,
+                                     &log_exception))
+        return -1;
+    if (A->started) {
+        PyErr_SetString(PyExc_RuntimeError, "server already started");
+        return -1;
+    }
+    if (!dfws_asgi_cli) {
+        PyErr_SetString(PyExc_RuntimeError, "_dfws.Server runs only inside dfws-asgi");
+        return -1;
+    }
+    PyObject *mod = PyImport_ImportModule("uvloop.loop");
+    if (!mod)
+        return -1;
+    PyObject *capsule = PyObject_CallMethod(mod, "libuv_get_loop_t_ptr", "O", loop);
+    PyObject *ver = capsule ? PyObject_CallMethod(mod, "libuv_get_version", NULL) : NULL;
+    Py_DECREF(mod);
+    if (!ver) {
+        Py_XDECREF(capsule);
+        return -1;
+    }
+    long v = PyLong_AsLong(ver);
+    Py_DECREF(ver);
+    if (v != (long)uv_version() || (v >> 8) != (UV_VERSION_HEX >> 8)) {
+        Py_DECREF(capsule);
+        PyErr_Format(PyExc_RuntimeError,
+                     "uvloop runs libuv %ld.%ld.%ld but dfws-asgi was built for %d.%d (and runs "
+                     "%s): they must share one libuv",
+                     v >> 16, (v >> 8) & 0xff, v & 0xff, UV_VERSION_MAJOR, UV_VERSION_MINOR,
+                     uv_version_string());
+        return -1;
+    }
+    uv_loop_t *uvloop = PyCapsule_GetPointer(capsule, NULL);
+    Py_DECREF(capsule);
+    if (!uvloop)
+        return -1;
+
+    A->cli = dfws_asgi_cli;
+    A->loop = Py_NewRef(loop);
+    A->app = Py_NewRef(app);
+    A->state = state == Py_None ? NULL : Py_NewRef(state);
+    A->log_exception = Py_NewRef(log_exception);
+    Py_XSETREF(runner_log_exception, Py_NewRef(log_exception));
+    A->create_task = PyObject_GetAttrString(loop, "create_task");
+    A->create_future = PyObject_GetAttrString(loop, "create_future");
+    A->root_path = PyUnicode_FromString(A->cli->root_path);
+    PyObject *logging = PyImport_ImportModule("logging");
+    PyObject *access_logger = logging ? PyObject_CallMethod(logging, "getLogger", "s", "dfws.access") : NULL;
+    PyObject *server_logger = logging ? PyObject_CallMethod(logging, "getLogger", "s", "dfws.server") : NULL;
+    Py_XDECREF(logging);
+    A->access_info = access_logger ? PyObject_GetAttrString(access_logger, "info") : NULL;
+    if (server_logger && !server_log)
+        server_log = PyObject_GetAttrString(server_logger, "log");
+    Py_XDECREF(access_logger);
+    Py_XDECREF(server_logger);
+    if (!A->create_task || !A->create_future || !A->root_path || !A->access_info || !server_log)
+        return -1;
+
+    A->ops.http_request = dfws_http_request;
+    A->ops.http_body = dfws_http_body;
+    A->ops.http_drain = dfws_http_drain;
+    A->ops.http_detach = dfws_http_detach;
+    A->ops.access_log = access_log_line;
+    int rc = dfws_server_start(&A->server, uvloop, A->cli, dfws_asgi_fd, dfws_asgi_is_unix,
+                               &A->ops, A);
+    if (rc) {
+        PyErr_Format(PyExc_OSError, "cannot listen: %s", uv_strerror(rc));
+        return -1;
+    }
+    A->server.access_log = A->cli->access_log != NULL;
+    A->started = 1;
+    dfws_log_set_sink(python_log_sink, NULL);
+    return 0;
+}
+
+static PyObject *server_shutdown(Server *self, PyObject *unused)
+{
+    if (self->A.started)
+        dfws_server_shutdown(&self->A.server);
+    Py_RETURN_NONE;
+}
+
+static PyObject *server_close(Server *self, PyObject *unused)
+{
+    if (self->A.started) {
+        dfws_server_close(&self->A.server, NULL);
+        self->A.started = 0;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *server_active_requests(Server *self, PyObject *unused)
+{
+    return PyLong_FromSize_t(self->A.started ? self->A.server.active_requests : 0);
+}
+
+static PyObject *server_connections(Server *self, PyObject *unused)
+{
+    return PyLong_FromSize_t(self->A.started ? self->A.server.nconns : 0);
+}
+
+static void server_dealloc(Server *self)
+{
+    dfws_asgi_t *A = &self->A;
+    if (A->started) {
+        dfws_server_close(&A->server, NULL);
+        A->started = 0;
+    }
+    Py_CLEAR(A->loop);
+    Py_CLEAR(A->app);
+    Py_CLEAR(A->state);
+    Py_CLEAR(A->create_task);
+    Py_CLEAR(A->create_future);
+    Py_CLEAR(A->log_exception);
+    Py_CLEAR(A->access_info);
+    Py_CLEAR(A->root_path);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyMethodDef server_methods[] = {
+    {"shutdown", (PyCFunction)server_shutdown, METH_NOARGS,
+     "Stop accepting; idle connections close now, busy ones after their response."},
+    {"close", (PyCFunction)server_close, METH_NOARGS, "Close every connection now."},
+    {"active_requests", (PyCFunction)server_active_requests, METH_NOARGS,
+     "Requests whose response is not complete."},
+    {"connections", (PyCFunction)server_connections, METH_NOARGS, "Open connections."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject server_type = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "_dfws.Server",
+    .tp_basicsize = sizeof(Server),
+    .tp_dealloc = (destructor)server_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_methods = server_methods,
+    .tp_init = (initproc)server_init,
+    .tp_new = PyType_GenericNew,
+};
+
+/* ---- module functions ------------------------------------------------------------ */
+
+static PyObject *mod_options(PyObject *m, PyObject *unused)
+{
+    const dfws_cli_t *c = dfws_asgi_cli;
+    if (!c) {
+        PyErr_SetString(PyExc_RuntimeError, "no options outside dfws-asgi");
+        return NULL;
+    }
+    return Py_BuildValue(
+        "{s:s,s:s,s:i,s:z,s:i,s:i,s:z,s:i,s:d,s:d,s:s,s:z,s:s,s:i,s:O,s:d,s:d,s:d,s:d,s:d,s:n,s:n}",
+        "app", c->app, "bind", c->bind, "port", c->port, "unix_socket", c->unix_socket, "fd", c->fd,
+        "is_unix", dfws_asgi_is_unix, "access_log", c->access_log, "verbosity", c->verbosity,
+        "http_timeout", c->http_timeout, "application_close_timeout", c->application_close_timeout,
+        "root_path", c->root_path, "server_name", c->server_name, "log_fmt", c->log_fmt, "workers",
+        c->workers, "native_websockets", c->native_ws ? Py_True : Py_False, "shutdown_timeout",
+        c->shutdown_timeout, "websocket_timeout", c->websocket_timeout,
+        "websocket_connect_timeout", c->websocket_connect_timeout, "ping_interval",
+        c->ping_interval, "ping_timeout", c->ping_timeout, "websocket_max_message_size",
+        (Py_ssize_t)c->ws_max_message_size, "websocket_max_frame_size",
+        (Py_ssize_t)c->ws_max_frame_size);
+}
+
+static PyObject *mod_lifespan_mode(PyObject *m, PyObject *unused)
+{
+    static const char *names[] = {"auto", "on", "off"};
+    return PyUnicode_FromString(dfws_asgi_cli ? names[dfws_asgi_cli->lifespan] : "auto");
+}
+
+static PyMethodDef module_methods[] = {
+    {"options", mod_options, METH_NOARGS, "The command-line options of this worker."},
+    {"lifespan_mode", mod_lifespan_mode, METH_NOARGS, "auto, on or off."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "_dfws",
+    .m_doc = "dfws-asgi's built-in module.",
+    .m_size = -1,
+    .m_methods = module_methods,
+};
+
+PyObject *dfws_module_init(void)
+{
+    if (dfws_str_init())
+        return NULL;
+    if (PyType_Ready(&dfws_ready_type) || PyType_Ready(&dfws_http_cycle_type) ||
+        PyType_Ready(&server_type))
+        return NULL;
+    PyObject *m = PyModule_Create(&module_def);
+    if (!m)
+        return NULL;
+    if (!dfws_ready_none && !(dfws_ready_none = dfws_ready_new(Py_None)))
+        goto fail;
+    Py_INCREF(&server_type);
+    if (PyModule_AddObject(m, "Server", (PyObject *)&server_type)) {
+        Py_DECREF(&server_type);
+        goto fail;
+    }
+    return m;
+fail:
+    Py_DECREF(m);
+    return NULL;
+}

@@ -1,0 +1,50 @@
+"""HTTP middleware: give every request a window key and, when the view called
+``set_websocket_topics``, set the ``dfwsurl`` and ``dfwskey`` cookies."""
+import logging
+import secrets
+import string
+from urllib.parse import quote_plus
+
+from django.conf import settings
+from django.utils.deprecation import MiddlewareMixin
+
+from df_websockets import ws_settings
+from df_websockets.constants import WEBSOCKET_KEY_COOKIE_NAME, WEBSOCKET_URL_COOKIE_NAME
+
+logger = logging.getLogger("df_websockets.signals")
+_KEY_ALPHABET = string.ascii_lowercase + string.digits
+COOKIE_MAX_AGE = 86400
+
+
+def new_window_key():
+    """A random 32-character key of lowercase letters and digits."""
+    return "".join(secrets.choice(_KEY_ALPHABET) for _ in range(32))
+
+
+class WebsocketMiddleware(MiddlewareMixin):
+    def process_request(self, request):
+        if request.META.get("HTTP_X_REQUESTED_WITH") == "XMLHttpRequest":
+            key = request.META.get("HTTP_DFWSKEY")
+        else:
+            key = request.COOKIES.get(WEBSOCKET_KEY_COOKIE_NAME)
+        request.window_key = key or new_window_key()
+        request.has_websocket_topics = False
+
+    def process_response(self, request, response):
+        if not getattr(request, "has_websocket_topics", False):
+            return response
+        secure = request.is_secure()
+        url = "%s://%s%s" % (
+            "wss" if secure else "ws", request.get_host(), ws_settings.WEBSOCKET_URL
+        )
+        common = {
+            "max_age": COOKIE_MAX_AGE,
+            "domain": settings.CSRF_COOKIE_DOMAIN,
+            "path": settings.CSRF_COOKIE_PATH,
+            "secure": secure,
+            "httponly": False,
+            "samesite": settings.CSRF_COOKIE_SAMESITE,
+        }
+        response.set_cookie(WEBSOCKET_URL_COOKIE_NAME, quote_plus(url), **common)
+        response.set_cookie(WEBSOCKET_KEY_COOKIE_NAME, request.window_key, **common)
+        return response

@@ -1,0 +1,210 @@
+"""Turn Django's ``CHANNEL_LAYERS["default"]`` into the JSON the C channel
+layer reads (``dfws_layer_config_parse_json`` in server/layer.h).
+
+Only plain data crosses: hosts become URL strings, ``channel_capacity``
+patterns become tagged rules (``{"glob": ...}`` for strings,
+``{"regex": ...}`` for compiled regexes, translated to POSIX extended
+syntax), byte keys become ``{"base64": ...}``. The backend's dotted class
+path is kept and classified as ``"redis"`` (channels_redis core layer),
+``"memory"`` (Channels' in-memory layer, or no layer configured) or
+``"unsupported"`` (anything else: the server refuses to start with a clear
+message instead of silently talking a different protocol).
+"""
+
+import base64
+import json
+import re
+from urllib.parse import quote
+
+REDIS_CORE = "channels_redis.core.RedisChannelLayer"
+IN_MEMORY = "channels.layers.InMemoryChannelLayer"
+
+_KIND = {REDIS_CORE: "redis", IN_MEMORY: "memory"}
+
+# Python regex escapes and their POSIX ERE equivalents (glibc regcomp).
+_ESCAPES = {
+    "d": "[0-9]",
+    "D": "[^0-9]",
+    "w": "[A-Za-z0-9_]",
+    "W": "[^A-Za-z0-9_]",
+    "s": "[ \t\n\r\f\v]",
+    "S": "[^ \t\n\r\f\v]",
+}
+
+
+def _host_url(entry, index):
+    if isinstance(entry, bytes):
+        entry = entry.decode("utf8")
+    if isinstance(entry, str):
+        return entry
+    if isinstance(entry, (tuple, list)):
+        if len(entry) != 2:
+            raise ValueError(f"hosts[{index}]: expected (host, port), got {entry!r}")
+        host, port = entry
+        host = str(host)
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        return f"redis://{host}:{int(port)}"
+    if isinstance(entry, dict):
+        if "address" in entry:
+            return _host_url(entry["address"], index)
+        if "master_name" in entry or "sentinels" in entry:
+            # Passed through: the C side answers "Sentinel is not supported".
+            return {k: v for k, v in entry.items() if k in ("master_name", "sentinels")}
+        userinfo = ""
+        username = entry.get("username")
+        password = entry.get("password")
+        if username or password:
+            userinfo = quote(str(username or ""), safe="")
+            if password:
+                userinfo += ":" + quote(str(password), safe="")
+            userinfo += "@"
+        db = int(entry.get("db", 0) or 0)
+        if entry.get("path") or entry.get("unix_socket_path"):
+            path = entry.get("path") or entry.get("unix_socket_path")
+            url = f"unix://{userinfo}{path}"
+            return url + (f"?db={db}" if db else "")
+        scheme = "rediss" if entry.get("ssl") else "redis"
+        host = str(entry.get("host", "localhost"))
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        port = int(entry.get("port", 6379))
+        return f"{scheme}://{userinfo}{host}:{port}" + (f"/{db}" if db else "")
+    raise ValueError(f"hosts[{index}]: unsupported host entry {entry!r}")
+
+
+def _hosts(hosts):
+    if not hosts:
+        return ["redis://localhost:6379"]
+    if isinstance(hosts, (str, bytes)):
+        raise ValueError("You must pass a list of Redis hosts, even if there is only one.")
+    return [_host_url(entry, i) for i, entry in enumerate(hosts)]
+
+
+def regex_to_posix(pattern):
+    """Translate a Python regex (as used with ``re.match``) into POSIX
+    extended syntax. Raises ValueError for what POSIX cannot express."""
+    out = []
+    i = 0
+    in_class = False
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            if i + 1 >= len(pattern):
+                raise ValueError(f"regex {pattern!r}: trailing backslash")
+            n = pattern[i + 1]
+            if n in _ESCAPES:
+                rep = _ESCAPES[n]
+                if in_class:
+                    if n.isupper():
+                        raise ValueError(f"regex {pattern!r}: \\{n} inside [...] is not supported")
+                    rep = rep[1:-1]
+                out.append(rep)
+            elif n in "AZbB" or n.isdigit():
+                raise ValueError(f"regex {pattern!r}: \\{n} is not supported by the C layer")
+            elif in_class and n in "]\\^-":
+                raise ValueError(f"regex {pattern!r}: escaped {n!r} inside [...] is not supported")
+            elif n.isalnum():
+                raise ValueError(f"regex {pattern!r}: \\{n} is not supported by the C layer")
+            else:
+                out.append("\\" + n)
+            i += 2
+            continue
+        if in_class:
+            if c == "]":
+                in_class = False
+            out.append(c)
+            i += 1
+            continue
+        if c == "[":
+            in_class = True
+            out.append(c)
+            # a leading ] or ^] is literal in both dialects
+            if pattern[i + 1 : i + 2] == "^":
+                out.append("^")
+                i += 1
+            if pattern[i + 1 : i + 2] == "]":
+                out.append("]")
+                i += 1
+            i += 1
+            continue
+        if c == "(" and pattern[i + 1 : i + 2] == "?":
+            if pattern[i + 2 : i + 3] == ":":
+                out.append("(")
+                i += 3
+                continue
+            raise ValueError(f"regex {pattern!r}: (?...) groups are not supported by the C layer")
+        if c in "*+?}" and pattern[i + 1 : i + 2] == "?":
+            raise ValueError(f"regex {pattern!r}: lazy quantifiers are not supported by the C layer")
+        out.append(c)
+        i += 1
+    if in_class:
+        raise ValueError(f"regex {pattern!r}: unterminated [")
+    return "".join(out)
+
+
+def _capacity_rules(channel_capacity):
+    rules = []
+    for pattern, capacity in (channel_capacity or {}).items():
+        if hasattr(pattern, "match"):
+            flags = getattr(pattern, "flags", 0) & ~re.UNICODE
+            if flags:
+                raise ValueError(f"channel_capacity regex {pattern.pattern!r}: flags are not supported")
+            source = pattern.pattern
+            if isinstance(source, bytes):
+                source = source.decode("utf8")
+            rules.append({"regex": regex_to_posix(source), "capacity": int(capacity)})
+        else:
+            rules.append({"glob": str(pattern), "capacity": int(capacity)})
+    return rules
+
+
+def _keys(keys):
+    if not keys:
+        return []
+    if isinstance(keys, (str, bytes)):
+        raise ValueError("symmetric_encryption_keys must be a list of possible keys")
+    out = []
+    for key in keys:
+        if isinstance(key, str):
+            out.append(key)
+        elif isinstance(key, (bytes, bytearray)):
+            out.append({"base64": base64.b64encode(bytes(key)).decode("ascii")})
+        else:
+            raise ValueError(f"symmetric_encryption_keys: {type(key).__name__} is not str or bytes")
+    return out
+
+
+def to_dict(layer_settings):
+    """The configuration as a JSON-ready dict (see to_json)."""
+    layer_settings = layer_settings or {}
+    backend = layer_settings.get("BACKEND") or IN_MEMORY
+    if not isinstance(backend, str):
+        backend = f"{backend.__module__}.{backend.__qualname__}"
+    config = dict(layer_settings.get("CONFIG") or {})
+    kind = _KIND.get(backend, "unsupported")
+    result = {"backend": backend, "kind": kind}
+    if kind == "unsupported":
+        return result
+    for name in ("expiry", "group_expiry", "capacity"):
+        if config.get(name) is not None:
+            result[name] = int(config[name])
+    result["channel_capacity"] = _capacity_rules(config.get("channel_capacity"))
+    if kind == "redis":
+        result["hosts"] = _hosts(config.get("hosts"))
+        prefix = config.get("prefix", "asgi")
+        if not isinstance(prefix, str):
+            raise ValueError("Prefix must be unicode")
+        result["prefix"] = prefix
+        result["symmetric_encryption_keys"] = _keys(config.get("symmetric_encryption_keys"))
+        if config.get("serializer_format", "msgpack") != "msgpack":
+            raise ValueError("serializer_format: only 'msgpack' is supported by the C layer")
+        if config.get("random_prefix_length", 12) != 12:
+            raise ValueError("random_prefix_length: only 12 is supported by the C layer")
+    return result
+
+
+def to_json(layer_settings: dict) -> str:
+    """``CHANNEL_LAYERS["default"]`` (``{"BACKEND": ..., "CONFIG": {...}}``,
+    or None for "no layer configured") -> JSON for the C layer."""
+    return json.dumps(to_dict(layer_settings), sort_keys=True)

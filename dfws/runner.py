@@ -1,0 +1,166 @@
+"""What a dfws-asgi worker does once CPython is up.
+
+C parsed the command line and opened the listening socket; this module loads
+the application, creates the uvloop event loop whose libuv loop the C server
+shares, runs lifespan, serves until SIGTERM/SIGINT and shuts down gracefully.
+Everything here runs once per worker, never per request.
+"""
+import asyncio
+import importlib
+import logging
+import os
+import signal
+import sys
+import time
+
+import _dfws
+
+from dfws.lifespan import Lifespan
+
+logger = logging.getLogger("dfws.server")
+access_logger = logging.getLogger("dfws.access")
+
+
+class AppLoadError(Exception):
+    pass
+
+
+def load_app(path):
+    """Import "module:attr" (attr may be dotted) like daphne does."""
+    module_name, sep, attrs = path.partition(":")
+    if not sep or not module_name or not attrs:
+        raise AppLoadError(
+            f'application path "{path}" must be of the form "module:attribute"'
+        )
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
+            raise AppLoadError(f'could not import module "{module_name}" ({exc})') from None
+        raise
+    obj = module
+    for attr in attrs.split("."):
+        try:
+            obj = getattr(obj, attr)
+        except AttributeError:
+            raise AppLoadError(
+                f'module "{module_name}" has no attribute "{attrs}"'
+            ) from None
+    return obj
+
+
+def log_exception(message, exc):
+    logger.error("%s", message, exc_info=(type(exc), exc, exc.__traceback__))
+
+
+def configure_logging(opts):
+    level = {0: logging.WARNING, 1: logging.INFO}.get(opts["verbosity"], logging.DEBUG)
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(level=level, format=opts["log_fmt"], stream=sys.stderr)
+    logging.getLogger("dfws").setLevel(level)
+    dest = opts["access_log"]
+    access_logger.propagate = False
+    access_logger.setLevel(logging.INFO)
+    if dest:
+        handler = (
+            logging.StreamHandler(sys.stdout)
+            if dest == "-"
+            else logging.FileHandler(dest, encoding="utf-8")
+        )
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        access_logger.addHandler(handler)
+    else:
+        access_logger.disabled = True
+
+
+def describe_listener(opts):
+    if opts["fd"] >= 0:
+        return f"file descriptor {opts['fd']}"
+    if opts["unix_socket"]:
+        return f"unix:{opts['unix_socket']}"
+    host = opts["bind"]
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{opts['port']}"
+
+
+async def _wait_for_requests(server, timeout):
+    deadline = time.monotonic() + timeout
+    while server.active_requests() and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    left = server.active_requests()
+    if left:
+        logger.warning("shutdown timeout: closing %d unfinished requests", left)
+
+
+def _cancel_remaining(loop):
+    tasks = [t for t in asyncio.all_tasks(loop) if not t.done()]
+    for t in tasks:
+        t.cancel()
+    if tasks:
+        loop.run_until_complete(asyncio.wait(tasks, timeout=5))
+
+
+def main():
+    opts = _dfws.options()
+    configure_logging(opts)
+    cwd = os.getcwd()
+    if cwd not in sys.path and "" not in sys.path:
+        sys.path.insert(0, cwd)
+    try:
+        app = load_app(opts["app"])
+    except AppLoadError as exc:
+        print(f"dfws-asgi: error: {exc}", file=sys.stderr)
+        return 1
+    from asgiref.compatibility import guarantee_single_callable
+
+    app = guarantee_single_callable(app)
+
+    import uvloop
+
+    loop = uvloop.new_event_loop()
+    asyncio.set_event_loop(loop)
+    lifespan = Lifespan(app, _dfws.lifespan_mode())
+    if not loop.run_until_complete(lifespan.startup()):
+        loop.close()
+        return 1
+    try:
+        server = _dfws.Server(
+            loop, app, lifespan.state if lifespan.supported else None, log_exception
+        )
+    except Exception as exc:
+        print(f"dfws-asgi: error: {exc}", file=sys.stderr)
+        loop.run_until_complete(lifespan.shutdown())
+        return 1
+    stop = loop.create_future()
+
+    def on_signal(signum):
+        if not stop.done():
+            stop.set_result(signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+    logger.info("dfws-asgi %s serving %s on %s (pid %d)", _version(), opts["app"],
+                describe_listener(opts), os.getpid())
+    signum = loop.run_until_complete(stop)
+    logger.info("received %s, shutting down", signal.Signals(signum).name)
+    server.shutdown()
+    loop.run_until_complete(_wait_for_requests(server, opts["shutdown_timeout"]))
+    server.close()
+    loop.run_until_complete(asyncio.sleep(0))
+    loop.run_until_complete(lifespan.shutdown())
+    _cancel_remaining(loop)
+    loop.run_until_complete(loop.shutdown_asyncgens())
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.remove_signal_handler(signum)
+    loop.run_until_complete(asyncio.sleep(0))
+    loop.close()
+    logging.shutdown()
+    return 0
+
+
+def _version():
+    from dfws import __version__
+
+    return __version__

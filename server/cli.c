@@ -1,0 +1,363 @@
+#include "cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef DFWS_VERSION
+#define DFWS_VERSION "0.0.0"
+#endif
+
+#define DEFAULT_LOG_FMT "%(asctime)-15s %(levelname)-8s %(message)s"
+
+enum {
+    OPT_ACCESS_LOG = 256,
+    OPT_WS_TIMEOUT,
+    OPT_WS_CONNECT_TIMEOUT,
+    OPT_PING_INTERVAL,
+    OPT_PING_TIMEOUT,
+    OPT_APP_CLOSE_TIMEOUT,
+    OPT_ROOT_PATH,
+    OPT_PROXY_HEADERS,
+    OPT_PROXY_HOST,
+    OPT_PROXY_PORT,
+    OPT_NO_SERVER_NAME,
+    OPT_LOG_FMT,
+    OPT_WORKERS,
+    OPT_LIFESPAN,
+    OPT_BACKLOG,
+    OPT_LIMIT_HEADERS,
+    OPT_LIMIT_BODY,
+    OPT_KEEP_ALIVE,
+    OPT_HEADER_TIMEOUT,
+    OPT_SHUTDOWN_TIMEOUT,
+    OPT_WS_MAX_MESSAGE,
+    OPT_WS_MAX_FRAME,
+    OPT_NO_NATIVE_WS,
+    OPT_WS_RATE_LIMIT,
+    OPT_FD,
+    OPT_VERSION,
+};
+
+static const struct option long_options[] = {
+    {"bind", required_argument, NULL, 'b'},
+    {"port", required_argument, NULL, 'p'},
+    {"unix-socket", required_argument, NULL, 'u'},
+    {"fd", required_argument, NULL, OPT_FD},
+    {"endpoint", required_argument, NULL, 'e'},
+    {"access-log", required_argument, NULL, OPT_ACCESS_LOG},
+    {"verbosity", required_argument, NULL, 'v'},
+    {"http-timeout", required_argument, NULL, 't'},
+    {"websocket_timeout", required_argument, NULL, OPT_WS_TIMEOUT},
+    {"websocket-timeout", required_argument, NULL, OPT_WS_TIMEOUT},
+    {"websocket_connect_timeout", required_argument, NULL, OPT_WS_CONNECT_TIMEOUT},
+    {"websocket-connect-timeout", required_argument, NULL, OPT_WS_CONNECT_TIMEOUT},
+    {"ping-interval", required_argument, NULL, OPT_PING_INTERVAL},
+    {"ping-timeout", required_argument, NULL, OPT_PING_TIMEOUT},
+    {"application-close-timeout", required_argument, NULL, OPT_APP_CLOSE_TIMEOUT},
+    {"root-path", required_argument, NULL, OPT_ROOT_PATH},
+    {"proxy-headers", no_argument, NULL, OPT_PROXY_HEADERS},
+    {"proxy-headers-host", required_argument, NULL, OPT_PROXY_HOST},
+    {"proxy-headers-port", required_argument, NULL, OPT_PROXY_PORT},
+    {"server-name", required_argument, NULL, 's'},
+    {"no-server-name", no_argument, NULL, OPT_NO_SERVER_NAME},
+    {"log-fmt", required_argument, NULL, OPT_LOG_FMT},
+    {"workers", required_argument, NULL, OPT_WORKERS},
+    {"lifespan", required_argument, NULL, OPT_LIFESPAN},
+    {"backlog", required_argument, NULL, OPT_BACKLOG},
+    {"limit-request-headers", required_argument, NULL, OPT_LIMIT_HEADERS},
+    {"limit-request-body", required_argument, NULL, OPT_LIMIT_BODY},
+    {"keep-alive-timeout", required_argument, NULL, OPT_KEEP_ALIVE},
+    {"header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT},
+    {"shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN_TIMEOUT},
+    {"websocket-max-message-size", required_argument, NULL, OPT_WS_MAX_MESSAGE},
+    {"websocket-max-frame-size", required_argument, NULL, OPT_WS_MAX_FRAME},
+    {"no-native-websockets", no_argument, NULL, OPT_NO_NATIVE_WS},
+    {"websocket-rate-limit", required_argument, NULL, OPT_WS_RATE_LIMIT},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+static const char usage_text[] =
+    "usage: dfws-asgi [options] APP\n"
+    "\n"
+    "Serve the ASGI application APP (\"module:attribute\", e.g. myproj.asgi:application).\n"
+    "\n"
+    "Listening (daphne's flags):\n"
+    "  -b, --bind ADDR               address to bind to (default 127.0.0.1)\n"
+    "  -p, --port N                  port to listen on (default 8000)\n"
+    "  -u, --unix-socket PATH        listen on a UNIX socket instead\n"
+    "      --fd N                    listen on an inherited file descriptor\n"
+    "  -e, --endpoint SPEC           tcp:PORT[:interface=ADDR], unix:PATH or fd:fileno=N\n"
+    "      --backlog N               listen backlog (default 2048)\n"
+    "      --workers N               pre-fork N worker processes sharing the socket (default 1)\n"
+    "Behaviour (daphne's flags):\n"
+    "  -t, --http-timeout S          answer 503 when the app has not responded in S s\n"
+    "      --application-close-timeout S\n"
+    "                                after a client left, cancel the app after S s (default 10)\n"
+    "      --websocket_timeout S     maximum WebSocket lifetime (default: no limit)\n"
+    "      --websocket_connect_timeout S\n"
+    "                                time the app has to accept a WebSocket (default 5)\n"
+    "      --ping-interval S         WebSocket keep-alive ping interval (default 20)\n"
+    "      --ping-timeout S          close a WebSocket whose ping is unanswered (default 30)\n"
+    "      --root-path P             ASGI root_path\n"
+    "      --proxy-headers           trust X-Forwarded-For/-Port/-Proto\n"
+    "      --proxy-headers-host HDR  header carrying the client address\n"
+    "      --proxy-headers-port HDR  header carrying the client port\n"
+    "  -s, --server-name NAME        Server header value (default dfws)\n"
+    "      --no-server-name          send no Server header\n"
+    "Logging (daphne's flags):\n"
+    "  -v, --verbosity N             0 warnings, 1 info (default), 2-3 debug\n"
+    "      --access-log PATH         access log file, - for stdout\n"
+    "      --log-fmt FMT             Python logging format\n"
+    "dfws only:\n"
+    "      --lifespan auto|on|off    ASGI lifespan protocol (default auto)\n"
+    "      --limit-request-headers B request line + headers limit, 431 above (default 65536)\n"
+    "      --limit-request-body B    body limit, 413 above (default 0 = unlimited)\n"
+    "      --keep-alive-timeout S    close idle keep-alive connections (default 5)\n"
+    "      --header-timeout S        time to send a complete header section (default 10)\n"
+    "      --shutdown-timeout S      graceful shutdown wait for requests (default 30)\n"
+    "      --websocket-max-message-size B  (default 1048576, 0 = unlimited)\n"
+    "      --websocket-max-frame-size B    (default 1048576, 0 = unlimited)\n"
+    "      --websocket-rate-limit N  df_websockets socket: messages/s per window (default 100)\n"
+    "      --no-native-websockets    serve df_websockets' socket with its Python consumer\n"
+    "      --version                 print the version and exit\n"
+    "  -h, --help                    print this help and exit\n";
+
+static int usage_error(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "dfws-asgi: error: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\nusage: dfws-asgi [options] APP   (see dfws-asgi --help)\n");
+    return DFWS_CLI_USAGE;
+}
+
+static int parse_double(const char *s, double *out, int allow_negative_one)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || isnan(v) || isinf(v))
+        return -1;
+    if (v < 0) {
+        /* daphne spells "no limit" as -1 */
+        if (!allow_negative_one)
+            return -1;
+        v = 0;
+    }
+    *out = v;
+    return 0;
+}
+
+static int parse_long(const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Twisted endpoint strings, the forms daphne users write. */
+static int parse_endpoint(dfws_cli_t *cli, char *spec)
+{
+    long v;
+    if (!strncmp(spec, "tcp:", 4)) {
+        char *save = NULL;
+        char *tok = strtok_r(spec + 4, ":", &save);
+        for (; tok; tok = strtok_r(NULL, ":", &save)) {
+            if (!strncmp(tok, "port=", 5))
+                tok += 5;
+            if (!strncmp(tok, "interface=", 10))
+                cli->bind = tok + 10;
+            else if (!parse_long(tok, 0, 65535, &v))
+                cli->port = (int)v;
+            else if (strncmp(tok, "backlog=", 8))
+                return -1;
+        }
+        return 0;
+    }
+    if (!strncmp(spec, "unix:", 5)) {
+        char *path = spec + 5;
+        if (!strncmp(path, "path=", 5))
+            path += 5;
+        char *colon = strchr(path, ':');
+        if (colon)
+            *colon = '\0';
+        cli->unix_socket = path;
+        return 0;
+    }
+    if (!strncmp(spec, "fd:", 3)) {
+        const char *n = spec + 3;
+        if (!strncmp(n, "fileno=", 7))
+            n += 7;
+        if (parse_long(n, 0, 1 << 20, &v))
+            return -1;
+        cli->fd = (int)v;
+        return 0;
+    }
+    return -1;
+}
+
+int dfws_cli_parse(dfws_cli_t *cli, int argc, char **argv)
+{
+    memset(cli, 0, sizeof(*cli));
+    cli->bind = "127.0.0.1";
+    cli->port = 8000;
+    cli->fd = -1;
+    cli->verbosity = 1;
+    cli->websocket_connect_timeout = 5;
+    cli->ping_interval = 20;
+    cli->ping_timeout = 30;
+    cli->application_close_timeout = 10;
+    cli->root_path = "";
+    cli->proxy_headers_host = "X-Forwarded-For";
+    cli->proxy_headers_port = "X-Forwarded-Port";
+    cli->server_name = "dfws";
+    cli->log_fmt = DEFAULT_LOG_FMT;
+    cli->workers = 1;
+    cli->lifespan = DFWS_LIFESPAN_AUTO;
+    cli->backlog = 2048;
+    cli->limit_request_headers = 65536;
+    cli->keep_alive_timeout = 5;
+    cli->header_timeout = 10;
+    cli->shutdown_timeout = 30;
+    cli->ws_max_message_size = 1 << 20;
+    cli->ws_max_frame_size = 1 << 20;
+    cli->native_ws = 1;
+    cli->ws_rate_limit = 100;
+
+    opterr = 0;
+    optind = 1;
+    int c;
+    long v;
+    double d;
+    while ((c = getopt_long(argc, argv, ":b:p:u:e:v:t:s:h", long_options, NULL)) != -1) {
+        switch (c) {
+        case 'b':
+            cli->bind = optarg;
+            break;
+        case 'p':
+            if (parse_long(optarg, 0, 65535, &v))
+                return usage_error("invalid port: %s", optarg);
+            cli->port = (int)v;
+            break;
+        case 'u':
+            cli->unix_socket = optarg;
+            break;
+        case OPT_FD:
+            if (parse_long(optarg, 0, 1 << 20, &v))
+                return usage_error("invalid file descriptor: %s", optarg);
+            cli->fd = (int)v;
+            break;
+        case 'e':
+            if (parse_endpoint(cli, optarg))
+                return usage_error("unsupported endpoint: %s", optarg);
+            break;
+        case OPT_ACCESS_LOG:
+            cli->access_log = optarg;
+            break;
+        case 'v':
+            if (parse_long(optarg, 0, 3, &v))
+                return usage_error("verbosity must be 0 to 3: %s", optarg);
+            cli->verbosity = (int)v;
+            break;
+#define DOUBLE_OPT(code, field, neg)                                                               \
+    case code:                                                                                     \
+        if (parse_double(optarg, &d, neg))                                                         \
+            return usage_error("invalid number of seconds: %s", optarg);                           \
+        cli->field = d;                                                                            \
+        break;
+            DOUBLE_OPT('t', http_timeout, 1)
+            DOUBLE_OPT(OPT_WS_TIMEOUT, websocket_timeout, 1)
+            DOUBLE_OPT(OPT_WS_CONNECT_TIMEOUT, websocket_connect_timeout, 1)
+            DOUBLE_OPT(OPT_PING_INTERVAL, ping_interval, 0)
+            DOUBLE_OPT(OPT_PING_TIMEOUT, ping_timeout, 0)
+            DOUBLE_OPT(OPT_APP_CLOSE_TIMEOUT, application_close_timeout, 0)
+            DOUBLE_OPT(OPT_KEEP_ALIVE, keep_alive_timeout, 0)
+            DOUBLE_OPT(OPT_HEADER_TIMEOUT, header_timeout, 0)
+            DOUBLE_OPT(OPT_SHUTDOWN_TIMEOUT, shutdown_timeout, 0)
+            DOUBLE_OPT(OPT_WS_RATE_LIMIT, ws_rate_limit, 0)
+#undef DOUBLE_OPT
+        case OPT_ROOT_PATH:
+            cli->root_path = optarg;
+            break;
+        case OPT_PROXY_HEADERS:
+            cli->proxy_headers = 1;
+            break;
+        case OPT_PROXY_HOST:
+            cli->proxy_headers_host = optarg;
+            cli->proxy_headers = 1;
+            break;
+        case OPT_PROXY_PORT:
+            cli->proxy_headers_port = optarg;
+            cli->proxy_headers = 1;
+            break;
+        case 's':
+            cli->server_name = optarg;
+            break;
+        case OPT_NO_SERVER_NAME:
+            cli->server_name = NULL;
+            break;
+        case OPT_LOG_FMT:
+            cli->log_fmt = optarg;
+            break;
+        case OPT_WORKERS:
+            if (parse_long(optarg, 1, 1024, &v))
+                return usage_error("--workers takes a number from 1 to 1024: %s", optarg);
+            cli->workers = (int)v;
+            break;
+        case OPT_LIFESPAN:
+            if (!strcmp(optarg, "auto"))
+                cli->lifespan = DFWS_LIFESPAN_AUTO;
+            else if (!strcmp(optarg, "on"))
+                cli->lifespan = DFWS_LIFESPAN_ON;
+            else if (!strcmp(optarg, "off"))
+                cli->lifespan = DFWS_LIFESPAN_OFF;
+            else
+                return usage_error("--lifespan takes auto, on or off: %s", optarg);
+            break;
+        case OPT_BACKLOG:
+            if (parse_long(optarg, 1, 1 << 20, &v))
+                return usage_error("invalid backlog: %s", optarg);
+            cli->backlog = (int)v;
+            break;
+#define SIZE_OPT(code, field, lo)                                                                  \
+    case code:                                                                                     \
+        if (parse_long(optarg, lo, (long)1 << 40, &v))                                             \
+            return usage_error("invalid size in bytes: %s", optarg);                               \
+        cli->field = (size_t)v;                                                                    \
+        break;
+            SIZE_OPT(OPT_LIMIT_HEADERS, limit_request_headers, 256)
+            SIZE_OPT(OPT_LIMIT_BODY, limit_request_body, 0)
+            SIZE_OPT(OPT_WS_MAX_MESSAGE, ws_max_message_size, 0)
+            SIZE_OPT(OPT_WS_MAX_FRAME, ws_max_frame_size, 0)
+#undef SIZE_OPT
+        case OPT_NO_NATIVE_WS:
+            cli->native_ws = 0;
+            break;
+        case OPT_VERSION:
+            printf("dfws-asgi %s\n", DFWS_VERSION);
+            return DFWS_CLI_EXIT;
+        case 'h':
+            fputs(usage_text, stdout);
+            return DFWS_CLI_EXIT;
+        case ':':
+            return usage_error("option %s needs a value", argv[optind - 1]);
+        default:
+            return usage_error("unrecognized option: %s", argv[optind - 1]);
+        }
+    }
+    if (optind >= argc)
+        return usage_error("%s", "the APP argument is required (e.g. myproj.asgi:application)");
+    if (optind + 1 < argc)
+        return usage_error("unexpected argument: %s", argv[optind + 1]);
+    cli->app = argv[optind];
+    return DFWS_CLI_OK;
+}

@@ -1,0 +1,51 @@
+/* Command line of dfws-asgi: daphne 4's flags plus our own.
+ * docs/cli.md maps every flag to daphne's. */
+#ifndef DFWS_CLI_H
+#define DFWS_CLI_H
+
+#include <stddef.h>
+
+enum { DFWS_LIFESPAN_AUTO, DFWS_LIFESPAN_ON, DFWS_LIFESPAN_OFF };
+
+typedef struct dfws_cli_s {
+    const char *app;         /* "module:attr" */
+    const char *bind;        /* host or address, default 127.0.0.1 */
+    int port;                /* default 8000 */
+    const char *unix_socket; /* path, or NULL */
+    int fd;                  /* inherited listening fd, or -1 */
+    const char *access_log;  /* path, "-" for stdout, or NULL */
+    int verbosity;           /* 0..3 like daphne */
+    double http_timeout;     /* s before 503 when the app has not answered; 0 = none */
+    double websocket_timeout;         /* max WebSocket lifetime; 0 = no limit */
+    double websocket_connect_timeout; /* s to accept; 0 = none */
+    double ping_interval;
+    double ping_timeout;
+    double application_close_timeout;
+    const char *root_path;
+    int proxy_headers;
+    const char *proxy_headers_host; /* header name, default X-Forwarded-For */
+    const char *proxy_headers_port; /* header name, default X-Forwarded-Port */
+    const char *server_name;        /* Server header; NULL with --no-server-name */
+    const char *log_fmt;
+    int workers;
+    int lifespan;
+    int backlog;
+    size_t limit_request_headers; /* bytes of request line + headers */
+    size_t limit_request_body;    /* 0 = unlimited */
+    double keep_alive_timeout;
+    double header_timeout;
+    double shutdown_timeout;
+    size_t ws_max_message_size; /* 0 = unlimited */
+    size_t ws_max_frame_size;   /* 0 = unlimited */
+    int native_ws;              /* serve df_websockets' WEBSOCKET_URL in C */
+    double ws_rate_limit;       /* native socket: messages per second allowed, 0 = none */
+} dfws_cli_t;
+
+enum { DFWS_CLI_OK = 0, DFWS_CLI_EXIT = 1, DFWS_CLI_USAGE = 2 };
+
+/* Fills `cli` from argv. Returns DFWS_CLI_OK, DFWS_CLI_EXIT (help or version
+ * was printed: exit 0) or DFWS_CLI_USAGE (an error was printed: exit 2).
+ * String fields point into argv or static storage. */
+int dfws_cli_parse(dfws_cli_t *cli, int argc, char **argv);
+
+#endif

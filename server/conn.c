@@ -1,0 +1,315 @@
+#include "conn.h"
+#include "http1.h"
+#include "log.h"
+#include "ws_conn.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* One read buffer for the whole loop: reads are parsed before the callback
+ * returns, so idle connections hold no receive memory. What must outlive the
+ * callback is copied into the connection's `in` buffer. */
+static char read_buf[64 * 1024];
+static int read_buf_busy;
+
+typedef struct write_req_s {
+    uv_write_t req;
+    size_t len;
+    char data[];
+} write_req_t;
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    dfws_conn_t *c = h->data;
+    if (--c->open_handles > 0)
+        return;
+    dfws_buf_free(&c->in);
+    free(c);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)h;
+    (void)suggested;
+    if (read_buf_busy) {
+        /* A nested read on another connection while the shared buffer is in
+         * use cannot happen on one loop thread; stay safe anyway. */
+        buf->base = malloc(16 * 1024);
+        buf->len = buf->base ? 16 * 1024 : 0;
+        return;
+    }
+    read_buf_busy = 1;
+    buf->base = read_buf;
+    buf->len = sizeof(read_buf);
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+    dfws_conn_t *c = stream->data;
+    if (nread > 0) {
+        if (c->lingering)
+            ; /* draining input before close: discard */
+        else if (c->upgraded)
+            dfws_wsconn_on_data(c, buf->base, (size_t)nread);
+        else
+            dfws_http1_on_data(c, buf->base, (size_t)nread);
+    } else if (nread < 0) {
+        if (c->lingering || c->closing)
+            dfws_conn_close(c);
+        else if (c->upgraded)
+            dfws_wsconn_on_eof(c);
+        else
+            dfws_http1_on_eof(c);
+    }
+    if (buf->base == read_buf)
+        read_buf_busy = 0;
+    else
+        free(buf->base);
+}
+
+void dfws_conn_read_start(dfws_conn_t *c)
+{
+    if (c->reading || c->closing)
+        return;
+    if (uv_read_start(&c->h.stream, on_alloc, on_read) == 0)
+        c->reading = 1;
+}
+
+void dfws_conn_read_stop(dfws_conn_t *c)
+{
+    if (!c->reading)
+        return;
+    uv_read_stop(&c->h.stream);
+    c->reading = 0;
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    dfws_conn_t *c = t->data;
+    int kind = c->timer_kind;
+    c->timer_kind = DFWS_TIMER_NONE;
+    if (kind == DFWS_TIMER_LINGER) {
+        dfws_conn_close(c);
+        return;
+    }
+    if (c->upgraded)
+        dfws_wsconn_on_timer(c);
+    else
+        dfws_http1_on_timer(c, kind);
+}
+
+void dfws_conn_set_timer(dfws_conn_t *c, int kind, double seconds)
+{
+    if (c->closing)
+        return;
+    if (kind == DFWS_TIMER_NONE || seconds <= 0) {
+        if (c->timer_kind != DFWS_TIMER_NONE)
+            uv_timer_stop(&c->timer);
+        c->timer_kind = DFWS_TIMER_NONE;
+        return;
+    }
+    c->timer_kind = (uint8_t)kind;
+    uv_timer_start(&c->timer, on_timer, (uint64_t)(seconds * 1000.0), 0);
+}
+
+static void fill_addresses(dfws_conn_t *c)
+{
+    struct sockaddr_storage ss;
+    int len;
+
+    if (c->server->is_unix)
+        return;
+    len = sizeof(ss);
+    if (!uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&ss, &len)) {
+        if (ss.ss_family == AF_INET) {
+            struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+            uv_ip4_name(a, c->client_host, sizeof(c->client_host));
+            c->client_port = ntohs(a->sin_port);
+        } else if (ss.ss_family == AF_INET6) {
+            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+            uv_ip6_name(a, c->client_host, sizeof(c->client_host));
+            c->client_port = ntohs(a->sin6_port);
+        }
+    }
+    len = sizeof(ss);
+    if (!uv_tcp_getsockname(&c->h.tcp, (struct sockaddr *)&ss, &len)) {
+        if (ss.ss_family == AF_INET) {
+            struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+            uv_ip4_name(a, c->server_host, sizeof(c->server_host));
+            c->server_port = ntohs(a->sin_port);
+        } else if (ss.ss_family == AF_INET6) {
+            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+            uv_ip6_name(a, c->server_host, sizeof(c->server_host));
+            c->server_port = ntohs(a->sin6_port);
+        }
+    }
+}
+
+void dfws_conn_accept(dfws_server_t *s)
+{
+    dfws_conn_t *c = calloc(1, sizeof(*c));
+    if (!c)
+        return;
+    c->server = s;
+    int rc = s->is_unix ? uv_pipe_init(s->loop, &c->h.pipe, 0) : uv_tcp_init(s->loop, &c->h.tcp);
+    if (rc) {
+        free(c);
+        return;
+    }
+    c->h.handle.data = c;
+    c->open_handles = 1;
+    if (uv_accept(&s->listener.stream, &c->h.stream)) {
+        c->closing = 1;
+        uv_close(&c->h.handle, on_handle_closed);
+        return;
+    }
+    uv_timer_init(s->loop, &c->timer);
+    c->timer.data = c;
+    c->open_handles = 2;
+    if (!s->is_unix)
+        uv_tcp_nodelay(&c->h.tcp, 1);
+    fill_addresses(c);
+
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+    s->nconns++;
+
+    dfws_http1_init(c);
+    dfws_conn_set_timer(c, DFWS_TIMER_HEADER, s->cli->header_timeout);
+    dfws_conn_read_start(c);
+}
+
+void dfws_conn_close(dfws_conn_t *c)
+{
+    if (c->closing)
+        return;
+    c->closing = 1;
+    dfws_server_t *s = c->server;
+    if (c->upgraded)
+        dfws_wsconn_on_close(c);
+    if (c->req) {
+        dfws_req_t *r = c->req;
+        c->req = NULL;
+        if (!r->response_done) {
+            r->disconnected = 1;
+            s->active_requests--;
+        }
+        r->conn = NULL;
+        if (s->ops->http_detach && r->app)
+            s->ops->http_detach(s->ops_ud, r);
+        dfws_req_release(r);
+    }
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    s->nconns--;
+    c->reading = 0;
+    uv_close(&c->h.handle, on_handle_closed);
+    uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+    write_req_t *w = DFWS_CONTAINER_OF(req, write_req_t, req);
+    dfws_conn_t *c = req->handle->data;
+    c->write_pending -= w->len;
+    free(w);
+    if (status < 0) {
+        if (status != UV_ECANCELED)
+            dfws_log_debug("write to %s failed: %s", c->client_host, uv_strerror(status));
+        dfws_conn_close(c);
+        return;
+    }
+    if (c->closing)
+        return;
+    if (c->upgraded) {
+        dfws_wsconn_on_drain(c);
+        return;
+    }
+    dfws_req_t *r = c->req;
+    if (r && r->app_waiting_drain && c->write_pending < DFWS_WRITE_LOW) {
+        r->app_waiting_drain = 0;
+        c->server->ops->http_drain(c->server->ops_ud, r);
+    }
+}
+
+int dfws_conn_write(dfws_conn_t *c, const uv_buf_t *bufs, unsigned nbufs)
+{
+    if (c->closing)
+        return UV_EPIPE;
+    size_t total = 0, done = 0;
+    for (unsigned i = 0; i < nbufs; i++)
+        total += bufs[i].len;
+    if (total == 0)
+        return 0;
+    if (c->write_pending == 0) {
+        int n = uv_try_write(&c->h.stream, bufs, nbufs);
+        if (n >= 0)
+            done = (size_t)n;
+        else if (n != UV_EAGAIN) {
+            dfws_conn_close(c);
+            return n;
+        }
+        if (done == total)
+            return 0;
+    }
+    write_req_t *w = malloc(sizeof(*w) + (total - done));
+    if (!w) {
+        dfws_conn_close(c);
+        return UV_ENOMEM;
+    }
+    w->len = total - done;
+    size_t skip = done, off = 0;
+    for (unsigned i = 0; i < nbufs; i++) {
+        size_t l = bufs[i].len;
+        if (skip >= l) {
+            skip -= l;
+            continue;
+        }
+        memcpy(w->data + off, bufs[i].base + skip, l - skip);
+        off += l - skip;
+        skip = 0;
+    }
+    uv_buf_t b = uv_buf_init(w->data, (unsigned)w->len);
+    int rc = uv_write(&w->req, &c->h.stream, &b, 1, on_write);
+    if (rc) {
+        free(w);
+        dfws_conn_close(c);
+        return rc;
+    }
+    c->write_pending += w->len;
+    return 0;
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    dfws_conn_t *c = req->data;
+    free(req);
+    if (status < 0)
+        dfws_conn_close(c);
+}
+
+void dfws_conn_finish(dfws_conn_t *c)
+{
+    if (c->closing || c->lingering)
+        return;
+    c->lingering = 1;
+    /* Keep reading (and discarding) until the peer's EOF: closing with unread
+     * input would make the kernel send RST, which can destroy the response
+     * still in flight to the client. */
+    uv_shutdown_t *sreq = malloc(sizeof(*sreq));
+    if (!sreq || uv_shutdown(sreq, &c->h.stream, on_shutdown)) {
+        free(sreq);
+        dfws_conn_close(c);
+        return;
+    }
+    sreq->data = c;
+    dfws_conn_read_start(c);
+    dfws_conn_set_timer(c, DFWS_TIMER_LINGER, 2.0);
+}

@@ -1,0 +1,170 @@
+/*
+ * dfws channel layer — internals shared by layer.c, layer_memory.c and
+ * layer_redis.c. Not a public header.
+ *
+ * Lifetime rule: a layer is freed only after every libuv handle and every
+ * hiredis context it owns is gone. Each of those holds one count in
+ * l->pending_closes while closing; dfws_layer__release() drops one and the
+ * last one runs the queued done callbacks, the closed callback, the
+ * backend's destroy and frees the memory.
+ */
+#ifndef DFWS_LAYER_INT_H
+#define DFWS_LAYER_INT_H
+
+#include <regex.h>
+#include <stdarg.h>
+
+#include "layer.h"
+
+/* ---- growable byte buffer (owned data, free with dfws_buf_free) -------- */
+typedef struct dfws_buf_s {
+    char *data;
+    size_t len;
+    size_t cap;
+} dfws_buf_t;
+
+int dfws_buf_reserve(dfws_buf_t *b, size_t extra);
+int dfws_buf_append(dfws_buf_t *b, const void *p, size_t n);
+void dfws_buf_free(dfws_buf_t *b);
+
+/* ---- string-keyed hash map (keys copied and owned by the map) ---------- */
+typedef struct dfws_map_entry_s {
+    struct dfws_map_entry_s *next;
+    char *key;
+    size_t klen;
+    uint32_t hash;
+    void *value;
+} dfws_map_entry_t;
+
+typedef struct dfws_map_s {
+    dfws_map_entry_t **buckets;
+    size_t nbuckets;
+    size_t count;
+} dfws_map_t;
+
+void dfws_map_init(dfws_map_t *m);
+/* Frees entries and keys; values are the caller's (free them first with
+ * dfws_map_foreach). */
+void dfws_map_free(dfws_map_t *m);
+void *dfws_map_get(const dfws_map_t *m, const char *key, size_t klen);
+/* Insert or replace; returns 0 or DFWS_LAYER_ENOMEM. */
+int dfws_map_put(dfws_map_t *m, const char *key, size_t klen, void *value);
+/* Remove; returns the value that was stored, or NULL. */
+void *dfws_map_del(dfws_map_t *m, const char *key, size_t klen);
+/* Iteration safe against deleting the current entry from inside fn. */
+void dfws_map_foreach(dfws_map_t *m, void (*fn)(void *ctx, const char *key, size_t klen, void *value),
+                      void *ctx);
+
+/* ---- msgpack helpers (no allocation unless stated) --------------------- */
+/* Size in bytes of the msgpack object at p (validated, nesting <= 64). */
+int dfws_mp_skip(const unsigned char *p, size_t len, size_t *used);
+/* Map header: *n entries, *hdr header bytes. */
+int dfws_mp_map_header(const unsigned char *p, size_t len, uint32_t *n, size_t *hdr);
+/* String at p: *s and *slen point into p, *used total bytes. EINVAL if not str. */
+int dfws_mp_str(const unsigned char *p, size_t len, const char **s, size_t *slen, size_t *used);
+void dfws_mp_put_map_header(dfws_buf_t *b, uint32_t n, int *err);
+void dfws_mp_put_array_header(dfws_buf_t *b, uint32_t n, int *err);
+void dfws_mp_put_str(dfws_buf_t *b, const char *s, size_t n, int *err);
+
+/* Check that mp is exactly one map with string keys and no
+ * "__asgi_channel__" key. */
+int dfws_layer_msg_check(const char *mp, size_t len);
+/* Append to out: mp's map plus "__asgi_channel__" as the last key; its value
+ * is channels[0] as a string when as_list == 0, else an array of the
+ * nchannels strings. */
+int dfws_layer_msg_add_channel(dfws_buf_t *out, const char *mp, size_t len,
+                               const char *const *channels, const size_t *lens,
+                               size_t nchannels, int as_list);
+
+/* One destination parsed out of a wire message (points into the input). */
+typedef struct dfws_mp_strref_s {
+    const char *s;
+    size_t len;
+} dfws_mp_strref_t;
+
+/* Parse a wire message: write into out the map without "__asgi_channel__"
+ * and fill *dests (malloc'ed array, caller frees; NULL when absent) with
+ * the destination channel(s), *ndests their count, *had_key 1 if the key was
+ * present. Strings in *dests point into mp. */
+int dfws_layer_msg_strip_channel(dfws_buf_t *out, const char *mp, size_t len,
+                                 dfws_mp_strref_t **dests, size_t *ndests, int *had_key);
+
+/* ---- base layer -------------------------------------------------------- */
+typedef struct dfws_layer_defer_s {
+    struct dfws_layer_defer_s *next;
+    dfws_layer_done_cb done;
+    void *ud;
+    int status;
+} dfws_layer_defer_t;
+
+typedef struct dfws_layer_listener_s {
+    dfws_layer_deliver_cb cb;
+    void *ud;
+} dfws_layer_listener_t;
+
+typedef struct dfws_layer_ops_s {
+    const char *name;
+    int (*send)(dfws_layer_t *l, const char *channel, const char *mp, size_t len,
+                dfws_layer_done_cb done, void *ud);
+    int (*group_add)(dfws_layer_t *l, const char *group, const char *channel);
+    int (*group_discard)(dfws_layer_t *l, const char *group, const char *channel);
+    int (*group_send)(dfws_layer_t *l, const char *group, const char *mp, size_t len,
+                      dfws_layer_done_cb done, void *ud);
+    int (*flush)(dfws_layer_t *l, dfws_layer_done_cb done, void *ud);
+    /* Validate/arm receiving for a new listener (called before it is stored). */
+    int (*listen)(dfws_layer_t *l, const char *channel);
+    void (*unlisten)(dfws_layer_t *l, const char *channel);
+    /* Work to do from the idle handler (memory deliveries); may be NULL. */
+    void (*on_idle)(dfws_layer_t *l);
+    /* Start closing backend handles (each one holds a pending_closes count). */
+    void (*close)(dfws_layer_t *l);
+    /* Free backend memory; l itself is freed by the base afterwards. */
+    void (*destroy)(dfws_layer_t *l);
+} dfws_layer_ops_t;
+
+struct dfws_layer_s {
+    const dfws_layer_ops_t *ops;
+    uv_loop_t *loop;
+    dfws_layer_config_t cfg;   /* deep copy, owned */
+    regex_t *regs;             /* one per cfg.channel_capacity rule (regex kind) */
+    char client_prefix[33];
+    dfws_map_t listeners;      /* channel -> dfws_layer_listener_t* (owned) */
+    uv_idle_t idle;
+    int idle_active;
+    int backend_wants_idle;
+    dfws_layer_defer_t *defer_head;
+    dfws_layer_defer_t *defer_tail;
+    int closing;
+    int pending_closes;
+    dfws_layer_closed_cb closed_cb;
+    void *closed_ud;
+    dfws_layer_stats_t stats;
+};
+
+/* Initialise the base (copies cfg, compiles patterns, starts nothing but
+ * the idle handle init). Returns 0 or negative; on failure nothing leaks. */
+int dfws_layer__init(dfws_layer_t *l, uv_loop_t *loop, const dfws_layer_config_t *cfg,
+                     const dfws_layer_ops_t *ops);
+/* Frees what dfws_layer__init allocated (used on backend init failure,
+ * before any handle was started: closes nothing, the idle handle is not
+ * initialised until dfws_layer__start). */
+void dfws_layer__fini(dfws_layer_t *l);
+int dfws_layer__start(dfws_layer_t *l);
+/* Queue done(ud, status) to run from the idle handler (no-op if done NULL). */
+void dfws_layer__complete(dfws_layer_t *l, dfws_layer_done_cb done, void *ud, int status);
+/* Ask for ops->on_idle to run on the next loop iteration. */
+void dfws_layer__wake(dfws_layer_t *l);
+/* Drop one pending_closes count (see the lifetime rule above). */
+void dfws_layer__release(dfws_layer_t *l);
+const dfws_layer_listener_t *dfws_layer__listener(const dfws_layer_t *l, const char *channel,
+                                                  size_t len);
+
+void dfws_layer__log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Fast non-cryptographic random bytes (the 12-byte member prefix). */
+void dfws_layer__fast_random(void *buf, size_t n);
+/* Cryptographic random bytes (uuid4, IVs); 0 or DFWS_LAYER_EIO. */
+int dfws_layer__secure_random(void *buf, size_t n);
+double dfws_layer__now(void);
+int dfws_layer__config_copy(dfws_layer_config_t *dst, const dfws_layer_config_t *src);
+
+#endif

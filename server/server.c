@@ -1,0 +1,95 @@
+#include "server.h"
+#include "conn.h"
+#include "http1.h"
+#include "log.h"
+
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static void on_connection(uv_stream_t *listener, int status)
+{
+    dfws_server_t *s = listener->data;
+    if (status < 0) {
+        dfws_log_warn("accept failed: %s", uv_strerror(status));
+        return;
+    }
+    if (!s->listening)
+        return;
+    dfws_conn_accept(s);
+}
+
+int dfws_server_start(dfws_server_t *s, uv_loop_t *loop, const dfws_cli_t *cli, int fd,
+                      int is_unix, const dfws_app_ops_t *ops, void *ops_ud)
+{
+    int rc;
+    memset(s, 0, sizeof(*s));
+    s->loop = loop;
+    s->cli = cli;
+    s->ops = ops;
+    s->ops_ud = ops_ud;
+    s->is_unix = is_unix;
+    rc = is_unix ? uv_pipe_init(loop, &s->listener.pipe, 0) : uv_tcp_init(loop, &s->listener.tcp);
+    if (rc)
+        return rc;
+    s->listener.handle.data = s;
+    rc = is_unix ? uv_pipe_open(&s->listener.pipe, fd) : uv_tcp_open(&s->listener.tcp, fd);
+    if (rc == 0)
+        rc = uv_listen(&s->listener.stream, cli->backlog, on_connection);
+    if (rc) {
+        uv_close(&s->listener.handle, NULL);
+        return rc;
+    }
+    s->listening = 1;
+    return 0;
+}
+
+void dfws_server_shutdown(dfws_server_t *s)
+{
+    s->shutting_down = 1;
+    if (s->listening) {
+        s->listening = 0;
+        uv_close(&s->listener.handle, NULL);
+    }
+    /* Connections between requests go now; the others close when their
+     * response is complete (http1.c checks shutting_down). */
+    dfws_conn_t *c = s->conns, *next;
+    for (; c; c = next) {
+        next = c->next;
+        if (!c->req && !c->upgraded)
+            dfws_conn_close(c);
+    }
+}
+
+static void on_closed_check(uv_handle_t *h)
+{
+    /* The listener's close callback: nothing owned besides the handle. */
+    (void)h;
+}
+
+void dfws_server_close(dfws_server_t *s, void (*closed_cb)(dfws_server_t *s))
+{
+    s->closed_cb = closed_cb;
+    s->shutting_down = 1;
+    if (s->listening) {
+        s->listening = 0;
+        uv_close(&s->listener.handle, on_closed_check);
+    }
+    while (s->conns)
+        dfws_conn_close(s->conns);
+    if (closed_cb)
+        closed_cb(s);
+}
+
+const char *dfws_server_date(dfws_server_t *s)
+{
+    uint64_t now = uv_now(s->loop);
+    if (!s->date[0] || now - s->date_ms >= 1000) {
+        time_t t = time(NULL);
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(s->date, sizeof(s->date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        s->date_ms = now;
+    }
+    return s->date;
+}

@@ -1,0 +1,77 @@
+/* The server: one listening socket, its connections, on a given uv_loop_t
+ * (uvloop's own loop: see ../DESIGN.md). Protocol code calls the application
+ * through dfws_app_ops_t, which asgi/ implements; server/ never sees Python.
+ */
+#ifndef DFWS_SERVER_H
+#define DFWS_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "cli.h"
+
+typedef struct dfws_server_s dfws_server_t;
+typedef struct dfws_conn_s dfws_conn_t;
+typedef struct dfws_req_s dfws_req_t;
+
+/* Calls from the protocol layer into the application layer. All run on the
+ * loop thread, with or without the GIL (asgi/ takes it). */
+typedef struct dfws_app_ops_s {
+    /* A request's header section is complete: start the application. Returns
+     * 0, or -1 when it could not be started (the server answers 500). */
+    int (*http_request)(void *ud, dfws_req_t *req);
+    /* Body bytes arrived or the body ended; called only while the application
+     * waits in receive() (req->app_waiting_body). */
+    void (*http_body)(void *ud, dfws_req_t *req);
+    /* Outgoing data fell below the low-water mark; called only while the
+     * application waits in send() (req->app_waiting_drain). */
+    void (*http_drain)(void *ud, dfws_req_t *req);
+    /* The request left its connection: response complete or client gone
+     * (req->disconnected tells which). The application may still run. */
+    void (*http_detach)(void *ud, dfws_req_t *req);
+    /* One access-log line is ready (only when access logging is on). */
+    void (*access_log)(void *ud, const char *line, size_t len);
+    /* A WebSocket upgrade request's header section is complete. The
+     * application layer takes it over (see websocket glue) or returns -1 to
+     * let the server answer 404. Optional. */
+    int (*ws_request)(void *ud, dfws_req_t *req);
+} dfws_app_ops_t;
+
+struct dfws_server_s {
+    uv_loop_t *loop;
+    union {
+        uv_tcp_t tcp;
+        uv_pipe_t pipe;
+        uv_stream_t stream;
+        uv_handle_t handle;
+    } listener;
+    int is_unix;
+    int listening;             /* listener open and accepting */
+    const dfws_cli_t *cli;
+    const dfws_app_ops_t *ops;
+    void *ops_ud;
+    dfws_conn_t *conns;        /* doubly linked list of open connections */
+    size_t nconns;
+    size_t active_requests;    /* requests whose response is not complete */
+    int access_log;            /* emit access-log lines through ops->access_log */
+    int shutting_down;         /* no keep-alive, close connections when idle */
+    uint64_t date_ms;          /* uv_now() when `date` was formatted */
+    char date[40];             /* "Sat, 21 Nov 2026 15:51:36 GMT" */
+    void (*closed_cb)(dfws_server_t *s);
+};
+
+/* Starts serving on the listening socket `fd` (ownership passes to the
+ * server). `cli` and `ops` must outlive the server. Returns 0 or a negative
+ * libuv error. */
+int dfws_server_start(dfws_server_t *s, uv_loop_t *loop, const dfws_cli_t *cli, int fd,
+                      int is_unix, const dfws_app_ops_t *ops, void *ops_ud);
+/* Stops accepting; closes connections that have no request in progress and
+ * makes the others close once their response is complete. */
+void dfws_server_shutdown(dfws_server_t *s);
+/* Closes everything; closed_cb runs once every handle is closed. */
+void dfws_server_close(dfws_server_t *s, void (*closed_cb)(dfws_server_t *s));
+/* The cached HTTP Date header value, refreshed at most once a second. */
+const char *dfws_server_date(dfws_server_t *s);
+
+#endif

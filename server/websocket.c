@@ -1,0 +1,936 @@
+/*
+ * websocket.c - sans-I/O WebSocket protocol (RFC 6455), server side.
+ *
+ * Layering: wslay's frame API decodes frame headers and unmasks payload
+ * chunks (it checks control frame FIN/length and minimal length encoding,
+ * nothing else).  The message layer here enforces the rest of RFC 6455 on
+ * each frame's first chunk, reassembles fragmented messages, validates
+ * UTF-8 incrementally, answers pings and runs the close handshake.  We do
+ * not use wslay's event API: it costs 8.8 KB per connection for its whole
+ * life and queues a copy of every outgoing message, whereas the frame
+ * context (4.3 KB) is only alive here while a frame is in flight.
+ *
+ * Outgoing frames are encoded here (a 2-10 byte header; server frames are
+ * never masked) and written synchronously through cfg->cb.write, so
+ * nothing is ever queued inside this module.
+ */
+#include "websocket.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+#include <wslay/wslay.h>
+
+/* flags */
+#define F_IN_FRAME 0x01u   /* a frame's first chunk was seen, not its last */
+#define F_IN_FEED 0x02u    /* inside dfws_ws_feed (re-entrance guard) */
+
+#define OP_CONT 0x0u
+#define OP_TEXT 0x1u
+#define OP_BINARY 0x2u
+#define OP_CLOSE 0x8u
+#define OP_PING 0x9u
+#define OP_PONG 0xAu
+
+#define CTL_MAX 125u
+#define REASON_MAX 123u
+
+/* Returned by the chunk handlers: stop processing input. */
+#define STOP 1
+
+/* ------------------------------------------------------------------ */
+/* Errors                                                               */
+
+const char *dfws_ws_strerror(int err)
+{
+    switch (err) {
+    case 0: return "ok";
+    case DFWS_WS_E_INVAL: return "invalid argument";
+    case DFWS_WS_E_NOMEM: return "out of memory";
+    case DFWS_WS_E_WRITE: return "write callback failed";
+    case DFWS_WS_E_CLOSED: return "websocket closed";
+    case DFWS_WS_E_CLOSING: return "websocket closing (close frame sent)";
+    case DFWS_WS_E_FATAL: return "websocket connection dead";
+    case DFWS_WS_E_BUSY: return "dfws_ws_feed called from a callback";
+    case DFWS_WS_HS_E_METHOD: return "websocket upgrade: method is not GET";
+    case DFWS_WS_HS_E_UPGRADE:
+        return "websocket upgrade: missing \"Upgrade: websocket\"";
+    case DFWS_WS_HS_E_CONNECTION:
+        return "websocket upgrade: \"Connection\" lacks \"upgrade\"";
+    case DFWS_WS_HS_E_VERSION:
+        return "websocket upgrade: Sec-WebSocket-Version is not 13";
+    case DFWS_WS_HS_E_KEY:
+        return "websocket upgrade: bad or missing Sec-WebSocket-Key";
+    case DFWS_WS_HS_E_PROTOCOL:
+        return "websocket upgrade: bad Sec-WebSocket-Protocol token";
+    case DFWS_WS_HS_E_HEADER:
+        return "websocket upgrade: bad extra response header";
+    default: return "unknown websocket error";
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* UTF-8 (Unicode 15, table 3-7: well-formed byte sequences)            */
+
+enum {
+    U_ACCEPT = 0,
+    U_CONT1,    /* 1 more 80..BF */
+    U_CONT2,    /* 2 more 80..BF */
+    U_CONT3,    /* 3 more 80..BF */
+    U_E0,       /* A0..BF, then 1 more (no overlong 3-byte forms) */
+    U_ED,       /* 80..9F, then 1 more (no surrogates D800..DFFF) */
+    U_F0,       /* 90..BF, then 2 more (no overlong 4-byte forms) */
+    U_F4,       /* 80..8F, then 2 more (nothing above U+10FFFF) */
+    U_REJECT
+};
+
+static uint8_t utf8_lead(uint8_t c)
+{
+    if (c < 0x80u)
+        return U_ACCEPT;
+    if (c >= 0xC2u && c <= 0xDFu)
+        return U_CONT1;
+    if (c == 0xE0u)
+        return U_E0;
+    if (c == 0xEDu)
+        return U_ED;
+    if (c >= 0xE1u && c <= 0xEFu)
+        return U_CONT2;
+    if (c == 0xF0u)
+        return U_F0;
+    if (c >= 0xF1u && c <= 0xF3u)
+        return U_CONT3;
+    if (c == 0xF4u)
+        return U_F4;
+    return U_REJECT; /* 80..C1 (stray continuation / overlong), F5..FF */
+}
+
+int dfws_ws_utf8_check(uint8_t *state, const uint8_t *p, size_t n)
+{
+    uint8_t s = *state;
+    size_t i = 0;
+
+    while (i < n) {
+        uint8_t c = p[i];
+        uint8_t lo = 0x80u, hi = 0xBFu;
+
+        if (s == U_ACCEPT) {
+            /* fast path over ASCII runs */
+            while (i < n && p[i] < 0x80u)
+                i++;
+            if (i == n)
+                break;
+            s = utf8_lead(p[i++]);
+            if (s == U_REJECT)
+                goto reject;
+            continue;
+        }
+        switch (s) {
+        case U_E0: lo = 0xA0u; break;
+        case U_ED: hi = 0x9Fu; break;
+        case U_F0: lo = 0x90u; break;
+        case U_F4: hi = 0x8Fu; break;
+        default: break;
+        }
+        if (c < lo || c > hi)
+            goto reject;
+        switch (s) {
+        case U_CONT1: s = U_ACCEPT; break;
+        case U_CONT2: case U_E0: case U_ED: s = U_CONT1; break;
+        case U_CONT3: case U_F0: case U_F4: s = U_CONT2; break;
+        default: goto reject;
+        }
+        i++;
+    }
+    *state = s;
+    return 0;
+reject:
+    *state = U_REJECT;
+    return -1;
+}
+
+/* ------------------------------------------------------------------ */
+/* Handshake helpers                                                    */
+
+static const char WS_GUID[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+static int ascii_lower(int c)
+{
+    return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c;
+}
+
+static int ieq(const char *a, size_t alen, const char *b)
+{
+    size_t blen = strlen(b);
+    if (alen != blen)
+        return 0;
+    for (size_t i = 0; i < alen; i++)
+        if (ascii_lower((unsigned char)a[i]) != ascii_lower((unsigned char)b[i]))
+            return 0;
+    return 1;
+}
+
+static int is_ows(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+static void trim(const char **p, size_t *n)
+{
+    while (*n && is_ows((*p)[0])) {
+        (*p)++;
+        (*n)--;
+    }
+    while (*n && is_ows((*p)[*n - 1]))
+        (*n)--;
+}
+
+/* RFC 7230 tchar */
+static int is_tchar(unsigned char c)
+{
+    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+        (c >= 'A' && c <= 'Z'))
+        return 1;
+    return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+static int is_token(const char *p, size_t n)
+{
+    if (n == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!is_tchar((unsigned char)p[i]))
+            return 0;
+    return 1;
+}
+
+/* Calls fn on each trimmed, non-empty element of a comma separated list;
+ * stops early when fn returns non-zero and returns that value. */
+typedef int (*list_fn)(const char *p, size_t n, void *arg);
+
+static int list_each(const char *v, size_t vlen, list_fn fn, void *arg)
+{
+    size_t start = 0;
+    for (size_t i = 0; i <= vlen; i++) {
+        if (i == vlen || v[i] == ',') {
+            const char *p = v + start;
+            size_t n = i - start;
+            int rc;
+            trim(&p, &n);
+            if (n && (rc = fn(p, n, arg)) != 0)
+                return rc;
+            start = i + 1;
+        }
+    }
+    return 0;
+}
+
+static int match_token(const char *p, size_t n, void *arg)
+{
+    /* Upgrade elements may be "name/version" (RFC 7230 6.7) */
+    const char *want = arg;
+    return ieq(p, n, want);
+}
+
+static int header_has_token(const dfws_ws_header_t *h, size_t nh,
+                            const char *name, const char *token)
+{
+    for (size_t i = 0; i < nh; i++)
+        if (ieq(h[i].name, h[i].name_len, name) &&
+            list_each(h[i].value, h[i].value_len, match_token,
+                      (void *)token))
+            return 1;
+    return 0;
+}
+
+static int b64_value(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+}
+
+/* base64 of 16 bytes = 22 significant characters + "==". */
+static int key_valid(const char *k, size_t n)
+{
+    if (n != 24 || k[22] != '=' || k[23] != '=')
+        return 0;
+    for (size_t i = 0; i < 22; i++)
+        if (b64_value((unsigned char)k[i]) < 0)
+            return 0;
+    return 1;
+}
+
+int dfws_ws_handshake_check(const char *method, size_t method_len,
+                            const dfws_ws_header_t *headers, size_t nheaders,
+                            const char **key, size_t *key_len)
+{
+    const char *k = NULL;
+    size_t klen = 0;
+    int nkeys = 0, version_ok = 0, version_bad = 0;
+
+    if (method_len != 3 || memcmp(method, "GET", 3) != 0)
+        return DFWS_WS_HS_E_METHOD;
+    if (!header_has_token(headers, nheaders, "upgrade", "websocket"))
+        return DFWS_WS_HS_E_UPGRADE;
+    if (!header_has_token(headers, nheaders, "connection", "upgrade"))
+        return DFWS_WS_HS_E_CONNECTION;
+    for (size_t i = 0; i < nheaders; i++) {
+        const dfws_ws_header_t *h = &headers[i];
+        const char *v = h->value;
+        size_t vlen = h->value_len;
+        trim(&v, &vlen);
+        if (ieq(h->name, h->name_len, "sec-websocket-version")) {
+            if (vlen == 2 && memcmp(v, "13", 2) == 0)
+                version_ok = 1;
+            else
+                version_bad = 1;
+        } else if (ieq(h->name, h->name_len, "sec-websocket-key")) {
+            nkeys++;
+            k = v;
+            klen = vlen;
+        }
+    }
+    if (!version_ok || version_bad)
+        return DFWS_WS_HS_E_VERSION;
+    if (nkeys != 1 || !key_valid(k, klen))
+        return DFWS_WS_HS_E_KEY;
+    if (key)
+        *key = k;
+    if (key_len)
+        *key_len = klen;
+    return 0;
+}
+
+int dfws_ws_handshake_status(int err)
+{
+    return err == DFWS_WS_HS_E_VERSION ? 426 : 400;
+}
+
+int dfws_ws_accept_key(const char *key, size_t key_len,
+                       char out[DFWS_WS_ACCEPT_LEN + 1])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    EVP_MD_CTX *ctx;
+    int ok;
+
+    if (key == NULL || key_len == 0)
+        return DFWS_WS_E_INVAL;
+    ctx = EVP_MD_CTX_new();
+    if (ctx == NULL)
+        return DFWS_WS_E_NOMEM;
+    ok = EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) == 1 &&
+         EVP_DigestUpdate(ctx, key, key_len) == 1 &&
+         EVP_DigestUpdate(ctx, WS_GUID, sizeof(WS_GUID) - 1) == 1 &&
+         EVP_DigestFinal_ex(ctx, md, &mdlen) == 1 && mdlen == 20;
+    EVP_MD_CTX_free(ctx);
+    if (!ok)
+        return DFWS_WS_E_INVAL;
+    /* 20 bytes -> 28 base64 characters + NUL */
+    if (EVP_EncodeBlock((unsigned char *)out, md, 20) != DFWS_WS_ACCEPT_LEN)
+        return DFWS_WS_E_INVAL;
+    return 0;
+}
+
+struct proto_acc {
+    dfws_ws_token_t *out;
+    size_t max;
+    size_t count;
+};
+
+static int collect_proto(const char *p, size_t n, void *arg)
+{
+    struct proto_acc *acc = arg;
+    if (!is_token(p, n))
+        return DFWS_WS_HS_E_PROTOCOL;
+    if (acc->count < acc->max) {
+        acc->out[acc->count].ptr = p;
+        acc->out[acc->count].len = n;
+    }
+    acc->count++;
+    return 0;
+}
+
+int dfws_ws_parse_protocols(const dfws_ws_header_t *headers, size_t nheaders,
+                            dfws_ws_token_t *out, size_t max)
+{
+    struct proto_acc acc = { out, max, 0 };
+    for (size_t i = 0; i < nheaders; i++) {
+        if (!ieq(headers[i].name, headers[i].name_len,
+                 "sec-websocket-protocol"))
+            continue;
+        int rc = list_each(headers[i].value, headers[i].value_len,
+                           collect_proto, &acc);
+        if (rc < 0)
+            return rc;
+    }
+    return acc.count > (size_t)INT32_MAX ? DFWS_WS_HS_E_PROTOCOL
+                                         : (int)acc.count;
+}
+
+/* Appends n bytes at *pos if they fit; always advances *pos. */
+static void put(char *buf, size_t cap, size_t *pos, const char *s, size_t n)
+{
+    if (*pos + n <= cap)
+        memcpy(buf + *pos, s, n);
+    *pos += n;
+}
+
+#define PUTS(s) put(buf, cap, &pos, (s), sizeof(s) - 1)
+
+int dfws_ws_build_response(const char *key, size_t key_len,
+                           const char *subprotocol, size_t subprotocol_len,
+                           const dfws_ws_header_t *extra, size_t nextra,
+                           char *buf, size_t cap)
+{
+    char accept[DFWS_WS_ACCEPT_LEN + 1];
+    size_t pos = 0;
+    int rc;
+
+    if (subprotocol && !is_token(subprotocol, subprotocol_len))
+        return DFWS_WS_HS_E_PROTOCOL;
+    for (size_t i = 0; i < nextra; i++) {
+        if (!is_token(extra[i].name, extra[i].name_len))
+            return DFWS_WS_HS_E_HEADER;
+        for (size_t j = 0; j < extra[i].value_len; j++) {
+            char c = extra[i].value[j];
+            if (c == '\r' || c == '\n' || c == '\0')
+                return DFWS_WS_HS_E_HEADER;
+        }
+    }
+    if ((rc = dfws_ws_accept_key(key, key_len, accept)) != 0)
+        return rc;
+    if (buf == NULL)
+        cap = 0;
+
+    PUTS("HTTP/1.1 101 Switching Protocols\r\n"
+         "Upgrade: websocket\r\n"
+         "Connection: Upgrade\r\n"
+         "Sec-WebSocket-Accept: ");
+    put(buf, cap, &pos, accept, DFWS_WS_ACCEPT_LEN);
+    PUTS("\r\n");
+    if (subprotocol) {
+        PUTS("Sec-WebSocket-Protocol: ");
+        put(buf, cap, &pos, subprotocol, subprotocol_len);
+        PUTS("\r\n");
+    }
+    for (size_t i = 0; i < nextra; i++) {
+        put(buf, cap, &pos, extra[i].name, extra[i].name_len);
+        PUTS(": ");
+        put(buf, cap, &pos, extra[i].value, extra[i].value_len);
+        PUTS("\r\n");
+    }
+    PUTS("\r\n");
+    if (pos > (size_t)INT32_MAX)
+        return DFWS_WS_HS_E_HEADER;
+    return (int)pos;
+}
+
+/* ------------------------------------------------------------------ */
+/* Connection                                                           */
+
+void dfws_ws_config_init(dfws_ws_config_t *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->max_message_size = DFWS_WS_DEFAULT_MAX_SIZE;
+    cfg->max_frame_size = DFWS_WS_DEFAULT_MAX_SIZE;
+}
+
+void dfws_ws_init(dfws_ws_t *ws, const dfws_ws_config_t *cfg, void *owner)
+{
+    memset(ws, 0, sizeof(*ws));
+    ws->cfg = cfg;
+    ws->owner = owner;
+    ws->state = DFWS_WS_OPEN;
+}
+
+static void free_frame_ctx(dfws_ws_t *ws)
+{
+    if (ws->fc) {
+        wslay_frame_context_free(ws->fc);
+        ws->fc = NULL;
+    }
+    ws->buffered = 0;
+    ws->flags &= (uint8_t)~F_IN_FRAME;
+    ws->frame_left = 0;
+}
+
+static void free_msg(dfws_ws_t *ws)
+{
+    free(ws->msg);
+    ws->msg = NULL;
+    ws->msg_len = 0;
+    ws->msg_cap = 0;
+    ws->msg_op = 0;
+    ws->utf8 = U_ACCEPT;
+}
+
+static void free_ctl(dfws_ws_t *ws)
+{
+    free(ws->ctl);
+    ws->ctl = NULL;
+    ws->ctl_len = 0;
+}
+
+void dfws_ws_cleanup(dfws_ws_t *ws)
+{
+    free_frame_ctx(ws);
+    free_msg(ws);
+    free_ctl(ws);
+}
+
+int dfws_ws_close_code_valid(unsigned code)
+{
+    if (code >= 1000 && code <= 1003)
+        return 1;
+    if (code >= 1007 && code <= 1014) /* 1012-1014: IANA registered */
+        return 1;
+    return code >= 3000 && code <= 4999;
+}
+
+/* The connection is dead: tell the owner once. */
+static int fatal(dfws_ws_t *ws, int err, const char *what)
+{
+    if (ws->state != DFWS_WS_DEAD) {
+        ws->state = DFWS_WS_DEAD;
+        ws->cfg->cb.on_fatal(ws->owner, err, what);
+    }
+    return err;
+}
+
+static int out(dfws_ws_t *ws, const uint8_t *p, size_t n)
+{
+    if (ws->cfg->cb.write(ws->owner, p, n) != 0)
+        return fatal(ws, DFWS_WS_E_WRITE, "websocket: write failed");
+    return 0;
+}
+
+static size_t encode_header(uint8_t *h, unsigned opcode, uint64_t len)
+{
+    h[0] = (uint8_t)(0x80u | opcode); /* FIN, no RSV, never masked */
+    if (len < 126) {
+        h[1] = (uint8_t)len;
+        return 2;
+    }
+    if (len <= 0xFFFFu) {
+        h[1] = 126;
+        h[2] = (uint8_t)(len >> 8);
+        h[3] = (uint8_t)len;
+        return 4;
+    }
+    h[1] = 127;
+    for (int i = 0; i < 8; i++)
+        h[2 + i] = (uint8_t)(len >> (56 - 8 * i));
+    return 10;
+}
+
+static int write_frame(dfws_ws_t *ws, unsigned opcode, const uint8_t *p,
+                       size_t n)
+{
+    uint8_t buf[10 + CTL_MAX];
+    size_t hl = encode_header(buf, opcode, n);
+    int rc;
+
+    if (n <= CTL_MAX) { /* small: one write */
+        if (n)
+            memcpy(buf + hl, p, n);
+        return out(ws, buf, hl + n);
+    }
+    if ((rc = out(ws, buf, hl)) != 0)
+        return rc;
+    return out(ws, p, n);
+}
+
+static int write_close(dfws_ws_t *ws, uint16_t code, const char *reason,
+                       size_t rlen)
+{
+    uint8_t p[2 + REASON_MAX];
+    if (code == 0 || code == 1005) {
+        ws->code_sent = 1005;
+        return write_frame(ws, OP_CLOSE, NULL, 0);
+    }
+    if (rlen > REASON_MAX)
+        rlen = REASON_MAX;
+    p[0] = (uint8_t)(code >> 8);
+    p[1] = (uint8_t)code;
+    if (rlen)
+        memcpy(p + 2, reason, rlen);
+    ws->code_sent = code;
+    return write_frame(ws, OP_CLOSE, p, 2 + rlen);
+}
+
+static int check_can_send(const dfws_ws_t *ws)
+{
+    switch (ws->state) {
+    case DFWS_WS_OPEN: return 0;
+    case DFWS_WS_CLOSING: return DFWS_WS_E_CLOSING;
+    case DFWS_WS_CLOSED: return DFWS_WS_E_CLOSED;
+    default: return DFWS_WS_E_FATAL;
+    }
+}
+
+int dfws_ws_send(dfws_ws_t *ws, int binary, const uint8_t *data, size_t len)
+{
+    int rc = check_can_send(ws);
+    if (rc)
+        return rc;
+    if (len && data == NULL)
+        return DFWS_WS_E_INVAL;
+    return write_frame(ws, binary ? OP_BINARY : OP_TEXT, data, len);
+}
+
+int dfws_ws_ping(dfws_ws_t *ws, const uint8_t *data, size_t len)
+{
+    int rc = check_can_send(ws);
+    if (rc)
+        return rc;
+    if (len > CTL_MAX || (len && data == NULL))
+        return DFWS_WS_E_INVAL;
+    return write_frame(ws, OP_PING, data, len);
+}
+
+int dfws_ws_close(dfws_ws_t *ws, uint16_t code, const char *reason,
+                  size_t reason_len)
+{
+    int rc = check_can_send(ws);
+    if (rc)
+        return rc;
+    if (code != 0 && !dfws_ws_close_code_valid(code))
+        return DFWS_WS_E_INVAL;
+    if (reason == NULL || code == 0)
+        reason_len = 0;
+    if (reason_len > REASON_MAX) {
+        /* cut before a continuation byte so the reason stays UTF-8 */
+        reason_len = REASON_MAX;
+        while (reason_len &&
+               ((unsigned char)reason[reason_len] & 0xC0u) == 0x80u)
+            reason_len--;
+    }
+    if ((rc = write_close(ws, code, reason, reason_len)) != 0)
+        return rc;
+    ws->state = DFWS_WS_CLOSING;
+    return 0;
+}
+
+/* Fail the WebSocket connection (RFC 6455 7.1.7): send a close frame with
+ * `code` (unless we already sent one) and report; no reply is awaited. */
+static int fail(dfws_ws_t *ws, uint16_t code, const char *why)
+{
+    dfws_ws_close_info_t info;
+
+    if (ws->state == DFWS_WS_OPEN) {
+        if (write_close(ws, code, why, strlen(why)) != 0)
+            return STOP;
+    } else if (ws->state != DFWS_WS_CLOSING) {
+        return STOP;
+    }
+    ws->state = DFWS_WS_CLOSED;
+    memset(&info, 0, sizeof(info));
+    info.origin = DFWS_WS_CLOSE_BY_ERROR;
+    info.code_received = 1006;
+    info.code_sent = ws->code_sent;
+    info.error = why;
+    ws->cfg->cb.on_close(ws->owner, &info);
+    return STOP;
+}
+
+static int handle_close(dfws_ws_t *ws, const uint8_t *p, size_t n)
+{
+    dfws_ws_close_info_t info;
+    uint16_t code = 1005;
+    uint8_t u = U_ACCEPT;
+
+    if (n == 1)
+        return fail(ws, 1002, "close frame with a 1-byte payload");
+    if (n >= 2) {
+        code = (uint16_t)((p[0] << 8) | p[1]);
+        if (!dfws_ws_close_code_valid(code))
+            return fail(ws, 1002, "invalid close code");
+        if (dfws_ws_utf8_check(&u, p + 2, n - 2) != 0 || u != U_ACCEPT)
+            return fail(ws, 1007, "close reason is not valid UTF-8");
+    }
+    memset(&info, 0, sizeof(info));
+    if (ws->state == DFWS_WS_OPEN) {
+        /* echo the peer's status code (RFC 6455 5.5.1) */
+        if (write_close(ws, n >= 2 ? code : 0, NULL, 0) != 0)
+            return STOP;
+        info.origin = DFWS_WS_CLOSE_BY_PEER;
+    } else {
+        info.origin = DFWS_WS_CLOSE_BY_US;
+    }
+    ws->state = DFWS_WS_CLOSED;
+    info.code_received = code;
+    info.code_sent = ws->code_sent;
+    info.reason = n > 2 ? (const char *)p + 2 : NULL;
+    info.reason_len = n > 2 ? n - 2 : 0;
+    ws->cfg->cb.on_close(ws->owner, &info);
+    return STOP;
+}
+
+static int handle_control(dfws_ws_t *ws, unsigned op, const uint8_t *p,
+                          size_t n)
+{
+    switch (op) {
+    case OP_PING:
+        if (ws->state == DFWS_WS_OPEN && write_frame(ws, OP_PONG, p, n) != 0)
+            return STOP;
+        break;
+    case OP_PONG:
+        if (ws->cfg->cb.on_pong)
+            ws->cfg->cb.on_pong(ws->owner, p, n);
+        break;
+    default:
+        return handle_close(ws, p, n);
+    }
+    return ws->state >= DFWS_WS_CLOSED ? STOP : 0;
+}
+
+/* Called on each frame's first chunk, before any payload is used. */
+static int check_frame_start(dfws_ws_t *ws,
+                             const struct wslay_frame_iocb *io)
+{
+    const dfws_ws_config_t *cfg = ws->cfg;
+    unsigned op = io->opcode;
+
+    if (io->rsv)
+        return fail(ws, 1002, "reserved bits set (no extension negotiated)");
+    if (!(op <= OP_BINARY || (op >= OP_CLOSE && op <= OP_PONG)))
+        return fail(ws, 1002, "reserved opcode");
+    if (!io->mask)
+        return fail(ws, 1002, "client frame not masked");
+    if (op >= OP_CLOSE) {
+        /* wslay checks these too; keep the rule visible here */
+        if (!io->fin || io->payload_length > CTL_MAX)
+            return fail(ws, 1002, "fragmented or oversized control frame");
+        return 0;
+    }
+    if (op == OP_CONT && ws->msg_op == 0)
+        return fail(ws, 1002, "continuation frame without a message");
+    if (op != OP_CONT && ws->msg_op != 0)
+        return fail(ws, 1002, "new message inside a fragmented message");
+    if (cfg->max_frame_size && io->payload_length > cfg->max_frame_size)
+        return fail(ws, 1009, "frame too big");
+    if (cfg->max_message_size &&
+        io->payload_length > cfg->max_message_size - ws->msg_len)
+        return fail(ws, 1009, "message too big");
+    if (op != OP_CONT) {
+        ws->msg_op = (uint8_t)op;
+        ws->msg_len = 0;
+        ws->utf8 = U_ACCEPT;
+    }
+    return 0;
+}
+
+static int grow_msg(dfws_ws_t *ws, size_t add)
+{
+    size_t need = ws->msg_len + add, cap;
+    uint8_t *p;
+
+    if (need <= ws->msg_cap)
+        return 0;
+    /* Geometric growth, never past the end of the current frame. */
+    cap = ws->msg_cap ? ws->msg_cap * 2 : 256;
+    if (cap < need)
+        cap = need;
+    if (cap - ws->msg_len > ws->frame_left + add)
+        cap = ws->msg_len + (size_t)ws->frame_left + add;
+    p = realloc(ws->msg, cap);
+    if (p == NULL)
+        return fatal(ws, DFWS_WS_E_NOMEM, "websocket: out of memory");
+    ws->msg = p;
+    ws->msg_cap = cap;
+    return 0;
+}
+
+static int deliver(dfws_ws_t *ws, unsigned op, const uint8_t *p, size_t n)
+{
+    if (ws->state == DFWS_WS_OPEN)
+        ws->cfg->cb.on_message(ws->owner, op == OP_BINARY, p, n);
+    return ws->state >= DFWS_WS_CLOSED ? STOP : 0;
+}
+
+static int on_data_chunk(dfws_ws_t *ws, const struct wslay_frame_iocb *io,
+                         int first, int last)
+{
+    unsigned op = ws->msg_op;
+    int rc;
+
+    if (op == OP_TEXT && io->data_length &&
+        dfws_ws_utf8_check(&ws->utf8, io->data, io->data_length) != 0)
+        return fail(ws, 1007, "text message is not valid UTF-8");
+    if (last && io->fin && op == OP_TEXT && ws->utf8 != U_ACCEPT)
+        return fail(ws, 1007, "text message ends inside a UTF-8 sequence");
+
+    if (first && last && io->fin && ws->msg == NULL) {
+        /* whole message in one chunk: deliver from wslay's buffer */
+        ws->msg_op = 0;
+        return deliver(ws, op, io->data, io->data_length);
+    }
+    if (io->data_length) {
+        if (grow_msg(ws, io->data_length) != 0)
+            return STOP;
+        memcpy(ws->msg + ws->msg_len, io->data, io->data_length);
+        ws->msg_len += io->data_length;
+    }
+    if (last && io->fin) {
+        /* free the buffer whatever the callback does */
+        uint8_t *msg = ws->msg;
+        size_t len = ws->msg_len;
+        ws->msg = NULL;
+        free_msg(ws);
+        rc = deliver(ws, op, msg, len);
+        free(msg);
+        return rc;
+    }
+    return 0;
+}
+
+static int on_control_chunk(dfws_ws_t *ws, const struct wslay_frame_iocb *io,
+                            int first, int last)
+{
+    int rc;
+
+    if (first && last)
+        return handle_control(ws, io->opcode, io->data, io->data_length);
+    if (ws->ctl == NULL) {
+        ws->ctl = malloc(CTL_MAX);
+        if (ws->ctl == NULL) {
+            fatal(ws, DFWS_WS_E_NOMEM, "websocket: out of memory");
+            return STOP;
+        }
+        ws->ctl_len = 0;
+    }
+    /* wslay guarantees payload_length <= 125 for control frames */
+    memcpy(ws->ctl + ws->ctl_len, io->data, io->data_length);
+    ws->ctl_len = (uint8_t)(ws->ctl_len + io->data_length);
+    if (!last)
+        return 0;
+    rc = handle_control(ws, ws->frame_op, ws->ctl, ws->ctl_len);
+    free_ctl(ws);
+    return rc;
+}
+
+static size_t header_len(const struct wslay_frame_iocb *io)
+{
+    size_t n = 2 + (io->mask ? 4 : 0);
+    if (io->payload_length >= 0x10000u)
+        n += 8;
+    else if (io->payload_length >= 126)
+        n += 2;
+    return n;
+}
+
+static int on_chunk(dfws_ws_t *ws, const struct wslay_frame_iocb *io)
+{
+    int first = !(ws->flags & F_IN_FRAME), last, rc;
+
+    if (first) {
+        /* wslay rejects non-minimal length forms, so the header length
+         * follows from the payload length */
+        ws->buffered -= (uint32_t)header_len(io);
+        if ((rc = check_frame_start(ws, io)) != 0)
+            return rc;
+        ws->frame_op = io->opcode;
+        ws->frame_left = io->payload_length;
+        ws->flags |= F_IN_FRAME;
+    }
+    ws->buffered -= (uint32_t)io->data_length;
+    ws->frame_left -= io->data_length;
+    last = ws->frame_left == 0;
+    if (last)
+        ws->flags &= (uint8_t)~F_IN_FRAME;
+    if (io->opcode >= OP_CLOSE)
+        return on_control_chunk(ws, io, first, last);
+    return on_data_chunk(ws, io, first, last);
+}
+
+/* wslay asks for input: hand it what is left of the fed bytes. */
+static ssize_t on_wslay_recv(uint8_t *buf, size_t len, int flags,
+                             void *user_data)
+{
+    dfws_ws_t *ws = user_data;
+    size_t n = len < ws->in_len ? len : ws->in_len;
+
+    (void)flags;
+    if (n == 0)
+        return -1; /* wslay reports WSLAY_ERR_WANT_READ */
+    memcpy(buf, ws->in, n);
+    ws->in += n;
+    ws->in_len -= n;
+    ws->buffered += (uint32_t)n;
+    return (ssize_t)n;
+}
+
+static ssize_t on_wslay_send(const uint8_t *data, size_t len, int flags,
+                             void *user_data)
+{
+    /* never used: outgoing frames are encoded by write_frame() */
+    (void)data; (void)len; (void)flags; (void)user_data;
+    return -1;
+}
+
+static int feed_result(const dfws_ws_t *ws)
+{
+    switch (ws->state) {
+    case DFWS_WS_OPEN:
+    case DFWS_WS_CLOSING:
+        return 0;
+    case DFWS_WS_CLOSED:
+        return DFWS_WS_E_CLOSED;
+    default:
+        return DFWS_WS_E_FATAL;
+    }
+}
+
+int dfws_ws_feed(dfws_ws_t *ws, const uint8_t *data, size_t len)
+{
+    static const struct wslay_frame_callbacks wcb = {
+        on_wslay_send, on_wslay_recv, NULL
+    };
+
+    if (ws->flags & F_IN_FEED)
+        return DFWS_WS_E_BUSY;
+    if (ws->state >= DFWS_WS_CLOSED || len == 0)
+        return feed_result(ws);
+    if (ws->fc == NULL) {
+        if (wslay_frame_context_init(&ws->fc, &wcb, ws) != 0) {
+            ws->fc = NULL;
+            return fatal(ws, DFWS_WS_E_NOMEM, "websocket: out of memory");
+        }
+        ws->buffered = 0;
+    }
+    ws->flags |= F_IN_FEED;
+    ws->in = data;
+    ws->in_len = len;
+    for (;;) {
+        struct wslay_frame_iocb io;
+        ssize_t r = wslay_frame_recv(ws->fc, &io);
+        if (r == WSLAY_ERR_WANT_READ)
+            break;
+        if (r < 0) {
+            fail(ws, 1002, r == WSLAY_ERR_PROTO
+                               ? "malformed frame header"
+                               : "frame decoder error");
+            break;
+        }
+        if (on_chunk(ws, &io) != 0)
+            break;
+    }
+    ws->in = NULL;
+    ws->in_len = 0;
+    ws->flags &= (uint8_t)~F_IN_FEED;
+
+    if (ws->state >= DFWS_WS_CLOSED) {
+        dfws_ws_cleanup(ws);
+    } else if (!(ws->flags & F_IN_FRAME) && ws->buffered == 0) {
+        /* between frames with nothing buffered in wslay: drop its
+         * 4 KB context until the next bytes arrive */
+        free_frame_ctx(ws);
+    }
+    return feed_result(ws);
+}

@@ -1,0 +1,158 @@
+"""EmbeddedChannelLayer: InMemoryChannelLayer behaviour outside dfws-asgi,
+thread-safe wake-ups, forwarding to the _dfws built-in module inside it."""
+import asyncio
+import sys
+import threading
+import types
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.exceptions import ChannelFull
+from channels.layers import InMemoryChannelLayer
+
+from df_websockets import layers
+from df_websockets.layers import EmbeddedChannelLayer
+
+
+async def _scenario(layer):
+    """A run through the channel-layer API; returns what was observed."""
+    seen = []
+    assert layer.extensions == ["groups", "flush"]
+    c1 = await layer.new_channel()
+    c2 = await layer.new_channel("custom.")
+    seen.append((c1.startswith("specific."), c2.startswith("custom."), "!" in c1, c1 != c2))
+    await layer.send("plain", {"type": "a", "n": 1})
+    await layer.send("plain", {"type": "a", "n": 2})
+    seen.append(await layer.receive("plain"))
+    seen.append(await layer.receive("plain"))
+    await layer.group_add("g1", c1)
+    await layer.group_add("g1", c2)
+    await layer.group_send("g1", {"type": "g", "v": [1]})
+    seen.append((await layer.receive(c1), await layer.receive(c2)))
+    await layer.group_discard("g1", c2)
+    await layer.group_send("g1", {"type": "g", "v": 2})
+    seen.append(await layer.receive(c1))
+    try:
+        await asyncio.wait_for(layer.receive(c2), 0.05)
+        seen.append("c2 got a message")
+    except asyncio.TimeoutError:
+        seen.append("c2 empty")
+    for n in range(layer.capacity):
+        await layer.send("full", {"type": "x", "n": n})
+    try:
+        await layer.send("full", {"type": "x"})
+        seen.append("no ChannelFull")
+    except ChannelFull:
+        seen.append("ChannelFull")
+    await layer.group_send("g1", {"type": "dropped-when-full"})  # no exception
+    await layer.flush()
+    seen.append((layer.channels, layer.groups))
+    message = {"type": "copy", "data": [1]}
+    await layer.send("copy", message)
+    message["data"].append(2)
+    seen.append(await layer.receive("copy"))  # deep-copied at send
+    with pytest.raises((AssertionError, TypeError)):
+        await layer.send("bad name!", {"type": "x"})
+    with pytest.raises((AssertionError, TypeError)):
+        await layer.group_add("bad group!", c1)
+    return seen
+
+
+@pytest.mark.parametrize("options", [{}, {"capacity": 3, "expiry": 30, "group_expiry": 60}])
+def test_same_behaviour_as_in_memory_layer(options):
+    expected = async_to_sync(_scenario)(InMemoryChannelLayer(**options))
+    got = async_to_sync(_scenario)(EmbeddedChannelLayer(**options))
+    assert got == expected
+    assert got[-1] == {"type": "copy", "data": [1]}
+
+
+def test_expiry_like_in_memory_layer():
+    async def scenario(layer):
+        await layer.send("exp", {"type": "old"})
+        await asyncio.sleep(0.05)
+        await layer.send("exp", {"type": "new"})
+        return (await layer.receive("exp"))["type"]
+
+    # messages older than expiry are dropped before a receive
+    for cls in (InMemoryChannelLayer, EmbeddedChannelLayer):
+        layer = cls(expiry=0.02)
+        result = async_to_sync(scenario)(layer)
+        assert result == "new", cls
+
+
+def test_group_expiry():
+    async def scenario(layer):
+        await layer.group_add("g", "c.x!1")
+        await asyncio.sleep(0.05)
+        await layer.group_send("g", {"type": "x"})
+        return {g: set(chs) for g, chs in layer.groups.items()}
+
+    assert async_to_sync(scenario)(EmbeddedChannelLayer(group_expiry=0.01)) == \
+        async_to_sync(scenario)(InMemoryChannelLayer(group_expiry=0.01))
+
+
+def test_send_from_another_thread_wakes_the_receiver():
+    """A thread-mode handler (its own event loop) sends while the consumer's
+    loop waits: the receiver is woken through its own loop."""
+    layer = EmbeddedChannelLayer()
+    results = []
+
+    async def receiver():
+        channel = await layer.new_channel()
+        await layer.group_add("room", channel)
+        started.set()
+        results.append(await asyncio.wait_for(layer.receive(channel), 3))
+
+    started = threading.Event()
+    thread = threading.Thread(target=lambda: asyncio.run(receiver()))
+    thread.start()
+    assert started.wait(3)
+    async_to_sync(layer.group_send)("room", {"type": "ws_message", "message": "hi"})
+    thread.join(5)
+    assert results == [{"type": "ws_message", "message": "hi"}]
+
+
+@pytest.fixture
+def fake_dfws(monkeypatch):
+    module = types.ModuleType("_dfws")
+    module.available = True
+    module.sent = []
+    module.layer_available = lambda: module.available
+    module.layer_send = lambda channel, message: module.sent.append(("send", channel, message))
+    module.layer_group_send = lambda group, message: module.sent.append(("group", group, message))
+    monkeypatch.setitem(sys.modules, "_dfws", module)
+    monkeypatch.setattr(layers, "_native_module", layers._UNSET)
+    yield module
+    monkeypatch.setattr(layers, "_native_module", layers._UNSET)
+
+
+def test_forwards_to_dfws_when_available(fake_dfws):
+    layer = EmbeddedChannelLayer()
+
+    async def scenario():
+        await layer.group_add("grp", "specific.a!b")
+        await layer.group_send("grp", {"type": "ws_message", "message": "m"})
+        await layer.send("queue1", {"type": "process.signal", "args": []})
+
+    async_to_sync(scenario)()
+    assert fake_dfws.sent == [
+        ("group", "grp", {"type": "ws_message", "message": "m"}),
+        ("send", "queue1", {"type": "process.signal", "args": []}),
+    ]
+    assert layer.channels == {}  # nothing kept in memory
+    assert layers.get_native_layer() is fake_dfws
+
+
+def test_in_memory_when_dfws_says_unavailable(fake_dfws):
+    fake_dfws.available = False
+    layer = EmbeddedChannelLayer()
+    async_to_sync(layer.send)("queue1", {"type": "x"})
+    assert fake_dfws.sent == []
+    assert async_to_sync(layer.receive)("queue1") == {"type": "x"}
+
+
+def test_no_dfws_module_means_in_memory(monkeypatch):
+    monkeypatch.setitem(sys.modules, "_dfws", None)  # import fails
+    monkeypatch.setattr(layers, "_native_module", layers._UNSET)
+    assert layers.get_native_layer() is None
+    monkeypatch.setattr(layers, "_native_module", layers._UNSET)

@@ -1,0 +1,361 @@
+/* Unit tests for server/http1.c: requests fed in every chunking (whole, every
+ * split in two, one byte at a time) through a real connection whose socket
+ * is one end of a socketpair; responses are read from the other end. */
+#include "conn.h"
+#include "http1.h"
+#include "log.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static int passed, failed;
+/* set-up steps that must work whatever NDEBUG says */
+#define MUST(expr)                                                                                 \
+    do {                                                                                           \
+        if (!(expr)) {                                                                             \
+            fprintf(stderr, "%s:%d: set-up failed: %s\n", __FILE__, __LINE__, #expr);             \
+            abort();                                                                               \
+        }                                                                                          \
+    } while (0)
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "%s:%d: %s: ", __FILE__, __LINE__, #cond);                             \
+            fprintf(stderr, __VA_ARGS__);                                                          \
+            fprintf(stderr, "\n");                                                                 \
+            return -1;                                                                             \
+        }                                                                                          \
+    } while (0)
+
+#define MAX_REQS 8
+typedef struct {
+    char method[16];
+    char url[256];
+    char headers[1024]; /* "name=value;" for each header */
+    char body[4096];
+    size_t body_len;
+    int minor, keep_alive, responded;
+    dfws_req_t *req;
+} seen_t;
+
+static seen_t seen[MAX_REQS];
+static int nseen;
+
+static int mock_request(void *ud, dfws_req_t *r)
+{
+    (void)ud;
+    if (nseen >= MAX_REQS)
+        return -1;
+    seen_t *s = &seen[nseen++];
+    memset(s, 0, sizeof(*s));
+    snprintf(s->method, sizeof(s->method), "%s", llhttp_method_name(r->method));
+    snprintf(s->url, sizeof(s->url), "%.*s", (int)r->url_len, r->head.base + r->url_off);
+    for (uint32_t i = 0; i < r->nhdrs; i++) {
+        const dfws_hdr_t *h = &r->hdrs[i];
+        size_t used = strlen(s->headers);
+        snprintf(s->headers + used, sizeof(s->headers) - used, "%.*s=%.*s;", (int)h->name_len,
+                 r->head.base + h->name_off, (int)h->value_len, r->head.base + h->value_off);
+    }
+    s->minor = r->http_minor;
+    s->keep_alive = r->keep_alive;
+    s->req = r;
+    r->app = s;
+    dfws_req_retain(r);
+    return 0;
+}
+
+static void mock_detach(void *ud, dfws_req_t *r)
+{
+    (void)ud;
+    (void)r;
+}
+
+static const dfws_app_ops_t ops = {
+    .http_request = mock_request,
+    .http_detach = mock_detach,
+};
+
+/* The application side: take body bytes, answer complete requests in order. */
+static void drive_app(void)
+{
+    for (int i = 0; i < nseen; i++) {
+        seen_t *s = &seen[i];
+        if (s->responded)
+            continue;
+        dfws_req_t *r = s->req;
+        const char *data;
+        size_t len;
+        int more;
+        dfws_req_body_peek(r, &data, &len, &more);
+        if (len && s->body_len + len < sizeof(s->body)) {
+            memcpy(s->body + s->body_len, data, len);
+            s->body_len += len;
+        }
+        dfws_req_body_consume(r);
+        if (more)
+            return;
+        const char *err;
+        char body[64];
+        int bl = snprintf(body, sizeof(body), "ok %d", i);
+        s->responded = 1;
+        dfws_req_response_start(r, 200, &err);
+        dfws_req_response_body(r, body, (size_t)bl, 0, &err);
+        r->app = NULL;
+        dfws_req_release(r);
+    }
+}
+
+typedef struct {
+    uv_loop_t loop;
+    dfws_server_t server;
+    dfws_cli_t cli;
+    dfws_conn_t *conn;
+    int peer;
+    char out[16384];
+    size_t out_len;
+} rig_t;
+
+static void rig_open(rig_t *t, size_t limit_headers, size_t limit_body)
+{
+    int sv[2];
+    memset(t, 0, sizeof(*t));
+    MUST(uv_loop_init(&t->loop) == 0);
+    char *argv[] = {"dfws-asgi", "x:app", NULL};
+    MUST(dfws_cli_parse(&t->cli, 2, argv) == DFWS_CLI_OK);
+    t->cli.limit_request_headers = limit_headers;
+    t->cli.limit_request_body = limit_body;
+    t->cli.server_name = "test";
+    t->server.loop = &t->loop;
+    t->server.cli = &t->cli;
+    t->server.ops = &ops;
+    t->server.is_unix = 1;
+    MUST(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    t->peer = sv[1];
+    fcntl(t->peer, F_SETFL, O_NONBLOCK);
+    dfws_conn_t *c = calloc(1, sizeof(*c));
+    c->server = &t->server;
+    uv_pipe_init(&t->loop, &c->h.pipe, 0);
+    uv_pipe_open(&c->h.pipe, sv[0]);
+    c->h.handle.data = c;
+    uv_timer_init(&t->loop, &c->timer);
+    c->timer.data = c;
+    c->open_handles = 2;
+    t->server.conns = c;
+    t->server.nconns = 1;
+    dfws_http1_init(c);
+    t->conn = c;
+    nseen = 0;
+}
+
+static void rig_collect(rig_t *t)
+{
+    uv_run(&t->loop, UV_RUN_NOWAIT);
+    ssize_t n;
+    while ((n = read(t->peer, t->out + t->out_len, sizeof(t->out) - 1 - t->out_len)) > 0)
+        t->out_len += (size_t)n;
+    t->out[t->out_len] = '\0';
+}
+
+/* Closes everything and checks the loop ends with no handle left. */
+static int rig_close(rig_t *t)
+{
+    if (!t->conn->closing)
+        dfws_conn_close(t->conn);
+    uv_run(&t->loop, UV_RUN_DEFAULT);
+    for (int i = 0; i < nseen; i++)
+        if (!seen[i].responded) {
+            seen[i].req->app = NULL;
+            dfws_req_release(seen[i].req);
+        }
+    close(t->peer);
+    CHECK(uv_loop_close(&t->loop) == 0, "loop not closed clean");
+    return 0;
+}
+
+/* Feeds `in` split at `split` (0 = whole) or byte by byte (split = -1). */
+static void feed(rig_t *t, const char *in, size_t len, long split)
+{
+    if (split == 0) {
+        dfws_http1_on_data(t->conn, in, len);
+        drive_app();
+    } else if (split < 0) {
+        for (size_t i = 0; i < len && !t->conn->closing && !t->conn->lingering; i++) {
+            dfws_http1_on_data(t->conn, in + i, 1);
+            drive_app();
+        }
+    } else {
+        dfws_http1_on_data(t->conn, in, (size_t)split);
+        drive_app();
+        if (!t->conn->closing && !t->conn->lingering)
+            dfws_http1_on_data(t->conn, in + split, len - (size_t)split);
+        drive_app();
+    }
+    rig_collect(t);
+}
+
+typedef int (*check_fn)(rig_t *t);
+
+static int run_all_chunkings(const char *name, const char *in, size_t lh, size_t lb, check_fn check)
+{
+    size_t len = strlen(in);
+    for (long split = -1; split < (long)len; split++) {
+        rig_t t;
+        rig_open(&t, lh, lb);
+        feed(&t, in, len, split);
+        int rc = check(&t);
+        if (rig_close(&t))
+            rc = -1;
+        if (rc) {
+            fprintf(stderr, "  %s failed with split %ld\n", name, split);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int count(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
+        n++;
+    return n;
+}
+
+/* ---- cases ---------------------------------------------------------------- */
+
+static int check_get(rig_t *t)
+{
+    CHECK(nseen == 1, "nseen=%d", nseen);
+    CHECK(!strcmp(seen[0].method, "GET"), "%s", seen[0].method);
+    CHECK(!strcmp(seen[0].url, "/a%20b?x=1&y=%C3%A9"), "%s", seen[0].url);
+    CHECK(!strcmp(seen[0].headers, "Host=example.com;X-Multi=a;X-Multi=b;Empty=;"), "%s",
+          seen[0].headers);
+    CHECK(seen[0].keep_alive == 1 && seen[0].minor == 1, "ka=%d", seen[0].keep_alive);
+    CHECK(!strncmp(t->out, "HTTP/1.1 200 OK\r\n", 17), "%s", t->out);
+    CHECK(strstr(t->out, "Content-Length: 4\r\n") && strstr(t->out, "\r\n\r\nok 0"), "%s", t->out);
+    CHECK(strstr(t->out, "Server: test\r\n") && strstr(t->out, "Date: "), "%s", t->out);
+    return 0;
+}
+
+static int check_post(rig_t *t)
+{
+    CHECK(nseen == 1, "nseen=%d", nseen);
+    CHECK(!strcmp(seen[0].method, "POST"), "%s", seen[0].method);
+    CHECK(seen[0].body_len == 11 && !memcmp(seen[0].body, "hello world", 11), "%.*s",
+          (int)seen[0].body_len, seen[0].body);
+    CHECK(count(t->out, "HTTP/1.1 200 OK") == 1, "%s", t->out);
+    return 0;
+}
+
+static int check_chunked(rig_t *t)
+{
+    CHECK(nseen == 1, "nseen=%d", nseen);
+    CHECK(seen[0].body_len == 9 && !memcmp(seen[0].body, "Wikipedia", 9), "%.*s",
+          (int)seen[0].body_len, seen[0].body);
+    return 0;
+}
+
+static int check_pipeline(rig_t *t)
+{
+    CHECK(nseen == 3, "nseen=%d", nseen);
+    CHECK(!strcmp(seen[0].url, "/1") && !strcmp(seen[1].url, "/2") && !strcmp(seen[2].url, "/3"),
+          "order");
+    CHECK(seen[1].body_len == 3 && !memcmp(seen[1].body, "abc", 3), "body");
+    const char *a = strstr(t->out, "ok 0"), *b = strstr(t->out, "ok 1"), *c = strstr(t->out, "ok 2");
+    CHECK(a && b && c && a < b && b < c, "%s", t->out);
+    return 0;
+}
+
+static int check_http10(rig_t *t)
+{
+    CHECK(nseen == 1, "nseen=%d", nseen);
+    CHECK(seen[0].minor == 0 && seen[0].keep_alive == 0, "minor=%d ka=%d", seen[0].minor,
+          seen[0].keep_alive);
+    CHECK(strstr(t->out, "Connection: close\r\n"), "%s", t->out);
+    CHECK(t->conn->lingering || t->conn->closing, "connection kept");
+    return 0;
+}
+
+static int expect_status(rig_t *t, const char *status_line)
+{
+    CHECK(nseen == 0 || !seen[0].responded || 1, "-");
+    CHECK(!strncmp(t->out, status_line, strlen(status_line)), "want %s got %s", status_line, t->out);
+    CHECK(strstr(t->out, "Connection: close\r\n"), "%s", t->out);
+    CHECK(t->conn->lingering || t->conn->closing, "connection kept after an error");
+    return 0;
+}
+
+static int check_400(rig_t *t)
+{
+    CHECK(nseen == 0, "a malformed request reached the app");
+    return expect_status(t, "HTTP/1.1 400 Bad Request\r\n");
+}
+
+static int check_431(rig_t *t)
+{
+    CHECK(nseen == 0, "an oversized header section reached the app");
+    return expect_status(t, "HTTP/1.1 431 ");
+}
+
+static int check_413(rig_t *t)
+{
+    CHECK(nseen == 0, "an oversized body reached the app");
+    return expect_status(t, "HTTP/1.1 413 ");
+}
+
+static int check_bad_chunk(rig_t *t)
+{
+    /* The app saw the request (headers were fine) and the body error closed it. */
+    CHECK(nseen == 1, "nseen=%d", nseen);
+    CHECK(!seen[0].responded, "a broken body was answered as complete");
+    return expect_status(t, "HTTP/1.1 400 ");
+}
+
+#define RUN(name, in, lh, lb, fn)                                                                  \
+    do {                                                                                           \
+        if (run_all_chunkings(name, in, lh, lb, fn) == 0) {                                        \
+            passed++;                                                                              \
+            printf("ok   %s\n", name);                                                             \
+        } else {                                                                                   \
+            failed++;                                                                              \
+            printf("FAIL %s\n", name);                                                             \
+        }                                                                                          \
+    } while (0)
+
+int main(void)
+{
+    dfws_log_set_level(DFWS_LOG_ERROR + 1);
+    RUN("get with repeated and empty headers",
+        "GET /a%20b?x=1&y=%C3%A9 HTTP/1.1\r\nHost: example.com\r\nX-Multi: a\r\nX-Multi: b\r\n"
+        "Empty:\r\n\r\n",
+        65536, 0, check_get);
+    RUN("post with content-length",
+        "POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\nhello world", 65536, 0,
+        check_post);
+    RUN("chunked body",
+        "POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nWiki\r\n5\r\npedia\r\n"
+        "0\r\n\r\n",
+        65536, 0, check_chunked);
+    RUN("three pipelined requests",
+        "GET /1 HTTP/1.1\r\nHost: h\r\n\r\nPOST /2 HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\n"
+        "abcGET /3 HTTP/1.1\r\nHost: h\r\n\r\n",
+        65536, 0, check_pipeline);
+    RUN("http/1.0 closes", "GET / HTTP/1.0\r\n\r\n", 65536, 0, check_http10);
+    RUN("malformed request line", "GET /\x01 HTTP/1.1\r\nHost: h\r\n\r\n", 65536, 0, check_400);
+    RUN("malformed header", "GET / HTTP/1.1\r\nHo st: h\r\n\r\n", 65536, 0, check_400);
+    RUN("header section over the limit",
+        "GET / HTTP/1.1\r\nHost: h\r\nX-Long: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n",
+        64, 0, check_431);
+    RUN("content-length over the body limit",
+        "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\n", 65536, 10, check_413);
+    RUN("invalid chunk size",
+        "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
+        65536, 0, check_bad_chunk);
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
