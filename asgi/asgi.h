@@ -48,6 +48,17 @@ void dfws_http_body(void *ud, dfws_req_t *req);
 void dfws_http_drain(void *ud, dfws_req_t *req);
 void dfws_http_detach(void *ud, dfws_req_t *req);
 
+/* ops->ws_* implementations (websocket.c). */
+int dfws_ws_request(void *ud, dfws_wsconn_t *wc);
+void dfws_ws_message(void *ud, dfws_wsconn_t *wc, int binary, const char *data, size_t len);
+void dfws_ws_closed(void *ud, dfws_wsconn_t *wc, int code);
+void dfws_ws_drain(void *ud, dfws_wsconn_t *wc);
+int dfws_websocket_types_ready(void);
+
+/* The scope shared by HTTP and WebSocket (kind: dfws_str_http or
+ * dfws_str_websocket). New reference, or NULL with an exception. */
+PyObject *dfws_asgi_build_scope(dfws_asgi_t *A, dfws_req_t *r, PyObject *kind);
+
 /* Calls fut.set_result(value) unless the future is already done; never
  * leaves an exception set. */
 void dfws_future_resolve(PyObject *fut, PyObject *value);

@@ -222,6 +222,10 @@ static int server_init(Server *self, PyObject *args, PyObject *kw)
     A->ops.http_drain = dfws_http_drain;
     A->ops.http_detach = dfws_http_detach;
     A->ops.access_log = access_log_line;
+    A->ops.ws_request = dfws_ws_request;
+    A->ops.ws_message = dfws_ws_message;
+    A->ops.ws_closed = dfws_ws_closed;
+    A->ops.ws_drain = dfws_ws_drain;
     int rc = dfws_server_start(&A->server, uvloop, A->cli, dfws_asgi_fd, dfws_asgi_is_unix,
                                &A->ops, A);
     if (rc) {
@@ -255,6 +259,11 @@ static PyObject *server_active_requests(Server *self, PyObject *unused)
     return PyLong_FromSize_t(self->A.started ? self->A.server.active_requests : 0);
 }
 
+static PyObject *server_websockets(Server *self, PyObject *unused)
+{
+    return PyLong_FromSize_t(self->A.started ? self->A.server.websockets : 0);
+}
+
 static PyObject *server_connections(Server *self, PyObject *unused)
 {
     return PyLong_FromSize_t(self->A.started ? self->A.server.nconns : 0);
@@ -285,6 +294,7 @@ static PyMethodDef server_methods[] = {
     {"active_requests", (PyCFunction)server_active_requests, METH_NOARGS,
      "Requests whose response is not complete."},
     {"connections", (PyCFunction)server_connections, METH_NOARGS, "Open connections."},
+    {"websockets", (PyCFunction)server_websockets, METH_NOARGS, "Open WebSockets."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -346,7 +356,7 @@ PyObject *dfws_module_init(void)
     if (dfws_str_init())
         return NULL;
     if (PyType_Ready(&dfws_ready_type) || PyType_Ready(&dfws_http_cycle_type) ||
-        PyType_Ready(&server_type))
+        dfws_websocket_types_ready() || PyType_Ready(&server_type))
         return NULL;
     PyObject *m = PyModule_Create(&module_def);
     if (!m)

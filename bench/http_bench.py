@@ -253,6 +253,9 @@ class WrkResult:
     socket_errors: str = ""
     server_cpu: float = None   # server CPU seconds / wall seconds during the run
     wrk_cpu: float = None      # same for wrk: near 100% per thread = wrk is the limit
+    checked_good: int = None   # responses check.lua saw as 200 + expected body
+    checked_bad: int = None    # ... and as anything else
+    first_bad: str = ""
     error: str = None
 
 
@@ -262,6 +265,9 @@ _LAT = re.compile(r"^\s+Latency\s+(\S+)", re.M)
 _P99 = re.compile(r"^\s+99%\s+(\S+)", re.M)
 _NON2XX = re.compile(r"Non-2xx or 3xx responses:\s+(\d+)")
 _SOCKERR = re.compile(r"Socket errors:\s*(.*)")
+_CHECK = re.compile(r"^check: good (\d+) bad (\d+)", re.M)
+_FIRST_BAD = re.compile(r"^check-first-bad: (.*)", re.M)
+CHECK_LUA = os.path.join(HERE, "check.lua")
 
 
 def parse_wrk(text):
@@ -277,13 +283,20 @@ def parse_wrk(text):
         m = regex.search(text)
         if m:
             setattr(res, attr, conv(m.group(1).strip()))
+    m = _CHECK.search(text)
+    if m:
+        res.checked_good, res.checked_bad = int(m.group(1)), int(m.group(2))
+        m = _FIRST_BAD.search(text)
+        res.first_bad = m.group(1).strip() if m else ""
+    else:
+        res.error = "no check line from check.lua in wrk output"
     return res
 
 
 def run_wrk(server, args, duration):
     argv = ["wrk", "-t", str(args.threads), "-c", str(args.connections),
             "-d", "%gs" % duration, "--timeout", "%gs" % args.wrk_timeout, "--latency",
-            "http://127.0.0.1:%d/" % server.port]
+            "-s", CHECK_LUA, "http://127.0.0.1:%d/" % server.port]
     if args.wrk_cpu is not None:
         argv = ["taskset", "-c", args.wrk_cpu] + argv
     pids = process_tree(server.proc.pid)
@@ -302,6 +315,8 @@ def run_wrk(server, args, duration):
         res.error = "wrk exit code %d" % out.returncode
     if res.error is None and res.non_2xx:
         res.error = "%d non-2xx responses" % res.non_2xx
+    if res.error is None and res.checked_bad:
+        res.error = "%d wrong responses (first: %s)" % (res.checked_bad, res.first_bad)
     if res.error is None and not server.alive:
         res.error = "server died during the run"
     return res

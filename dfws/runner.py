@@ -87,11 +87,11 @@ def describe_listener(opts):
 
 async def _wait_for_requests(server, timeout):
     deadline = time.monotonic() + timeout
-    while server.active_requests() and time.monotonic() < deadline:
+    while (server.active_requests() or server.websockets()) and time.monotonic() < deadline:
         await asyncio.sleep(0.02)
-    left = server.active_requests()
+    left = server.active_requests() + server.websockets()
     if left:
-        logger.warning("shutdown timeout: closing %d unfinished requests", left)
+        logger.warning("shutdown timeout: closing %d unfinished requests and WebSockets", left)
 
 
 def _cancel_remaining(loop):

@@ -24,6 +24,7 @@ static void on_handle_closed(uv_handle_t *h)
     dfws_conn_t *c = h->data;
     if (--c->open_handles > 0)
         return;
+    dfws_wsconn_free(c);
     dfws_buf_free(&c->in);
     free(c);
 }

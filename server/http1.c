@@ -1,5 +1,6 @@
 #include "http1.h"
 #include "log.h"
+#include "ws_conn.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -309,10 +310,7 @@ static int on_headers_complete(llhttp_t *p)
     if (dfws_req_is_websocket(r) && s->ops->ws_request) {
         /* The WebSocket glue takes the connection over once the parser stops
          * at the upgrade point (HPE_PAUSED_UPGRADE). */
-        if (s->ops->ws_request(s->ops_ud, r) == 0)
-            return 0;
-        c->error_status = 500;
-        return -1;
+        return dfws_wsconn_start(c, r) ? -1 : 0;
     }
     if (s->ops->http_request(s->ops_ud, r)) {
         c->error_status = 500;
@@ -356,8 +354,9 @@ static int on_message_complete(llhttp_t *p)
         r->app_waiting_body = 0;
         c->server->ops->http_body(c->server->ops_ud, r);
     }
-    /* Hold pipelined requests until this response is complete. */
-    return c->req ? HPE_PAUSED : 0;
+    /* Hold pipelined requests until this response is complete; an accepted
+     * upgrade lets llhttp stop at the upgrade point instead. */
+    return c->req && !c->ws ? HPE_PAUSED : 0;
 }
 
 void dfws_http1_init(dfws_conn_t *c)
@@ -384,8 +383,6 @@ static void keep_rest(dfws_conn_t *c, const char *rest, size_t len)
     if (len && dfws_buf_append(&c->in, rest, len))
         dfws_conn_close(c);
 }
-
-void dfws_wsconn_take_over(dfws_conn_t *c, const char *rest, size_t len);
 
 static void execute(dfws_conn_t *c, const char *data, size_t len)
 {

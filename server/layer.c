@@ -1569,6 +1569,13 @@ int dfws_layer_flush(dfws_layer_t *l, dfws_layer_done_cb done, void *ud)
     return l->ops->flush(l, done, ud);
 }
 
+int dfws_layer_sync(dfws_layer_t *l, dfws_layer_done_cb done, void *ud)
+{
+    if (l->closing)
+        return DFWS_LAYER_ECLOSED;
+    return l->ops->sync(l, done, ud);
+}
+
 void dfws_layer_get_stats(const dfws_layer_t *l, dfws_layer_stats_t *st)
 {
     *st = l->stats;

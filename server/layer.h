@@ -210,8 +210,14 @@ int dfws_layer_group_send(dfws_layer_t *l, const char *group, const char *mp, si
  * every shard; memory: everything). Local memberships are forgotten. */
 int dfws_layer_flush(dfws_layer_t *l, dfws_layer_done_cb done, void *ud);
 
+/* Barrier: done(ud, status) runs once every command issued before this
+ * call (group_add's ZADD included) has been executed by Redis (a PING on
+ * every command connection; EIO if one is down). Memory: next iteration.
+ * Lets a caller order "joined the group" before "tell others to send". */
+int dfws_layer_sync(dfws_layer_t *l, dfws_layer_done_cb done, void *ud);
+
 typedef struct dfws_layer_stats_s {
-    uint64_t sent;             /* messages accepted by send/group_send targets */
+    uint64_t sent;             /* messages queued by send() (memory: also group_send targets) */
     uint64_t received;         /* messages delivered to local listeners */
     uint64_t undeliverable;    /* received for a local channel nobody listens to,
                                   undecodable, or lost during an outage */

@@ -111,6 +111,7 @@ typedef struct dfws_layer_ops_s {
     int (*group_send)(dfws_layer_t *l, const char *group, const char *mp, size_t len,
                       dfws_layer_done_cb done, void *ud);
     int (*flush)(dfws_layer_t *l, dfws_layer_done_cb done, void *ud);
+    int (*sync)(dfws_layer_t *l, dfws_layer_done_cb done, void *ud);
     /* Validate/arm receiving for a new listener (called before it is stored). */
     int (*listen)(dfws_layer_t *l, const char *channel);
     void (*unlisten)(dfws_layer_t *l, const char *channel);

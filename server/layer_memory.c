@@ -404,6 +404,12 @@ static int mem_flush(dfws_layer_t *l, dfws_layer_done_cb done, void *ud)
     return 0;
 }
 
+static int mem_sync(dfws_layer_t *l, dfws_layer_done_cb done, void *ud)
+{
+    dfws_layer__complete(l, done, ud, 0);
+    return 0;
+}
+
 static void on_sweep_closed(uv_handle_t *h)
 {
     dfws_layer__release(h->data);
@@ -441,6 +447,7 @@ static const dfws_layer_ops_t memory_ops = {
     mem_group_discard,
     mem_group_send,
     mem_flush,
+    mem_sync,
     mem_listen,
     mem_unlisten,
     deliver_ready,

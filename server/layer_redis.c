@@ -158,6 +158,7 @@ static int make_member(dfws_layer_redis_t *r, dfws_buf_t *wire, dfws_buf_t *memb
 
 static void rconn_connect(rconn_t *c);
 static void recv_kick(rconn_t *c);
+static void unblock(rconn_t *c);
 static void register_memberships(dfws_layer_redis_t *r, size_t shard);
 
 static int rconn_usable(const rconn_t *c)
@@ -326,7 +327,9 @@ static void on_rconn_timer(uv_timer_t *t)
         break;
     }
     default:
-        if (c->kind == CONN_RECV)
+        if (c->kind == CONN_RECV && c->popping && c->keys_gen != c->r->keys_gen)
+            unblock(c);
+        else if (c->kind == CONN_RECV)
             recv_kick(c);
         break;
     }
@@ -916,6 +919,33 @@ static int redis_flush(dfws_layer_t *l, dfws_layer_done_cb done, void *ud)
     return 0;
 }
 
+static int redis_sync(dfws_layer_t *l, dfws_layer_done_cb done, void *ud)
+{
+    dfws_layer_redis_t *r = (dfws_layer_redis_t *)l;
+    rop_t *op = calloc(1, sizeof(*op));
+    size_t s;
+
+    if (op == NULL)
+        return DFWS_LAYER_ENOMEM;
+    op->r = r;
+    op->done = done;
+    op->ud = ud;
+    op->pending = 1;
+    for (s = 0; s < r->nshards; s++) {
+        op->pending++;
+        if (!rconn_usable(&r->cmd[s]) ||
+            redisAsyncCommand(r->cmd[s].ac, on_flush_reply, op, "PING") != REDIS_OK) {
+            op->pending--;
+            op->status = DFWS_LAYER_EIO;
+        }
+    }
+    if (--op->pending == 0) {
+        dfws_layer__complete(l, done, ud, op->status);
+        rop_free(op);
+    }
+    return 0;
+}
+
 /* ---- receiving ---------------------------------------------------------- */
 
 static void on_bzpop(redisAsyncContext *ac, void *reply, void *priv);
@@ -1144,6 +1174,30 @@ static void on_zpop(redisAsyncContext *ac, void *reply, void *priv)
         recv_kick(c);
 }
 
+static void on_unblock(redisAsyncContext *ac, void *reply, void *priv)
+{
+    rconn_t *c = priv;
+    redisReply *rep = reply;
+    (void)ac;
+    /* 0: the pop was not blocked yet (still on its way to Redis). Try again
+     * shortly while it still waits on a stale key set. */
+    if (rep != NULL && rep->type == REDIS_REPLY_INTEGER && rep->integer == 0 && !c->r->base.closing &&
+        c->popping && c->keys_gen != c->r->keys_gen)
+        start_timer(c, 10);
+}
+
+static void unblock(rconn_t *c)
+{
+    dfws_layer_redis_t *r = c->r;
+    if (c->client_id >= 0 && rconn_usable(&r->cmd[c->shard])) {
+        char id[32];
+        const char *argv[3] = {"CLIENT", "UNBLOCK", id};
+        size_t lens[3] = {6, 7, 0};
+        lens[2] = (size_t)snprintf(id, sizeof(id), "%lld", c->client_id);
+        redisAsyncCommandArgv(r->cmd[c->shard].ac, on_unblock, c, 3, argv, lens);
+    }
+}
+
 /* The key set changed: wake every blocked pop so it picks the new set. */
 static void keys_changed(dfws_layer_redis_t *r)
 {
@@ -1151,15 +1205,10 @@ static void keys_changed(dfws_layer_redis_t *r)
     r->keys_gen++;
     for (s = 0; s < r->nshards; s++) {
         rconn_t *c = &r->recv[s];
-        if (!c->popping) {
+        if (!c->popping)
             recv_kick(c);
-        } else if (c->client_id >= 0 && rconn_usable(&r->cmd[s])) {
-            char id[32];
-            const char *argv[3] = {"CLIENT", "UNBLOCK", id};
-            size_t lens[3] = {6, 7, 0};
-            lens[2] = (size_t)snprintf(id, sizeof(id), "%lld", c->client_id);
-            redisAsyncCommandArgv(r->cmd[s].ac, on_ignore_reply, "CLIENT UNBLOCK", 3, argv, lens);
-        }
+        else
+            unblock(c);
     }
 }
 
@@ -1273,6 +1322,7 @@ static const dfws_layer_ops_t redis_ops = {
     redis_group_discard,
     redis_group_send,
     redis_flush,
+    redis_sync,
     redis_listen,
     redis_unlisten,
     NULL,

@@ -2,6 +2,7 @@
 #include "conn.h"
 #include "http1.h"
 #include "log.h"
+#include "ws_conn.h"
 
 #include <string.h>
 #include <time.h>
@@ -41,6 +42,7 @@ int dfws_server_start(dfws_server_t *s, uv_loop_t *loop, const dfws_cli_t *cli, 
         return rc;
     }
     s->listening = 1;
+    dfws_wsconn_config(s);
     return 0;
 }
 
@@ -56,7 +58,9 @@ void dfws_server_shutdown(dfws_server_t *s)
     dfws_conn_t *c = s->conns, *next;
     for (; c; c = next) {
         next = c->next;
-        if (!c->req && !c->upgraded)
+        if (c->ws)
+            dfws_wsconn_shutdown(c->ws);
+        else if (!c->req)
             dfws_conn_close(c);
     }
 }

@@ -14,6 +14,7 @@
 typedef struct dfws_server_s dfws_server_t;
 typedef struct dfws_conn_s dfws_conn_t;
 typedef struct dfws_req_s dfws_req_t;
+typedef struct dfws_wsconn_s dfws_wsconn_t;
 
 /* Calls from the protocol layer into the application layer. All run on the
  * loop thread, with or without the GIL (asgi/ takes it). */
@@ -32,10 +33,18 @@ typedef struct dfws_app_ops_s {
     void (*http_detach)(void *ud, dfws_req_t *req);
     /* One access-log line is ready (only when access logging is on). */
     void (*access_log)(void *ud, const char *line, size_t len);
-    /* A WebSocket upgrade request's header section is complete. The
-     * application layer takes it over (see websocket glue) or returns -1 to
-     * let the server answer 404. Optional. */
-    int (*ws_request)(void *ud, dfws_req_t *req);
+    /* A valid WebSocket upgrade request arrived (ws_conn.h): start the
+     * application. Returns 0, or -1 (the server answers 500). */
+    int (*ws_request)(void *ud, dfws_wsconn_t *wc);
+    /* A complete message arrived (data valid only during the call). */
+    void (*ws_message)(void *ud, dfws_wsconn_t *wc, int binary, const char *data, size_t len);
+    /* The WebSocket is gone: close handshake done, error or client gone.
+     * `code` is the close code to report in websocket.disconnect. After
+     * this call the application must not use `wc` (it is freed later). */
+    void (*ws_closed)(void *ud, dfws_wsconn_t *wc, int code);
+    /* Outgoing data fell below the low-water mark (only while
+     * wc->app_waiting_drain). */
+    void (*ws_drain)(void *ud, dfws_wsconn_t *wc);
 } dfws_app_ops_t;
 
 struct dfws_server_s {
@@ -54,6 +63,8 @@ struct dfws_server_s {
     dfws_conn_t *conns;        /* doubly linked list of open connections */
     size_t nconns;
     size_t active_requests;    /* requests whose response is not complete */
+    size_t websockets;         /* open WebSocket connections */
+    void *ws_config;           /* dfws_ws_config_t shared by every WebSocket */
     int access_log;            /* emit access-log lines through ops->access_log */
     int shutting_down;         /* no keep-alive, close connections when idle */
     uint64_t date_ms;          /* uv_now() when `date` was formatted */

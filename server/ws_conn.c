@@ -1,39 +1,397 @@
 #include "ws_conn.h"
 #include "http1.h"
+#include "log.h"
 
-/* Until the WebSocket layer is wired in, no connection is ever upgraded:
- * ws_request is not set, so upgrade requests are served as plain HTTP. These
- * entry points close the connection if reached. */
-void dfws_wsconn_on_data(dfws_conn_t *c, const char *data, size_t len)
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define CLOSE_WAIT_SECONDS 5.0
+
+static dfws_server_t *server_of(dfws_wsconn_t *wc)
+{
+    return wc->conn->server;
+}
+
+static void tell_app_closed(dfws_wsconn_t *wc, int code)
+{
+    if (wc->app_told)
+        return;
+    wc->app_told = 1;
+    dfws_server_t *s = server_of(wc);
+    s->websockets--;
+    if (wc->app && s->ops->ws_closed)
+        s->ops->ws_closed(s->ops_ud, wc, code);
+}
+
+/* ---- codec callbacks -------------------------------------------------------- */
+
+static int cb_write(void *owner, const uint8_t *data, size_t len)
+{
+    dfws_wsconn_t *wc = owner;
+    uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+    return dfws_conn_write(wc->conn, &b, 1) ? -1 : 0;
+}
+
+static void cb_message(void *owner, int binary, const uint8_t *data, size_t len)
+{
+    dfws_wsconn_t *wc = owner;
+    dfws_server_t *s = server_of(wc);
+    if (wc->app && !wc->app_told && wc->state == DFWS_WSC_OPEN)
+        s->ops->ws_message(s->ops_ud, wc, binary, (const char *)data, len);
+}
+
+static void cb_pong(void *owner, const uint8_t *data, size_t len)
 {
     (void)data;
     (void)len;
-    dfws_conn_close(c);
+    dfws_wsconn_t *wc = owner;
+    wc->ping_sent_ms = 0;
 }
 
-void dfws_wsconn_on_eof(dfws_conn_t *c)
+static void cb_close(void *owner, const dfws_ws_close_info_t *info)
 {
-    dfws_conn_close(c);
+    dfws_wsconn_t *wc = owner;
+    int code = info->origin == DFWS_WS_CLOSE_BY_PEER ? info->code_received : info->code_sent;
+    if (info->origin == DFWS_WS_CLOSE_BY_ERROR)
+        dfws_log_info("%s:%u: WebSocket protocol error, closing with %u: %s",
+                      wc->conn->client_host, wc->conn->client_port, info->code_sent,
+                      info->error ? info->error : "");
+    wc->state = DFWS_WSC_CLOSED;
+    tell_app_closed(wc, code);
+    /* RFC 6455: the server closes the TCP connection first. */
+    dfws_conn_finish(wc->conn);
+}
+
+static void cb_fatal(void *owner, int err, const char *what)
+{
+    dfws_wsconn_t *wc = owner;
+    dfws_log_debug("%s:%u: WebSocket dropped: %s (%s)", wc->conn->client_host,
+                   wc->conn->client_port, what, dfws_ws_strerror(err));
+    wc->state = DFWS_WSC_CLOSED;
+    wc->close_code = 1006;
+    dfws_conn_close(wc->conn);
+}
+
+/* One server per process: its WebSocket configuration lives here. */
+static dfws_ws_config_t ws_config;
+
+void dfws_wsconn_config(dfws_server_t *s)
+{
+    dfws_ws_config_t *cfg = &ws_config;
+    dfws_ws_config_init(cfg);
+    cfg->cb.write = cb_write;
+    cfg->cb.on_message = cb_message;
+    cfg->cb.on_pong = cb_pong;
+    cfg->cb.on_close = cb_close;
+    cfg->cb.on_fatal = cb_fatal;
+    cfg->max_message_size = s->cli->ws_max_message_size;
+    cfg->max_frame_size = s->cli->ws_max_frame_size;
+    s->ws_config = cfg;
+}
+
+/* ---- timers ------------------------------------------------------------------ */
+
+static void arm_timer(dfws_wsconn_t *wc)
+{
+    const dfws_cli_t *cli = server_of(wc)->cli;
+    dfws_conn_t *c = wc->conn;
+    uint64_t now = uv_now(c->server->loop);
+    double next = 0;
+    if (wc->state == DFWS_WSC_HANDSHAKE) {
+        next = cli->websocket_connect_timeout;
+    } else if (wc->state == DFWS_WSC_CLOSING) {
+        next = CLOSE_WAIT_SECONDS;
+    } else if (wc->state == DFWS_WSC_OPEN) {
+        if (wc->ping_sent_ms)
+            next = cli->ping_timeout - (double)(now - wc->ping_sent_ms) / 1000.0;
+        else if (cli->ping_interval > 0)
+            next = cli->ping_interval - (double)(now - wc->last_in_ms) / 1000.0;
+        if (cli->websocket_timeout > 0) {
+            double left = cli->websocket_timeout - (double)(now - wc->opened_ms) / 1000.0;
+            if (next <= 0 || left < next)
+                next = left;
+        }
+        if (next <= 0 && (wc->ping_sent_ms || cli->ping_interval > 0 || cli->websocket_timeout > 0))
+            next = 0.001;
+    }
+    dfws_conn_set_timer(c, DFWS_TIMER_HTTP, next);
 }
 
 void dfws_wsconn_on_timer(dfws_conn_t *c)
 {
+    dfws_wsconn_t *wc = c->ws;
+    const dfws_cli_t *cli = c->server->cli;
+    uint64_t now = uv_now(c->server->loop);
+    switch (wc->state) {
+    case DFWS_WSC_HANDSHAKE:
+        dfws_log_info("%s:%u: application did not accept the WebSocket in %.1f s", c->client_host,
+                      c->client_port, cli->websocket_connect_timeout);
+        wc->close_code = 1006;
+        dfws_conn_close(c);
+        return;
+    case DFWS_WSC_CLOSING:
+        wc->close_code = wc->close_code ? wc->close_code : 1006;
+        dfws_conn_close(c);
+        return;
+    case DFWS_WSC_OPEN:
+        if (cli->websocket_timeout > 0 &&
+            (double)(now - wc->opened_ms) >= cli->websocket_timeout * 1000.0) {
+            dfws_wsconn_close(wc, 1000, "websocket_timeout", 17);
+            return;
+        }
+        if (wc->ping_sent_ms && (double)(now - wc->ping_sent_ms) >= cli->ping_timeout * 1000.0) {
+            dfws_log_info("%s:%u: no pong in %.1f s, dropping the WebSocket", c->client_host,
+                          c->client_port, cli->ping_timeout);
+            wc->close_code = 1006;
+            dfws_conn_close(c);
+            return;
+        }
+        if (!wc->ping_sent_ms && cli->ping_interval > 0 &&
+            (double)(now - wc->last_in_ms) >= cli->ping_interval * 1000.0) {
+            if (dfws_ws_ping(&wc->ws, NULL, 0) == 0)
+                wc->ping_sent_ms = now ? now : 1;
+        }
+        arm_timer(wc);
+        return;
+    default:
+        return;
+    }
+}
+
+/* ---- handshake ------------------------------------------------------------------ */
+
+int dfws_wsconn_start(dfws_conn_t *c, dfws_req_t *r)
+{
+    dfws_server_t *s = c->server;
+    dfws_ws_header_t stack[32];
+    dfws_ws_header_t *hs = r->nhdrs <= 32 ? stack : malloc(r->nhdrs * sizeof(*hs));
+    if (!hs) {
+        c->error_status = 503;
+        return -1;
+    }
+    for (uint32_t i = 0; i < r->nhdrs; i++) {
+        hs[i].name = r->head.base + r->hdrs[i].name_off;
+        hs[i].name_len = r->hdrs[i].name_len;
+        hs[i].value = r->head.base + r->hdrs[i].value_off;
+        hs[i].value_len = r->hdrs[i].value_len;
+    }
+    const char *method = llhttp_method_name(r->method);
+    const char *key;
+    size_t klen;
+    int rc = dfws_ws_handshake_check(method, strlen(method), hs, r->nhdrs, &key, &klen);
+    char *key_copy = rc || klen > 64 ? NULL : strndup(key, klen);
+    if (hs != stack)
+        free(hs);
+    if (rc) {
+        dfws_log_info("%s:%u: bad WebSocket handshake: %s", c->client_host, c->client_port,
+                      dfws_ws_strerror(rc));
+        c->error_status = dfws_ws_handshake_status(rc);
+        return -1;
+    }
+    dfws_wsconn_t *wc = key_copy ? calloc(1, sizeof(*wc)) : NULL;
+    if (!wc) {
+        free(key_copy);
+        c->error_status = key_copy ? 503 : 400;
+        return -1;
+    }
+    dfws_ws_init(&wc->ws, s->ws_config, wc);
+    wc->conn = c;
+    wc->req = r;
+    wc->hs_key = key_copy;
+    wc->hs_key_len = (uint16_t)klen;
+    wc->state = DFWS_WSC_HANDSHAKE;
+    c->ws = wc;
+    s->websockets++;
+    r->keep_alive = 0; /* a denial response ends the connection */
+    if (s->ops->ws_request(s->ops_ud, wc)) {
+        c->ws = NULL;
+        s->websockets--;
+        free(key_copy);
+        free(wc);
+        c->error_status = 500;
+        return -1;
+    }
+    arm_timer(wc);
+    return 0;
+}
+
+void dfws_wsconn_take_over(dfws_conn_t *c, const char *rest, size_t len)
+{
+    c->upgraded = 1;
+    if (len)
+        dfws_wsconn_on_data(c, rest, len);
+}
+
+static void detach_request(dfws_wsconn_t *wc, int status)
+{
+    dfws_conn_t *c = wc->conn;
+    dfws_req_t *r = wc->req;
+    if (!r)
+        return;
+    wc->req = NULL;
+    if (c->req == r) {
+        c->req = NULL;
+        r->conn = NULL;
+        if (!r->response_done) {
+            r->response_started = r->response_done = 1;
+            r->status = status;
+            c->server->active_requests--;
+        }
+        dfws_req_release(r);
+    }
+}
+
+int dfws_wsconn_accept(dfws_wsconn_t *wc, const char *subprotocol, size_t sublen,
+                       const dfws_ws_header_t *headers, size_t nheaders)
+{
+    dfws_conn_t *c = wc->conn;
+    if (wc->state != DFWS_WSC_HANDSHAKE || c->closing)
+        return DFWS_WS_E_CLOSED;
+    int n = dfws_ws_build_response(wc->hs_key, wc->hs_key_len, subprotocol, sublen, headers,
+                                   nheaders, NULL, 0);
+    if (n < 0)
+        return n;
+    char *buf = malloc((size_t)n);
+    if (!buf)
+        return DFWS_WS_E_NOMEM;
+    dfws_ws_build_response(wc->hs_key, wc->hs_key_len, subprotocol, sublen, headers, nheaders,
+                           buf, (size_t)n);
+    free(wc->hs_key);
+    wc->hs_key = NULL;
+    uv_buf_t b = uv_buf_init(buf, (unsigned)n);
+    int rc = dfws_conn_write(c, &b, 1);
+    free(buf);
+    if (rc)
+        return DFWS_WS_E_CLOSED;
+    detach_request(wc, 101);
+    wc->state = DFWS_WSC_OPEN;
+    wc->opened_ms = wc->last_in_ms = uv_now(c->server->loop);
+    arm_timer(wc);
+    return 0;
+}
+
+int dfws_wsconn_reject(dfws_wsconn_t *wc)
+{
+    dfws_conn_t *c = wc->conn;
+    if (wc->state != DFWS_WSC_HANDSHAKE || c->closing)
+        return DFWS_WS_E_CLOSED;
+    wc->state = DFWS_WSC_CLOSED;
+    wc->close_code = 1006;
+    tell_app_closed(wc, 1006);
+    wc->req = NULL;
+    dfws_http1_error(c, 403);
+    return 0;
+}
+
+int dfws_wsconn_send(dfws_wsconn_t *wc, int binary, const char *data, size_t len)
+{
+    if (wc->state != DFWS_WSC_OPEN || wc->conn->closing)
+        return DFWS_WS_E_CLOSED;
+    return dfws_ws_send(&wc->ws, binary, (const uint8_t *)data, len);
+}
+
+int dfws_wsconn_close(dfws_wsconn_t *wc, int code, const char *reason, size_t len)
+{
+    if (wc->state == DFWS_WSC_HANDSHAKE)
+        return dfws_wsconn_reject(wc);
+    if (wc->state != DFWS_WSC_OPEN || wc->conn->closing)
+        return DFWS_WS_E_CLOSED;
+    int rc = dfws_ws_close(&wc->ws, (uint16_t)code, reason, len);
+    if (rc == DFWS_WS_E_INVAL)
+        return rc;
+    wc->close_code = (uint16_t)(code ? code : 1005);
+    if (wc->state == DFWS_WSC_OPEN) {
+        wc->state = DFWS_WSC_CLOSING;
+        arm_timer(wc);
+    }
+    return 0;
+}
+
+size_t dfws_wsconn_write_pending(const dfws_wsconn_t *wc)
+{
+    return wc->conn->write_pending;
+}
+
+void dfws_wsconn_pause_reading(dfws_wsconn_t *wc, int paused)
+{
+    dfws_conn_t *c = wc->conn;
+    wc->reading_paused = paused ? 1 : 0;
+    if (c->closing || c->lingering)
+        return;
+    if (paused)
+        dfws_conn_read_stop(c);
+    else
+        dfws_conn_read_start(c);
+}
+
+void dfws_wsconn_shutdown(dfws_wsconn_t *wc)
+{
+    if (wc->state == DFWS_WSC_OPEN)
+        dfws_wsconn_close(wc, 1001, "server shutting down", 20);
+    else if (wc->state == DFWS_WSC_HANDSHAKE)
+        dfws_wsconn_reject(wc);
+}
+
+/* ---- connection events ---------------------------------------------------------- */
+
+void dfws_wsconn_on_data(dfws_conn_t *c, const char *data, size_t len)
+{
+    dfws_wsconn_t *wc = c->ws;
+    if (wc->state == DFWS_WSC_HANDSHAKE) {
+        (void)data;
+        (void)len;
+        /* RFC 6455: the client waits for the 101 before sending frames. */
+        dfws_log_info("%s:%u: data before the WebSocket handshake was answered", c->client_host,
+                      c->client_port);
+        wc->close_code = 1002;
+        dfws_conn_close(c);
+        return;
+    }
+    if (wc->state == DFWS_WSC_CLOSED)
+        return;
+    wc->last_in_ms = uv_now(c->server->loop);
+    int rc = dfws_ws_feed(&wc->ws, (const uint8_t *)data, len);
+    if (rc == DFWS_WS_E_FATAL && !c->closing)
+        dfws_conn_close(c);
+}
+
+void dfws_wsconn_on_eof(dfws_conn_t *c)
+{
+    dfws_wsconn_t *wc = c->ws;
+    if (!wc->close_code)
+        wc->close_code = 1006;
     dfws_conn_close(c);
 }
 
 void dfws_wsconn_on_drain(dfws_conn_t *c)
 {
-    (void)c;
+    dfws_wsconn_t *wc = c->ws;
+    if (wc->app_waiting_drain && c->write_pending < DFWS_WRITE_LOW) {
+        wc->app_waiting_drain = 0;
+        if (c->server->ops->ws_drain)
+            c->server->ops->ws_drain(c->server->ops_ud, wc);
+    }
 }
 
 void dfws_wsconn_on_close(dfws_conn_t *c)
 {
-    (void)c;
+    dfws_wsconn_t *wc = c->ws;
+    if (!wc)
+        return;
+    if (wc->state == DFWS_WSC_HANDSHAKE)
+        wc->req = NULL; /* conn.c detaches the request itself */
+    wc->state = DFWS_WSC_CLOSED;
+    tell_app_closed(wc, wc->close_code ? wc->close_code : 1006);
 }
 
-void dfws_wsconn_take_over(dfws_conn_t *c, const char *rest, size_t len)
+void dfws_wsconn_free(dfws_conn_t *c)
 {
-    (void)rest;
-    (void)len;
-    dfws_conn_close(c);
+    dfws_wsconn_t *wc = c->ws;
+    if (!wc)
+        return;
+    c->ws = NULL;
+    dfws_ws_cleanup(&wc->ws);
+    free(wc->hs_key);
+    free(wc);
 }

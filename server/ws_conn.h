@@ -1,16 +1,76 @@
-/* A connection after a WebSocket upgrade: the WebSocket codec
- * (websocket.c) on one side, the application (ASGI or the native
- * df_websockets endpoint) on the other. conn.c routes its events here once
- * c->upgraded is set. */
+/* A connection after a WebSocket upgrade: the sans-I/O codec (websocket.c)
+ * on one side, the application layer (ASGI, or the native df_websockets
+ * endpoint) on the other, through dfws_app_ops_t's ws_* calls.
+ *
+ * Life: created by dfws_wsconn_start() when a valid upgrade request's header
+ * section is complete (state HANDSHAKE, the request still attached so the
+ * app can build its scope); the application answers with
+ * dfws_wsconn_accept() (101, state OPEN), dfws_wsconn_reject() (403) or a
+ * denial response through the request's dfws_req_response_* calls. It lives
+ * inside its dfws_conn_t and is freed with it; ops->ws_closed tells the
+ * application when to let go of it.
+ */
 #ifndef DFWS_WS_CONN_H
 #define DFWS_WS_CONN_H
 
 #include "conn.h"
+#include "websocket.h"
 
+enum { DFWS_WSC_HANDSHAKE, DFWS_WSC_OPEN, DFWS_WSC_CLOSING, DFWS_WSC_CLOSED };
+
+struct dfws_wsconn_s {
+    dfws_ws_t ws;           /* codec state */
+    dfws_conn_t *conn;
+    dfws_req_t *req;        /* the upgrade request while in HANDSHAKE, else NULL */
+    void *app;              /* application layer state (owned there) */
+    char *hs_key;           /* Sec-WebSocket-Key until the 101 is sent */
+    uint64_t opened_ms;     /* uv_now() at accept */
+    uint64_t last_in_ms;    /* uv_now() of the last byte received */
+    uint64_t ping_sent_ms;  /* 0 when no ping is outstanding */
+    uint8_t state;
+    unsigned app_waiting_drain : 1;
+    unsigned reading_paused : 1; /* the application asked to stop reading */
+    unsigned app_told : 1;       /* ops->ws_closed was called */
+    uint16_t close_code;         /* code to report to the application */
+    uint16_t hs_key_len;
+};
+
+/* Builds the codec configuration every WebSocket of `s` shares. */
+void dfws_wsconn_config(dfws_server_t *s);
+
+/* Called by http1.c for an upgrade request: validates the handshake
+ * (answering 400/426 itself, then returning -1 with nothing to do), creates
+ * the WebSocket state in c->ws and starts the application. Returns 0 when
+ * the connection is now the WebSocket layer's, -1 when http1 must answer
+ * with c->error_status (0: already answered). */
+int dfws_wsconn_start(dfws_conn_t *c, dfws_req_t *r);
+/* The parser reached the end of the upgrade request: `rest` are the bytes
+ * after it (kept until the handshake is answered). */
+void dfws_wsconn_take_over(dfws_conn_t *c, const char *rest, size_t len);
+
+/* Application side. Each returns 0 or a negative code (the connection is
+ * closing or closed: the call did nothing). */
+int dfws_wsconn_accept(dfws_wsconn_t *wc, const char *subprotocol, size_t sublen,
+                       const dfws_ws_header_t *headers, size_t nheaders);
+/* Refuses the handshake with 403. */
+int dfws_wsconn_reject(dfws_wsconn_t *wc);
+int dfws_wsconn_send(dfws_wsconn_t *wc, int binary, const char *data, size_t len);
+int dfws_wsconn_close(dfws_wsconn_t *wc, int code, const char *reason, size_t len);
+/* Bytes waiting to be written. */
+size_t dfws_wsconn_write_pending(const dfws_wsconn_t *wc);
+/* Flow control of incoming messages (the application's queue is full). */
+void dfws_wsconn_pause_reading(dfws_wsconn_t *wc, int paused);
+/* Graceful shutdown: close with 1001 (Going Away). */
+void dfws_wsconn_shutdown(dfws_wsconn_t *wc);
+
+/* conn.c's hooks for upgraded connections. */
 void dfws_wsconn_on_data(dfws_conn_t *c, const char *data, size_t len);
 void dfws_wsconn_on_eof(dfws_conn_t *c);
 void dfws_wsconn_on_timer(dfws_conn_t *c);
 void dfws_wsconn_on_drain(dfws_conn_t *c);
+/* The connection is closing: tell the application (once). */
 void dfws_wsconn_on_close(dfws_conn_t *c);
+/* Every handle of the connection is closed: free the WebSocket state. */
+void dfws_wsconn_free(dfws_conn_t *c);
 
 #endif

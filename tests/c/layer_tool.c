@@ -253,6 +253,22 @@ static void log_all(void *ud, int level, const char *msg)
 
 /* ---- commands ------------------------------------------------------------ */
 
+static void on_synced(void *ud, int status)
+{
+    json_t *j = ud;
+    json_object_set_new(j, "synced", json_integer(status));
+    emit(j);
+}
+
+/* serve mode: answer once Redis has executed what the command issued, so a
+ * test can rely on "joined" before it makes another process send. */
+static void emit_synced(json_t *j)
+{
+    if (!serve_mode || json_integer_value(json_object_get(j, "code")) != 0 ||
+        dfws_layer_sync(layer, on_synced, j) != 0)
+        emit(j);
+}
+
 /* Runs one command. argv strings or JSON values; returns 0 when the command
  * completes asynchronously or was answered, else an exit code. */
 static int run_command(const char *cmd, json_t *args)
@@ -285,7 +301,7 @@ static int run_command(const char *cmd, json_t *args)
             rc = dfws_layer_group_add(layer, json_string_value(a0), json_string_value(a1));
         else
             rc = dfws_layer_group_discard(layer, json_string_value(a0), json_string_value(a1));
-        emit(status_json(cmd, rc));
+        emit_synced(status_json(cmd, rc));
         return code_exit(rc);
     }
     if (strcmp(cmd, "flush") == 0) {
@@ -326,7 +342,7 @@ static int run_command(const char *cmd, json_t *args)
         }
         j = serve_mode ? status_json(cmd, 0) : json_object();
         json_object_set_new(j, "channel", json_string(name));
-        emit(j);
+        emit_synced(j);
         return serve_mode ? 0 : -1;
     }
     if (strcmp(cmd, "stats") == 0) {

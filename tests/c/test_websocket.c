@@ -1187,6 +1187,26 @@ static void test_memory_held_only_while_needed(void)
     bb_free(&c);
     bb_free(&h);
 
+    /* reassembly buffer never grows past the end of the current frame */
+    uint8_t big[1000];
+    fill(big, sizeof(big), 0);
+    bb_t g = { 0 };
+    frame(&g, 1, 2, big, sizeof(big));
+    r = malloc(sizeof(*r));
+    if (r == NULL)
+        abort();
+    rec_init(r, NULL);
+    CHECK_INT(dfws_ws_feed(&r->ws, g.p, 9), 0);
+    CHECK(r->ws.msg != NULL && r->ws.msg_cap <= 1000);
+    CHECK_INT(dfws_ws_feed(&r->ws, g.p + 9, 500), 0);
+    CHECK(r->ws.msg != NULL && r->ws.msg_cap == 1000);
+    CHECK_INT(dfws_ws_feed(&r->ws, g.p + 509, g.len - 509), 0);
+    CHECK(r->ws.msg == NULL && r->ws.fc == NULL);
+    rec_finish(r, 0);
+    CHECK_STR(r->log, fmt("M:B:%s R0", desc(big, sizeof(big))));
+    free(r);
+    bb_free(&g);
+
     CHECK(sizeof(dfws_ws_t) <= 96);
     printf("sizeof(dfws_ws_t) = %zu bytes\n", sizeof(dfws_ws_t));
 }

@@ -331,3 +331,21 @@ def test_redis_down_at_start(tool):
     res = tool.run(conf, "send", "x", {"type": "t"})
     assert res.returncode == 3
     assert "reconnecting" in res.stderr
+
+
+def test_listen_plain_channel_while_blocked_and_unlisten(redis_server, serve):
+    c = serve(cfg(redis_server))
+    c.cmd("listen-new", [])          # a BZPOPMIN is now blocked on the specific key
+    time.sleep(0.3)
+    assert c.cmd("listen", "plain.q")["ok"]
+    py = py_layer(redis_server)
+    t0 = time.time()
+    run(py.send("plain.q", {"type": "q", "n": 1}))
+    assert c.message(timeout=4)["message"] == {"type": "q", "n": 1}
+    assert time.time() - t0 < 2.5    # woken by CLIENT UNBLOCK, not by the 5 s timeout
+    assert c.cmd("unlisten", "plain.q")["ok"]
+    time.sleep(0.3)
+    run(py.send("plain.q", {"type": "q", "n": 2}))
+    c.no_message(1.0)
+    assert redis_server.cli("ZCARD", "asgiplain.q") == "1"   # left for other consumers
+    assert run(receive(py, "plain.q")) == {"type": "q", "n": 2}

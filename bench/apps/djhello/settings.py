@@ -10,4 +10,5 @@ MIDDLEWARE = []
 DATABASES = {}
 ROOT_URLCONF = "djhello.urls"
 USE_TZ = True
+TIME_ZONE = "UTC"  # Django sets the process TZ from this: keep server log times in UTC
 USE_I18N = False
