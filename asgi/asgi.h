@@ -65,11 +65,20 @@ void dfws_future_resolve(PyObject *fut, PyObject *value);
 /* Logs the current Python exception through dfws.runner's logger and clears it. */
 void dfws_log_current_exception(dfws_asgi_t *A, const char *what);
 
+/* The process's channel layer (layer.c). */
+struct dfws_layer_s;
+int dfws_asgi_layer_start(uv_loop_t *loop, const char *json, char *err, size_t errlen);
+struct dfws_layer_s *dfws_asgi_layer(void);
+void dfws_asgi_layer_stop(void);
+extern PyMethodDef dfws_layer_methods[];
+
 /* The module's init function, registered with PyImport_AppendInittab. */
 PyObject *dfws_module_init(void);
 
 /* Runs a worker: starts the interpreter, hands over to dfws.runner.main()
  * and returns the process exit status. */
 int dfws_embed_run(int argc, char **argv);
+/* A SIGTERM/SIGINT received during start-up (0 if none); clears it. */
+int dfws_embed_take_pending_signal(void);
 
 #endif

@@ -9,6 +9,7 @@
 #include "log.h"
 
 #include <limits.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -33,8 +34,32 @@ static void choose_executable(char *out, size_t outlen)
     snprintf(out, outlen, "%s", DFWS_PYTHON);
 }
 
+/* SIGTERM/SIGINT that arrive while the worker starts (the socket already
+ * accepts) are remembered here and honoured by dfws.runner as soon as its
+ * own handlers are in place: a start-up is never killed half-way. */
+static volatile sig_atomic_t pending_signal;
+
+static void on_early_signal(int sig)
+{
+    pending_signal = sig;
+}
+
+int dfws_embed_take_pending_signal(void)
+{
+    int sig = pending_signal;
+    pending_signal = 0;
+    return sig;
+}
+
 int dfws_embed_run(int argc, char **argv)
 {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_early_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+
     char exe[PATH_MAX + 16];
     PyStatus status;
     PyConfig config;
@@ -45,6 +70,7 @@ int dfws_embed_run(int argc, char **argv)
     choose_executable(exe, sizeof(exe));
     PyConfig_InitPythonConfig(&config);
     config.parse_argv = 0;
+    config.install_signal_handlers = 0; /* ours stay until the loop takes over */
     status = PyConfig_SetBytesString(&config, &config.program_name, exe);
     if (PyStatus_Exception(status))
         goto fail;

@@ -226,6 +226,8 @@ PyObject *dfws_asgi_build_scope(dfws_asgi_t *A, dfws_req_t *r, PyObject *kind)
             PyDict_SetItem(scope, dfws_str_server, Py_None))
             goto fail;
     }
+    if (!websocket && set_item(scope, dfws_str_extensions, PyDict_New()))
+        goto fail;
     if (A->state && set_item(scope, dfws_str_state, PyDict_Copy(A->state)))
         goto fail;
     return scope;

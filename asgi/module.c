@@ -245,8 +245,26 @@ static PyObject *server_shutdown(Server *self, PyObject *unused)
     Py_RETURN_NONE;
 }
 
+static PyObject *server_start_layer(Server *self, PyObject *arg)
+{
+    char err[256] = "";
+    const char *json = PyUnicode_AsUTF8(arg);
+    if (!json)
+        return NULL;
+    if (!self->A.started) {
+        PyErr_SetString(PyExc_RuntimeError, "the server is not running");
+        return NULL;
+    }
+    if (dfws_asgi_layer_start(self->A.server.loop, json, err, sizeof(err))) {
+        PyErr_Format(PyExc_ValueError, "channel layer: %s", err);
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 static PyObject *server_close(Server *self, PyObject *unused)
 {
+    dfws_asgi_layer_stop();
     if (self->A.started) {
         dfws_server_close(&self->A.server, NULL);
         self->A.started = 0;
@@ -291,6 +309,8 @@ static PyMethodDef server_methods[] = {
     {"shutdown", (PyCFunction)server_shutdown, METH_NOARGS,
      "Stop accepting; idle connections close now, busy ones after their response."},
     {"close", (PyCFunction)server_close, METH_NOARGS, "Close every connection now."},
+    {"start_layer", (PyCFunction)server_start_layer, METH_O,
+     "Start the C channel layer from dfws.layer_config JSON."},
     {"active_requests", (PyCFunction)server_active_requests, METH_NOARGS,
      "Requests whose response is not complete."},
     {"connections", (PyCFunction)server_connections, METH_NOARGS, "Open connections."},
@@ -337,7 +357,14 @@ static PyObject *mod_lifespan_mode(PyObject *m, PyObject *unused)
     return PyUnicode_FromString(dfws_asgi_cli ? names[dfws_asgi_cli->lifespan] : "auto");
 }
 
+static PyObject *mod_take_pending_signal(PyObject *m, PyObject *unused)
+{
+    return PyLong_FromLong(dfws_embed_take_pending_signal());
+}
+
 static PyMethodDef module_methods[] = {
+    {"take_pending_signal", mod_take_pending_signal, METH_NOARGS,
+     "The SIGTERM/SIGINT received during start-up, or 0."},
     {"options", mod_options, METH_NOARGS, "The command-line options of this worker."},
     {"lifespan_mode", mod_lifespan_mode, METH_NOARGS, "auto, on or off."},
     {NULL, NULL, 0, NULL},
@@ -361,6 +388,8 @@ PyObject *dfws_module_init(void)
     PyObject *m = PyModule_Create(&module_def);
     if (!m)
         return NULL;
+    if (PyModule_AddFunctions(m, dfws_layer_methods))
+        goto fail;
     if (!dfws_ready_none && !(dfws_ready_none = dfws_ready_new(Py_None)))
         goto fail;
     Py_INCREF(&server_type);

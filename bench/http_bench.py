@@ -161,6 +161,23 @@ class Server:
         except OSError:
             return ""
 
+    def log_tracebacks(self):
+        """(number of Python tracebacks in the log, first exception line)."""
+        try:
+            with open(self.log_path, errors="replace") as f:
+                lines = f.read().splitlines()
+        except OSError:
+            return 0, ""
+        count, first, in_tb = 0, "", False
+        for line in lines:
+            if line.startswith("Traceback (most recent call last)"):
+                count += 1
+                in_tb = True
+            elif in_tb and line and not line[0].isspace():
+                in_tb = False
+                first = first or line.strip()
+        return count, first
+
     @property
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
@@ -454,15 +471,18 @@ def cpu_model():
 
 
 def failure_lines(results, cases, servers):
-    """One line per server and case that failed or has a caveat, with why."""
+    """One line per server and case that failed or has a caveat ('*' in the
+    tables), with why."""
     lines = []
     for c in cases:
         for s in servers:
             srv = results.get(c, {}).get(s)
             if srv is None:
                 continue
-            for why in ([srv.error] if srv.error else []) + srv.notes:
-                lines.append("%s / %s: %s" % (s, CASES[c][1], why))
+            if srv.error:
+                lines.append("FAILED %s / %s: %s" % (s, CASES[c][1], srv.error))
+            for why in srv.notes:
+                lines.append("NOTE %s / %s: %s" % (s, CASES[c][1], why))
     return lines
 
 
@@ -620,6 +640,11 @@ def main(argv=None):
                           % (srv.name, srv.notes[-1],
                              srv.log_tail().replace("\n", "\n    ") or "(empty)"),
                           file=sys.stderr)
+                stop_server(srv)   # first, so the log is complete
+                tracebacks, example = srv.log_tracebacks()
+                if tracebacks:
+                    srv.notes.append("%d Python traceback(s) in the server log, first: %s"
+                                     " (--keep-logs to read it)" % (tracebacks, example))
                 if not _good_runs(srv):
                     srv.error = (srv.runs[-1].error if srv.runs and srv.runs[-1].error
                                  else "no successful run")
@@ -645,7 +670,7 @@ def main(argv=None):
     problems = failure_lines(results, args.cases, args.servers)
     if problems:
         print()
-        print("\n".join("FAILED " + p for p in problems))
+        print("\n".join(problems))
     print("\nload average: %s before, %s after" % load)
     if args.markdown:
         vers = versions(args.dfws, dfws_pending)

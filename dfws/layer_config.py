@@ -19,7 +19,9 @@ from urllib.parse import quote
 REDIS_CORE = "channels_redis.core.RedisChannelLayer"
 IN_MEMORY = "channels.layers.InMemoryChannelLayer"
 
-_KIND = {REDIS_CORE: "redis", IN_MEMORY: "memory"}
+EMBEDDED = "df_websockets.layers.EmbeddedChannelLayer"
+
+_KIND = {REDIS_CORE: "redis", IN_MEMORY: "memory", EMBEDDED: "memory"}
 
 # Python regex escapes and their POSIX ERE equivalents (glibc regcomp).
 _ESCAPES = {

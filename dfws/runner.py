@@ -133,6 +133,13 @@ def main():
         print(f"dfws-asgi: error: {exc}", file=sys.stderr)
         loop.run_until_complete(lifespan.shutdown())
         return 1
+    try:
+        start_channel_layer(server)
+    except Exception as exc:
+        print(f"dfws-asgi: error: {exc}", file=sys.stderr)
+        server.close()
+        loop.run_until_complete(lifespan.shutdown())
+        return 1
     stop = loop.create_future()
 
     def on_signal(signum):
@@ -141,6 +148,9 @@ def main():
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)
+    early = _dfws.take_pending_signal()
+    if early:
+        on_signal(early)
     logger.info("dfws-asgi %s serving %s on %s (pid %d)", _version(), opts["app"],
                 describe_listener(opts), os.getpid())
     signum = loop.run_until_complete(stop)
@@ -158,6 +168,45 @@ def main():
     loop.close()
     logging.shutdown()
     return 0
+
+
+def django_settings():
+    """Django's settings when the application is a configured Django project."""
+    if "django" not in sys.modules:
+        return None
+    from django.conf import settings
+
+    return settings if settings.configured else None
+
+
+def start_channel_layer(server):
+    """Start the C channel layer from CHANNEL_LAYERS["default"].
+
+    A project without CHANNEL_LAYERS gets the embedded in-process layer (what
+    df_websockets.layers.EmbeddedChannelLayer talks to). A Redis layer is
+    started only when df_websockets is installed: its windows are what the
+    C layer serves. Anything else is left to the project's own Python layer.
+    """
+    from dfws.layer_config import to_dict, to_json
+
+    settings = django_settings()
+    layers = getattr(settings, "CHANNEL_LAYERS", None) if settings else None
+    config = (layers or {}).get("default") or {"BACKEND": "df_websockets.layers.EmbeddedChannelLayer"}
+    kind = to_dict(config)["kind"]
+    wants = kind == "memory" or (
+        settings is not None and "df_websockets" in getattr(settings, "INSTALLED_APPS", ())
+    )
+    if kind == "unsupported":
+        logger.warning(
+            "channel layer %s is not one the C server speaks; native WebSockets are off",
+            config.get("BACKEND"),
+        )
+        return False
+    if not wants:
+        return False
+    server.start_layer(to_json(config))
+    logger.info("channel layer: %s", "in-process" if kind == "memory" else "Redis")
+    return True
 
 
 def _version():

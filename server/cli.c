@@ -29,6 +29,7 @@ enum {
     OPT_WORKERS,
     OPT_LIFESPAN,
     OPT_BACKLOG,
+    OPT_LIMIT_LINE,
     OPT_LIMIT_HEADERS,
     OPT_LIMIT_BODY,
     OPT_KEEP_ALIVE,
@@ -68,6 +69,7 @@ static const struct option long_options[] = {
     {"workers", required_argument, NULL, OPT_WORKERS},
     {"lifespan", required_argument, NULL, OPT_LIFESPAN},
     {"backlog", required_argument, NULL, OPT_BACKLOG},
+    {"limit-request-line", required_argument, NULL, OPT_LIMIT_LINE},
     {"limit-request-headers", required_argument, NULL, OPT_LIMIT_HEADERS},
     {"limit-request-body", required_argument, NULL, OPT_LIMIT_BODY},
     {"keep-alive-timeout", required_argument, NULL, OPT_KEEP_ALIVE},
@@ -116,6 +118,7 @@ static const char usage_text[] =
     "      --log-fmt FMT             Python logging format\n"
     "dfws only:\n"
     "      --lifespan auto|on|off    ASGI lifespan protocol (default auto)\n"
+    "      --limit-request-line B    request target limit, 414 above (default 8190)\n"
     "      --limit-request-headers B request line + headers limit, 431 above (default 65536)\n"
     "      --limit-request-body B    body limit, 413 above (default 0 = unlimited)\n"
     "      --keep-alive-timeout S    close idle keep-alive connections (default 5)\n"
@@ -224,6 +227,7 @@ int dfws_cli_parse(dfws_cli_t *cli, int argc, char **argv)
     cli->workers = 1;
     cli->lifespan = DFWS_LIFESPAN_AUTO;
     cli->backlog = 2048;
+    cli->limit_request_line = 8190;
     cli->limit_request_headers = 65536;
     cli->keep_alive_timeout = 5;
     cli->header_timeout = 10;
@@ -334,6 +338,7 @@ int dfws_cli_parse(dfws_cli_t *cli, int argc, char **argv)
             return usage_error("invalid size in bytes: %s", optarg);                               \
         cli->field = (size_t)v;                                                                    \
         break;
+            SIZE_OPT(OPT_LIMIT_LINE, limit_request_line, 16)
             SIZE_OPT(OPT_LIMIT_HEADERS, limit_request_headers, 256)
             SIZE_OPT(OPT_LIMIT_BODY, limit_request_body, 0)
             SIZE_OPT(OPT_WS_MAX_MESSAGE, ws_max_message_size, 0)

@@ -30,6 +30,7 @@ typedef struct dfws_cli_s {
     int workers;
     int lifespan;
     int backlog;
+    size_t limit_request_line;    /* bytes of the request target, 414 above */
     size_t limit_request_headers; /* bytes of request line + headers */
     size_t limit_request_body;    /* 0 = unlimited */
     double keep_alive_timeout;

@@ -194,8 +194,10 @@ void dfws_conn_close(dfws_conn_t *c)
     if (c->req) {
         dfws_req_t *r = c->req;
         c->req = NULL;
-        if (!r->response_done) {
+        if (!r->response_done)
             r->disconnected = 1;
+        if (r->counted) {
+            r->counted = 0;
             s->active_requests--;
         }
         r->conn = NULL;

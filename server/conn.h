@@ -59,6 +59,7 @@ struct dfws_req_s {
     unsigned app_waiting_body : 1;  /* asgi waits for body bytes: call ops->http_body */
     unsigned app_waiting_drain : 1; /* asgi waits for the write buffer to drain */
     unsigned head_written : 1;
+    unsigned counted : 1;           /* included in server->active_requests */
     unsigned resp_has_server : 1;
     unsigned resp_has_date : 1;
 

@@ -82,8 +82,10 @@ static void detach(dfws_conn_t *c, int gone)
         return;
     c->req = NULL;
     r->conn = NULL;
-    if (!r->response_done) {
+    if (!r->response_done)
         r->disconnected = gone;
+    if (r->counted) {
+        r->counted = 0;
         s->active_requests--;
     }
     if (r->app && s->ops->http_detach)
@@ -180,6 +182,10 @@ static int on_url(llhttp_t *p, const char *at, size_t len)
     dfws_req_t *r = c->req;
     if (head_grow(c, len))
         return -1;
+    if (r->url_len + len > c->server->cli->limit_request_line) {
+        c->error_status = 414;
+        return -1;
+    }
     if (r->url_len == 0)
         r->url_off = (uint32_t)r->head.len;
     if (dfws_buf_append(&r->head, at, len))
@@ -306,6 +312,7 @@ static int on_headers_complete(llhttp_t *p)
     dfws_conn_set_timer(c, s->cli->http_timeout > 0 ? DFWS_TIMER_HTTP : DFWS_TIMER_NONE,
                         s->cli->http_timeout);
     s->active_requests++;
+    r->counted = 1;
 
     if (dfws_req_is_websocket(r) && s->ops->ws_request) {
         /* The WebSocket glue takes the connection over once the parser stops
@@ -618,7 +625,6 @@ static void complete(dfws_req_t *r)
     dfws_conn_t *c = r->conn;
     dfws_server_t *s = c->server;
     r->response_done = 1;
-    s->active_requests--;
     if (s->access_log)
         access_log(r);
     int reuse = r->keep_alive && !s->shutting_down && r->body_done &&

@@ -64,43 +64,6 @@ void dfws_layer__log(int level, const char *fmt, ...)
         fprintf(stderr, "dfws.layer: %s\n", line);
 }
 
-/* ---- buffers ------------------------------------------------------------ */
-
-int dfws_buf_reserve(dfws_buf_t *b, size_t extra)
-{
-    size_t cap;
-    char *d;
-
-    if (b->len + extra <= b->cap)
-        return 0;
-    cap = b->cap ? b->cap : 256;
-    while (cap < b->len + extra)
-        cap *= 2;
-    d = realloc(b->data, cap);
-    if (d == NULL)
-        return DFWS_LAYER_ENOMEM;
-    b->data = d;
-    b->cap = cap;
-    return 0;
-}
-
-int dfws_buf_append(dfws_buf_t *b, const void *p, size_t n)
-{
-    if (dfws_buf_reserve(b, n) != 0)
-        return DFWS_LAYER_ENOMEM;
-    if (n > 0)
-        memcpy(b->data + b->len, p, n);
-    b->len += n;
-    return 0;
-}
-
-void dfws_buf_free(dfws_buf_t *b)
-{
-    free(b->data);
-    b->data = NULL;
-    b->len = b->cap = 0;
-}
-
 /* ---- hash map ----------------------------------------------------------- */
 
 static uint32_t fnv1a(const char *s, size_t n)

@@ -65,7 +65,8 @@ const char *dfws_layer_strerror(int code);
 
 /* ---- logging ---------------------------------------------------------- */
 
-enum { DFWS_LOG_DEBUG = 10, DFWS_LOG_INFO = 20, DFWS_LOG_WARNING = 30, DFWS_LOG_ERROR = 40 };
+/* Levels are log.h's DFWS_LOG_* (Python's logging numbers). */
+#include "log.h"
 
 /* Log hook: msg is a NUL-terminated line without trailing newline, owned by
  * the caller of the hook (valid during the call). Default: stderr, levels

@@ -16,16 +16,8 @@
 
 #include "layer.h"
 
-/* ---- growable byte buffer (owned data, free with dfws_buf_free) -------- */
-typedef struct dfws_buf_s {
-    char *data;
-    size_t len;
-    size_t cap;
-} dfws_buf_t;
-
-int dfws_buf_reserve(dfws_buf_t *b, size_t extra);
-int dfws_buf_append(dfws_buf_t *b, const void *p, size_t n);
-void dfws_buf_free(dfws_buf_t *b);
+/* Growable byte buffers are server/buf.h's dfws_buf_t. */
+#include "buf.h"
 
 /* ---- string-keyed hash map (keys copied and owned by the map) ---------- */
 typedef struct dfws_map_entry_s {

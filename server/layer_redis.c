@@ -143,7 +143,7 @@ static int make_member(dfws_layer_redis_t *r, dfws_buf_t *wire, dfws_buf_t *memb
     if (r->base.cfg.nkeys > 0) {
         char *tok = NULL;
         size_t toklen = 0;
-        int rc = dfws_fernet_encrypt(&r->base.cfg.keys[0], wire->data, wire->len,
+        int rc = dfws_fernet_encrypt(&r->base.cfg.keys[0], wire->base, wire->len,
                                      (uint64_t)dfws_layer__now(), NULL, &tok, &toklen);
         if (rc != 0)
             return rc;
@@ -151,7 +151,7 @@ static int make_member(dfws_layer_redis_t *r, dfws_buf_t *wire, dfws_buf_t *memb
         free(tok);
         return rc;
     }
-    return dfws_buf_append(member, wire->data, wire->len);
+    return dfws_buf_append(member, wire->base, wire->len);
 }
 
 /* ---- connections -------------------------------------------------------- */
@@ -443,7 +443,7 @@ static int redis_send(dfws_layer_t *l, const char *channel, const char *mp, size
     argv[1] = SEND_LUA; lens[1] = sizeof(SEND_LUA) - 1;
     argv[2] = "1"; lens[2] = 1;
     argv[3] = key; lens[3] = (size_t)klen;
-    argv[4] = member.data; lens[4] = member.len;
+    argv[4] = member.base; lens[4] = member.len;
     argv[5] = now; lens[5] = (size_t)snprintf(now, sizeof(now), "%.6f", t);
     argv[6] = expiry; lens[6] = (size_t)snprintf(expiry, sizeof(expiry), "%d", l->cfg.expiry);
     argv[7] = cap; lens[7] = (size_t)snprintf(cap, sizeof(cap), "%d", dfws_layer_capacity_for(l, channel));
@@ -691,7 +691,7 @@ static int group_eval_shard(rop_t *op, bucket_t *b, size_t nb, size_t shard, dou
         dfws_buf_free(&wire);
         argv[3 + k] = b[i].key;
         lens[3 + k] = strlen(b[i].key);
-        argv[3 + count + k] = members[k].data;
+        argv[3 + count + k] = members[k].base;
         lens[3 + count + k] = members[k].len;
         argv[3 + 2 * count + k] = caps[k];
         lens[3 + 2 * count + k] = (size_t)snprintf(caps[k], sizeof(caps[k]), "%d", b[i].capacity);
@@ -1056,9 +1056,9 @@ static void handle_member(dfws_layer_redis_t *r, const char *key, size_t klen, c
     }
     if (had_key) {
         for (i = 0; i < ndests && !r->base.closing; i++)
-            deliver_to(r, dests[i].s, dests[i].len, out.data, out.len);
+            deliver_to(r, dests[i].s, dests[i].len, out.base, out.len);
     } else if (klen > plen_prefix && memchr(key, '!', klen) == NULL) {
-        deliver_to(r, key + plen_prefix, klen - plen_prefix, out.data, out.len);
+        deliver_to(r, key + plen_prefix, klen - plen_prefix, out.base, out.len);
     } else {
         log_undeliverable(r, "no __asgi_channel__ on a process-specific queue", key, klen);
     }

@@ -236,6 +236,9 @@ static void detach_request(dfws_wsconn_t *wc, int status)
         if (!r->response_done) {
             r->response_started = r->response_done = 1;
             r->status = status;
+        }
+        if (r->counted) {
+            r->counted = 0;
             c->server->active_requests--;
         }
         dfws_req_release(r);

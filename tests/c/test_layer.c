@@ -125,21 +125,21 @@ static void test_msgpack(void)
 
     /* encode: list form (group_send) and string form (send) */
     CHECK(dfws_layer_msg_add_channel(&b, (const char *)plain, np, &ch, &chl, 1, 1) == 0);
-    CHECK(b.len == nl && memcmp(b.data, list, nl) == 0);
+    CHECK(b.len == nl && memcmp(b.base, list, nl) == 0);
     b.len = 0;
     CHECK(dfws_layer_msg_add_channel(&b, (const char *)plain, np, &ch, &chl, 1, 0) == 0);
-    CHECK(b.len == ns && memcmp(b.data, str, ns) == 0);
+    CHECK(b.len == ns && memcmp(b.base, str, ns) == 0);
 
     /* decode both forms back */
     b.len = 0;
     CHECK(dfws_layer_msg_strip_channel(&b, (const char *)list, nl, &d, &nd, &had) == 0);
     CHECK(had == 1 && nd == 1 && d[0].len == chl && memcmp(d[0].s, ch, chl) == 0);
-    CHECK(b.len == np && memcmp(b.data, plain, np) == 0);
+    CHECK(b.len == np && memcmp(b.base, plain, np) == 0);
     free(d);
     b.len = 0;
     CHECK(dfws_layer_msg_strip_channel(&b, (const char *)str, ns, &d, &nd, &had) == 0);
     CHECK(had == 1 && nd == 1 && d[0].len == chl && memcmp(d[0].s, ch, chl) == 0);
-    CHECK(b.len == np && memcmp(b.data, plain, np) == 0);
+    CHECK(b.len == np && memcmp(b.base, plain, np) == 0);
     free(d);
     b.len = 0;
     CHECK(dfws_layer_msg_strip_channel(&b, (const char *)plain, np, &d, &nd, &had) == 0);
@@ -154,9 +154,9 @@ static void test_msgpack(void)
         dfws_buf_t w = {0};
         CHECK(dfws_layer_msg_add_channel(&w, (const char *)plain, np, chs, lens, 3, 1) == 0);
         b.len = 0;
-        CHECK(dfws_layer_msg_strip_channel(&b, w.data, w.len, &d, &nd, &had) == 0);
+        CHECK(dfws_layer_msg_strip_channel(&b, w.base, w.len, &d, &nd, &had) == 0);
         CHECK(nd == 3 && memcmp(d[2].s, "a!3", 3) == 0);
-        CHECK(b.len == np && memcmp(b.data, plain, np) == 0);
+        CHECK(b.len == np && memcmp(b.base, plain, np) == 0);
         free(d);
         dfws_buf_free(&w);
     }

@@ -428,7 +428,7 @@ static const char *fmt(const char *f, ...)
     return d;
 }
 
-/* One-frame input helper: expect_all on a single message. */
+/* expect_all with the default config and no setup. */
 static void expect_frames(const bb_t *in, const char *expect)
 {
     expect_all(NULL, NULL, in, expect);
@@ -1198,9 +1198,11 @@ static void test_memory_held_only_while_needed(void)
     rec_init(r, NULL);
     CHECK_INT(dfws_ws_feed(&r->ws, g.p, 9), 0);
     CHECK(r->ws.msg != NULL && r->ws.msg_cap <= 1000);
-    CHECK_INT(dfws_ws_feed(&r->ws, g.p + 9, 500), 0);
-    CHECK(r->ws.msg != NULL && r->ws.msg_cap == 1000);
-    CHECK_INT(dfws_ws_feed(&r->ws, g.p + 509, g.len - 509), 0);
+    CHECK_INT(dfws_ws_feed(&r->ws, g.p + 9, 500), 0);   /* 501 bytes */
+    CHECK(r->ws.msg != NULL && r->ws.msg_cap == 512);
+    CHECK_INT(dfws_ws_feed(&r->ws, g.p + 509, 400), 0); /* 901: 1024 -> */
+    CHECK(r->ws.msg != NULL && r->ws.msg_cap == 1000);  /* clamped */
+    CHECK_INT(dfws_ws_feed(&r->ws, g.p + 909, g.len - 909), 0);
     CHECK(r->ws.msg == NULL && r->ws.fc == NULL);
     rec_finish(r, 0);
     CHECK_STR(r->log, fmt("M:B:%s R0", desc(big, sizeof(big))));

@@ -30,6 +30,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 APPS = os.path.join(HERE, "apps")
 REPO = os.path.dirname(os.path.dirname(HERE))
 PYTHON = "/usr/bin/python3"
+READY_PATH = "/__ready__"  # requested once by Server.wait_ready()
 
 IMPL = os.environ.get("DFWS_IMPL", "dfws")
 if IMPL not in ("dfws", "uvicorn", "daphne"):
@@ -216,6 +217,7 @@ class Server:
                                      stderr=self._stderr, env=env,
                                      pass_fds=pass_fds)
         self.pid = self.proc.pid
+        self.started_at = time.monotonic()
         self.stopped = False
         if wait:
             self.wait_ready()
@@ -237,23 +239,36 @@ class Server:
         return "cmd: %s\nstdout:\n%s\nstderr:\n%s" % (
             " ".join(self.cmd), self.stdout()[-3000:], self.stderr()[-3000:])
 
-    def wait_ready(self, timeout=20):
+    def wait_ready(self, timeout=20, probe=True):
+        """Wait until the port accepts and, with probe, until a request to
+        READY_PATH gets a status line (any status): a server may listen
+        before its app is imported and its lifespan startup has run."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                self.stopped = True  # reported here, not again at teardown
+                self._close_files()
                 pytest.fail("server exited early with %s\n%s"
                             % (self.proc.returncode, self.describe()))
             try:
                 if self.unix:
                     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                    s.settimeout(max(0.1, deadline - time.monotonic()))
                     s.connect(self.unix)
                 else:
                     s = socket.create_connection(("127.0.0.1", self.port), 0.5)
-                s.close()
+                    s.settimeout(max(0.1, deadline - time.monotonic()))
+                try:
+                    if probe:
+                        s.sendall(build_request("GET", READY_PATH, [("Connection", "close")]))
+                        if not s.recv(16).startswith(b"HTTP/1."):
+                            raise OSError("no status line")
+                finally:
+                    s.close()
                 return
             except OSError:
                 time.sleep(0.03)
-        pytest.fail("server did not accept within %ss\n%s" % (timeout, self.describe()))
+        pytest.fail("server not ready within %ss\n%s" % (timeout, self.describe()))
 
     def connect(self, timeout=10):
         if self.unix:

@@ -5,6 +5,8 @@ import time
 
 import pytest
 
+from conftest import READY_PATH
+
 LINE = re.compile(r'^127\.0\.0\.1:(\d+) - - \[(\d{2}/\w{3}/\d{4}:\d{2}:\d{2}:\d{2})\] '
                   r'"([A-Z]+) ([^"]*)" (\d{3}) (\S+)$')
 
@@ -12,7 +14,8 @@ LINE = re.compile(r'^127\.0\.0\.1:(\d+) - - \[(\d{2}/\w{3}/\d{4}:\d{2}:\d{2}:\d{
 def wait_lines(read, n, timeout=5):
     deadline = time.monotonic() + timeout
     while True:
-        lines = [l for l in (read() or "").splitlines() if LINE.match(l)]
+        lines = [l for l in (read() or "").splitlines()
+                 if LINE.match(l) and READY_PATH not in l]
         if len(lines) >= n or time.monotonic() > deadline:
             return lines
 
@@ -67,3 +70,22 @@ def test_no_access_log_without_flag(start_server):
     s.stop()
     assert "/quiet-path" not in s.stdout()
     assert "/quiet-path" not in s.stderr()
+
+
+def test_access_log_goes_through_python_logger(start_server, tmp_path):
+    log = tmp_path / "access.log"
+    s = start_server("logcapture_app:app", "--access-log", str(log))
+    c = s.connect()
+    from conftest import build_request
+    c.send(build_request("GET", "/via-logging"))
+    assert c.read_response().body == b"logged"
+    port = c.local_port()
+    c.close()
+    text = s.wait_out("access-py", 5, contains="/via-logging")
+    assert text is not None, s.describe()
+    line = [l for l in text.splitlines() if "/via-logging" in l][0]
+    name, msg = line.split("|", 1)
+    assert name == "dfws.access"
+    check_line(msg, port, "GET", "/via-logging", 200, "6")
+    lines = wait_lines(lambda: log.read_text() if log.exists() else "", 1)
+    check_line(lines[0], port, "GET", "/via-logging", 200, "6")

@@ -55,6 +55,21 @@ def test_shutdown_timeout_bounds_the_wait(start_server):
 
 
 @pytest.mark.ref("uvicorn")
+def test_sigterm_as_soon_as_port_accepts_exits_0(start_server):
+    s = start_server("lifespan_app:app", wait=False)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", s.port), 0.5).close()
+            break
+        except OSError:
+            time.sleep(0.01)
+    s.signal(signal.SIGTERM)
+    s.stopped = True
+    assert s.proc.wait(8) == 0, s.describe()
+
+
+@pytest.mark.ref("uvicorn")
 def test_sigint_also_exits_0(start_server):
     s = start_server("hello_app:app")
     assert s.request("GET", "/").status == 200
@@ -99,6 +114,9 @@ def test_workers_dead_worker_restarted(start_server):
     assert len(pids) == 2, pids
     assert sorted(children_of(s.pid)) == sorted(pids)
     victim = min(pids)
+    # dfws stops (crash-loop guard) when a worker dies < 3 s after its start:
+    # kill a worker that has been serving for longer than that
+    time.sleep(max(0.0, s.started_at + 3.5 - time.monotonic()))
     os.kill(victim, signal.SIGKILL)
     deadline = time.monotonic() + 10
     kids = []

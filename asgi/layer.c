@@ -1,0 +1,393 @@
+/* The channel layer as Python sees it inside dfws-asgi: module functions
+ * `_dfws.layer_*` used by df_websockets.layers.EmbeddedChannelLayer.
+ *
+ * They may be called from any thread (Django sync views, worker threads):
+ * calls made off the loop thread are queued and run on the loop thread,
+ * woken by one uv_async_t. Messages cross as msgpack bytes, packed and
+ * unpacked by Python's msgpack (what channels_redis uses), so the C layer
+ * sees exactly what a Redis peer would. */
+#include "asgi.h"
+#include "layer.h"
+#include "log.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { OP_SEND, OP_GROUP_SEND, OP_GROUP_ADD, OP_GROUP_DISCARD, OP_FLUSH };
+
+typedef struct op_s {
+    struct op_s *next;
+    int kind;
+    char *a;      /* channel or group */
+    char *b;      /* channel (group ops) */
+    char *data;   /* msgpack */
+    size_t len;
+} op_t;
+
+typedef struct {
+    dfws_layer_t *layer;
+    uv_async_t wake;        /* closed with the layer */
+    pthread_t loop_thread;
+    pthread_mutex_t lock;   /* guards `head`/`tail` */
+    op_t *head, *tail;
+    PyObject *listeners;    /* dict channel -> callback (keeps them alive) */
+    PyObject *packb;        /* functools.partial(msgpack.packb, use_bin_type=True) */
+    int open;
+} glue_t;
+
+static glue_t G;
+
+static void op_free(op_t *op)
+{
+    free(op->a);
+    free(op->b);
+    free(op->data);
+    free(op);
+}
+
+static void run_op(op_t *op)
+{
+    int rc = 0;
+    switch (op->kind) {
+    case OP_SEND:
+        rc = dfws_layer_send(G.layer, op->a, op->data, op->len, NULL, NULL);
+        break;
+    case OP_GROUP_SEND:
+        rc = dfws_layer_group_send(G.layer, op->a, op->data, op->len, NULL, NULL);
+        break;
+    case OP_GROUP_ADD:
+        rc = dfws_layer_group_add(G.layer, op->a, op->b);
+        break;
+    case OP_GROUP_DISCARD:
+        rc = dfws_layer_group_discard(G.layer, op->a, op->b);
+        break;
+    case OP_FLUSH:
+        rc = dfws_layer_flush(G.layer, NULL, NULL);
+        break;
+    }
+    if (rc)
+        dfws_log_warn("channel layer operation on %s failed: %s", op->a ? op->a : "*",
+                      dfws_layer_strerror(rc));
+    op_free(op);
+}
+
+static void on_wake(uv_async_t *h)
+{
+    (void)h;
+    pthread_mutex_lock(&G.lock);
+    op_t *list = G.head;
+    G.head = G.tail = NULL;
+    pthread_mutex_unlock(&G.lock);
+    while (list) {
+        op_t *next = list->next;
+        if (G.open)
+            run_op(list);
+        else
+            op_free(list);
+        list = next;
+    }
+}
+
+/* Runs now on the loop thread, or queues for it. Takes ownership of op. */
+static int submit(op_t *op)
+{
+    if (!G.open) {
+        op_free(op);
+        PyErr_SetString(PyExc_RuntimeError, "the dfws channel layer is not running");
+        return -1;
+    }
+    if (pthread_equal(pthread_self(), G.loop_thread)) {
+        run_op(op);
+        return 0;
+    }
+    pthread_mutex_lock(&G.lock);
+    if (G.tail)
+        G.tail->next = op;
+    else
+        G.head = op;
+    G.tail = op;
+    pthread_mutex_unlock(&G.lock);
+    uv_async_send(&G.wake);
+    return 0;
+}
+
+static void layer_log(void *ud, int level, const char *msg)
+{
+    (void)ud;
+    dfws_log(level, "channel layer: %s", msg);
+}
+
+int dfws_asgi_layer_start(uv_loop_t *loop, const char *json, char *err, size_t errlen)
+{
+    dfws_layer_config_t cfg;
+    int rc;
+    if (G.open) {
+        snprintf(err, errlen, "the channel layer is already running");
+        return -1;
+    }
+    dfws_layer_set_log(layer_log, NULL);
+    if ((rc = dfws_layer_config_init(&cfg)))
+        goto fail;
+    if ((rc = dfws_layer_config_parse_json(&cfg, json, err, errlen))) {
+        dfws_layer_config_free(&cfg);
+        return -1;
+    }
+    rc = dfws_layer_new(loop, &cfg, &G.layer);
+    dfws_layer_config_free(&cfg);
+    if (rc)
+        goto fail;
+    pthread_mutex_init(&G.lock, NULL);
+    uv_async_init(loop, &G.wake, on_wake);
+    G.loop_thread = pthread_self();
+    G.open = 1;
+    return 0;
+fail:
+    snprintf(err, errlen, "%s", dfws_layer_strerror(rc));
+    return -1;
+}
+
+dfws_layer_t *dfws_asgi_layer(void)
+{
+    return G.open ? G.layer : NULL;
+}
+
+void dfws_asgi_layer_stop(void)
+{
+    if (!G.open)
+        return;
+    G.open = 0;
+    on_wake(&G.wake); /* frees whatever is queued */
+    uv_close((uv_handle_t *)&G.wake, NULL);
+    dfws_layer_close(G.layer, NULL, NULL);
+    G.layer = NULL;
+    Py_CLEAR(G.listeners);
+}
+
+/* ---- Python functions ------------------------------------------------------ */
+
+static PyObject *pack(PyObject *message, char **data, size_t *len)
+{
+    if (!PyDict_Check(message)) {
+        PyErr_SetString(PyExc_TypeError, "a channel layer message must be a dict");
+        return NULL;
+    }
+    if (!G.packb) {
+        PyObject *mod = PyImport_ImportModule("msgpack");
+        if (!mod)
+            return NULL;
+        PyObject *packb = PyObject_GetAttrString(mod, "packb");
+        Py_DECREF(mod);
+        if (!packb)
+            return NULL;
+        PyObject *functools = PyImport_ImportModule("functools");
+        PyObject *kw = Py_BuildValue("{s:O}", "use_bin_type", Py_True);
+        PyObject *args = Py_BuildValue("(O)", packb);
+        PyObject *partial = functools ? PyObject_GetAttrString(functools, "partial") : NULL;
+        G.packb = partial && kw && args ? PyObject_Call(partial, args, kw) : NULL;
+        Py_XDECREF(partial);
+        Py_XDECREF(args);
+        Py_XDECREF(kw);
+        Py_XDECREF(functools);
+        Py_DECREF(packb);
+        if (!G.packb)
+            return NULL;
+    }
+    PyObject *b = PyObject_CallOneArg(G.packb, message);
+    if (!b)
+        return NULL;
+    *len = (size_t)PyBytes_GET_SIZE(b);
+    *data = malloc(*len ? *len : 1);
+    if (!*data) {
+        Py_DECREF(b);
+        return PyErr_NoMemory();
+    }
+    memcpy(*data, PyBytes_AS_STRING(b), *len);
+    return b;
+}
+
+static op_t *new_op(int kind, const char *a, const char *b)
+{
+    op_t *op = calloc(1, sizeof(*op));
+    if (!op)
+        return NULL;
+    op->kind = kind;
+    op->a = a ? strdup(a) : NULL;
+    op->b = b ? strdup(b) : NULL;
+    return op;
+}
+
+static PyObject *py_available(PyObject *m, PyObject *unused)
+{
+    return PyBool_FromLong(G.open);
+}
+
+static PyObject *send_common(PyObject *args, int kind, int (*valid)(const char *))
+{
+    const char *name;
+    PyObject *message;
+    if (!PyArg_ParseTuple(args, "sO", &name, &message))
+        return NULL;
+    if (!valid(name))
+        return PyErr_Format(PyExc_TypeError, "invalid channel or group name %R",
+                            PyTuple_GET_ITEM(args, 0));
+    op_t *op = new_op(kind, name, NULL);
+    if (!op)
+        return PyErr_NoMemory();
+    PyObject *b = pack(message, &op->data, &op->len);
+    if (!b) {
+        op_free(op);
+        return NULL;
+    }
+    Py_DECREF(b);
+    if (submit(op))
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_send(PyObject *m, PyObject *args)
+{
+    return send_common(args, OP_SEND, dfws_layer_valid_channel_name);
+}
+
+static PyObject *py_group_send(PyObject *m, PyObject *args)
+{
+    return send_common(args, OP_GROUP_SEND, dfws_layer_valid_group_name);
+}
+
+static PyObject *membership(PyObject *args, int kind)
+{
+    const char *group, *channel;
+    if (!PyArg_ParseTuple(args, "ss", &group, &channel))
+        return NULL;
+    if (!dfws_layer_valid_group_name(group) || !dfws_layer_valid_channel_name(channel))
+        return PyErr_Format(PyExc_TypeError, "invalid group or channel name");
+    op_t *op = new_op(kind, group, channel);
+    if (!op)
+        return PyErr_NoMemory();
+    if (submit(op))
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_group_add(PyObject *m, PyObject *args)
+{
+    return membership(args, OP_GROUP_ADD);
+}
+
+static PyObject *py_group_discard(PyObject *m, PyObject *args)
+{
+    return membership(args, OP_GROUP_DISCARD);
+}
+
+static PyObject *py_flush(PyObject *m, PyObject *unused)
+{
+    op_t *op = new_op(OP_FLUSH, NULL, NULL);
+    if (!op)
+        return PyErr_NoMemory();
+    if (submit(op))
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_new_channel(PyObject *m, PyObject *args)
+{
+    const char *prefix = "specific";
+    if (!PyArg_ParseTuple(args, "|s", &prefix))
+        return NULL;
+    if (!G.open) {
+        PyErr_SetString(PyExc_RuntimeError, "the dfws channel layer is not running");
+        return NULL;
+    }
+    char buf[DFWS_LAYER_CHANNEL_BUF];
+    if (dfws_layer_new_channel(G.layer, buf, sizeof(buf)))
+        return PyErr_Format(PyExc_RuntimeError, "cannot make a channel name");
+    /* the layer names channels "specific.<prefix>!<id>": keep Channels'
+     * custom prefix when one is asked for */
+    if (strcmp(prefix, "specific")) {
+        const char *dot = strchr(buf, '.');
+        return PyUnicode_FromFormat("%s%s", prefix, dot ? dot : buf);
+    }
+    return PyUnicode_FromString(buf);
+}
+
+static void on_deliver(void *ud, const char *channel, const char *mp, size_t len)
+{
+    PyObject *cb = ud;
+    PyGILState_STATE g = PyGILState_Ensure();
+    PyObject *b = PyBytes_FromStringAndSize(mp, (Py_ssize_t)len);
+    PyObject *res = b ? PyObject_CallFunction(cb, "sO", channel, b) : NULL;
+    if (!res)
+        dfws_log_current_exception(NULL, "Exception in a channel layer receiver");
+    Py_XDECREF(res);
+    Py_XDECREF(b);
+    PyGILState_Release(g);
+}
+
+static int on_loop_thread(void)
+{
+    if (!G.open) {
+        PyErr_SetString(PyExc_RuntimeError, "the dfws channel layer is not running");
+        return 0;
+    }
+    if (!pthread_equal(pthread_self(), G.loop_thread)) {
+        PyErr_SetString(PyExc_RuntimeError, "layer_listen/layer_unlisten run on the server's loop");
+        return 0;
+    }
+    return 1;
+}
+
+static PyObject *py_listen(PyObject *m, PyObject *args)
+{
+    const char *channel;
+    PyObject *cb;
+    if (!PyArg_ParseTuple(args, "sO", &channel, &cb) || !on_loop_thread())
+        return NULL;
+    if (!G.listeners && !(G.listeners = PyDict_New()))
+        return NULL;
+    if (PyDict_SetItem(G.listeners, PyTuple_GET_ITEM(args, 0), cb))
+        return NULL;
+    int rc = dfws_layer_listen(G.layer, channel, on_deliver, cb);
+    if (rc) {
+        PyDict_DelItem(G.listeners, PyTuple_GET_ITEM(args, 0));
+        return PyErr_Format(PyExc_RuntimeError, "cannot listen on %s: %s", channel,
+                            dfws_layer_strerror(rc));
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_unlisten(PyObject *m, PyObject *args)
+{
+    const char *channel;
+    if (!PyArg_ParseTuple(args, "s", &channel) || !on_loop_thread())
+        return NULL;
+    dfws_layer_unlisten(G.layer, channel);
+    if (G.listeners && PyDict_DelItem(G.listeners, PyTuple_GET_ITEM(args, 0)))
+        PyErr_Clear();
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_stats(PyObject *m, PyObject *unused)
+{
+    dfws_layer_stats_t st = {0};
+    if (G.open)
+        dfws_layer_get_stats(G.layer, &st);
+    return Py_BuildValue("{s:K,s:K,s:K,s:K,s:K}", "sent", st.sent, "received", st.received,
+                         "undeliverable", st.undeliverable, "group_dropped", st.group_dropped,
+                         "reconnects", st.reconnects);
+}
+
+PyMethodDef dfws_layer_methods[] = {
+    {"layer_available", py_available, METH_NOARGS, "Whether the server's channel layer runs."},
+    {"layer_send", py_send, METH_VARARGS, "layer_send(channel, message): queue a send."},
+    {"layer_group_send", py_group_send, METH_VARARGS, "layer_group_send(group, message)."},
+    {"layer_group_add", py_group_add, METH_VARARGS, "layer_group_add(group, channel)."},
+    {"layer_group_discard", py_group_discard, METH_VARARGS, "layer_group_discard(group, channel)."},
+    {"layer_flush", py_flush, METH_NOARGS, "Delete every message and group."},
+    {"layer_new_channel", py_new_channel, METH_VARARGS, "A new process-specific channel name."},
+    {"layer_listen", py_listen, METH_VARARGS,
+     "layer_listen(channel, callback): callback(channel, msgpack_bytes) on the loop thread."},
+    {"layer_unlisten", py_unlisten, METH_VARARGS, "layer_unlisten(channel)."},
+    {"layer_stats", py_stats, METH_NOARGS, "Counters of the C layer."},
+    {NULL, NULL, 0, NULL},
+};
