@@ -72,6 +72,13 @@ struct dfws_layer_s *dfws_asgi_layer(void);
 void dfws_asgi_layer_stop(void);
 extern PyMethodDef dfws_layer_methods[];
 
+/* The native df_websockets endpoint (native.c). */
+int dfws_native_types_ready(void);
+PyObject *dfws_native_enable(dfws_asgi_t *A, PyObject *args);
+int dfws_native_try(dfws_wsconn_t *wc);
+void dfws_native_disable(void);
+PyObject *dfws_native_stats(void);
+
 /* The module's init function, registered with PyImport_AppendInittab. */
 PyObject *dfws_module_init(void);
 

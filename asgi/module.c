@@ -262,8 +262,23 @@ static PyObject *server_start_layer(Server *self, PyObject *arg)
     Py_RETURN_NONE;
 }
 
+static PyObject *server_enable_native(Server *self, PyObject *args)
+{
+    if (!self->A.started) {
+        PyErr_SetString(PyExc_RuntimeError, "the server is not running");
+        return NULL;
+    }
+    return dfws_native_enable(&self->A, args);
+}
+
+static PyObject *server_native_stats(Server *self, PyObject *unused)
+{
+    return dfws_native_stats();
+}
+
 static PyObject *server_close(Server *self, PyObject *unused)
 {
+    dfws_native_disable();
     dfws_asgi_layer_stop();
     if (self->A.started) {
         dfws_server_close(&self->A.server, NULL);
@@ -309,6 +324,9 @@ static PyMethodDef server_methods[] = {
     {"shutdown", (PyCFunction)server_shutdown, METH_NOARGS,
      "Stop accepting; idle connections close now, busy ones after their response."},
     {"close", (PyCFunction)server_close, METH_NOARGS, "Close every connection now."},
+    {"enable_native", (PyCFunction)server_enable_native, METH_VARARGS,
+     "enable_native(ws_url, channels_mode, json_in_c, queues_json, connect, signal)."},
+    {"native_stats", (PyCFunction)server_native_stats, METH_NOARGS, "Native window counters."},
     {"start_layer", (PyCFunction)server_start_layer, METH_O,
      "Start the C channel layer from dfws.layer_config JSON."},
     {"active_requests", (PyCFunction)server_active_requests, METH_NOARGS,
@@ -383,7 +401,8 @@ PyObject *dfws_module_init(void)
     if (dfws_str_init())
         return NULL;
     if (PyType_Ready(&dfws_ready_type) || PyType_Ready(&dfws_http_cycle_type) ||
-        dfws_websocket_types_ready() || PyType_Ready(&server_type))
+        dfws_websocket_types_ready() || dfws_native_types_ready() ||
+        PyType_Ready(&server_type))
         return NULL;
     PyObject *m = PyModule_Create(&module_def);
     if (!m)

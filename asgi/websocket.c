@@ -483,6 +483,9 @@ int dfws_ws_request(void *ud, dfws_wsconn_t *wc)
 {
     dfws_asgi_t *A = ud;
     int ret = -1;
+    int native = dfws_native_try(wc);
+    if (native)
+        return native > 0 ? 0 : -1;
     PyGILState_STATE g = PyGILState_Ensure();
     PyObject *scope = NULL, *receive = NULL, *send = NULL, *coro = NULL, *task = NULL,
              *done = NULL, *res = NULL, *ext = NULL;

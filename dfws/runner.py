@@ -134,7 +134,8 @@ def main():
         loop.run_until_complete(lifespan.shutdown())
         return 1
     try:
-        start_channel_layer(server)
+        if start_channel_layer(server) and opts["native_websockets"]:
+            start_native(server, loop)
     except Exception as exc:
         print(f"dfws-asgi: error: {exc}", file=sys.stderr)
         server.close()
@@ -206,6 +207,17 @@ def start_channel_layer(server):
         return False
     server.start_layer(to_json(config))
     logger.info("channel layer: %s", "in-process" if kind == "memory" else "Redis")
+    return True
+
+
+def start_native(server, loop):
+    """Serve df_websockets' WEBSOCKET_URL in C when the project uses it."""
+    settings = django_settings()
+    if settings is None or "df_websockets" not in getattr(settings, "INSTALLED_APPS", ()):
+        return False
+    from dfws import native
+
+    native.setup(server, loop, settings)
     return True
 
 

@@ -20,8 +20,8 @@ static void tell_app_closed(dfws_wsconn_t *wc, int code)
     wc->app_told = 1;
     dfws_server_t *s = server_of(wc);
     s->websockets--;
-    if (wc->app && s->ops->ws_closed)
-        s->ops->ws_closed(s->ops_ud, wc, code);
+    if (wc->app && wc->handler->closed)
+        wc->handler->closed(wc->handler_ud, wc, code);
 }
 
 /* ---- codec callbacks -------------------------------------------------------- */
@@ -36,9 +36,8 @@ static int cb_write(void *owner, const uint8_t *data, size_t len)
 static void cb_message(void *owner, int binary, const uint8_t *data, size_t len)
 {
     dfws_wsconn_t *wc = owner;
-    dfws_server_t *s = server_of(wc);
     if (wc->app && !wc->app_told && wc->state == DFWS_WSC_OPEN)
-        s->ops->ws_message(s->ops_ud, wc, binary, (const char *)data, len);
+        wc->handler->message(wc->handler_ud, wc, binary, (const char *)data, len);
 }
 
 static void cb_pong(void *owner, const uint8_t *data, size_t len)
@@ -73,12 +72,43 @@ static void cb_fatal(void *owner, int err, const char *what)
     dfws_conn_close(wc->conn);
 }
 
-/* One server per process: its WebSocket configuration lives here. */
+/* One server per process: its WebSocket configuration lives here, with
+ * the default handler that forwards events to the server's ops. */
 static dfws_ws_config_t ws_config;
+static dfws_ws_handler_t ops_handler;
+
+static void ops_message(void *ud, dfws_wsconn_t *wc, int binary, const char *data, size_t len)
+{
+    dfws_server_t *s = ud;
+    s->ops->ws_message(s->ops_ud, wc, binary, data, len);
+}
+
+static void ops_closed(void *ud, dfws_wsconn_t *wc, int code)
+{
+    dfws_server_t *s = ud;
+    if (s->ops->ws_closed)
+        s->ops->ws_closed(s->ops_ud, wc, code);
+}
+
+static void ops_drain(void *ud, dfws_wsconn_t *wc)
+{
+    dfws_server_t *s = ud;
+    if (s->ops->ws_drain)
+        s->ops->ws_drain(s->ops_ud, wc);
+}
+
+void dfws_wsconn_set_handler(dfws_wsconn_t *wc, const dfws_ws_handler_t *h, void *ud)
+{
+    wc->handler = h;
+    wc->handler_ud = ud;
+}
 
 void dfws_wsconn_config(dfws_server_t *s)
 {
     dfws_ws_config_t *cfg = &ws_config;
+    ops_handler.message = ops_message;
+    ops_handler.closed = ops_closed;
+    ops_handler.drain = ops_drain;
     dfws_ws_config_init(cfg);
     cfg->cb.write = cb_write;
     cfg->cb.on_message = cb_message;
@@ -199,6 +229,8 @@ int dfws_wsconn_start(dfws_conn_t *c, dfws_req_t *r)
     wc->conn = c;
     wc->req = r;
     wc->hs_key = key_copy;
+    wc->handler = &ops_handler;
+    wc->handler_ud = s;
     wc->hs_key_len = (uint16_t)klen;
     wc->state = DFWS_WSC_HANDSHAKE;
     c->ws = wc;
@@ -372,8 +404,8 @@ void dfws_wsconn_on_drain(dfws_conn_t *c)
     dfws_wsconn_t *wc = c->ws;
     if (wc->app_waiting_drain && c->write_pending < DFWS_WRITE_LOW) {
         wc->app_waiting_drain = 0;
-        if (c->server->ops->ws_drain)
-            c->server->ops->ws_drain(c->server->ops_ud, wc);
+        if (wc->handler->drain)
+            wc->handler->drain(wc->handler_ud, wc);
     }
 }
 

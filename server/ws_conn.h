@@ -18,11 +18,22 @@
 
 enum { DFWS_WSC_HANDSHAKE, DFWS_WSC_OPEN, DFWS_WSC_CLOSING, DFWS_WSC_CLOSED };
 
+/* Who handles a WebSocket's events: the ASGI application (the server's
+ * ops, the default) or the native df_websockets endpoint (native.c), which
+ * takes a connection over with dfws_wsconn_set_handler(). */
+typedef struct dfws_ws_handler_s {
+    void (*message)(void *ud, dfws_wsconn_t *wc, int binary, const char *data, size_t len);
+    void (*closed)(void *ud, dfws_wsconn_t *wc, int code);
+    void (*drain)(void *ud, dfws_wsconn_t *wc);
+} dfws_ws_handler_t;
+
 struct dfws_wsconn_s {
     dfws_ws_t ws;           /* codec state */
     dfws_conn_t *conn;
     dfws_req_t *req;        /* the upgrade request while in HANDSHAKE, else NULL */
-    void *app;              /* application layer state (owned there) */
+    void *app;              /* handler's state (owned there) */
+    const dfws_ws_handler_t *handler;
+    void *handler_ud;
     char *hs_key;           /* Sec-WebSocket-Key until the 101 is sent */
     uint64_t opened_ms;     /* uv_now() at accept */
     uint64_t last_in_ms;    /* uv_now() of the last byte received */
@@ -47,6 +58,10 @@ int dfws_wsconn_start(dfws_conn_t *c, dfws_req_t *r);
 /* The parser reached the end of the upgrade request: `rest` are the bytes
  * after it (kept until the handshake is answered). */
 void dfws_wsconn_take_over(dfws_conn_t *c, const char *rest, size_t len);
+
+/* Routes the connection's events to `h` (called by the handler's owner
+ * while the connection is in HANDSHAKE). */
+void dfws_wsconn_set_handler(dfws_wsconn_t *wc, const dfws_ws_handler_t *h, void *ud);
 
 /* Application side. Each returns 0 or a negative code (the connection is
  * closing or closed: the call did nothing). */

@@ -345,7 +345,8 @@ class Server:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             data = self.read_out(name)
-            if data is not None and (contains is None or contains in data):
+            # complete lines only: the app may be half-way through a write
+            if data and data.endswith("\n") and (contains is None or contains in data):
                 return data
             time.sleep(0.05)
         return self.read_out(name)

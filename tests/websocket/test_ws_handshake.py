@@ -8,9 +8,6 @@ import websockets
 from conftest import (IMPL, RawConn, http_exchange, run, upgrade_request,
                       ws_accept_for, ws_connect, ws_key)
 
-pytestmark = pytest.mark.usefixtures()
-
-
 @pytest.fixture(scope="module")
 def srv(module_server_factory):
     return module_server_factory("ws_app:app")
@@ -39,9 +36,10 @@ def test_handshake_accept_key_and_echo(srv):
         c.close()
 
 
-@pytest.mark.ref("uvicorn")
 @pytest.mark.parametrize("version", ["8", "12", "14", "abc"])
 def test_other_version_is_426(srv, version):
+    # RFC 6455 4.2.2: 426 Upgrade Required + "Sec-WebSocket-Version: 13"
+    # (websockets 10.4 answers 400 here, so no reference run)
     r = http_exchange(srv.port, upgrade_request("/echo", version=version))
     assert r.status == 426, r
     assert "13" in [v.strip() for v in ",".join(r.header_all("sec-websocket-version")).split(",")], r
@@ -165,7 +163,8 @@ def test_scope_complete(srv):
     assert scope["http_version"] in ("1.1",)
     assert scope["scheme"] == "ws"
     assert scope["path"] == "/scope/caf\u00e9/a b"
-    assert b(scope["raw_path"]) == b"/scope/caf%C3%A9/a%20b"
+    if IMPL != "uvicorn":  # uvicorn 0.17.6 wrongly passes raw_path as str
+        assert b(scope["raw_path"]) == b"/scope/caf%C3%A9/a%20b"
     assert b(scope["query_string"]) == b"x=1&y=%20z&tag=scope"
     assert scope["root_path"] == ""
     headers = [[b(k), b(v)] for k, v in scope["headers"]]
@@ -194,7 +193,6 @@ def test_scope_root_path(start_server):
     assert scope["root_path"] == "/prefix"
 
 
-@pytest.mark.ref("uvicorn")
 def test_scope_proxy_headers_scheme_wss(start_server):
     s = start_server("ws_app:app", "--proxy-headers")
     scope, _ = _scope_over(s, "/scope", headers=[

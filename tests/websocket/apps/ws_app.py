@@ -129,7 +129,7 @@ async def websocket(scope, receive, send):
                              for h in q.get("h", [])]
     await send(accept)
 
-    if path == "/scope":
+    if path.startswith("/scope"):
         await send({"type": "websocket.send", "text": json.dumps(jsonable(scope))})
     elif path == "/accept":
         await send({"type": "websocket.send", "text": "ok"})

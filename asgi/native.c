@@ -1,0 +1,229 @@
+/* The Python side of the native df_websockets endpoint (server/native.c):
+ * the one call at connect and, outside `channels` mode, signal calls, both
+ * handed to dfws.native which runs them off the loop thread.
+ *
+ * Ownership: a NativeWindow object is held by its C window (the window's
+ * app slot) until the window closes; Python holds it while its connect or
+ * signal work is in flight and may outlive the window (then `w` is NULL and
+ * every method is a no-op). */
+#include "asgi.h"
+#include "log.h"
+#include "native.h"
+#include "str.h"
+
+typedef struct {
+    PyObject_HEAD
+    dfws_window_t *w;
+    PyObject *window_info; /* dict, set by accept() */
+} NativeWindow;
+
+static dfws_native_t *native;
+static PyObject *py_connect, *py_signal; /* dfws.native callbacks */
+
+static PyObject *nw_accept(NativeWindow *self, PyObject *args)
+{
+    Py_buffer mp;
+    PyObject *groups, *info;
+    if (!PyArg_ParseTuple(args, "y*OO", &mp, &groups, &info))
+        return NULL;
+    PyObject *seq = PySequence_Fast(groups, "groups must be a list of str");
+    if (!seq) {
+        PyBuffer_Release(&mp);
+        return NULL;
+    }
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    const char **names = PyMem_Calloc((size_t)n + 1, sizeof(char *));
+    int ok = names != NULL;
+    for (Py_ssize_t i = 0; ok && i < n; i++)
+        ok = (names[i] = PyUnicode_AsUTF8(PySequence_Fast_GET_ITEM(seq, i))) != NULL;
+    PyObject *res = NULL;
+    if (ok) {
+        Py_XSETREF(self->window_info, Py_NewRef(info));
+        if (self->w)
+            dfws_native_connected(self->w, mp.buf, (size_t)mp.len, names, (size_t)n);
+        res = Py_NewRef(Py_None);
+    } else if (!PyErr_Occurred()) {
+        PyErr_NoMemory();
+    }
+    PyMem_Free(names);
+    Py_DECREF(seq);
+    PyBuffer_Release(&mp);
+    return res;
+}
+
+static PyObject *nw_refuse(NativeWindow *self, PyObject *unused)
+{
+    if (self->w)
+        dfws_native_refused(self->w);
+    Py_RETURN_NONE;
+}
+
+static PyObject *nw_get_window_info(NativeWindow *self, void *closure)
+{
+    return Py_NewRef(self->window_info ? self->window_info : Py_None);
+}
+
+static PyObject *nw_get_open(NativeWindow *self, void *closure)
+{
+    return PyBool_FromLong(self->w != NULL);
+}
+
+static void nw_dealloc(NativeWindow *self)
+{
+    Py_CLEAR(self->window_info);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyMethodDef nw_methods[] = {
+    {"accept", (PyCFunction)nw_accept, METH_VARARGS,
+     "accept(window_info_msgpack, groups, window_info): join the groups and accept."},
+    {"refuse", (PyCFunction)nw_refuse, METH_NOARGS, "Refuse the handshake with 403."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef nw_getset[] = {
+    {"window_info", (getter)nw_get_window_info, NULL, "WindowInfo.to_dict() of the window", NULL},
+    {"open", (getter)nw_get_open, NULL, "whether the window is still connected", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject nw_type = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "_dfws.NativeWindow",
+    .tp_basicsize = sizeof(NativeWindow),
+    .tp_dealloc = (destructor)nw_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_methods = nw_methods,
+    .tp_getset = nw_getset,
+};
+
+int dfws_native_types_ready(void)
+{
+    return PyType_Ready(&nw_type);
+}
+
+/* ---- ops -------------------------------------------------------------------- */
+
+static int op_connect(void *ud, dfws_window_t *w, dfws_req_t *req)
+{
+    dfws_asgi_t *A = ud;
+    int ret = -1;
+    PyGILState_STATE g = PyGILState_Ensure();
+    PyObject *scope = dfws_asgi_build_scope(A, req, dfws_str_websocket);
+    NativeWindow *obj = scope ? PyObject_New(NativeWindow, &nw_type) : NULL;
+    if (obj) {
+        obj->w = w;
+        obj->window_info = NULL;
+        dfws_native_set_app(w, obj); /* the window's reference */
+        PyObject *res = PyObject_CallFunctionObjArgs(py_connect, scope, (PyObject *)obj, NULL);
+        if (res) {
+            Py_DECREF(res);
+            ret = 0;
+        } else {
+            dfws_native_set_app(w, NULL);
+            obj->w = NULL;
+            Py_DECREF(obj);
+        }
+    }
+    if (ret)
+        dfws_log_current_exception(A, "Exception while connecting a df_websockets window");
+    Py_XDECREF(scope);
+    PyGILState_Release(g);
+    return ret;
+}
+
+static void op_signal(void *ud, dfws_window_t *w, const char *json, size_t len)
+{
+    dfws_asgi_t *A = ud;
+    PyGILState_STATE g = PyGILState_Ensure();
+    PyObject *obj = dfws_native_get_app(w);
+    PyObject *text = PyUnicode_DecodeUTF8(json, (Py_ssize_t)len, "replace");
+    PyObject *res = text && obj ? PyObject_CallFunctionObjArgs(py_signal, obj, text, NULL) : NULL;
+    if (!res)
+        dfws_log_current_exception(A, "Exception while handing a browser signal to Python");
+    Py_XDECREF(res);
+    Py_XDECREF(text);
+    PyGILState_Release(g);
+}
+
+static void op_closed(void *ud, dfws_window_t *w)
+{
+    (void)ud;
+    PyGILState_STATE g = PyGILState_Ensure();
+    NativeWindow *obj = dfws_native_get_app(w);
+    if (obj) {
+        obj->w = NULL;
+        dfws_native_set_app(w, NULL);
+        Py_DECREF(obj);
+    }
+    PyGILState_Release(g);
+}
+
+static const dfws_native_ops_t native_ops = {
+    .connect = op_connect,
+    .signal = op_signal,
+    .closed = op_closed,
+};
+
+/* Server.enable_native(ws_url, channels_mode, json_in_c, queues_json, connect, signal) */
+PyObject *dfws_native_enable(dfws_asgi_t *A, PyObject *args)
+{
+    const char *ws_url, *queues_json;
+    int channels_mode, json_in_c;
+    PyObject *connect, *signal;
+    if (!PyArg_ParseTuple(args, "sppzOO", &ws_url, &channels_mode, &json_in_c, &queues_json,
+                          &connect, &signal))
+        return NULL;
+    if (native) {
+        PyErr_SetString(PyExc_RuntimeError, "native WebSockets are already enabled");
+        return NULL;
+    }
+    dfws_layer_t *layer = dfws_asgi_layer();
+    if (!layer) {
+        PyErr_SetString(PyExc_RuntimeError, "native WebSockets need the C channel layer");
+        return NULL;
+    }
+    dfws_native_config_t cfg = {
+        .ws_url = ws_url,
+        .channels_mode = channels_mode,
+        .json_in_c = json_in_c,
+        .queues_json = queues_json,
+        .rate_limit = A->cli->ws_rate_limit,
+    };
+    const char *err = "out of memory";
+    if (dfws_native_new(layer, &cfg, &native_ops, A, &native, &err))
+        return PyErr_Format(PyExc_ValueError, "native WebSockets: %s", err);
+    py_connect = Py_NewRef(connect);
+    py_signal = Py_NewRef(signal);
+    Py_RETURN_NONE;
+}
+
+/* Takes `wc` over when its target is the native endpoint. 1 taken, 0 not
+ * ours, -1 error. */
+int dfws_native_try(dfws_wsconn_t *wc)
+{
+    dfws_req_t *r = wc->req;
+    if (!native || !r || !dfws_native_matches(native, r->head.base + r->url_off, r->url_len))
+        return 0;
+    return dfws_native_start(native, wc) ? -1 : 1;
+}
+
+void dfws_native_disable(void)
+{
+    dfws_native_free(native);
+    native = NULL;
+    Py_CLEAR(py_connect);
+    Py_CLEAR(py_signal);
+}
+
+PyObject *dfws_native_stats(void)
+{
+    dfws_native_stats_t st = {0};
+    if (native)
+        dfws_native_get_stats(native, &st);
+    return Py_BuildValue("{s:n,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K}", "windows", (Py_ssize_t)st.windows,
+                         "frames_in", st.frames_in, "heartbeats", st.heartbeats,
+                         "calls_dispatched", st.calls_dispatched, "calls_to_app", st.calls_to_app,
+                         "calls_dropped", st.calls_dropped, "deliveries", st.deliveries,
+                         "deliveries_dropped", st.deliveries_dropped, "rate_limited",
+                         st.rate_limited);
+}

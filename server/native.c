@@ -1,0 +1,428 @@
+#include "native.h"
+#include "log.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <msgpack.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HEARTBEAT "--heartbeat--"
+#define SLOW_WINDOW_LIMIT (4 * 1024 * 1024) /* bytes queued to one window */
+
+struct dfws_native_s {
+    dfws_layer_t *layer;
+    char *ws_url;
+    size_t ws_url_len;
+    int channels_mode;
+    int json_in_c;
+    json_t *queues;           /* signal -> [queue...] (null: dynamic, ask Python) */
+    double rate_limit;
+    const dfws_native_ops_t *ops;
+    void *ud;
+    dfws_native_stats_t stats;
+};
+
+struct dfws_window_s {
+    dfws_native_t *n;
+    dfws_wsconn_t *wc;        /* NULL once the connection is gone */
+    void *app;
+    char *channel;            /* set once connected */
+    char **groups;
+    size_t ngroups;
+    char *wi_mp;              /* msgpack of the WindowInfo dict */
+    size_t wi_len;
+    double tokens;            /* rate-limit bucket */
+    uint64_t tokens_ms;
+};
+
+static const dfws_ws_handler_t native_handler;
+
+int dfws_native_new(dfws_layer_t *layer, const dfws_native_config_t *cfg,
+                    const dfws_native_ops_t *ops, void *ud, dfws_native_t **out, const char **err)
+{
+    dfws_native_t *n = calloc(1, sizeof(*n));
+    if (!n)
+        return -ENOMEM;
+    n->layer = layer;
+    n->ws_url = strdup(cfg->ws_url ? cfg->ws_url : "/ws/");
+    n->ws_url_len = strlen(n->ws_url);
+    n->channels_mode = cfg->channels_mode;
+    n->json_in_c = cfg->json_in_c;
+    n->rate_limit = cfg->rate_limit;
+    n->ops = ops;
+    n->ud = ud;
+    if (cfg->queues_json) {
+        json_error_t jerr;
+        n->queues = json_loads(cfg->queues_json, 0, &jerr);
+        if (!n->queues || !json_is_object(n->queues)) {
+            *err = "the signal -> queues table is not a JSON object";
+            dfws_native_free(n);
+            return -EINVAL;
+        }
+    } else {
+        n->queues = json_object();
+    }
+    *out = n;
+    return 0;
+}
+
+void dfws_native_free(dfws_native_t *n)
+{
+    if (!n)
+        return;
+    json_decref(n->queues);
+    free(n->ws_url);
+    free(n);
+}
+
+int dfws_native_matches(const dfws_native_t *n, const char *target, size_t len)
+{
+    const char *q = memchr(target, '?', len);
+    size_t path_len = q ? (size_t)(q - target) : len;
+    return path_len == n->ws_url_len && !memcmp(target, n->ws_url, path_len);
+}
+
+void dfws_native_set_app(dfws_window_t *w, void *app)
+{
+    w->app = app;
+}
+
+void *dfws_native_get_app(const dfws_window_t *w)
+{
+    return w->app;
+}
+
+void dfws_native_get_stats(const dfws_native_t *n, dfws_native_stats_t *st)
+{
+    *st = n->stats;
+}
+
+int dfws_native_start(dfws_native_t *n, dfws_wsconn_t *wc)
+{
+    dfws_window_t *w = calloc(1, sizeof(*w));
+    if (!w)
+        return -1;
+    w->n = n;
+    w->wc = wc;
+    w->tokens = n->rate_limit * 2;
+    dfws_wsconn_set_handler(wc, &native_handler, n);
+    wc->app = w;
+    if (n->ops->connect(n->ud, w, wc->req)) {
+        wc->app = NULL;
+        free(w);
+        return -1;
+    }
+    return 0;
+}
+
+static void window_free(dfws_window_t *w)
+{
+    for (size_t i = 0; i < w->ngroups; i++)
+        free(w->groups[i]);
+    free(w->groups);
+    free(w->channel);
+    free(w->wi_mp);
+    free(w);
+}
+
+/* ---- deliveries: layer -> browser, no Python -------------------------------- */
+
+static void on_deliver(void *ud, const char *channel, const char *mp, size_t len)
+{
+    dfws_window_t *w = ud;
+    dfws_native_t *n = w->n;
+    const char *type, *msg;
+    size_t tlen, mlen;
+    if (!w->wc || dfws_layer_msg_peek(mp, len, &type, &tlen, &msg, &mlen) || tlen != 10 ||
+        memcmp(type, "ws_message", 10) || !msg) {
+        n->stats.deliveries_dropped++;
+        dfws_log_warn("native window %s: dropped a message that is not a ws_message with a "
+                      "string message",
+                      channel);
+        return;
+    }
+    if (dfws_wsconn_write_pending(w->wc) > SLOW_WINDOW_LIMIT) {
+        /* A reader this slow would make the server hold its messages forever. */
+        n->stats.deliveries_dropped++;
+        dfws_log_warn("native window %s reads too slowly; closing it", channel);
+        dfws_wsconn_close(w->wc, 1008, "too slow", 8);
+        return;
+    }
+    if (dfws_wsconn_send(w->wc, 0, msg, mlen) == 0)
+        n->stats.deliveries++;
+    else
+        n->stats.deliveries_dropped++;
+}
+
+int dfws_native_connected(dfws_window_t *w, const char *wi_mp, size_t mp_len,
+                          const char *const *groups, size_t ngroups)
+{
+    dfws_native_t *n = w->n;
+    char channel[DFWS_LAYER_CHANNEL_BUF];
+    if (!w->wc)
+        return -1;
+    if (dfws_layer_new_channel(n->layer, channel, sizeof(channel)))
+        goto refuse;
+    w->channel = strdup(channel);
+    w->wi_mp = malloc(mp_len ? mp_len : 1);
+    w->groups = calloc(ngroups ? ngroups : 1, sizeof(char *));
+    if (!w->channel || !w->wi_mp || !w->groups)
+        goto refuse;
+    memcpy(w->wi_mp, wi_mp, mp_len);
+    w->wi_len = mp_len;
+    if (dfws_layer_listen(n->layer, w->channel, on_deliver, w))
+        goto refuse;
+    for (size_t i = 0; i < ngroups; i++) {
+        if (!dfws_layer_valid_group_name(groups[i])) {
+            dfws_log_warn("native window: invalid group name %.100s skipped", groups[i]);
+            continue;
+        }
+        if (!(w->groups[w->ngroups] = strdup(groups[i])))
+            goto refuse;
+        dfws_layer_group_add(n->layer, groups[i], w->channel);
+        w->ngroups++;
+    }
+    if (dfws_wsconn_accept(w->wc, NULL, 0, NULL, 0))
+        return -1;
+    n->stats.windows++;
+    return 0;
+refuse:
+    dfws_log_error("native window: out of memory or channel layer error at connect");
+    dfws_native_refused(w);
+    return -1;
+}
+
+void dfws_native_refused(dfws_window_t *w)
+{
+    if (w->wc)
+        dfws_wsconn_reject(w->wc);
+}
+
+/* ---- frames in: browser -> server ---------------------------------------- */
+
+static void pack_str(msgpack_packer *pk, const char *s, size_t len)
+{
+    msgpack_pack_str(pk, len);
+    msgpack_pack_str_body(pk, s, len);
+}
+
+static void pack_json(msgpack_packer *pk, json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        const char *key;
+        json_t *item;
+        msgpack_pack_map(pk, json_object_size(v));
+        json_object_foreach(v, key, item)
+        {
+            pack_str(pk, key, strlen(key));
+            pack_json(pk, item);
+        }
+        break;
+    }
+    case JSON_ARRAY: {
+        size_t i;
+        json_t *item;
+        msgpack_pack_array(pk, json_array_size(v));
+        json_array_foreach(v, i, item) pack_json(pk, item);
+        break;
+    }
+    case JSON_STRING:
+        pack_str(pk, json_string_value(v), json_string_length(v));
+        break;
+    case JSON_INTEGER:
+        msgpack_pack_int64(pk, json_integer_value(v));
+        break;
+    case JSON_REAL:
+        msgpack_pack_double(pk, json_real_value(v));
+        break;
+    case JSON_TRUE:
+        msgpack_pack_true(pk);
+        break;
+    case JSON_FALSE:
+        msgpack_pack_false(pk);
+        break;
+    case JSON_NULL:
+        msgpack_pack_nil(pk);
+        break;
+    }
+}
+
+/* `process.signal` for one queue: what df_websockets' call_task sends in
+ * `channels` mode, with from_client true and to_server true. */
+static int dispatch_to_queue(dfws_window_t *w, const char *signal, json_t *opts, const char *queue)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 2);
+    pack_str(&pk, "type", 4);
+    pack_str(&pk, "process.signal", 14);
+    pack_str(&pk, "args", 4);
+    msgpack_pack_array(&pk, 7);
+    pack_str(&pk, signal, strlen(signal));
+    msgpack_sbuffer_write(&sb, w->wi_mp, w->wi_len); /* already msgpack */
+    pack_json(&pk, opts);
+    msgpack_pack_true(&pk);
+    msgpack_pack_array(&pk, 0);
+    msgpack_pack_true(&pk);
+    pack_str(&pk, queue, strlen(queue));
+    int rc = dfws_layer_send(w->n->layer, queue, sb.data, sb.size, NULL, NULL);
+    msgpack_sbuffer_destroy(&sb);
+    return rc;
+}
+
+static int optional_int(json_t *o, const char *key, json_int_t *out)
+{
+    json_t *v = json_object_get(o, key);
+    *out = 0;
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_integer(v))
+        return -1;
+    *out = json_integer_value(v);
+    return 0;
+}
+
+static void on_signal_frame(dfws_window_t *w, const char *data, size_t len)
+{
+    dfws_native_t *n = w->n;
+    json_error_t jerr;
+    json_t *msg = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!msg) {
+        dfws_log_warn("native window: invalid JSON frame ignored (%s): %.200s", jerr.text, data);
+        goto drop;
+    }
+    json_t *sig = json_object_get(msg, "signal");
+    if (!json_is_object(msg) || !sig) {
+        dfws_log_debug("native window: frame without signal ignored");
+        goto drop;
+    }
+    json_t *opts = json_object_get(msg, "opts");
+    json_int_t eta, expires, countdown;
+    if (!json_is_string(sig) || (opts && !json_is_object(opts) && !json_is_null(opts)) ||
+        optional_int(msg, "eta", &eta) || optional_int(msg, "expires", &expires) ||
+        optional_int(msg, "countdown", &countdown)) {
+        dfws_log_warn("native window: invalid signal call ignored: %.200s", data);
+        goto drop;
+    }
+    const char *name = json_string_value(sig);
+    if (!n->channels_mode) {
+        n->stats.calls_to_app++;
+        n->ops->signal(n->ud, w, data, len);
+        json_decref(msg);
+        return;
+    }
+    json_t *queues = json_object_get(n->queues, name);
+    if (!queues) {
+        dfws_log_warn("native window: unknown signal %.100s ignored", name);
+        goto drop;
+    }
+    if (!json_is_array(queues)) {
+        /* a connection with a callable queue: Python picks it */
+        n->stats.calls_to_app++;
+        n->ops->signal(n->ud, w, data, len);
+        json_decref(msg);
+        return;
+    }
+    if (eta || expires || countdown) {
+        dfws_log_warn("native window: eta, countdown or expires need Celery; %.100s ignored", name);
+        goto drop;
+    }
+    json_t *empty = NULL;
+    if (!opts || json_is_null(opts))
+        opts = empty = json_object();
+    size_t i;
+    json_t *q;
+    json_array_foreach(queues, i, q)
+    {
+        if (!json_is_string(q))
+            continue;
+        int rc = dispatch_to_queue(w, name, opts, json_string_value(q));
+        if (rc)
+            dfws_log_warn("native window: %s to queue %s not sent: %s", name,
+                          json_string_value(q), dfws_layer_strerror(rc));
+    }
+    json_decref(empty);
+    json_decref(msg);
+    n->stats.calls_dispatched++;
+    return;
+drop:
+    json_decref(msg);
+    n->stats.calls_dropped++;
+}
+
+static int rate_limited(dfws_window_t *w)
+{
+    dfws_native_t *n = w->n;
+    if (n->rate_limit <= 0)
+        return 0;
+    uint64_t now = uv_now(w->wc->conn->server->loop);
+    double burst = n->rate_limit * 2;
+    if (w->tokens_ms)
+        w->tokens += (double)(now - w->tokens_ms) * n->rate_limit / 1000.0;
+    w->tokens_ms = now;
+    if (w->tokens > burst)
+        w->tokens = burst;
+    if (w->tokens < 1.0)
+        return 1;
+    w->tokens -= 1.0;
+    return 0;
+}
+
+static void on_message(void *ud, dfws_wsconn_t *wc, int binary, const char *data, size_t len)
+{
+    dfws_native_t *n = ud;
+    dfws_window_t *w = wc->app;
+    n->stats.frames_in++;
+    if (rate_limited(w)) {
+        n->stats.rate_limited++;
+        dfws_log_warn("native window %s: more than %.0f messages/s; closing it",
+                      w->channel ? w->channel : "?", n->rate_limit);
+        dfws_wsconn_close(wc, 1008, "rate limit exceeded", 19);
+        return;
+    }
+    if (binary) {
+        dfws_log_warn("native window %s: binary frame ignored", w->channel ? w->channel : "?");
+        n->stats.calls_dropped++;
+        return;
+    }
+    if (len == sizeof(HEARTBEAT) - 1 && !memcmp(data, HEARTBEAT, len)) {
+        n->stats.heartbeats++;
+        dfws_wsconn_send(wc, 0, data, len);
+        return;
+    }
+    if (!n->json_in_c) {
+        n->stats.calls_to_app++;
+        n->ops->signal(n->ud, w, data, len);
+        return;
+    }
+    on_signal_frame(w, data, len);
+}
+
+static void on_closed(void *ud, dfws_wsconn_t *wc, int code)
+{
+    (void)code;
+    dfws_native_t *n = ud;
+    dfws_window_t *w = wc->app;
+    wc->app = NULL;
+    if (!w)
+        return;
+    w->wc = NULL;
+    if (w->channel) {
+        dfws_layer_unlisten(n->layer, w->channel);
+        for (size_t i = 0; i < w->ngroups; i++)
+            dfws_layer_group_discard(n->layer, w->groups[i], w->channel);
+        n->stats.windows--;
+    }
+    n->ops->closed(n->ud, w);
+    window_free(w);
+}
+
+static const dfws_ws_handler_t native_handler = {
+    .message = on_message,
+    .closed = on_closed,
+    .drain = NULL,
+};
