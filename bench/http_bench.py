@@ -244,17 +244,24 @@ def verify(port):
 
 
 def stop_server(server, grace=10):
-    """SIGTERM the server's own process group, SIGKILL it after `grace` s."""
+    """SIGTERM the server's own process group, SIGKILL it after `grace` s.
+
+    Returns None if it was not running or stopped cleanly (exit 0 or killed
+    by the SIGTERM), else a description of the unclean stop."""
     if server.proc is None or server.proc.poll() is not None:
-        return
+        return None
     try:
         os.killpg(server.proc.pid, signal.SIGTERM)
-        server.proc.wait(grace)
+        code = server.proc.wait(grace)
     except subprocess.TimeoutExpired:
         os.killpg(server.proc.pid, signal.SIGKILL)
         server.proc.wait()
+        return "still running %gs after SIGTERM, killed" % grace
     except ProcessLookupError:
-        pass
+        return None
+    if code in (0, -signal.SIGTERM):
+        return None
+    return "exit code %s after SIGTERM" % code
 
 
 # --------------------------------------------------------------------------
@@ -334,6 +341,9 @@ def run_wrk(server, args, duration):
         res.error = "%d non-2xx responses" % res.non_2xx
     if res.error is None and res.checked_bad:
         res.error = "%d wrong responses (first: %s)" % (res.checked_bad, res.first_bad)
+    if res.wrk_cpu > 0.9 * args.threads:
+        print("  warning: wrk used %.0f%% CPU for %d thread(s): the load generator may be "
+              "the limit" % (100 * res.wrk_cpu, args.threads), file=sys.stderr)
     if res.error is None and not server.alive:
         res.error = "server died during the run"
     return res
@@ -493,10 +503,10 @@ def markdown_report(args, tables, vers, results, load):
         "Command: `%s`" % cmd.strip(),
         "",
         "wrk `-t%d -c%d -d%gs` after a %gs warm-up, median of %d run(s); "
-        "server pinned to CPU %s, wrk to CPU %s; one worker per server, no access log."
+        "server %s, wrk %s; one worker per server, no access log."
         % (args.threads, args.connections, args.duration, args.warmup, args.repeat,
-           args.server_cpu if args.server_cpu is not None else "(none)",
-           args.wrk_cpu if args.wrk_cpu is not None else "(none)"),
+           "pinned to CPU %s" % args.server_cpu if args.server_cpu else "not pinned",
+           "pinned to CPU %s" % args.wrk_cpu if args.wrk_cpu else "not pinned"),
         "Machine: %s, %d CPUs, Python %s, load average %s before / %s after; versions: %s."
         % (cpu_model(), os.cpu_count(), platform.python_version(), load[0], load[1],
            ", ".join("%s %s" % kv for kv in sorted(vers.items()))),
@@ -640,7 +650,9 @@ def main(argv=None):
                           % (srv.name, srv.notes[-1],
                              srv.log_tail().replace("\n", "\n    ") or "(empty)"),
                           file=sys.stderr)
-                stop_server(srv)   # first, so the log is complete
+                unclean = stop_server(srv)   # first, so the log is complete
+                if unclean:
+                    srv.notes.append("unclean shutdown: " + unclean)
                 tracebacks, example = srv.log_tracebacks()
                 if tracebacks:
                     srv.notes.append("%d Python traceback(s) in the server log, first: %s"
@@ -648,7 +660,6 @@ def main(argv=None):
                 if not _good_runs(srv):
                     srv.error = (srv.runs[-1].error if srv.runs and srv.runs[-1].error
                                  else "no successful run")
-                stop_server(srv)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

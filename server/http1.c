@@ -524,6 +524,8 @@ size_t dfws_req_write_pending(const dfws_req_t *r)
 
 int dfws_req_response_start(dfws_req_t *r, int status, const char **err)
 {
+    if (r->disconnected)
+        return -EPIPE; /* the client left: nothing to check, nothing to send */
     if (r->response_started) {
         *err = "http.response.start sent twice";
         return -EINVAL;
@@ -646,6 +648,8 @@ static void complete(dfws_req_t *r)
 
 int dfws_req_response_body(dfws_req_t *r, const char *data, size_t len, int more, const char **err)
 {
+    if (r->disconnected)
+        return -EPIPE;
     if (!r->response_started) {
         *err = "http.response.body sent before http.response.start";
         return -EINVAL;

@@ -184,7 +184,12 @@ int dfws_prefork_run(int workers, dfws_worker_fn fn, void *arg)
                 alive--;
                 if (stopping)
                     break;
-                if (code != 0 && time(NULL) - slots[i].started < QUICK_EXIT_SECONDS) {
+                /* A worker that *exits* with an error right away could not
+                 * start (the app does not import, lifespan failed): starting
+                 * it again would fail the same way. One killed by a signal
+                 * (crash, OOM killer, an operator) is restarted. */
+                if (WIFEXITED(wstatus) && code != 0 &&
+                    time(NULL) - slots[i].started < QUICK_EXIT_SECONDS) {
                     dfws_log_error("worker %d (pid %d) exited with status %d right after start;"
                                    " stopping",
                                    i, (int)pid, code);

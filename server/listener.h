@@ -18,8 +18,9 @@ typedef int (*dfws_worker_fn)(void *arg);
 
 /* Forks `workers` children running fn(arg) and supervises them: SIGTERM and
  * SIGINT are forwarded, a worker that dies is restarted, a worker that exits
- * within a few seconds of its start (it could not load the app) stops the
- * whole server with its status. Returns the parent's exit status. */
+ * with an error within a few seconds of its start (it could not load the
+ * app) stops the whole server with its status. Returns the parent's exit
+ * status. */
 int dfws_prefork_run(int workers, dfws_worker_fn fn, void *arg);
 
 #endif

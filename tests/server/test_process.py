@@ -114,9 +114,9 @@ def test_workers_dead_worker_restarted(start_server):
     assert len(pids) == 2, pids
     assert sorted(children_of(s.pid)) == sorted(pids)
     victim = min(pids)
-    # dfws stops (crash-loop guard) when a worker dies < 3 s after its start:
-    # kill a worker that has been serving for longer than that
-    time.sleep(max(0.0, s.started_at + 3.5 - time.monotonic()))
+    # killed at once, right after it served: a worker killed by a signal is
+    # always restarted (only a quick non-zero *exit*, e.g. an app that cannot
+    # be imported, stops the server)
     os.kill(victim, signal.SIGKILL)
     deadline = time.monotonic() + 10
     kids = []

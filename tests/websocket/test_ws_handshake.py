@@ -247,3 +247,36 @@ def test_denial_response_extension(srv):
 def test_plain_http_still_served(srv):
     r = http_exchange(srv.port, b"GET /x HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
     assert r.status == 200 and r.body == b"http ok"
+
+
+def test_bad_input_is_logged(start_server):
+    """Bad input gets a log line naming the problem (default verbosity)."""
+    import time
+    from conftest import OP_TEXT, encode_frame
+    s = start_server("ws_app:app")
+    assert http_exchange(s.port, upgrade_request("/echo", key="bad")).status == 400
+    ws = s.ws_raw("/echo")
+    try:
+        ws.conn.send(encode_frame(OP_TEXT, b"x", rsv=4))
+        ws.expect_close(1002)
+    finally:
+        ws.close()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        err = s.stderr()
+        if "handshake" in err.lower() and "1002" in err:
+            break
+        time.sleep(0.1)
+    assert "handshake" in err.lower(), err
+    assert "1002" in err and "reserved" in err.lower(), err
+
+
+@pytest.mark.ref("uvicorn")
+def test_app_exception_before_accept_is_500(srv):
+    r = http_exchange(srv.port, upgrade_request("/raise_early?tag=early"))
+    assert r.status == 500, r
+    async def go():
+        async with ws_connect(srv.url("/echo")) as ws:
+            await ws.send("fine")
+            assert await ws.recv() == "fine"
+    run(go())

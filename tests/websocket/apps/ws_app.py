@@ -16,8 +16,11 @@ Paths:
   /never        never accept; keep receiving (records every event)
   /return       accept, send "bye", return without closing
   /raise        accept, send "boom", raise
+  /raise_early  raise before accept (-> HTTP 500)
   /flood        accept, wait for a message "go", then send ``mb`` MiB in
                 1 MiB binary messages; progress in "flood-<tag>"
+  /sink         sleep ``sleep`` s without receiving, then count received
+                bytes; answer the text "end" with the count
 HTTP requests get 200 "http ok"; lifespan stores state {"answer": 42}.
 """
 import asyncio
@@ -109,6 +112,8 @@ async def websocket(scope, receive, send):
             ev = await rec.receive()
             if ev["type"] == "websocket.disconnect":
                 return
+    if path == "/raise_early":
+        raise RuntimeError("deliberate failure before accept")
     if path == "/reject":
         await send({"type": "websocket.close"})
         return
@@ -150,6 +155,8 @@ async def websocket(scope, receive, send):
         raise RuntimeError("deliberate failure after accept")
     elif path == "/flood":
         return await flood(scope, rec, send, q)
+    elif path == "/sink":
+        return await sink(rec, send, q)
     await echo_loop(rec, send)
 
 
@@ -170,6 +177,21 @@ async def flood(scope, rec, send, q):
     write_out("flood-done-" + tag, "done %d" % sent)
     while (await rec.receive())["type"] != "websocket.disconnect":
         pass
+
+
+async def sink(rec, send, q):
+    """Does not receive for ``sleep`` seconds, then counts the bytes of
+    binary messages until the text "end", answers with the count."""
+    await asyncio.sleep(float(q.get("sleep", ["3"])[0]))
+    total = 0
+    while True:
+        ev = await rec._receive()  # not recorded: too many events
+        if ev["type"] == "websocket.disconnect":
+            return
+        if ev.get("bytes") is not None:
+            total += len(ev["bytes"])
+        elif ev.get("text") == "end":
+            await send({"type": "websocket.send", "text": str(total)})
 
 
 async def app(scope, receive, send):

@@ -1,0 +1,85 @@
+"""Settings of the native-socket test project, switched by environment:
+
+- NATIVE_REDIS_URL (e.g. redis://127.0.0.1:6390): unset -> no CHANNEL_LAYERS
+  (df_websockets installs EmbeddedChannelLayer: the server's in-process C
+  layer) and a LocMemCache; set -> channels_redis on db 0, django_redis cache
+  on db 1 and the Celery broker on db 2 (several processes share topics);
+- NATIVE_WORKERS: WEBSOCKET_WORKERS (thread by default);
+- NATIVE_OUT: directory where signal handlers leave their proof files;
+- NATIVE_DB: the sqlite database (users of the USER-topic tests);
+- NATIVE_LOG_LEVEL: level of the df_websockets loggers (INFO).
+"""
+import os
+
+BASE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REDIS_URL = os.environ.get("NATIVE_REDIS_URL", "")
+
+SECRET_KEY = "dfws-native-tests"
+DEBUG = False
+ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "channels",
+    "df_websockets",
+    "nativeapp",
+]
+MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "df_websockets.middleware.WebsocketMiddleware",
+]
+ROOT_URLCONF = "nativeproj.urls"
+ASGI_APPLICATION = "df_websockets.routing.application"
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.environ.get("NATIVE_DB", os.path.join(BASE_DIR, "native.sqlite3")),
+        "OPTIONS": {"timeout": 20},
+    }
+}
+SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
+USE_TZ = True
+LANGUAGE_CODE = "en-us"
+DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
+TEMPLATES = []
+
+WEBSOCKET_WORKERS = os.environ.get("NATIVE_WORKERS", "thread")
+WEBSOCKET_DEFAULT_QUEUE = "celery"
+WEBSOCKET_POOL_SIZES = {None: 2}
+NATIVE_OUT = os.environ.get("NATIVE_OUT", "")
+
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL + "/0"]},
+        }
+    }
+    CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": REDIS_URL + "/1",
+        }
+    }
+    CELERY_BROKER_URL = REDIS_URL + "/2"
+else:
+    # CHANNEL_LAYERS unset on purpose: the embedded in-process layer
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CELERY_BROKER_URL = "memory://"
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"stderr": {"class": "logging.StreamHandler"}},
+    "loggers": {
+        "df_websockets": {
+            "handlers": ["stderr"], "level": os.environ.get("NATIVE_LOG_LEVEL", "INFO"),
+            "propagate": False,
+        },
+    },
+}

@@ -1,0 +1,10 @@
+from django.urls import path
+
+from nativeproj import views
+
+urlpatterns = [
+    path("page/", views.page),
+    path("login/<str:username>/", views.login_page),
+    path("trigger/", views.trigger_view),
+    path("pid/", views.pid),
+]

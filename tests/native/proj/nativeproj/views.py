@@ -1,0 +1,57 @@
+"""Views of the native-socket test project. Every page answers JSON so the
+tests read the window key without parsing HTML."""
+import json
+import os
+
+from django.contrib.auth import get_user_model, login
+from django.http import HttpResponseBadRequest, JsonResponse
+
+from df_websockets.tasks import set_websocket_topics
+from nativeapp.fire import fire
+from nativeapp.models import Room
+
+
+def _topics(request):
+    topics = []
+    room = request.GET.get("room")
+    if room:
+        topics.append(Room(pk=int(room)))
+    return topics
+
+
+def _answer(request):
+    user = request.user
+    return JsonResponse({
+        "window_key": request.window_key,
+        "user": user.username if user.is_authenticated else None,
+        "pid": os.getpid(),
+    })
+
+
+def page(request):
+    """A page whose window listens to WINDOW, BROADCAST, USER (when logged in)
+    and the room ?room=N if given."""
+    set_websocket_topics(request, *_topics(request))
+    return _answer(request)
+
+
+def login_page(request, username):
+    """Log ``username`` in (created on first use), then act as ``page``."""
+    user, _ = get_user_model().objects.get_or_create(username=username)
+    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    set_websocket_topics(request, *_topics(request))
+    return _answer(request)
+
+
+def trigger_view(request):
+    """``?specs=<JSON list>``: see nativeapp.fire.fire."""
+    try:
+        specs = json.loads(request.GET["specs"])
+    except (KeyError, ValueError):
+        return HttpResponseBadRequest("specs: a JSON list is required")
+    fire(specs)
+    return JsonResponse({"fired": len(specs), "pid": os.getpid()})
+
+
+def pid(request):
+    return JsonResponse({"pid": os.getpid()})

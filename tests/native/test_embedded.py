@@ -1,0 +1,319 @@
+"""Native df_websockets socket, one process, embedded (in-process C) channel
+layer, LocMemCache, ``thread`` workers: connect, heartbeat, browser calls,
+server triggers to WINDOW / USER / BROADCAST / a model instance (from a view),
+Origin check, malformed input, message size and rate limits."""
+import asyncio
+import json
+import os
+import re
+
+import pytest
+import websockets
+
+from conftest import (
+    Project, Server, connect_ws, login_window, open_window, run, signal_values,
+)
+
+MAX_MESSAGE = 65536
+RATE_LIMIT = 50  # messages/s per window, burst 2x
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, native_db):
+    project = Project(tmp_path_factory.mktemp("embedded"), native_db, workers="thread",
+                      log_level="DEBUG")
+    srv = Server(project, "-v", "2", "--websocket-max-message-size", str(MAX_MESSAGE),
+                 "--websocket-rate-limit", str(RATE_LIMIT)).start()
+    assert "served natively (thread workers" in srv.log()
+    assert "channel layer: in-process" in srv.log()
+    yield srv
+    code = srv.stop()
+    project.stop_all()
+    assert code == 0, "dfws-asgi did not exit cleanly (%s):\n%s" % (code, srv.log())
+    assert "Traceback" not in srv.log(), srv.log()
+
+
+def test_connect_and_heartbeat_echoed_verbatim(server):
+    async def scenario():
+        window = await open_window(server, "/page/")
+        for _ in range(3):
+            await window.heartbeat()
+        await window.close()
+        # the query string is tolerated on WEBSOCKET_URL
+        ws = await connect_ws(server, window.cookies, path="/ws/?v=1")
+        await ws.send("--heartbeat--")
+        assert await asyncio.wait_for(ws.recv(), 5) == "--heartbeat--"
+        await ws.close()
+
+    run(scenario())
+
+
+def test_window_without_cookie_is_accepted_but_on_no_topic(server):
+    async def scenario():
+        ws = await connect_ws(server, cookies=None)
+        await ws.send("--heartbeat--")
+        assert await asyncio.wait_for(ws.recv(), 5) == "--heartbeat--"
+        listener = await open_window(server, "/page/")
+        server.fire([{"to": "broadcast", "value": "nocookie"}])
+        assert signal_values(await listener.drain()) == ["nocookie"]
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(ws.recv(), 0.5)
+        await ws.close()
+        await listener.close()
+
+    run(scenario())
+
+
+def test_browser_call_runs_everyone_handler_in_thread_mode(server):
+    project = server.project
+
+    async def scenario():
+        window = await open_window(server, "/page/")
+        other = await open_window(server, "/page/")
+        await window.send(json.dumps({"signal": "native.echo", "opts": {"value": "t1"}}))
+        reply = await window.recv_json()
+        assert reply["signal"] == "native.echoed"
+        assert reply["opts"] == {"value": "t1", "pid": server.proc.pid}
+        proof = project.proof("native.echo", window.key, "t1")
+        assert proof["window_key"] == window.key
+        assert proof["kwargs"] == {"value": "t1", "reply": True}
+        assert proof["pid"] == server.proc.pid  # thread mode: inside the server
+        # the reply went to the caller's window only
+        assert await other.drain(0.4) == []
+        await window.heartbeat()
+        await window.close()
+        await other.close()
+
+    run(scenario())
+
+
+def test_browser_call_to_server_side_signal_does_not_run(server):
+    project = server.project
+
+    async def scenario():
+        window = await open_window(server, "/page/")
+        await window.send(json.dumps({"signal": "native.secret", "opts": {"value": "s1"}}))
+        await window.send(json.dumps({"signal": "native.echo", "opts": {"value": "after"}}))
+        project.proof("native.echo", window.key, "after")
+        frames = await window.drain(0.8)
+        assert [json.loads(f)["opts"]["value"] for f in frames] == ["after"]
+        assert project.proofs("native.secret") == []
+        await window.close()
+
+    run(scenario())
+
+
+def test_missing_opts_means_empty_opts(server):
+    project = server.project
+
+    async def scenario():
+        window = await open_window(server, "/page/")
+        # a handler without arguments: opts {} passes its check()
+        await window.send(json.dumps({"signal": "native.noopts"}))
+        reply = await window.recv_json()
+        assert (reply["signal"], reply["opts"]["value"]) == ("native.echoed", "noopts")
+        assert project.proof("native.noopts", window.key, "none")["kwargs"] == {}
+        # "opts": null is the same as no opts
+        await window.send(json.dumps({"signal": "native.echo", "opts": None}))
+        reply = await window.recv_json()
+        assert reply["opts"]["value"] is None
+        await window.close()
+
+    run(scenario())
+
+
+def test_triggers_reach_exactly_the_right_windows(server):
+    async def scenario():
+        a = await login_window(server, "alice", room=1)
+        b = await open_window(server, "/page/?room=2", cookies=a.cookies)  # alice, 2nd window
+        c = await login_window(server, "bob", room=1)
+        d = await open_window(server, "/page/?room=2")  # anonymous
+        e = await open_window(server, "/page/")  # anonymous, no room
+        windows = {"a": a, "b": b, "c": c, "d": d, "e": e}
+        assert len({w.key for w in windows.values()}) == 5
+        server.fire([
+            {"to": "window", "key": a.key, "value": "win-a"},
+            {"to": "window", "key": d.key, "value": "win-d"},
+            {"to": "user", "user": "alice", "value": "user-alice"},
+            {"to": "user", "user": "bob", "value": "user-bob"},
+            {"to": "broadcast", "value": "all"},
+            {"to": "room", "room": 1, "value": "room-1"},
+            {"to": "room", "room": 2, "value": "room-2"},
+            {"to": "room", "room": 3, "value": "room-3"},
+        ])
+        got = {}
+        for name, window in windows.items():
+            got[name] = signal_values(await window.drain())
+        assert got == {
+            "a": ["all", "room-1", "user-alice", "win-a"],
+            "b": ["all", "room-2", "user-alice"],
+            "c": ["all", "room-1", "user-bob"],
+            "d": ["all", "room-2", "win-d"],
+            "e": ["all"],
+        }
+        for window in windows.values():
+            await window.heartbeat()
+            await window.close()
+
+    run(scenario())
+
+
+def test_message_frame_is_what_trigger_encoded(server):
+    async def scenario():
+        window = await open_window(server, "/page/")
+        server.fire([{"to": "window", "key": window.key, "value": "é \"quoted\" <tag>"}])
+        frame = await window.recv()
+        message = json.loads(frame)
+        assert list(message) == ["signal", "opts", "signal_id"]
+        assert message["opts"] == {"value": "é \"quoted\" <tag>"}
+        assert len(message["signal_id"]) == 36
+        await window.close()
+
+    run(scenario())
+
+
+def test_closed_window_leaves_its_groups(server):
+    async def scenario():
+        gone = await open_window(server, "/page/?room=7")
+        stays = await open_window(server, "/page/?room=7")
+        await gone.close()
+        await asyncio.sleep(0.2)
+        server.fire([{"to": "room", "room": 7, "value": "r7"},
+                     {"to": "window", "key": gone.key, "value": "ghost"}])
+        assert signal_values(await stays.drain()) == ["r7"]
+        await stays.close()
+
+    run(scenario())
+    assert "dropped" not in server.log()
+
+
+def test_foreign_origin_refused_with_403(server):
+    async def scenario():
+        window = await open_window(server, "/page/")
+        for origin in ("http://evil.example", "http://127.0.0.1.evil.example:%d" % server.port,
+                       "null"):
+            with pytest.raises(websockets.exceptions.InvalidStatusCode) as info:
+                await connect_ws(server, window.cookies, origin=origin)
+            assert info.value.status_code == 403, origin
+        for origin in (server.origin, "http://localhost:%d" % server.port, None):
+            ws = await connect_ws(server, window.cookies, origin=origin)
+            await ws.send("--heartbeat--")
+            assert await asyncio.wait_for(ws.recv(), 5) == "--heartbeat--"
+            await ws.close()
+        await window.close()
+
+    run(scenario())
+    assert "Origin not in ALLOWED_HOSTS" in server.log()
+
+
+# (frame, what the log line says about it)
+BAD_FRAMES = [
+    ("not json", "invalid JSON"),
+    ('{"signal": "native.echo", "opts": {"value": "x"}', "invalid JSON"),
+    ('["native.echo", {}]', "without signal"),
+    ('"native.echo"', "invalid JSON"),  # jansson wants an object or array
+    ('{"opts": {"value": "nosignal"}}', "without signal"),
+    ('{"signal": "native.echo", "opts": ["bad-array"]}', "invalid signal call"),
+    ('{"signal": "native.echo", "opts": "bad-string"}', "invalid signal call"),
+    ('{"signal": 42, "opts": {}}', "invalid signal call"),
+    ('{"signal": "native.echo", "opts": {"value": "ü"}, "eta": "soon"}', "invalid signal call"),
+    ('{"signal": "no.such.signal", "opts": {"value": "unknown"}}', "no.such.signal"),
+    ('{"signal": "native.echo", "opts": {"nosuchargument": 1}}', "nosuchargument"),
+]
+# frames whose text the C endpoint quotes in its warning
+QUOTED = [frame for frame, what in BAD_FRAMES if what in ("invalid JSON", "invalid signal call")]
+
+
+def test_malformed_input_is_dropped_and_connection_stays(server):
+    project = server.project
+
+    async def scenario():
+        window = await open_window(server, "/page/")
+        for frame, _ in BAD_FRAMES:
+            await window.send(frame)
+            await window.heartbeat()  # next frame back is the heartbeat: nothing else
+        await window.send(b"\x00\x01binary")
+        await window.heartbeat()
+        await window.send(b'{"signal": "native.echo", "opts": {"value": "bin"}}')
+        await window.heartbeat()
+        assert await window.drain(0.6) == []
+        # still fully working
+        await window.send(json.dumps({"signal": "native.echo", "opts": {"value": "ok"}}))
+        assert (await window.recv_json())["opts"]["value"] == "ok"
+        assert project.proofs("native.echo--%s" % window.key) == [
+            "native.echo--%s--ok.json" % window.key]
+        await window.close()
+
+    run(scenario())
+    log = server.log()
+    for frame, expected in BAD_FRAMES:
+        assert expected in log, (frame, expected)
+    assert "binary frame ignored" in log
+
+
+def test_malformed_frame_logged_exactly_once_per_line(server):
+    """The warning quoting a bad frame quotes that frame and nothing after it
+    (a WebSocket payload is not NUL-terminated), in a normal log line."""
+    async def scenario():
+        window = await open_window(server, "/page/")
+        for _ in range(3):
+            for frame in QUOTED:
+                # a longer (ignored) frame first, so that the memory after the
+                # next, shorter payload is likely to hold its leftovers
+                await window.send(json.dumps({"pad": "P" * 300}))
+                await window.send(frame)
+                await window.heartbeat()
+        await window.close()
+
+    run(scenario())
+    with open(server.proc.log_path, "rb") as f:
+        raw = f.read()
+    lines = raw.decode("utf8", "replace").splitlines()
+    for frame in QUOTED:
+        mine = [line for line in lines if "): " + frame in line or "ignored: " + frame in line]
+        assert mine, frame
+        pattern = r"^\d{4}-\d\d-\d\d [\d:,]+ WARNING .*: %s$" % re.escape(frame)
+        bad = [line for line in mine if not re.match(pattern, line)]
+        assert not bad, "log lines about %r carry bytes after the frame or lost their " \
+            "level/timestamp: %r" % (frame, bad)
+
+
+def test_frame_over_max_message_size_closes_1009(server):
+    async def scenario():
+        window = await open_window(server, "/page/")
+        # just under the limit: dropped as a bad call, connection kept
+        await window.send("x" * (MAX_MESSAGE - 10))
+        await window.heartbeat()
+        await window.send(json.dumps({"signal": "native.echo",
+                                      "opts": {"value": "y" * MAX_MESSAGE}}))
+        with pytest.raises(websockets.exceptions.ConnectionClosed) as info:
+            await window.recv()
+        assert info.value.rcvd is not None and info.value.rcvd.code == 1009
+        other = await open_window(server, "/page/")
+        await other.heartbeat()
+        await other.close()
+
+    run(scenario())
+
+
+def test_flood_above_rate_limit_closes_1008(server):
+    async def scenario():
+        calm = await open_window(server, "/page/")
+        window = await open_window(server, "/page/")
+        # within the burst: fine
+        for _ in range(RATE_LIMIT):
+            await window.send("--heartbeat--")
+        for _ in range(RATE_LIMIT):
+            assert await window.recv() == "--heartbeat--"
+        await asyncio.sleep(2.1)  # bucket refilled
+        with pytest.raises(websockets.exceptions.ConnectionClosed) as info:
+            for _ in range(RATE_LIMIT * 10):
+                await window.send("--heartbeat--")
+            while True:
+                await window.recv()
+        assert info.value.rcvd is not None and info.value.rcvd.code == 1008
+        await calm.heartbeat()
+        await calm.close()
+
+    run(scenario())
+    assert "messages/s; closing it" in server.log()

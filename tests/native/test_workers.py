@@ -1,0 +1,113 @@
+"""A browser call reaches a ``@signal(is_allowed_to=everyone)`` handler in
+each worker mode (thread, process, channels, celery), with the Redis channel
+layer and a django_redis cache; a server-side-only signal never runs; a call
+without ``opts`` means ``{}``. Each handler leaves a proof file (with its pid
+and the WindowInfo it got) and triggers ``native.echoed`` back to WINDOW, which
+must reach the window through Redis."""
+import json
+import os
+
+import pytest
+
+from conftest import PYTHON, Project, Server, login_window, open_window, run, wait_until
+
+MODES = ["thread", "process", "channels", "celery"]
+
+
+from conftest import proc_children
+
+
+def descendants(pid):
+    found, todo = set(), [pid]
+    while todo:
+        for child in proc_children(todo.pop()):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+@pytest.fixture(params=MODES)
+def setup(request, tmp_path, native_db, redis_server):
+    mode = request.param
+    redis_server.command("FLUSHALL")
+    project = Project(tmp_path, native_db, redis_url=redis_server.url, workers=mode)
+    worker = None
+    if mode == "channels":
+        worker = project.spawn("worker", [PYTHON, "manage.py", "worker", "-Q", "celery"])
+        wait_until(lambda: "listening on celery" in project.logs(), 30, what="channels worker")
+    elif mode == "celery":
+        worker = project.spawn("worker", [
+            PYTHON, "manage.py", "worker", "-Q", "celery", "-P", "solo", "-c", "1",
+            "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "INFO"])
+        wait_until(lambda: " ready." in project.logs(), 60, what="celery worker")
+    server = Server(project).start()
+    log = server.log()
+    assert "channel layer: Redis" in log
+    assert "served natively (%s workers" % mode in log
+    yield mode, server, worker
+    code = server.stop()
+    project.stop_all()
+    assert code == 0, "dfws-asgi exit status %s" % code
+    assert "Traceback" not in project.logs(), project.logs()
+
+
+def user_pk(username):
+    from conftest import user_pk_of
+
+    return user_pk_of(username)
+
+
+def test_browser_call_reaches_handler(setup):
+    mode, server, worker = setup
+    project = server.project
+
+    async def scenario():
+        window = await login_window(server, "carol")
+        other = await open_window(server, "/page/")
+        await window.heartbeat()
+        await window.send(json.dumps({"signal": "native.echo", "opts": {"value": mode}}))
+        reply = await window.recv_json(timeout=10)
+        assert reply["signal"] == "native.echoed"
+        proof = project.proof("native.echo", window.key, mode)
+        assert reply["opts"] == {"value": mode, "pid": proof["pid"]}
+        assert proof["kwargs"] == {"value": mode, "reply": True}
+        assert proof["window_key"] == window.key
+        # the WindowInfo (built at connect, carried to the worker) has the user
+        assert proof["user_pk"] == user_pk("carol")
+        if mode == "thread":
+            assert proof["pid"] == server.proc.pid
+        elif mode == "process":
+            assert proof["pid"] in descendants(server.proc.pid)
+        else:
+            assert proof["pid"] == worker.pid or proof["pid"] in descendants(worker.pid)
+        assert await other.drain(0.3) == []
+        await window.close()
+        await other.close()
+
+    run(scenario())
+
+
+def test_server_side_signal_not_run_and_missing_opts(setup):
+    mode, server, worker = setup
+    project = server.project
+
+    async def scenario():
+        window = await open_window(server, "/page/")
+        await window.send(json.dumps({"signal": "native.secret", "opts": {"value": "s"}}))
+        await window.send(json.dumps({"signal": "native.noopts"}))
+        reply = await window.recv_json(timeout=10)
+        assert (reply["signal"], reply["opts"]["value"]) == ("native.echoed", "noopts")
+        assert project.proof("native.noopts", window.key, "none")["kwargs"] == {}
+        await window.send(json.dumps({"signal": "native.echo", "opts": {"value": "last"}}))
+        reply = await window.recv_json(timeout=10)
+        assert reply["opts"]["value"] == "last"
+        assert await window.drain(0.8) == []
+        assert project.proofs("native.secret") == []
+        await window.heartbeat()
+        await window.close()
+
+    run(scenario())
+    if mode == "channels":
+        # C built the process.signal message; the worker refused the call
+        assert "refused" in project.logs()

@@ -1,0 +1,67 @@
+"""Graceful shutdown with open WebSockets."""
+import signal
+import time
+
+import pytest
+import websockets
+
+from conftest import OP_CLOSE, OP_TEXT, run, ws_connect
+
+
+def test_sigterm_closes_websockets_with_1001(start_server):
+    s = start_server("ws_app:app")
+
+    async def go():
+        import asyncio
+        async with ws_connect(s.url("/echo?tag=shut")) as ws:
+            await ws.send("before")
+            assert await ws.recv() == "before"
+            s.signal(signal.SIGTERM)
+            with pytest.raises(websockets.exceptions.ConnectionClosed) as ei:
+                await asyncio.wait_for(ws.recv(), 8)
+            return ei.value
+    exc = run(go())
+    assert exc.rcvd is not None, "no close frame from the server: %r" % exc
+    assert exc.rcvd.code == 1001
+    t0 = time.monotonic()
+    assert s.stop(expect_code=0, timeout=10) == 0
+    assert time.monotonic() - t0 < 5
+    ev = s.wait_event("shut", "websocket.disconnect", timeout=1)
+    assert ev["code"] == 1001
+
+
+def test_sigterm_several_sockets_and_raw_client(start_server):
+    s = start_server("ws_app:app")
+    raws = [s.ws_raw("/echo?tag=shut%d" % i) for i in range(3)]
+    try:
+        for r in raws:
+            r.send_text("hi")
+            assert r.recv_message(timeout=5) == (OP_TEXT, b"hi")
+        s.signal(signal.SIGTERM)
+        for r in raws:
+            f = r.expect_close(1001, timeout=5, then_eof=False)
+            r.send_close(1001)
+            r.conn.wait_closed(5)
+    finally:
+        for r in raws:
+            r.close()
+    assert s.stop(expect_code=0, timeout=10) == 0
+    for i in range(3):
+        assert s.wait_event("shut%d" % i, "websocket.disconnect", timeout=1)["code"] == 1001
+
+
+def test_sigterm_with_client_not_answering_close(start_server):
+    s = start_server("ws_app:app", "--shutdown-timeout", "3")
+    r = s.ws_raw("/echo?tag=deaf")
+    try:
+        r.send_text("hi")
+        assert r.recv_message(timeout=5) == (OP_TEXT, b"hi")
+        t0 = time.monotonic()
+        s.signal(signal.SIGTERM)
+        r.expect_close(1001, timeout=5, then_eof=False)
+        # never answer: the server must still exit by itself
+        assert s.stop(expect_code=0, timeout=12) == 0
+        assert time.monotonic() - t0 < 10
+    finally:
+        r.close()
+    s.wait_event("deaf", "websocket.disconnect", timeout=1)
