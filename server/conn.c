@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+static void on_timer_cb(uv_timer_t *t);
+
 /* One read buffer for the whole loop: reads are parsed before the callback
  * returns, so idle connections hold no receive memory. What must outlive the
  * callback is copied into the connection's `in` buffer. */
@@ -85,9 +87,29 @@ void dfws_conn_read_stop(dfws_conn_t *c)
     c->reading = 0;
 }
 
-static void on_timer(uv_timer_t *t)
+/* One uv timer per connection serves every timeout (header, keep-alive,
+ * HTTP, WebSocket). Changing the timeout does not touch libuv's timer heap
+ * unless the new deadline is earlier than the armed one: a request usually
+ * moves it later, and the timer re-arms itself when it fires early. That
+ * keeps timer work off the per-request path. */
+static void arm(dfws_conn_t *c, uint64_t at)
+{
+    uint64_t now = uv_now(c->server->loop);
+    c->armed_ms = at;
+    uv_timer_start(&c->timer, on_timer_cb, at > now ? at - now : 0, 0);
+}
+
+static void on_timer_cb(uv_timer_t *t)
 {
     dfws_conn_t *c = t->data;
+    uint64_t now = uv_now(c->server->loop);
+    c->armed_ms = 0;
+    if (c->timer_kind == DFWS_TIMER_NONE)
+        return;
+    if (now < c->deadline_ms) {
+        arm(c, c->deadline_ms);
+        return;
+    }
     int kind = c->timer_kind;
     c->timer_kind = DFWS_TIMER_NONE;
     if (kind == DFWS_TIMER_LINGER) {
@@ -105,13 +127,14 @@ void dfws_conn_set_timer(dfws_conn_t *c, int kind, double seconds)
     if (c->closing)
         return;
     if (kind == DFWS_TIMER_NONE || seconds <= 0) {
-        if (c->timer_kind != DFWS_TIMER_NONE)
-            uv_timer_stop(&c->timer);
         c->timer_kind = DFWS_TIMER_NONE;
         return;
     }
+    uint64_t ms = (uint64_t)(seconds * 1000.0);
     c->timer_kind = (uint8_t)kind;
-    uv_timer_start(&c->timer, on_timer, (uint64_t)(seconds * 1000.0), 0);
+    c->deadline_ms = uv_now(c->server->loop) + (ms ? ms : 1);
+    if (!c->armed_ms || c->deadline_ms < c->armed_ms)
+        arm(c, c->deadline_ms);
 }
 
 static void fill_addresses(dfws_conn_t *c)

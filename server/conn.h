@@ -87,6 +87,8 @@ struct dfws_conn_s {
     size_t write_pending;   /* bytes queued in uv_write requests */
     size_t head_bytes;      /* size of the current header section, for the limit */
     int open_handles;
+    uint64_t deadline_ms;   /* when the current timer_kind expires (uv_now clock) */
+    uint64_t armed_ms;      /* when the uv timer will fire; 0 = not armed */
     uint8_t timer_kind;
     uint8_t hstate;         /* header parsing: 0 none, 1 in a name, 2 in a value */
     int error_status;       /* status to answer when the parser stops with an error */

@@ -32,6 +32,18 @@ void dfws_req_release(dfws_req_t *r)
     free(r);
 }
 
+/* Appends the decimal form of v. */
+static int append_uint(dfws_buf_t *b, uint64_t v)
+{
+    char tmp[24];
+    char *p = tmp + sizeof(tmp);
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return dfws_buf_append(b, p, (size_t)(tmp + sizeof(tmp) - p));
+}
+
 static const char *reason_phrase(int status)
 {
     switch (status) {
@@ -539,8 +551,13 @@ int dfws_req_response_start(dfws_req_t *r, int status, const char **err)
     r->response_started = 1;
     r->status = status;
     r->no_body = r->is_head || status < 200 || status == 204 || status == 304;
-    dfws_buf_reset(&r->resp_head);
-    dfws_buf_appendf(&r->resp_head, "HTTP/1.1 %d %s\r\n", status, reason_phrase(status));
+    dfws_buf_t *h = &r->resp_head;
+    const char *reason = reason_phrase(status);
+    dfws_buf_reset(h);
+    if (dfws_buf_append(h, "HTTP/1.1 ", 9) || append_uint(h, (uint64_t)status) ||
+        dfws_buf_append(h, " ", 1) || dfws_buf_append(h, reason, strlen(reason)) ||
+        dfws_buf_append(h, "\r\n", 2))
+        return -ENOMEM;
     if (r->conn->timer_kind == DFWS_TIMER_HTTP)
         dfws_conn_set_timer(r->conn, DFWS_TIMER_NONE, 0);
     return 0;
@@ -670,27 +687,32 @@ int dfws_req_response_body(dfws_req_t *r, const char *data, size_t len, int more
         dfws_buf_t *h = &r->resp_head;
         if (!r->resp_has_length && !(r->no_body && !r->is_head)) {
             if (!more) {
-                dfws_buf_appendf(h, "Content-Length: %zu\r\n", len);
+                dfws_buf_append(h, "Content-Length: ", 16);
+                append_uint(h, len);
+                dfws_buf_append(h, "\r\n", 2);
                 r->resp_has_length = 1;
                 r->resp_length = len;
             } else if (r->http_major == 1 && r->http_minor >= 1) {
-                dfws_buf_appendf(h, "Transfer-Encoding: chunked\r\n");
+                dfws_buf_append(h, "Transfer-Encoding: chunked\r\n", 28);
                 r->chunked = !r->no_body;
             } else {
                 r->keep_alive = 0; /* HTTP/1.0: the end of the body is the close */
             }
         }
-        if (!r->resp_has_date)
-            dfws_buf_appendf(h, "Date: %s\r\n", dfws_server_date(s));
-        if (!r->resp_has_server && s->cli->server_name)
-            dfws_buf_appendf(h, "Server: %s\r\n", s->cli->server_name);
+        if (!r->resp_has_date) {
+            size_t dl;
+            const char *d = dfws_server_date_header(s, &dl);
+            dfws_buf_append(h, d, dl);
+        }
+        if (!r->resp_has_server && s->server_header)
+            dfws_buf_append(h, s->server_header, s->server_header_len);
         if (!r->keep_alive || s->shutting_down || !r->body_done) {
             /* A body the app did not wait for is not drained: we close. */
             if (!r->body_done)
                 r->keep_alive = 0;
-            dfws_buf_appendf(h, "Connection: close\r\n");
+            dfws_buf_append(h, "Connection: close\r\n", 19);
         } else if (r->http_major == 1 && r->http_minor == 0) {
-            dfws_buf_appendf(h, "Connection: keep-alive\r\n");
+            dfws_buf_append(h, "Connection: keep-alive\r\n", 24);
         }
         if (dfws_buf_append(h, "\r\n", 2))
             return -ENOMEM;

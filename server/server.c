@@ -4,6 +4,8 @@
 #include "log.h"
 #include "ws_conn.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -42,6 +44,12 @@ int dfws_server_start(dfws_server_t *s, uv_loop_t *loop, const dfws_cli_t *cli, 
         return rc;
     }
     s->listening = 1;
+    if (cli->server_name) {
+        size_t n = strlen(cli->server_name) + 12;
+        if ((s->server_header = malloc(n)))
+            s->server_header_len = (size_t)snprintf(s->server_header, n, "Server: %s\r\n",
+                                                    cli->server_name);
+    }
     dfws_wsconn_config(s);
     return 0;
 }
@@ -81,6 +89,8 @@ void dfws_server_close(dfws_server_t *s, void (*closed_cb)(dfws_server_t *s))
     }
     while (s->conns)
         dfws_conn_close(s->conns);
+    free(s->server_header);
+    s->server_header = NULL;
     if (closed_cb)
         closed_cb(s);
 }
@@ -94,6 +104,15 @@ const char *dfws_server_date(dfws_server_t *s)
         gmtime_r(&t, &tm);
         strftime(s->date, sizeof(s->date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
         s->date_ms = now;
+        int n = snprintf(s->date_header, sizeof(s->date_header), "Date: %s\r\n", s->date);
+        s->date_header_len = n > 0 ? (size_t)n : 0;
     }
     return s->date;
+}
+
+const char *dfws_server_date_header(dfws_server_t *s, size_t *len)
+{
+    dfws_server_date(s);
+    *len = s->date_header_len;
+    return s->date_header;
 }

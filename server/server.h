@@ -69,6 +69,10 @@ struct dfws_server_s {
     int shutting_down;         /* no keep-alive, close connections when idle */
     uint64_t date_ms;          /* uv_now() when `date` was formatted */
     char date[40];             /* "Sat, 21 Nov 2026 15:51:36 GMT" */
+    char date_header[48];      /* "Date: <date>\r\n" */
+    size_t date_header_len;
+    char *server_header;       /* "Server: <name>\r\n", or NULL */
+    size_t server_header_len;
     void (*closed_cb)(dfws_server_t *s);
 };
 
@@ -84,5 +88,7 @@ void dfws_server_shutdown(dfws_server_t *s);
 void dfws_server_close(dfws_server_t *s, void (*closed_cb)(dfws_server_t *s));
 /* The cached HTTP Date header value, refreshed at most once a second. */
 const char *dfws_server_date(dfws_server_t *s);
+/* The same as a whole header line ("Date: ...\r\n"); *len gets its length. */
+const char *dfws_server_date_header(dfws_server_t *s, size_t *len);
 
 #endif

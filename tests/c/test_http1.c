@@ -133,6 +133,8 @@ static void rig_open(rig_t *t, size_t limit_headers, size_t limit_body)
     t->server.cli = &t->cli;
     t->server.ops = &ops;
     t->server.is_unix = 1;
+    t->server.server_header = strdup("Server: test\r\n");
+    t->server.server_header_len = strlen(t->server.server_header);
     MUST(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
     t->peer = sv[1];
     fcntl(t->peer, F_SETFL, O_NONBLOCK);
@@ -172,6 +174,7 @@ static int rig_close(rig_t *t)
             dfws_req_release(seen[i].req);
         }
     close(t->peer);
+    free(t->server.server_header);
     CHECK(uv_loop_close(&t->loop) == 0, "loop not closed clean");
     return 0;
 }

@@ -27,11 +27,14 @@ def descendants(pid):
     return found
 
 
-@pytest.fixture(params=MODES)
-def setup(request, tmp_path, native_db, redis_server):
+@pytest.fixture(scope="module", params=MODES)
+def setup(request, tmp_path_factory, native_db, redis_server):
+    """One server (and worker) per mode, shared by the tests of that mode; the
+    first test of each mode sees a server that has not run any signal yet."""
     mode = request.param
     redis_server.command("FLUSHALL")
-    project = Project(tmp_path, native_db, redis_url=redis_server.url, workers=mode)
+    project = Project(tmp_path_factory.mktemp(mode), native_db, redis_url=redis_server.url,
+                      workers=mode)
     worker = None
     if mode == "channels":
         worker = project.spawn("worker", [PYTHON, "manage.py", "worker", "-Q", "celery"])
@@ -56,6 +59,28 @@ def user_pk(username):
     from conftest import user_pk_of
 
     return user_pk_of(username)
+
+
+def test_first_calls_back_to_back_all_run(setup):
+    """A page flushing its buffered calls as soon as its socket opens, on a
+    server that has not handled any signal yet: every call runs."""
+    mode, server, worker = setup
+    project = server.project
+
+    async def scenario():
+        window = await open_window(server, "/page/")
+        values = ["first-%d" % i for i in range(3)]
+        for value in values:
+            await window.send(json.dumps({"signal": "native.echo", "opts": {"value": value}}))
+        replies = []
+        for _ in values:
+            replies.append((await window.recv_json(timeout=10))["opts"]["value"])
+        assert sorted(replies) == values
+        for value in values:
+            project.proof("native.echo", window.key, value)
+        await window.close()
+
+    run(scenario())
 
 
 def test_browser_call_reaches_handler(setup):
@@ -94,6 +119,8 @@ def test_server_side_signal_not_run_and_missing_opts(setup):
 
     async def scenario():
         window = await open_window(server, "/page/")
+        await window.send(json.dumps({"signal": "native.echo", "opts": {"value": "warm"}}))
+        assert (await window.recv_json(timeout=10))["opts"]["value"] == "warm"
         await window.send(json.dumps({"signal": "native.secret", "opts": {"value": "s"}}))
         await window.send(json.dumps({"signal": "native.noopts"}))
         reply = await window.recv_json(timeout=10)

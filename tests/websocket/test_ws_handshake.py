@@ -280,3 +280,20 @@ def test_app_exception_before_accept_is_500(srv):
             await ws.send("fine")
             assert await ws.recv() == "fine"
     run(go())
+
+
+@pytest.mark.ref("uvicorn")
+def test_firefox_style_connection_header(srv):
+    # Firefox sends "Connection: keep-alive, Upgrade"; tokens are case-insensitive
+    key = ws_key()
+    req = ("GET /echo HTTP/1.1\r\nHost: testserver\r\nUpgrade: WebSocket\r\n"
+           "Connection: keep-alive, Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+           "Sec-WebSocket-Version: 13\r\nOrigin: http://testserver\r\n\r\n" % key)
+    c = RawConn.tcp(srv.port)
+    try:
+        c.send(req.encode())
+        status, headers = c.read_head()
+        assert status == 101, headers
+        assert dict(headers)["sec-websocket-accept"] == ws_accept_for(key)
+    finally:
+        c.close()
