@@ -69,8 +69,38 @@ static PyObject *decode_path(const char *p, size_t n)
     return s;
 }
 
+/* Request header names browsers and proxies send on nearly every request:
+ * their lower-case bytes objects are made once and shared. */
+static const char *const common_names[] = {
+    "host", "user-agent", "accept", "accept-encoding", "accept-language", "connection",
+    "cookie", "content-type", "content-length", "referer", "origin", "cache-control",
+    "upgrade-insecure-requests", "sec-fetch-site", "sec-fetch-mode", "sec-fetch-dest",
+    "sec-fetch-user", "x-requested-with", "x-forwarded-for", "x-forwarded-proto",
+    "if-none-match", "if-modified-since", "pragma", "dnt", "upgrade", "sec-websocket-key",
+    "sec-websocket-version", "sec-websocket-extensions", "sec-websocket-protocol",
+    "authorization", "x-csrftoken", "te",
+};
+#define NCOMMON (sizeof(common_names) / sizeof(common_names[0]))
+static PyObject *common_bytes[NCOMMON];
+
+static PyObject *common_name(const char *p, size_t n)
+{
+    for (size_t i = 0; i < NCOMMON; i++) {
+        const char *c = common_names[i];
+        if (strlen(c) == n && !strncasecmp(p, c, n)) {
+            if (!common_bytes[i])
+                common_bytes[i] = PyBytes_FromString(c);
+            return common_bytes[i] ? Py_NewRef(common_bytes[i]) : NULL;
+        }
+    }
+    return NULL;
+}
+
 static PyObject *lower_bytes(const char *p, size_t n)
 {
+    PyObject *known = n < 32 ? common_name(p, n) : NULL;
+    if (known)
+        return known;
     PyObject *b = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)n);
     if (!b)
         return NULL;
@@ -100,6 +130,26 @@ static const dfws_hdr_t *find_header(const dfws_req_t *r, const char *name, size
             return h;
     }
     return NULL;
+}
+
+/* The scope's `server` pair is the same for every connection accepted on
+ * one address: keep the last one (borrowed reference, owned here). */
+static PyObject *last_server;
+static char last_server_host[INET6_ADDRSTRLEN];
+static uint16_t last_server_port;
+
+static PyObject *server_tuple(dfws_conn_t *c)
+{
+    if (!last_server || c->server_port != last_server_port ||
+        strcmp(c->server_host, last_server_host)) {
+        PyObject *t = Py_BuildValue("(si)", c->server_host, (int)c->server_port);
+        if (!t)
+            return NULL;
+        Py_XSETREF(last_server, t);
+        memcpy(last_server_host, c->server_host, sizeof(last_server_host));
+        last_server_port = c->server_port;
+    }
+    return last_server;
 }
 
 /* Builds the scope shared by HTTP and WebSocket requests. `kind` is
@@ -218,8 +268,7 @@ PyObject *dfws_asgi_build_scope(dfws_asgi_t *A, dfws_req_t *r, PyObject *kind)
         if (set_item(scope, dfws_str_client, Py_BuildValue("(Ol)", client_host, client_port)))
             goto fail_client;
         Py_CLEAR(client_host);
-        if (set_item(scope, dfws_str_server,
-                     Py_BuildValue("(si)", c->server_host, (int)c->server_port)))
+        if (PyDict_SetItem(scope, dfws_str_server, server_tuple(c)))
             goto fail;
     } else {
         if (PyDict_SetItem(scope, dfws_str_client, Py_None) ||
