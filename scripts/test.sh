@@ -54,7 +54,8 @@ unit_tests() { # build dir
 step "C build (debug, -Werror)" meson_build build-test -Dwerror=true
 step "C unit tests" unit_tests build-test
 step "server (HTTP, lifespan, CLI)" $PY -m pytest -q -p no:cacheprovider tests/server
-for suite in layer app demo; do
+export DFWS_LAYER_TOOL="$ROOT/build-test/tests/c/layer_tool"
+for suite in websocket layer native app demo; do
   if [ -d "tests/$suite" ]; then
     step "pytest tests/$suite" $PY -m pytest -q -p no:cacheprovider "tests/$suite"
   fi
@@ -69,12 +70,14 @@ fi
 # Sanitizers: ASan + UBSan, aborting on the first report. The embedded
 # interpreter is not instrumented; LeakSanitizer is off because CPython keeps
 # memory alive at exit by design.
-export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:strict_string_checks=1
+# A small quarantine keeps the memory-bound tests (1 GiB upload, slow
+# reader) meaningful: ASan's default holds 256 MiB of freed blocks.
+export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:strict_string_checks=1:quarantine_size_mb=8
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 step "C build (ASan+UBSan)" meson_build build-asan -Db_sanitize=address,undefined -Db_lundef=false
 step "C unit tests (ASan+UBSan)" unit_tests build-asan
 step "server suite (ASan+UBSan binary)" env DFWS_ASGI="$ROOT/build-asan/asgi/dfws-asgi" \
-  PYTHONPATH="$ROOT" $PY -m pytest -q -p no:cacheprovider tests/server
+  DFWS_PYTHONPATH="$ROOT" $PY -m pytest -q -p no:cacheprovider tests/server
 
 echo
 if [ $failed -gt 0 ]; then

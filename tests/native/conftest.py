@@ -67,6 +67,35 @@ def proc_children(pid):
     return children
 
 
+def socket_owner(server_port, client_port, pids):
+    """Which of ``pids`` holds the server side of the TCP connection
+    127.0.0.1:client_port -> 127.0.0.1:server_port (None if none does)."""
+    want_local = "0100007F:%04X" % server_port
+    want_remote = "0100007F:%04X" % client_port
+    inode = None
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if fields[1] == want_local and fields[2] == want_remote:
+                inode = fields[9]
+                break
+    if inode is None:
+        return None
+    target = "socket:[%s]" % inode
+    for pid in pids:
+        fd_dir = "/proc/%d/fd" % pid
+        try:
+            for fd in os.listdir(fd_dir):
+                try:
+                    if os.readlink(os.path.join(fd_dir, fd)) == target:
+                        return pid
+                except OSError:
+                    continue
+        except OSError:
+            continue
+    return None
+
+
 def wait_until(predicate, timeout=TIMEOUT, interval=0.05, what="condition"):
     deadline = time.monotonic() + timeout
     while True:

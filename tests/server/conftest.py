@@ -163,6 +163,10 @@ def run_cli(args, app=None, timeout=15, cwd=APPS, env=None):
 def server_env(outdir):
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
+    # a binary run from a build tree (the sanitizer build) finds the dfws
+    # package through DFWS_PYTHONPATH; an installed one needs nothing
+    if os.environ.get("DFWS_PYTHONPATH"):
+        env["PYTHONPATH"] = os.environ["DFWS_PYTHONPATH"]
     env["PYTHONUNBUFFERED"] = "1"
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     if outdir:

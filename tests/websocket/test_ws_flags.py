@@ -77,7 +77,7 @@ def test_websockets_client_answers_pings_and_stays(start_server):
 
 # ---- --websocket_timeout --------------------------------------------------------
 
-@pytest.mark.ref("daphne")
+
 def test_websocket_timeout_closes_connection(start_server):
     s = start_server("ws_app:app", "--websocket_timeout", "2")  # daphne: int
 
@@ -112,7 +112,7 @@ def test_websocket_timeout_sends_close_frame(start_server):
 
 # ---- --websocket_connect_timeout -------------------------------------------------
 
-@pytest.mark.ref("daphne")
+
 def test_connect_timeout_drops_unaccepted_socket(start_server):
     s = start_server("ws_app:app", "--websocket_connect_timeout", "1")
     c = RawConn.tcp(s.port)

@@ -2,7 +2,6 @@
 case asserts the exact close code the server sends (RFC 6455 section 7.4),
 that it then closes the TCP connection, and that another client still works."""
 import socket
-import struct
 import time
 
 import pytest

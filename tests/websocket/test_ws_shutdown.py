@@ -5,7 +5,7 @@ import time
 import pytest
 import websockets
 
-from conftest import OP_CLOSE, OP_TEXT, run, ws_connect
+from conftest import OP_TEXT, run, ws_connect
 
 
 def test_sigterm_closes_websockets_with_1001(start_server):
@@ -39,7 +39,7 @@ def test_sigterm_several_sockets_and_raw_client(start_server):
             assert r.recv_message(timeout=5) == (OP_TEXT, b"hi")
         s.signal(signal.SIGTERM)
         for r in raws:
-            f = r.expect_close(1001, timeout=5, then_eof=False)
+            r.expect_close(1001, timeout=5, then_eof=False)
             r.send_close(1001)
             r.conn.wait_closed(5)
     finally:

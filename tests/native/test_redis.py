@@ -1,0 +1,141 @@
+"""Native socket with the Redis channel layer (wire-compatible with
+channels_redis) and ``--workers 2``: triggers from a separate
+``manage.py shell`` process reach exactly the right windows, windows on both
+worker processes get a BROADCAST, and a Redis restart keeps windows connected
+and delivering."""
+import asyncio
+import hashlib
+import json
+
+import pytest
+
+from conftest import (
+    Project, Server, login_window, open_window, run, signal_values, socket_owner, wait_until,
+)
+
+BROADCAST_GROUP = "asgi:group:" + hashlib.sha256(b"-broadcast").hexdigest()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, native_db, redis_server):
+    redis_server.command("FLUSHALL")
+    project = Project(tmp_path_factory.mktemp("redis"), native_db,
+                      redis_url=redis_server.url, workers="thread")
+    srv = Server(project, "--workers", "2").start()
+    wait_until(lambda: srv.log().count("served natively") == 2, 20, what="both workers")
+    assert "channel layer: Redis" in srv.log()
+    srv.redis = redis_server
+    yield srv
+    code = srv.stop()
+    project.stop_all()
+    assert code == 0, "dfws-asgi exit status %s" % code
+    assert "Traceback" not in srv.log(), srv.log()
+
+
+async def windows_on_both_workers(server, per_worker=2, limit=40):
+    """Open windows until each worker process serves ``per_worker`` of them."""
+    workers = server.children()
+    assert len(workers) == 2, workers
+    owned = {pid: [] for pid in workers}
+    windows = []
+    while min(len(v) for v in owned.values()) < per_worker:
+        assert len(windows) < limit, "all windows went to one worker: %s" % {
+            k: len(v) for k, v in owned.items()}
+        window = await open_window(server, "/page/")
+        windows.append(window)
+        owner = socket_owner(server.port, window.local_port, workers)
+        assert owner in owned, "connection not held by a worker (%s)" % owner
+        owned[owner].append(window)
+    return windows, owned
+
+
+def test_shell_triggers_reach_exactly_the_right_windows(server):
+    async def scenario():
+        a = await login_window(server, "alice", room=11)
+        b = await open_window(server, "/page/?room=12", cookies=a.cookies)
+        c = await login_window(server, "bob", room=11)
+        d = await open_window(server, "/page/?room=12")
+        e = await open_window(server, "/page/")
+        windows = {"a": a, "b": b, "c": c, "d": d, "e": e}
+        server.project.shell_fire([
+            {"to": "window", "key": a.key, "value": "win-a"},
+            {"to": "window", "key": d.key, "value": "win-d"},
+            {"to": "user", "user": "alice", "value": "user-alice"},
+            {"to": "user", "user": "bob", "value": "user-bob"},
+            {"to": "broadcast", "value": "all"},
+            {"to": "room", "room": 11, "value": "room-11"},
+            {"to": "room", "room": 12, "value": "room-12"},
+            {"to": "room", "room": 13, "value": "room-13"},
+        ])
+        got = {name: signal_values(await w.drain()) for name, w in windows.items()}
+        assert got == {
+            "a": ["all", "room-11", "user-alice", "win-a"],
+            "b": ["all", "room-12", "user-alice"],
+            "c": ["all", "room-11", "user-bob"],
+            "d": ["all", "room-12", "win-d"],
+            "e": ["all"],
+        }
+        for window in windows.values():
+            await window.heartbeat()
+            await window.close()
+
+    run(scenario())
+
+
+def test_broadcast_reaches_windows_on_both_workers(server):
+    async def scenario():
+        windows, owned = await windows_on_both_workers(server)
+        server.project.shell_fire([{"to": "broadcast", "value": "from-shell"}])
+        # a view runs in one worker; its broadcast must reach the other one too
+        server.fire([{"to": "broadcast", "value": "from-view"}])
+        for window in windows:
+            assert signal_values(await window.drain()) == ["from-shell", "from-view"]
+        # WINDOW of a window on each worker, from the shell
+        targets = [owned[pid][0] for pid in owned]
+        server.project.shell_fire([{"to": "window", "key": w.key, "value": "w-" + w.key}
+                                   for w in targets])
+        for window in windows:
+            expected = ["w-" + window.key] if window in targets else []
+            assert signal_values(await window.drain(0.4)) == expected
+        for window in windows:
+            await window.close()
+
+    run(scenario())
+
+
+def test_redis_restart_keeps_windows_and_delivers(server):
+    redis = server.redis
+
+    async def scenario():
+        windows, _ = await windows_on_both_workers(server, per_worker=2)
+        wait_until(lambda: redis.command("ZCARD", BROADCAST_GROUP).strip() == str(len(windows)),
+                   what="every window in the broadcast group")
+        server.project.shell_fire([{"to": "broadcast", "value": "before"}])
+        for window in windows:
+            assert signal_values(await window.drain()) == ["before"]
+
+        redis.stop()
+        await asyncio.sleep(0.5)
+        for window in windows:  # heartbeats never need Redis
+            await window.heartbeat()
+        redis.start()  # same port, empty: the layer must register its windows again
+
+        def registered():
+            return redis.command("ZCARD", BROADCAST_GROUP).strip() == str(len(windows))
+
+        await asyncio.get_running_loop().run_in_executor(
+            None, lambda: wait_until(registered, 15, what="windows registered again in Redis"))
+        server.project.shell_fire([{"to": "broadcast", "value": "after"}])
+        for window in windows:
+            assert signal_values(await window.drain()) == ["after"]
+            await window.heartbeat()
+        # and the browser -> handler -> WINDOW path works again too
+        window = windows[-1]
+        await window.send(json.dumps({"signal": "native.echo", "opts": {"value": "again"}}))
+        assert (await window.recv_json(timeout=10))["opts"]["value"] == "again"
+        for window in windows:
+            await window.close()
+
+    run(scenario(), timeout=90)
+    log = server.log()
+    assert "reconnecting" in log and "reconnected" in log
