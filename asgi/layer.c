@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { OP_SEND, OP_GROUP_SEND, OP_GROUP_ADD, OP_GROUP_DISCARD, OP_FLUSH };
+enum { OP_SEND, OP_GROUP_SEND, OP_GROUP_ADD, OP_GROUP_DISCARD, OP_FLUSH, OP_LISTEN, OP_UNLISTEN };
 
 typedef struct op_s {
     struct op_s *next;
@@ -23,6 +23,8 @@ typedef struct op_s {
     char *b;      /* channel (group ops) */
     char *data;   /* msgpack */
     size_t len;
+    void *cb;     /* OP_LISTEN: the callback, kept alive by G.listeners */
+    PyObject *done; /* OP_SEND: callable(status), owned until called */
 } op_t;
 
 typedef struct {
@@ -38,21 +40,63 @@ typedef struct {
 
 static glue_t G;
 
+/* Calls done(status) once and drops it; takes the GIL (any thread). */
+static void call_done(PyObject *done, int status)
+{
+    PyGILState_STATE g = PyGILState_Ensure();
+    PyObject *res = PyObject_CallFunction(done, "i", status);
+    if (!res)
+        dfws_log_current_exception(NULL, "Exception in a channel layer send callback");
+    Py_XDECREF(res);
+    Py_DECREF(done);
+    PyGILState_Release(g);
+}
+
+static void on_send_done(void *ud, int status)
+{
+    call_done(ud, status);
+}
+
 static void op_free(op_t *op)
 {
+    if (op->done)
+        call_done(op->done, DFWS_LAYER_ECLOSED); /* never ran */
     free(op->a);
     free(op->b);
     free(op->data);
     free(op);
 }
 
-static void run_op(op_t *op)
+static void on_deliver(void *ud, const char *channel, const char *mp, size_t len);
+
+/* Drops the listener's callback from G.listeners once the C layer no longer
+ * holds it (loop thread). */
+static void forget_listener(const char *channel)
+{
+    PyGILState_STATE g = PyGILState_Ensure();
+    if (G.listeners) {
+        PyObject *key = PyUnicode_FromString(channel);
+        if (!key || PyDict_DelItem(G.listeners, key))
+            PyErr_Clear();
+        Py_XDECREF(key);
+    }
+    PyGILState_Release(g);
+}
+
+/* Runs one operation on the loop thread; returns the layer's status (only
+ * meaningful when the caller ran it synchronously). */
+static int run_op(op_t *op)
 {
     int rc = 0;
     switch (op->kind) {
-    case OP_SEND:
-        rc = dfws_layer_send(G.layer, op->a, op->data, op->len, NULL, NULL);
+    case OP_SEND: {
+        PyObject *done = op->done;
+        op->done = NULL;
+        rc = dfws_layer_send(G.layer, op->a, op->data, op->len, done ? on_send_done : NULL, done);
+        if (rc && done)
+            call_done(done, rc); /* failed at once: the layer will not call it */
         break;
+    }
     case OP_GROUP_SEND:
         rc = dfws_layer_group_send(G.layer, op->a, op->data, op->len, NULL, NULL);
         break;
@@ -65,11 +109,21 @@ static void run_op(op_t *op)
     case OP_FLUSH:
         rc = dfws_layer_flush(G.layer, NULL, NULL);
         break;
+    case OP_LISTEN:
+        rc = dfws_layer_listen(G.layer, op->a, on_deliver, op->cb);
+        if (rc)
+            forget_listener(op->a);
+        break;
+    case OP_UNLISTEN:
+        dfws_layer_unlisten(G.layer, op->a);
+        forget_listener(op->a);
+        break;
     }
     if (rc)
         dfws_log_warn("channel layer operation on %s failed: %s", op->a ? op->a : "*",
                       dfws_layer_strerror(rc));
     op_free(op);
+    return rc;
 }
 
 static void on_wake(uv_async_t *h)
@@ -89,7 +143,8 @@ static void on_wake(uv_async_t *h)
     }
 }
 
-/* Runs now on the loop thread, or queues for it. Takes ownership of op. */
+/* Runs now on the loop thread, or queues for it. Takes ownership of op.
+ * Returns -1 with an exception set when the layer is not running, else 0. */
 static int submit(op_t *op)
 {
     if (!G.open) {
@@ -225,8 +280,8 @@ static PyObject *py_available(PyObject *m, PyObject *unused)
 static PyObject *send_common(PyObject *args, int kind, int (*valid)(const char *))
 {
     const char *name;
-    PyObject *message;
-    if (!PyArg_ParseTuple(args, "sO", &name, &message))
+    PyObject *message, *done = Py_None;
+    if (!PyArg_ParseTuple(args, "sO|O", &name, &message, &done))
         return NULL;
     if (!valid(name))
         return PyErr_Format(PyExc_TypeError, "invalid channel or group name %R",
@@ -240,6 +295,8 @@ static PyObject *send_common(PyObject *args, int kind, int (*valid)(const char *
         return NULL;
     }
     Py_DECREF(b);
+    if (kind == OP_SEND && done != Py_None)
+        op->done = Py_NewRef(done);
     if (submit(op))
         return NULL;
     Py_RETURN_NONE;
@@ -324,46 +381,41 @@ static void on_deliver(void *ud, const char *channel, const char *mp, size_t len
     PyGILState_Release(g);
 }
 
-static int on_loop_thread(void)
-{
-    if (!G.open) {
-        PyErr_SetString(PyExc_RuntimeError, "the dfws channel layer is not running");
-        return 0;
-    }
-    if (!pthread_equal(pthread_self(), G.loop_thread)) {
-        PyErr_SetString(PyExc_RuntimeError, "layer_listen/layer_unlisten run on the server's loop");
-        return 0;
-    }
-    return 1;
-}
-
+/* layer_listen(channel, callback): from any thread. The callback is kept
+ * alive by G.listeners from now until the C layer has dropped it. */
 static PyObject *py_listen(PyObject *m, PyObject *args)
 {
     const char *channel;
     PyObject *cb;
-    if (!PyArg_ParseTuple(args, "sO", &channel, &cb) || !on_loop_thread())
+    if (!PyArg_ParseTuple(args, "sO", &channel, &cb))
         return NULL;
+    if (!dfws_layer_valid_channel_name(channel))
+        return PyErr_Format(PyExc_TypeError, "invalid channel name %R", PyTuple_GET_ITEM(args, 0));
     if (!G.listeners && !(G.listeners = PyDict_New()))
         return NULL;
-    if (PyDict_SetItem(G.listeners, PyTuple_GET_ITEM(args, 0), cb))
+    if (PyDict_GetItemWithError(G.listeners, PyTuple_GET_ITEM(args, 0)))
+        return PyErr_Format(PyExc_RuntimeError, "%s already has a receiver", channel);
+    if (PyErr_Occurred() || PyDict_SetItem(G.listeners, PyTuple_GET_ITEM(args, 0), cb))
         return NULL;
-    int rc = dfws_layer_listen(G.layer, channel, on_deliver, cb);
-    if (rc) {
-        PyDict_DelItem(G.listeners, PyTuple_GET_ITEM(args, 0));
-        return PyErr_Format(PyExc_RuntimeError, "cannot listen on %s: %s", channel,
-                            dfws_layer_strerror(rc));
-    }
+    op_t *op = new_op(OP_LISTEN, channel, NULL);
+    if (!op)
+        return PyErr_NoMemory();
+    op->cb = cb;
+    if (submit(op))
+        return NULL;
     Py_RETURN_NONE;
 }
 
 static PyObject *py_unlisten(PyObject *m, PyObject *args)
 {
     const char *channel;
-    if (!PyArg_ParseTuple(args, "s", &channel) || !on_loop_thread())
+    if (!PyArg_ParseTuple(args, "s", &channel))
         return NULL;
-    dfws_layer_unlisten(G.layer, channel);
-    if (G.listeners && PyDict_DelItem(G.listeners, PyTuple_GET_ITEM(args, 0)))
-        PyErr_Clear();
+    op_t *op = new_op(OP_UNLISTEN, channel, NULL);
+    if (!op)
+        return PyErr_NoMemory();
+    if (submit(op))
+        return NULL;
     Py_RETURN_NONE;
 }
 
@@ -379,14 +431,17 @@ static PyObject *py_stats(PyObject *m, PyObject *unused)
 
 PyMethodDef dfws_layer_methods[] = {
     {"layer_available", py_available, METH_NOARGS, "Whether the server's channel layer runs."},
-    {"layer_send", py_send, METH_VARARGS, "layer_send(channel, message): queue a send."},
+    {"layer_send", py_send, METH_VARARGS,
+     "layer_send(channel, message[, done]): send; done(status) runs on the server's loop "
+     "thread once the layer took it (0) or refused it (LAYER_EFULL, ...)."},
     {"layer_group_send", py_group_send, METH_VARARGS, "layer_group_send(group, message)."},
     {"layer_group_add", py_group_add, METH_VARARGS, "layer_group_add(group, channel)."},
     {"layer_group_discard", py_group_discard, METH_VARARGS, "layer_group_discard(group, channel)."},
     {"layer_flush", py_flush, METH_NOARGS, "Delete every message and group."},
     {"layer_new_channel", py_new_channel, METH_VARARGS, "A new process-specific channel name."},
     {"layer_listen", py_listen, METH_VARARGS,
-     "layer_listen(channel, callback): callback(channel, msgpack_bytes) on the loop thread."},
+     "layer_listen(channel, callback): callback(channel, msgpack_bytes), called on the "
+     "server's loop thread for each message."},
     {"layer_unlisten", py_unlisten, METH_VARARGS, "layer_unlisten(channel)."},
     {"layer_stats", py_stats, METH_NOARGS, "Counters of the C layer."},
     {NULL, NULL, 0, NULL},

@@ -3,6 +3,7 @@
  * server/ log lines to Python's logging. */
 #include "asgi.h"
 #include "http1.h"
+#include "layer.h"
 #include "log.h"
 #include "str.h"
 
@@ -407,7 +408,10 @@ PyObject *dfws_module_init(void)
     PyObject *m = PyModule_Create(&module_def);
     if (!m)
         return NULL;
-    if (PyModule_AddFunctions(m, dfws_layer_methods))
+    if (PyModule_AddFunctions(m, dfws_layer_methods) ||
+        PyModule_AddIntConstant(m, "LAYER_EFULL", DFWS_LAYER_EFULL) ||
+        PyModule_AddIntConstant(m, "LAYER_EIO", DFWS_LAYER_EIO) ||
+        PyModule_AddIntConstant(m, "LAYER_ECLOSED", DFWS_LAYER_ECLOSED))
         goto fail;
     if (!dfws_ready_none && !(dfws_ready_none = dfws_ready_new(Py_None)))
         goto fail;

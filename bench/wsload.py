@@ -205,7 +205,18 @@ async def http_get(conn, host, port, path):
             length = int(value)
         elif name == "connection" and value.lower() == "close":
             close = True
-    body = await reader.readexactly(length) if length else b""
+        elif name == "transfer-encoding" and "chunked" in value.lower():
+            length = -1
+    if length >= 0:
+        body = await reader.readexactly(length) if length else b""
+    else:   # chunked (daphne streams Django responses without Content-Length)
+        body = b""
+        while True:
+            size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+            body += await reader.readexactly(size + 2)
+            if size == 0:
+                break
+            body = body[:-2]
     if close:
         writer.close()
         conn = None

@@ -8,17 +8,20 @@ its own loop through ``call_soon_threadsafe`` instead of touching that loop's
 futures from the wrong thread.
 
 Inside dfws-asgi, the built-in module ``_dfws`` exposes the server's C channel
-layer; when ``_dfws.layer_available()`` is true, ``send`` and ``group_send``
-are forwarded to ``_dfws.layer_send(channel, message)`` and
-``_dfws.layer_group_send(group, message)`` so windows served natively by C
-receive them. Everything else (receive, groups of Python-side consumers)
-stays in memory. Absence of ``_dfws`` means pure in-memory behaviour.
+layer; when ``_dfws.layer_available()`` is true, every operation goes to it
+(``new_channel``, ``send``, ``receive``, ``group_add``, ``group_discard``,
+``group_send``, ``flush``), so Python consumers, windows served natively by C
+and code running in worker threads all share one layer with Channels'
+in-memory semantics (capacity, expiry, group expiry). Messages cross as
+msgpack, like channels_redis. Absence of ``_dfws`` means pure in-memory
+behaviour.
 
 It is installed as ``CHANNEL_LAYERS["default"]`` when a project does not
 define ``CHANNEL_LAYERS`` (see ``df_websockets.apps``).
 """
 import asyncio
 import logging
+import threading
 import time
 from copy import deepcopy
 
@@ -59,6 +62,95 @@ class EmbeddedChannelLayer(InMemoryChannelLayer):
         )
         # channel -> event loop of its current receiver
         self._receiver_loops = {}
+        # inside dfws-asgi: channel -> asyncio.Queue fed by the C layer
+        self._native_queues = {}
+        self._native_lock = threading.Lock()
+
+    # ---- inside dfws-asgi: the C layer -------------------------------------
+
+    def _native_queue(self, native, channel):
+        """The queue the C layer fills for `channel` (listening on first use)."""
+        loop = asyncio.get_running_loop()
+        with self._native_lock:
+            entry = self._native_queues.get(channel)
+            if entry is None:
+                entry = [asyncio.Queue(), loop]
+                self._native_queues[channel] = entry
+                native.layer_listen(channel, self._on_native_message)
+            else:
+                entry[1] = loop
+        return entry[0]
+
+    def _on_native_message(self, channel, raw):
+        """Called by the C layer on the server's loop thread."""
+        import msgpack
+
+        message = msgpack.unpackb(raw, raw=False)
+        with self._native_lock:
+            entry = self._native_queues.get(channel)
+        if entry is None:
+            return
+        queue, loop = entry
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if loop is running:
+            queue.put_nowait(message)
+        elif not loop.is_closed():
+            loop.call_soon_threadsafe(queue.put_nowait, message)
+
+    async def _native_send(self, native, channel, message):
+        """Send through the C layer; ChannelFull when it refuses."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+
+        def done(status):  # on the server's loop thread
+            def resolve():
+                if not future.done():
+                    future.set_result(status)
+
+            try:
+                running = asyncio.get_running_loop()
+            except RuntimeError:
+                running = None
+            if running is loop:
+                resolve()
+            elif not loop.is_closed():
+                loop.call_soon_threadsafe(resolve)
+
+        native.layer_send(channel, message, done)
+        status = await future
+        if status == native.LAYER_EFULL:
+            raise ChannelFull(channel)
+        if status:
+            raise ConnectionError(f"channel layer send to {channel} failed ({status})")
+
+    async def new_channel(self, prefix="specific"):
+        native = get_native_layer()
+        if native is not None:
+            return native.layer_new_channel(prefix)
+        return await super().new_channel(prefix)
+
+    async def group_add(self, group, channel):
+        native = get_native_layer()
+        if native is not None:
+            assert self.valid_group_name(group), "Group name not valid"
+            assert self.valid_channel_name(channel), "Channel name not valid"
+            native.layer_group_add(group, channel)
+            return
+        await super().group_add(group, channel)
+
+    async def group_discard(self, group, channel):
+        native = get_native_layer()
+        if native is not None:
+            assert self.valid_group_name(group), "Invalid group name"
+            assert self.valid_channel_name(channel), "Invalid channel name"
+            native.layer_group_discard(group, channel)
+            return
+        await super().group_discard(group, channel)
+
+    # ---- everything else ----------------------------------------------------
 
     async def send(self, channel, message):
         assert isinstance(message, dict), "message is not a dict"
@@ -66,7 +158,7 @@ class EmbeddedChannelLayer(InMemoryChannelLayer):
         assert "__asgi_channel__" not in message
         native = get_native_layer()
         if native is not None:
-            native.layer_send(channel, message)
+            await self._native_send(native, channel, message)
             return
         item = (time.time() + self.expiry, deepcopy(message))
         running = asyncio.get_running_loop()
@@ -88,6 +180,10 @@ class EmbeddedChannelLayer(InMemoryChannelLayer):
         queue.put_nowait(item)
 
     async def receive(self, channel):
+        native = get_native_layer()
+        if native is not None:
+            assert self.valid_channel_name(channel), "Channel name not valid"
+            return await self._native_queue(native, channel).get()
         self._receiver_loops[channel] = asyncio.get_running_loop()
         try:
             return await super().receive(channel)
@@ -110,6 +206,15 @@ class EmbeddedChannelLayer(InMemoryChannelLayer):
                 pass
 
     async def flush(self):
+        native = get_native_layer()
+        if native is not None:
+            native.layer_flush()
+            with self._native_lock:
+                channels = list(self._native_queues)
+                self._native_queues = {}
+            for channel in channels:
+                native.layer_unlisten(channel)
+            return
         await super().flush()
         self._receiver_loops = {}
 

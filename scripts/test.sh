@@ -55,7 +55,7 @@ step "C build (debug, -Werror)" meson_build build-test -Dwerror=true
 step "C unit tests" unit_tests build-test
 step "server (HTTP, lifespan, CLI)" $PY -m pytest -q -p no:cacheprovider tests/server
 export DFWS_LAYER_TOOL="$ROOT/build-test/tests/c/layer_tool"
-for suite in websocket layer native app demo; do
+for suite in websocket embedded layer native app demo; do
   if [ -d "tests/$suite" ]; then
     step "pytest tests/$suite" $PY -m pytest -q -p no:cacheprovider "tests/$suite"
   fi

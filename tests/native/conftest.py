@@ -432,6 +432,11 @@ async def login_window(server, username, room=None):
     return window
 
 
+async def drain_all(windows, quiet=0.6):
+    """``drain`` every window concurrently; list of frame lists."""
+    return await asyncio.gather(*(w.drain(quiet) for w in windows))
+
+
 def run(coro, timeout=60):
     return asyncio.run(asyncio.wait_for(coro, timeout))
 

@@ -50,7 +50,11 @@ def setup(request, tmp_path_factory, native_db, redis_server):
     assert "channel layer: Redis" in log
     assert "served natively (%s workers" % mode in log
     yield mode, server, worker
+    forked = descendants(server.proc.pid)  # process-mode pools
     code = server.stop()
+    wait_until(lambda: not [pid for pid in forked if os.path.exists("/proc/%d" % pid)
+                            and "zombie" not in open("/proc/%d/status" % pid).read()],
+               10, what="the server's pool processes to exit with it")
     project.stop_all()
     assert code == 0, "dfws-asgi exit status %s" % code
     assert "Traceback" not in project.logs(), project.logs()
