@@ -59,6 +59,21 @@ int dfws_websocket_types_ready(void);
  * dfws_str_websocket). New reference, or NULL with an exception. */
 PyObject *dfws_asgi_build_scope(dfws_asgi_t *A, dfws_req_t *r, PyObject *kind);
 
+/* The Task of an application (task.c). */
+/* Starts A->app(scope, receive, send) as a Task on the loop; receive, send
+ * and the Task's done callback are the given methods bound to `self`.
+ * Returns the Task (new reference) or NULL with an exception set. */
+PyObject *dfws_asgi_start_task(dfws_asgi_t *A, PyObject *self, PyObject *scope,
+                               PyMethodDef *receive_def, PyMethodDef *send_def,
+                               PyMethodDef *done_def);
+/* --application-close-timeout: task.cancel() later; the TimerHandle goes to
+ * *handle (nothing happens if one is already there). */
+void dfws_asgi_arm_close_timeout(dfws_asgi_t *A, PyObject *task, PyObject **handle);
+void dfws_asgi_disarm(PyObject **handle);
+/* A finished Task's exception (new reference), or NULL when it returned or
+ * was cancelled (*cancelled tells). Never leaves an exception set. */
+PyObject *dfws_asgi_task_exception(PyObject *task, int *cancelled);
+
 /* Calls fut.set_result(value) unless the future is already done; never
  * leaves an exception set. */
 void dfws_future_resolve(PyObject *fut, PyObject *value);

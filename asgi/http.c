@@ -516,34 +516,23 @@ static PyObject *cycle_send(Cycle *self, PyObject *msg)
 static PyObject *cycle_done(Cycle *self, PyObject *task)
 {
     dfws_req_t *r = self->req;
-    dfws_asgi_t *A = self->A;
-    if (self->cancel_handle) {
-        PyObject *res = PyObject_CallMethodNoArgs(self->cancel_handle, dfws_str_cancel);
+    int was_cancelled;
+    dfws_asgi_disarm(&self->cancel_handle);
+    PyObject *exc = dfws_asgi_task_exception(task, &was_cancelled);
+    if (exc) {
+        PyObject *res = PyObject_CallFunction(self->A->log_exception, "sO",
+                                              "Exception inside application", exc);
         Py_XDECREF(res);
         PyErr_Clear();
-        Py_CLEAR(self->cancel_handle);
-    }
-    PyObject *cancelled = PyObject_CallMethodNoArgs(task, dfws_str_cancelled);
-    int was_cancelled = cancelled == Py_True;
-    Py_XDECREF(cancelled);
-    PyErr_Clear();
-    PyObject *exc = was_cancelled ? NULL : PyObject_CallMethodNoArgs(task, dfws_str_exception);
-    if (!exc)
-        PyErr_Clear();
-    if (exc && exc != Py_None) {
-        PyObject *res = PyObject_CallFunction(A->log_exception, "sO", "Exception inside application", exc);
-        Py_XDECREF(res);
-        PyErr_Clear();
+        Py_DECREF(exc);
         dfws_req_abort(r, 500);
     } else if (r->conn && !r->response_done) {
-        if (!was_cancelled && !r->response_started)
-            dfws_log_error("application returned without starting a response (%s)",
-                           r->response_started ? "" : "no http.response.start");
-        else if (!was_cancelled)
-            dfws_log_error("application returned before completing its response");
+        if (!was_cancelled)
+            dfws_log_error(r->response_started
+                               ? "application returned before completing its response"
+                               : "application returned without starting a response");
         dfws_req_abort(r, 500);
     }
-    Py_XDECREF(exc);
     Py_CLEAR(self->task);
     Py_CLEAR(self->receive_waiter);
     Py_CLEAR(self->drain_waiter);
@@ -605,8 +594,7 @@ int dfws_http_request(void *ud, dfws_req_t *r)
     dfws_asgi_t *A = ud;
     int ret = -1;
     PyGILState_STATE g = PyGILState_Ensure();
-    PyObject *scope = NULL, *receive = NULL, *send = NULL, *coro = NULL, *task = NULL,
-             *done = NULL, *res = NULL;
+    PyObject *scope = NULL;
     Cycle *self = PyObject_GC_New(Cycle, &dfws_http_cycle_type);
     if (!self)
         goto out;
@@ -615,39 +603,19 @@ int dfws_http_request(void *ud, dfws_req_t *r)
     dfws_req_retain(r);
     self->receive_waiter = self->drain_waiter = self->cancel_handle = self->task = NULL;
     PyObject_GC_Track(self);
-
     scope = dfws_asgi_build_scope(A, r, dfws_str_http);
-    receive = PyCFunction_NewEx(&receive_def, (PyObject *)self, NULL);
-    send = PyCFunction_NewEx(&send_def, (PyObject *)self, NULL);
-    if (!scope || !receive || !send)
+    if (!scope)
         goto out;
-    PyObject *args[3] = {scope, receive, send};
-    coro = PyObject_Vectorcall(A->app, args, 3, NULL);
-    if (!coro)
+    self->task = dfws_asgi_start_task(A, (PyObject *)self, scope, &receive_def, &send_def,
+                                      &done_def);
+    if (!self->task)
         goto out;
-    task = PyObject_CallOneArg(A->create_task, coro);
-    if (!task)
-        goto out;
-    done = PyCFunction_NewEx(&done_def, (PyObject *)self, NULL);
-    if (!done)
-        goto out;
-    res = PyObject_CallMethodOneArg(task, dfws_str_add_done_callback, done);
-    if (!res)
-        goto out;
-    self->task = task;
-    task = NULL;
     r->app = self;
     Py_INCREF(self);
     ret = 0;
 out:
     if (ret)
         dfws_log_current_exception(A, "Exception while starting the application");
-    Py_XDECREF(res);
-    Py_XDECREF(done);
-    Py_XDECREF(task);
-    Py_XDECREF(coro);
-    Py_XDECREF(send);
-    Py_XDECREF(receive);
     Py_XDECREF(scope);
     Py_XDECREF(self);
     PyGILState_Release(g);
@@ -691,19 +659,10 @@ void dfws_http_detach(void *ud, dfws_req_t *r)
         dfws_future_resolve(fut, Py_None);
         Py_DECREF(fut);
     }
-    if (r->disconnected && self->task && !self->cancel_handle) {
-        /* The client left while the app runs: it gets the disconnect event
-         * and --application-close-timeout seconds to finish. */
-        PyObject *cancel = PyObject_GetAttr(self->task, dfws_str_cancel);
-        PyObject *delay = PyFloat_FromDouble(A->cli->application_close_timeout);
-        if (cancel && delay)
-            self->cancel_handle =
-                PyObject_CallMethodObjArgs(A->loop, dfws_str_call_later, delay, cancel, NULL);
-        Py_XDECREF(cancel);
-        Py_XDECREF(delay);
-        if (!self->cancel_handle)
-            PyErr_Clear();
-    }
+    /* The client left while the app runs: it gets the disconnect event and
+     * --application-close-timeout seconds to finish. */
+    if (r->disconnected)
+        dfws_asgi_arm_close_timeout(A, self->task, &self->cancel_handle);
 out:
     PyGILState_Release(g);
 }

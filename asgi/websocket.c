@@ -357,27 +357,17 @@ static void resolve_drain(WSCycle *self)
 static PyObject *ws_done(WSCycle *self, PyObject *task)
 {
     dfws_asgi_t *A = self->A;
-    if (self->cancel_handle) {
-        PyObject *res = PyObject_CallMethodNoArgs(self->cancel_handle, dfws_str_cancel);
-        Py_XDECREF(res);
-        PyErr_Clear();
-        Py_CLEAR(self->cancel_handle);
-    }
-    PyObject *cancelled = PyObject_CallMethodNoArgs(task, dfws_str_cancelled);
-    int was_cancelled = cancelled == Py_True;
-    Py_XDECREF(cancelled);
-    PyErr_Clear();
-    PyObject *exc = was_cancelled ? NULL : PyObject_CallMethodNoArgs(task, dfws_str_exception);
-    if (!exc)
-        PyErr_Clear();
-    int failed = exc && exc != Py_None;
+    int was_cancelled;
+    dfws_asgi_disarm(&self->cancel_handle);
+    PyObject *exc = dfws_asgi_task_exception(task, &was_cancelled);
+    int failed = exc != NULL;
     if (failed) {
         PyObject *res = PyObject_CallFunction(A->log_exception, "sO",
                                               "Exception inside WebSocket application", exc);
         Py_XDECREF(res);
         PyErr_Clear();
+        Py_DECREF(exc);
     }
-    Py_XDECREF(exc);
     dfws_wsconn_t *wc = self->wc;
     if (wc) {
         if (wc->state == DFWS_WSC_HANDSHAKE) {
@@ -487,8 +477,7 @@ int dfws_ws_request(void *ud, dfws_wsconn_t *wc)
     if (native)
         return native > 0 ? 0 : -1;
     PyGILState_STATE g = PyGILState_Ensure();
-    PyObject *scope = NULL, *receive = NULL, *send = NULL, *coro = NULL, *task = NULL,
-             *done = NULL, *res = NULL, *ext = NULL;
+    PyObject *scope = NULL, *ext = NULL;
     WSCycle *self = PyObject_GC_New(WSCycle, &wscycle_type);
     if (!self)
         goto out;
@@ -513,25 +502,10 @@ int dfws_ws_request(void *ud, dfws_wsconn_t *wc)
     ext = Py_BuildValue("{O{}}", dfws_str_websocket_http_response);
     if (!ext || PyDict_SetItem(scope, dfws_str_extensions, ext))
         goto out;
-    receive = PyCFunction_NewEx(&receive_def, (PyObject *)self, NULL);
-    send = PyCFunction_NewEx(&send_def, (PyObject *)self, NULL);
-    if (!receive || !send)
+    self->task = dfws_asgi_start_task(A, (PyObject *)self, scope, &receive_def, &send_def,
+                                      &done_def);
+    if (!self->task)
         goto out;
-    PyObject *args[3] = {scope, receive, send};
-    coro = PyObject_Vectorcall(A->app, args, 3, NULL);
-    if (!coro)
-        goto out;
-    task = PyObject_CallOneArg(A->create_task, coro);
-    if (!task)
-        goto out;
-    done = PyCFunction_NewEx(&done_def, (PyObject *)self, NULL);
-    if (!done)
-        goto out;
-    res = PyObject_CallMethodOneArg(task, dfws_str_add_done_callback, done);
-    if (!res)
-        goto out;
-    self->task = task;
-    task = NULL;
     wc->app = self;
     Py_INCREF(self);
     ret = 0;
@@ -542,12 +516,6 @@ out:
             self->wc = NULL;
     }
     Py_XDECREF(ext);
-    Py_XDECREF(res);
-    Py_XDECREF(done);
-    Py_XDECREF(task);
-    Py_XDECREF(coro);
-    Py_XDECREF(send);
-    Py_XDECREF(receive);
     Py_XDECREF(scope);
     Py_XDECREF(self);
     PyGILState_Release(g);
@@ -590,17 +558,7 @@ void dfws_ws_closed(void *ud, dfws_wsconn_t *wc, int code)
     Py_XDECREF(ev);
     PyErr_Clear();
     resolve_drain(self);
-    if (self->task && !self->cancel_handle) {
-        PyObject *cancel = PyObject_GetAttr(self->task, dfws_str_cancel);
-        PyObject *delay = PyFloat_FromDouble(A->cli->application_close_timeout);
-        if (cancel && delay)
-            self->cancel_handle =
-                PyObject_CallMethodObjArgs(A->loop, dfws_str_call_later, delay, cancel, NULL);
-        Py_XDECREF(cancel);
-        Py_XDECREF(delay);
-        if (!self->cancel_handle)
-            PyErr_Clear();
-    }
+    dfws_asgi_arm_close_timeout(A, self->task, &self->cancel_handle);
     PyGILState_Release(g);
 }
 

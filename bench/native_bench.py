@@ -335,7 +335,7 @@ def run_server(server, args, env, nofile, redis):
 
         # one broadcast at a time
         seqs_paced = list(range(1, args.broadcasts + 1))
-        rounds, sent = [], {}
+        rounds, sent, calls = [], {}, []
         cpu0, ccpu0, t0 = hb.cpu_seconds(pids()), clients.cpu(), time.monotonic()
         for seq in seqs_paced:
             tell(fire, {"cmd": "fire", "seqs": [seq]})
@@ -344,6 +344,7 @@ def run_server(server, args, env, nofile, redis):
                 server.error = "the trigger process died or hung (see %s.fire)" % server.log_path
                 return
             sent[seq] = f["fired"][0][1]
+            calls.append(f["fired"][0][2] - f["fired"][0][1])
             w = clients.command({"cmd": "wait", "seqs": [seq], "timeout": args.round_timeout},
                                 args.round_timeout + 60)
             if any(x is None for x in w):
@@ -355,7 +356,8 @@ def run_server(server, args, env, nofile, redis):
         paced_wall = time.monotonic() - t0
         server.res.update(paced_cpu=(hb.cpu_seconds(pids()) - cpu0) / paced_wall,
                           paced_client_cpu=(clients.cpu() - ccpu0) / paced_wall,
-                          round_p50=pct(rounds, 50), round_p99=pct(rounds, 99))
+                          round_p50=pct(rounds, 50), round_p99=pct(rounds, 99),
+                          trigger_p50=pct(calls, 50))
 
         # burst
         seqs_burst = list(range(args.broadcasts + 1, args.broadcasts + args.burst + 1))
@@ -415,6 +417,9 @@ def run_server(server, args, env, nofile, redis):
     finally:
         if clients is not None:
             clients.close()
+            if server.alive and "rss1" in server.res:
+                time.sleep(args.settle)
+                server.res["rss2"] = rss_kib(pids())
         try:
             tell(fire, {"cmd": "quit"})
             fire.wait(10)
@@ -442,12 +447,13 @@ ROWS = [
     # label, key, format, ratio kind (None, "up" = dfws/other, "down" = other/dfws)
     ("windows connected", "open", "{:d}".format, None),
     ("connect time (GET + upgrade)", "connect_s", "{:.1f} s".format, "down"),
-    ("server RSS before / after windows", None, None, None),
+    ("server RSS before / with windows / after closing", None, None, None),
     ("RSS per idle window", "kib_per_window", "{:.2f} KiB".format, "down"),
     ("one at a time: latency p50", "lat_p50", fmt_ms, "down"),
     ("one at a time: latency p99", "lat_p99", fmt_ms, "down"),
     ("one at a time: time to reach all, p50", "round_p50", fmt_ms, "down"),
     ("one at a time: time to reach all, p99", "round_p99", fmt_ms, "down"),
+    ("one at a time: trigger() call in fire.py, p50", "trigger_p50", fmt_ms, None),
     ("one at a time: server CPU", "paced_cpu", "{:.0%}".format, None),
     ("burst: deliveries/s", "deliveries_s", "{:.0f}".format, "up"),
     ("burst: latency p50", "burst_p50", fmt_ms, "down"),
@@ -473,7 +479,9 @@ def build_table(servers):
             srv = servers[n]
             if key is None:
                 r = srv.res
-                row.append("%.1f / %.1f MiB" % (r["rss0"] / 1024, r["rss1"] / 1024)
+                row.append("%.1f / %.1f / %s MiB" % (r["rss0"] / 1024, r["rss1"] / 1024,
+                                                     "%.1f" % (r["rss2"] / 1024) if "rss2" in r
+                                                     else "?")
                            if "rss1" in r else ("failed" if srv.error else "-"))
                 continue
             v = srv.res.get(key)

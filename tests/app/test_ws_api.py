@@ -5,7 +5,7 @@ import warnings
 from urllib.parse import unquote_plus
 
 import pytest
-from django.contrib.auth.models import AnonymousUser, Group, Permission, User
+from django.contrib.auth.models import Group, Permission, User
 from django.core.checks import run_checks
 from django.core.exceptions import ImproperlyConfigured
 from django.template import Context, Template

@@ -6,7 +6,7 @@ import json
 from unittest import mock
 
 import pytest
-from asgiref.sync import async_to_sync, sync_to_async
+from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.test import Client
@@ -58,7 +58,7 @@ def test_connect_receive_window_signal_and_browser_call():
         assert connected
         wi = WindowInfo()
         wi.window_key = key
-        await sync_to_async(trigger)(wi, "test.to_window", to=WINDOW, a=1)
+        trigger(wi, "test.to_window", to=WINDOW, a=1)  # from inside the running loop
         message = await comm.receive_json_from(2)
         assert list(message) == ["signal", "opts", "signal_id"]
         assert (message["signal"], message["opts"]) == ("test.to_window", {"a": 1})

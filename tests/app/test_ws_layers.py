@@ -83,12 +83,12 @@ def test_expiry_like_in_memory_layer():
 def test_group_expiry():
     async def scenario(layer):
         await layer.group_add("g", "c.x!1")
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(1.05)  # Channels compares whole seconds
         await layer.group_send("g", {"type": "x"})
         return {g: set(chs) for g, chs in layer.groups.items()}
 
-    assert async_to_sync(scenario)(EmbeddedChannelLayer(group_expiry=0.01)) == \
-        async_to_sync(scenario)(InMemoryChannelLayer(group_expiry=0.01))
+    assert async_to_sync(scenario)(EmbeddedChannelLayer(group_expiry=0)) == \
+        async_to_sync(scenario)(InMemoryChannelLayer(group_expiry=0)) == {"g": set()}
 
 
 def test_send_from_another_thread_wakes_the_receiver():
@@ -114,12 +114,22 @@ def test_send_from_another_thread_wakes_the_receiver():
 
 @pytest.fixture
 def fake_dfws(monkeypatch):
+    """A stand-in for the dfws-asgi built-in module (recording calls)."""
     module = types.ModuleType("_dfws")
     module.available = True
     module.sent = []
+    module.LAYER_EFULL = -2
     module.layer_available = lambda: module.available
-    module.layer_send = lambda channel, message: module.sent.append(("send", channel, message))
+
+    def layer_send(channel, message, done):
+        module.sent.append(("send", channel, message))
+        done(0)
+
+    module.layer_send = layer_send
     module.layer_group_send = lambda group, message: module.sent.append(("group", group, message))
+    module.layer_group_add = lambda group, channel: module.sent.append(("add", group, channel))
+    module.layer_group_discard = lambda group, channel: module.sent.append(("discard", group, channel))
+    module.layer_new_channel = lambda prefix: "%s.native!1" % prefix
     monkeypatch.setitem(sys.modules, "_dfws", module)
     monkeypatch.setattr(layers, "_native_module", layers._UNSET)
     yield module
@@ -133,13 +143,16 @@ def test_forwards_to_dfws_when_available(fake_dfws):
         await layer.group_add("grp", "specific.a!b")
         await layer.group_send("grp", {"type": "ws_message", "message": "m"})
         await layer.send("queue1", {"type": "process.signal", "args": []})
+        await layer.group_discard("grp", "specific.a!b")
 
     async_to_sync(scenario)()
     assert fake_dfws.sent == [
+        ("add", "grp", "specific.a!b"),
         ("group", "grp", {"type": "ws_message", "message": "m"}),
         ("send", "queue1", {"type": "process.signal", "args": []}),
+        ("discard", "grp", "specific.a!b"),
     ]
-    assert layer.channels == {}  # nothing kept in memory
+    assert layer.channels == {} and layer.groups == {}  # nothing kept in memory
     assert layers.get_native_layer() is fake_dfws
 
 

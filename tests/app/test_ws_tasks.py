@@ -2,9 +2,7 @@
 one test per [bug] of the contract."""
 import asyncio
 import json
-import os
 import threading
-import time
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -21,7 +19,7 @@ from df_websockets.decorators import (
     REGISTERED_SIGNALS, RandomDynamicQueueName, SignalConnection, everyone, signal,
 )
 from df_websockets.tasks import (
-    BROADCAST, SERVER, SYNC, USER, WINDOW, set_websocket_topics, trigger, trigger_signal,
+    BROADCAST, SERVER, SYNC, WINDOW, set_websocket_topics, trigger, trigger_signal,
 )
 from df_websockets.testing import SignalQueue
 from df_websockets.utils import valid_topic_name

@@ -195,7 +195,9 @@ def project_env(db, redis_url=None, workers="thread", out="", log_level="INFO"):
         "NATIVE_WORKERS": workers,
         "NATIVE_OUT": out,
         "NATIVE_LOG_LEVEL": log_level,
-        "PYTHONPATH": os.pathsep.join([PROJ, REPO]),
+        # DFWS_NATIVE_PYTHONPATH: tried before the tree (e.g. a patched df_websockets)
+        "PYTHONPATH": os.pathsep.join(
+            [p for p in (os.environ.get("DFWS_NATIVE_PYTHONPATH"), PROJ, REPO) if p]),
         "PYTHONUNBUFFERED": "1",
     })
     if redis_url:

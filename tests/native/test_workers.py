@@ -7,12 +7,20 @@ must reach the window through Redis."""
 import asyncio
 import json
 import os
+import re
+import time
 
 import pytest
 
 from conftest import PYTHON, Project, Server, login_window, open_window, run, wait_until
 
 MODES = ["thread", "process", "channels", "celery"]
+WINDOW_INFO_KEYS = ["window_key", "user_pk", "username", "is_superuser", "is_staff", "is_active",
+                    "csrf_cookie", "perms", "user_agent", "user_set", "language_code"]
+# the one traceback a browser may legitimately cause: a Celery option outside celery mode
+BROWSER_FAILURE = re.compile(
+    r"signal '[\w.]+' from the browser failed\nTraceback .*?\nValueError: Unable to use eta, "
+    r"countdown or expires in signals when not using Celery\.\n", re.S)
 
 
 from conftest import proc_children
@@ -57,7 +65,8 @@ def setup(request, tmp_path_factory, native_db, redis_server):
                10, what="the server's pool processes to exit with it")
     project.stop_all()
     assert code == 0, "dfws-asgi exit status %s" % code
-    assert "Traceback" not in project.logs(), project.logs()
+    logs = BROWSER_FAILURE.sub("", project.logs())
+    assert "Traceback" not in logs, logs
 
 
 def user_pk(username):
@@ -108,6 +117,12 @@ def test_browser_call_reaches_handler(setup):
         assert proof["window_key"] == window.key
         # the WindowInfo (built at connect, carried to the worker) has the user
         assert proof["user_pk"] == user_pk("carol")
+        info = proof["info"]
+        assert list(info) == WINDOW_INFO_KEYS
+        assert (info["window_key"], info["username"], info["is_active"]) == (
+            window.key, "carol", True)
+        # Django's get_language_from_request: LANGUAGE_CODE en-us -> supported variant "en"
+        assert info["user_agent"].startswith("Python/") and info["language_code"] == "en"
         if mode == "thread":
             assert proof["pid"] == server.proc.pid
         elif mode == "process":
@@ -146,3 +161,51 @@ def test_server_side_signal_not_run_and_missing_opts(setup):
     if mode == "channels":
         # C built the process.signal message; the worker refused the call
         assert "refused" in project.logs()
+
+
+def test_celery_options_from_browser(setup):
+    """``countdown`` in a browser call: honoured in celery mode, refused (logged,
+    dropped, connection kept) in the other modes."""
+    mode, server, worker = setup
+    project = server.project
+
+    async def scenario():
+        window = await open_window(server, "/page/")
+        start = time.monotonic()
+        await window.send(json.dumps({"signal": "native.echo", "opts": {"value": "later"},
+                                      "countdown": 2}))
+        await window.heartbeat()
+        if mode == "celery":
+            reply = await window.recv_json(timeout=10)
+            assert reply["opts"]["value"] == "later"
+            assert time.monotonic() - start >= 1.5
+        else:
+            await window.send(json.dumps({"signal": "native.echo", "opts": {"value": "now"}}))
+            assert (await window.recv_json(timeout=10))["opts"]["value"] == "now"
+            assert await window.drain(2.5) == []
+            assert project.proofs("native.echo--%s--later" % window.key) == []
+        await window.close()
+
+    run(scenario())
+    if mode != "celery":
+        assert "Celery" in project.logs()
+
+
+def test_unknown_signal_and_bad_calls_dropped(setup):
+    mode, server, worker = setup
+
+    async def scenario():
+        window = await open_window(server, "/page/")
+        for frame in ['{"signal": "no.such.signal", "opts": {}}',
+                      '{"signal": "native.echo", "opts": [1]}', "{]", b"\x01"]:
+            await window.send(frame)
+            await window.heartbeat()
+        await window.send(json.dumps({"signal": "native.echo", "opts": {"value": "fine"}}))
+        assert (await window.recv_json(timeout=10))["opts"]["value"] == "fine"
+        await window.close()
+
+    run(scenario())
+    log = server.log()
+    if mode == "channels":  # dispatched by C, which knows the signals
+        assert "unknown signal no.such.signal ignored" in log
+    assert "invalid signal call ignored" in log and "invalid JSON frame ignored" in log

@@ -297,3 +297,17 @@ def test_firefox_style_connection_header(srv):
         assert dict(headers)["sec-websocket-accept"] == ws_accept_for(key)
     finally:
         c.close()
+
+
+def test_unsupported_extension_not_negotiated(srv):
+    # no extension is implemented: permessage-deflate must not be accepted
+    # (else the client would send RSV1 frames the server rejects)
+    c = RawConn.tcp(srv.port)
+    try:
+        c.send(upgrade_request("/echo", headers=[
+            ("Sec-WebSocket-Extensions", "permessage-deflate; client_max_window_bits")]))
+        status, headers = c.read_head()
+        assert status == 101
+        assert "sec-websocket-extensions" not in dict(headers), headers
+    finally:
+        c.close()

@@ -18,7 +18,7 @@ def _proof(name, window_info, kwargs):
     path = os.path.join(out, "%s--%s--%s.json" % (name, window_info.window_key or "", value))
     data = {
         "signal": name, "kwargs": kwargs, "window_key": window_info.window_key,
-        "user_pk": window_info.user_pk, "pid": os.getpid(),
+        "user_pk": window_info.user_pk, "pid": os.getpid(), "info": window_info.to_dict(),
     }
     tmp = "%s.%d.tmp" % (path, os.getpid())
     with open(tmp, "w") as f:
