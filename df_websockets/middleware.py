@@ -23,10 +23,13 @@ def new_window_key():
 
 class WebsocketMiddleware(MiddlewareMixin):
     def process_request(self, request):
+        # A page load is a new window: it gets a new key (the page's socket
+        # reads it from the cookie set on this response). An XMLHttpRequest
+        # made by a page belongs to that page's window: its key comes from
+        # the DFWSKEY header, else from the cookie.
+        key = None
         if request.META.get("HTTP_X_REQUESTED_WITH") == "XMLHttpRequest":
-            key = request.META.get("HTTP_DFWSKEY")
-        else:
-            key = request.COOKIES.get(WEBSOCKET_KEY_COOKIE_NAME)
+            key = request.META.get("HTTP_DFWSKEY") or request.COOKIES.get(WEBSOCKET_KEY_COOKIE_NAME)
         request.window_key = key or new_window_key()
         request.has_websocket_topics = False
 

@@ -433,11 +433,19 @@ def test_middleware_cookie_attributes_follow_csrf_settings(client):
 
 def test_middleware_key_from_cookie_and_header(client):
     client.cookies["dfwskey"] = "fromcookie"
-    assert client.get("/plain/").wsgi_request.window_key == "fromcookie"
+    # a page load is a new window, whatever the cookie says (two tabs of one
+    # browser must not share WINDOW signals)
+    first = client.get("/plain/").wsgi_request.window_key
+    second = client.get("/plain/").wsgi_request.window_key
+    assert len(first) == 32 and first != "fromcookie" and first != second
+    # an XMLHttpRequest belongs to its page's window: header first, then cookie
     response = client.get("/plain/", HTTP_X_REQUESTED_WITH="XMLHttpRequest", HTTP_DFWSKEY="fromheader")
     assert response.wsgi_request.window_key == "fromheader"
     response = client.get("/plain/", HTTP_X_REQUESTED_WITH="XMLHttpRequest")
-    assert len(response.wsgi_request.window_key) == 32  # no header: new key
+    assert response.wsgi_request.window_key == "fromcookie"
+    del client.cookies["dfwskey"]
+    response = client.get("/plain/", HTTP_X_REQUESTED_WITH="XMLHttpRequest")
+    assert len(response.wsgi_request.window_key) == 32  # neither: new key
 
 
 # ---- template tags ---------------------------------------------------------------
