@@ -440,7 +440,8 @@ def main(argv=None):
         vers = {}
         for mod in ("channels_redis", "redis", "msgpack"):
             try:
-                vers[mod] = __import__(mod).__version__
+                m = __import__(mod)
+                vers[mod] = getattr(m, "__version__", None) or ".".join(map(str, m.version))
             except Exception:  # noqa: BLE001
                 vers[mod] = "?"
         try:

@@ -455,6 +455,7 @@ ROWS = [
     ("one at a time: time to reach all, p99", "round_p99", fmt_ms, "down"),
     ("one at a time: trigger() call in fire.py, p50", "trigger_p50", fmt_ms, None),
     ("one at a time: server CPU", "paced_cpu", "{:.0%}".format, None),
+    ("one at a time: client CPU", "paced_client_cpu", "{:.0%}".format, None),
     ("burst: deliveries/s", "deliveries_s", "{:.0f}".format, "up"),
     ("burst: latency p50", "burst_p50", fmt_ms, "down"),
     ("burst: latency p99", "burst_p99", fmt_ms, "down"),

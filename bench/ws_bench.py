@@ -28,8 +28,6 @@ import os
 import platform
 import shlex
 import shutil
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile

@@ -251,6 +251,26 @@ def test_malformed_input_is_dropped_and_connection_stays(server):
     assert "binary frame ignored" in log
 
 
+def test_long_bad_frame_logged_as_a_normal_warning(server):
+    """A quoted bad frame is cut to a prefix; cutting inside a multi-byte
+    UTF-8 character must not cost the line its level and timestamp."""
+    frame = "x" * 199 + "é" * 50 + " not json"
+
+    async def scenario():
+        window = await open_window(server, "/page/")
+        await window.send(frame)
+        await window.heartbeat()
+        await window.close()
+
+    run(scenario())
+    with open(server.proc.log_path, "rb") as f:
+        lines = f.read().decode("utf8", "replace").splitlines()
+    mine = [line for line in lines if "x" * 199 in line]
+    assert mine, "the bad frame was not logged"
+    pattern = r"^\d{4}-\d\d-\d\d [\d:,]+ WARNING +native window: invalid JSON frame ignored"
+    assert all(re.match(pattern, line) for line in mine), mine
+
+
 def test_malformed_frame_logged_exactly_once_per_line(server):
     """The warning quoting a bad frame quotes that frame and nothing after it
     (a WebSocket payload is not NUL-terminated), in a normal log line."""

@@ -211,3 +211,20 @@ def test_default_limit_is_one_mib(start_server):
         ws.expect_close(1009)
     finally:
         ws.close()
+
+
+# ---- --application-close-timeout ---------------------------------------------------
+
+@pytest.mark.ref("daphne")
+def test_application_close_timeout_cancels_stubborn_app(start_server):
+    s = start_server("ws_app:app", "--application-close-timeout", "1")
+
+    async def go():
+        async with ws_connect(s.url("/stubborn?tag=stub")) as ws:
+            await ws.close(1000)
+    run(go())
+    s.wait_event("stub", "websocket.disconnect")
+    line = s.wait_out("stubborn-stub", timeout=6)
+    assert line and line.startswith("cancelled"), line
+    delay = float(line.split()[1])
+    assert 0.7 <= delay <= 3.0, "cancelled %.2fs after the disconnect" % delay

@@ -29,13 +29,21 @@ def still_works(srv):
 def fails_with(srv, frames, code):
     """Sends `frames` (bytes) on a fresh WebSocket, expects close `code`
     then TCP close, then checks a new client is served."""
-    ws = srv.ws_raw("/echo?tag=bad")
+    fails_with.n += 1
+    tag = "bad%d" % fails_with.n
+    ws = srv.ws_raw("/echo?tag=" + tag)
     try:
         ws.conn.send(frames)
         ws.expect_close(code, timeout=5, then_eof=True)
     finally:
         ws.close()
+    # the app is told, and saw none of the bad data
+    srv.wait_event(tag, "websocket.disconnect", timeout=5)
+    assert [e["type"] for e in srv.events(tag)] == ["websocket.connect", "websocket.disconnect"]
     still_works(srv)
+
+
+fails_with.n = 0
 
 
 @pytest.mark.parametrize("rsv", [4, 2, 1, 7])

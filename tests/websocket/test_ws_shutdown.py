@@ -65,3 +65,19 @@ def test_sigterm_with_client_not_answering_close(start_server):
     finally:
         r.close()
     s.wait_event("deaf", "websocket.disconnect", timeout=1)
+
+
+def test_sigterm_with_handshake_pending(start_server):
+    s = start_server("ws_app:app", "--websocket_connect_timeout", "30")
+    from conftest import RawConn, upgrade_request
+    c = RawConn.tcp(s.port)
+    try:
+        c.send(upgrade_request("/never?tag=pending"))
+        s.wait_event("pending", "websocket.connect", timeout=5)
+        s.signal(signal.SIGTERM)
+        data = c.wait_closed(8)
+        assert not data.startswith(b"HTTP/1.1 101"), data
+    finally:
+        c.close()
+    assert s.stop(expect_code=0, timeout=10) == 0
+    s.wait_event("pending", "websocket.disconnect", timeout=1)

@@ -21,6 +21,8 @@ Paths:
                 1 MiB binary messages; progress in "flood-<tag>"
   /sink         sleep ``sleep`` s without receiving, then count received
                 bytes; answer the text "end" with the count
+  /stubborn     ignore the disconnect: sleep 60 s; a cancellation is
+                written to "stubborn-<tag>" with the delay
 HTTP requests get 200 "http ok"; lifespan stores state {"answer": 42}.
 """
 import asyncio
@@ -157,6 +159,15 @@ async def websocket(scope, receive, send):
         return await flood(scope, rec, send, q)
     elif path == "/sink":
         return await sink(rec, send, q)
+    elif path == "/stubborn":
+        while (await rec.receive())["type"] != "websocket.disconnect":
+            pass
+        t0 = time.monotonic()
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            write_out("stubborn-" + rec.tag, "cancelled %.2f" % (time.monotonic() - t0))
+            raise
     await echo_loop(rec, send)
 
 

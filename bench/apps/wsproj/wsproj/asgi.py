@@ -9,4 +9,4 @@ import django  # noqa: E402
 
 django.setup()
 
-from df_websockets.routing import application  # noqa: E402,F401
+from df_websockets.routing import application  # noqa: E402,F401  (re-exported)
