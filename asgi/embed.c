@@ -59,6 +59,11 @@ int dfws_embed_run(int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    /* A peer that vanishes makes write() fail with EPIPE; without this the
+     * whole worker would die of SIGPIPE (CPython ignores it only when it
+     * installs its own handlers, which we ask it not to). */
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGXFSZ, SIG_IGN);
 
     char exe[PATH_MAX + 16];
     PyStatus status;

@@ -14,8 +14,12 @@
 typedef struct {
     PyObject_HEAD
     dfws_window_t *w;
-    PyObject *window_info; /* dict, set by accept() */
 } NativeWindow;
+
+/* The WindowInfo dict lives in C as msgpack (what `process.signal` carries);
+ * Python gets a fresh dict only when a signal call needs it, so an idle
+ * window holds no Python dict. */
+static PyObject *unpackb;
 
 static dfws_native_t *native;
 static PyObject *py_connect, *py_signal; /* dfws.native callbacks */
@@ -23,8 +27,8 @@ static PyObject *py_connect, *py_signal; /* dfws.native callbacks */
 static PyObject *nw_accept(NativeWindow *self, PyObject *args)
 {
     Py_buffer mp;
-    PyObject *groups, *info;
-    if (!PyArg_ParseTuple(args, "y*OO", &mp, &groups, &info))
+    PyObject *groups;
+    if (!PyArg_ParseTuple(args, "y*O", &mp, &groups))
         return NULL;
     PyObject *seq = PySequence_Fast(groups, "groups must be a list of str");
     if (!seq) {
@@ -38,7 +42,6 @@ static PyObject *nw_accept(NativeWindow *self, PyObject *args)
         ok = (names[i] = PyUnicode_AsUTF8(PySequence_Fast_GET_ITEM(seq, i))) != NULL;
     PyObject *res = NULL;
     if (ok) {
-        Py_XSETREF(self->window_info, Py_NewRef(info));
         if (self->w)
             dfws_native_connected(self->w, mp.buf, (size_t)mp.len, names, (size_t)n);
         res = Py_NewRef(Py_None);
@@ -60,7 +63,27 @@ static PyObject *nw_refuse(NativeWindow *self, PyObject *unused)
 
 static PyObject *nw_get_window_info(NativeWindow *self, void *closure)
 {
-    return Py_NewRef(self->window_info ? self->window_info : Py_None);
+    size_t len;
+    const char *mp = self->w ? dfws_native_window_info(self->w, &len) : NULL;
+    if (!mp)
+        Py_RETURN_NONE;
+    if (!unpackb) {
+        PyObject *mod = PyImport_ImportModule("msgpack");
+        unpackb = mod ? PyObject_GetAttrString(mod, "unpackb") : NULL;
+        Py_XDECREF(mod);
+        if (!unpackb)
+            return NULL;
+    }
+    PyObject *raw = PyBytes_FromStringAndSize(mp, (Py_ssize_t)len);
+    if (!raw)
+        return NULL;
+    PyObject *kw = Py_BuildValue("{s:O}", "raw", Py_False);
+    PyObject *args = PyTuple_Pack(1, raw);
+    PyObject *info = kw && args ? PyObject_Call(unpackb, args, kw) : NULL;
+    Py_XDECREF(args);
+    Py_XDECREF(kw);
+    Py_DECREF(raw);
+    return info;
 }
 
 static PyObject *nw_get_open(NativeWindow *self, void *closure)
@@ -70,19 +93,19 @@ static PyObject *nw_get_open(NativeWindow *self, void *closure)
 
 static void nw_dealloc(NativeWindow *self)
 {
-    Py_CLEAR(self->window_info);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
 static PyMethodDef nw_methods[] = {
     {"accept", (PyCFunction)nw_accept, METH_VARARGS,
-     "accept(window_info_msgpack, groups, window_info): join the groups and accept."},
+     "accept(window_info_msgpack, groups): join the groups and accept."},
     {"refuse", (PyCFunction)nw_refuse, METH_NOARGS, "Refuse the handshake with 403."},
     {NULL, NULL, 0, NULL},
 };
 
 static PyGetSetDef nw_getset[] = {
-    {"window_info", (getter)nw_get_window_info, NULL, "WindowInfo.to_dict() of the window", NULL},
+    {"window_info", (getter)nw_get_window_info, NULL,
+     "WindowInfo.to_dict() of the window (a new dict each time; None once closed)", NULL},
     {"open", (getter)nw_get_open, NULL, "whether the window is still connected", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
@@ -112,7 +135,6 @@ static int op_connect(void *ud, dfws_window_t *w, dfws_req_t *req)
     NativeWindow *obj = scope ? PyObject_New(NativeWindow, &nw_type) : NULL;
     if (obj) {
         obj->w = w;
-        obj->window_info = NULL;
         dfws_native_set_app(w, obj); /* the window's reference */
         PyObject *res = PyObject_CallFunctionObjArgs(py_connect, scope, (PyObject *)obj, NULL);
         if (res) {

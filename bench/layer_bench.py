@@ -48,6 +48,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
+sys.dont_write_bytecode = True   # importing http_bench must not leave bench/__pycache__
 import http_bench as hb  # noqa: E402  (shared helpers: /proc, tables)
 
 PYTHON = "/usr/bin/python3"

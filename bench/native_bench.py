@@ -44,6 +44,7 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.dont_write_bytecode = True   # importing http_bench must not leave bench/__pycache__
 import http_bench as hb  # noqa: E402  (shared helpers: /proc, tables, stop)
 
 REPO = os.path.dirname(HERE)

@@ -35,6 +35,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.dont_write_bytecode = True   # importing http_bench must not leave bench/__pycache__
 import http_bench as hb  # noqa: E402  (shared helpers: /proc, tables, stop)
 
 APPS_DIR = os.path.join(HERE, "apps")

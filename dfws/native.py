@@ -128,7 +128,7 @@ def _answer(window, future):
         logger.exception("df_websockets window refused: WindowInfo is not serializable")
         window.refuse()
         return
-    window.accept(packed, groups, info)
+    window.accept(packed, groups)
 
 
 def connect(scope, window):

@@ -165,6 +165,9 @@ def main():
     loop.run_until_complete(loop.shutdown_asyncgens())
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.remove_signal_handler(signum)
+        # shutdown is under way: a second signal must not kill the process
+        # with the default action before it exits 0
+        signal.signal(signum, signal.SIG_IGN)
     loop.run_until_complete(asyncio.sleep(0))
     loop.close()
     logging.shutdown()

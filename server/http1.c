@@ -114,6 +114,8 @@ static void write_simple_response(dfws_conn_t *c, int status)
                      "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
                      "Content-Length: %zu\r\nConnection: close\r\nDate: %s\r\n",
                      status, reason, strlen(reason) + 1, dfws_server_date(c->server));
+    if (status == 426) /* RFC 6455 4.2.2: tell the client which version we speak */
+        dfws_buf_appendf(&b, "Sec-WebSocket-Version: 13\r\n");
     if (name)
         dfws_buf_appendf(&b, "Server: %s\r\n", name);
     dfws_buf_appendf(&b, "\r\n%s\n", reason);

@@ -93,6 +93,12 @@ void *dfws_native_get_app(const dfws_window_t *w)
     return w->app;
 }
 
+const char *dfws_native_window_info(const dfws_window_t *w, size_t *len)
+{
+    *len = w->wi_len;
+    return w->wi_mp;
+}
+
 void dfws_native_get_stats(const dfws_native_t *n, dfws_native_stats_t *st)
 {
     *st = n->stats;

@@ -62,6 +62,10 @@ int dfws_native_connected(dfws_window_t *w, const char *window_info_mp, size_t m
 /* Refuses with 403. */
 void dfws_native_refused(dfws_window_t *w);
 
+/* The msgpack of the window's WindowInfo dict (owned by the window, valid
+ * while it is open); NULL before it is connected. */
+const char *dfws_native_window_info(const dfws_window_t *w, size_t *len);
+
 /* The application-layer pointer of a window (set/get). */
 void dfws_native_set_app(dfws_window_t *w, void *app);
 void *dfws_native_get_app(const dfws_window_t *w);

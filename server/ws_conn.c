@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #define CLOSE_WAIT_SECONDS 5.0
+#define EARLY_LIMIT (64 * 1024)
 
 static dfws_server_t *server_of(dfws_wsconn_t *wc)
 {
@@ -303,6 +304,12 @@ int dfws_wsconn_accept(dfws_wsconn_t *wc, const char *subprotocol, size_t sublen
     wc->state = DFWS_WSC_OPEN;
     wc->opened_ms = wc->last_in_ms = uv_now(c->server->loop);
     arm_timer(wc);
+    if (wc->early.len) {
+        dfws_buf_t early = wc->early;
+        memset(&wc->early, 0, sizeof(wc->early));
+        dfws_wsconn_on_data(c, early.base, early.len);
+        dfws_buf_free(&early);
+    }
     return 0;
 }
 
@@ -374,13 +381,14 @@ void dfws_wsconn_on_data(dfws_conn_t *c, const char *data, size_t len)
 {
     dfws_wsconn_t *wc = c->ws;
     if (wc->state == DFWS_WSC_HANDSHAKE) {
-        (void)data;
-        (void)len;
-        /* RFC 6455: the client waits for the 101 before sending frames. */
-        dfws_log_info("%s:%u: data before the WebSocket handshake was answered", c->client_host,
-                      c->client_port);
-        wc->close_code = 1002;
-        dfws_conn_close(c);
+        /* A client may send its first frames right behind the upgrade
+         * request: keep them (bounded) until the application accepts. */
+        if (wc->early.len + len > EARLY_LIMIT || dfws_buf_append(&wc->early, data, len)) {
+            dfws_log_info("%s:%u: more than %d bytes before the WebSocket handshake was answered",
+                          c->client_host, c->client_port, EARLY_LIMIT);
+            wc->close_code = 1006;
+            dfws_conn_close(c);
+        }
         return;
     }
     if (wc->state == DFWS_WSC_CLOSED)
@@ -427,6 +435,7 @@ void dfws_wsconn_free(dfws_conn_t *c)
         return;
     c->ws = NULL;
     dfws_ws_cleanup(&wc->ws);
+    dfws_buf_free(&wc->early);
     free(wc->hs_key);
     free(wc);
 }

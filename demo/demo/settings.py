@@ -100,10 +100,16 @@ if DFWS_DEMO_REDIS_URL:
     }
 else:
     # No CHANNEL_LAYERS: df_websockets provides its embedded layer as default.
+    # The window -> topics entries live in a file cache so that pages still
+    # open when the server restarts find their topics again on reconnect
+    # (an in-memory cache would die with the process).
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-            "LOCATION": "dfws-demo",
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": os.environ.get(
+                "DFWS_DEMO_CACHE_DIR",
+                os.path.join(tempfile.gettempdir(), "dfws-demo-cache-%d" % os.getuid()),
+            ),
         }
     }
 

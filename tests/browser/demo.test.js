@@ -9,7 +9,7 @@
 // tests/artifacts/.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launchBrowser, saveArtifacts, startDemoServer } from './harness.js';
+import { launchBrowser, runScenario, startDemoServer } from './harness.js';
 
 const WAIT = 15000;
 let server;
@@ -26,30 +26,10 @@ after(async () => {
 });
 
 /**
- * Run `body(pages)` with screenshots of `pages` (filled by the body) saved
- * when it throws. Browser console errors are added to the failure message.
+ * Run `body(watch)` with screenshots of the watched pages and the server log
+ * saved when it throws (harness.js runScenario).
  */
-async function scenario(t, body) {
-  const pages = {};
-  const consoleLines = [];
-  const watch = (label, page) => {
-    pages[label] = page;
-    page.on('console', (msg) => consoleLines.push(`[${label}] ${msg.type()}: ${msg.text()}`));
-    page.on('pageerror', (err) => consoleLines.push(`[${label}] pageerror: ${err.message}`));
-    return page;
-  };
-  try {
-    await body(watch);
-  } catch (err) {
-    const saved = await saveArtifacts(t.name, pages, server);
-    err.message += `\nserver: ${server.command}\nartifacts: ${saved.join(', ')}\nbrowser console:\n${consoleLines.join('\n')}`;
-    throw err;
-  } finally {
-    for (const page of Object.values(pages)) {
-      if (!page.isClosed()) await page.context().close().catch(() => {});
-    }
-  }
-}
+const scenario = (t, body) => runScenario(t, () => [server], body);
 
 async function openDemoPage(page, pathname) {
   const response = await page.goto(`${server.url}${pathname}`, { waitUntil: 'domcontentloaded' });

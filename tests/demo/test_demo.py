@@ -383,7 +383,7 @@ def test_settings_without_redis():
     assert settings.CHANNEL_LAYERS["default"]["BACKEND"] == (
         "df_websockets.layers.EmbeddedChannelLayer")
     assert settings.CACHES["default"]["BACKEND"] == (
-        "django.core.cache.backends.locmem.LocMemCache")
+        "django.core.cache.backends.filebased.FileBasedCache")
     assert settings.WEBSOCKET_WORKERS == "thread"
     assert demo_settings.ALLOWED_HOSTS == ["localhost", "127.0.0.1", "[::1]"]
     assert settings.ASGI_APPLICATION == "demo.asgi.application"

@@ -209,3 +209,33 @@ def test_unknown_signal_and_bad_calls_dropped(setup):
     if mode == "channels":  # dispatched by C, which knows the signals
         assert "unknown signal no.such.signal ignored" in log
     assert "invalid signal call ignored" in log and "invalid JSON frame ignored" in log
+
+
+def test_process_mode_with_in_process_layer_is_not_silent(tmp_path, native_db):
+    """``process`` workers and no CHANNEL_LAYERS (the embedded in-process
+    layer): the handler runs in a forked pool process, which cannot reach the
+    server's in-process layer. Its WINDOW message must then either arrive or
+    be reported (at start-up or when sent), never vanish silently."""
+    project = Project(tmp_path, native_db, workers="process")
+    server = Server(project).start()
+    try:
+        async def scenario():
+            window = await open_window(server, "/page/")
+            await window.send(json.dumps({"signal": "native.echo", "opts": {"value": "fork"}}))
+            proof = project.proof("native.echo", window.key, "fork")
+            assert proof["pid"] != server.proc.pid
+            frames = await window.drain(1.5)
+            await window.close()
+            return frames
+
+        frames = run(scenario())
+    finally:
+        server.stop()
+        project.stop_all()
+    if frames:
+        assert json.loads(frames[0])["opts"]["value"] == "fork"
+        return
+    reported = [line for line in project.logs().splitlines()
+                if re.search(r"WARNING|ERROR", line) and re.search(r"process", line, re.I)
+                and re.search(r"layer|redis", line, re.I)]
+    assert reported, "the handler's message to its window was lost without a word in the log"

@@ -268,6 +268,23 @@ class Server:
                                          % (code, expect_code, self.describe()))
         return code
 
+    def wait_exit(self, expect_code=0, timeout=10):
+        """After the test signalled the server itself: waits for it to exit
+        WITHOUT sending another signal, checks the exit code."""
+        self.stopped = True
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+            self._close_files()
+            pytest.fail("server did not exit within %ss\n%s" % (timeout, self.describe()))
+        self._close_files()
+        if expect_code is not None:
+            assert code == expect_code, ("server exit code %s, expected %s\n%s"
+                                         % (code, expect_code, self.describe()))
+        return code
+
     def _close_files(self):
         for f in (self._stdout, self._stderr):
             try:

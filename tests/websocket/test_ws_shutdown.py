@@ -24,7 +24,7 @@ def test_sigterm_closes_websockets_with_1001(start_server):
     assert exc.rcvd is not None, "no close frame from the server: %r" % exc
     assert exc.rcvd.code == 1001
     t0 = time.monotonic()
-    assert s.stop(expect_code=0, timeout=10) == 0
+    assert s.wait_exit(expect_code=0, timeout=10) == 0
     assert time.monotonic() - t0 < 5
     ev = s.wait_event("shut", "websocket.disconnect", timeout=1)
     assert ev["code"] == 1001
@@ -45,7 +45,7 @@ def test_sigterm_several_sockets_and_raw_client(start_server):
     finally:
         for r in raws:
             r.close()
-    assert s.stop(expect_code=0, timeout=10) == 0
+    assert s.wait_exit(expect_code=0, timeout=10) == 0
     for i in range(3):
         assert s.wait_event("shut%d" % i, "websocket.disconnect", timeout=1)["code"] == 1001
 
@@ -60,7 +60,7 @@ def test_sigterm_with_client_not_answering_close(start_server):
         s.signal(signal.SIGTERM)
         r.expect_close(1001, timeout=5, then_eof=False)
         # never answer: the server must still exit by itself
-        assert s.stop(expect_code=0, timeout=12) == 0
+        assert s.wait_exit(expect_code=0, timeout=12) == 0
         assert time.monotonic() - t0 < 10
     finally:
         r.close()
@@ -79,5 +79,5 @@ def test_sigterm_with_handshake_pending(start_server):
         assert not data.startswith(b"HTTP/1.1 101"), data
     finally:
         c.close()
-    assert s.stop(expect_code=0, timeout=10) == 0
+    assert s.wait_exit(expect_code=0, timeout=10) == 0
     s.wait_event("pending", "websocket.disconnect", timeout=1)
