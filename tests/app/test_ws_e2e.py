@@ -224,3 +224,29 @@ def test_devserver_application_serves_static(settings):
     assert isinstance(devserver.application, ASGIStaticFilesHandler)
     settings.DEBUG = False
     assert importlib.reload(devserver).application is application
+
+
+def test_runserver_is_ours_wherever_df_websockets_is_listed(tmp_path):
+    """Upstream's README lists df_websockets after channels and daphne (and
+    projects put staticfiles first): runserver must still be dfws-asgi's."""
+    (tmp_path / "late_settings.py").write_text(
+        "from settings import *\n"
+        "INSTALLED_APPS = ['django.contrib.auth', 'django.contrib.contenttypes',\n"
+        "    'django.contrib.sessions', 'django.contrib.messages', 'django.contrib.staticfiles',\n"
+        "    'channels', 'daphne', 'df_websockets', 'dfws_testapp']\n")
+    fake = tmp_path / "dfws-asgi"
+    fake.write_text("#!/bin/sh\nexit 0\n")
+    fake.chmod(0o755)
+    code = ("import django; django.setup()\n"
+            "from django.core.management import get_commands\n"
+            "print(get_commands()['runserver'])\n")
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="late_settings",
+               PYTHONPATH=os.pathsep.join([str(tmp_path), HERE, os.path.dirname(os.path.dirname(HERE))]))
+    env["DFWS_ASGI"] = str(fake)
+    out = subprocess.run([sys.executable, "-c", code], cwd=HERE, env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == "df_websockets", out.stderr
+    # without the binary, Django's own rule stands: the first app listed wins
+    env["DFWS_ASGI"] = ""
+    env["PATH"] = "/usr/bin:/bin"
+    out = subprocess.run([sys.executable, "-c", code], cwd=HERE, env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == "django.contrib.staticfiles", out.stderr

@@ -379,9 +379,15 @@ class Window:
         await self.ws.send("--heartbeat--")
         assert await self.recv(timeout) == "--heartbeat--"
 
-    async def drain(self, quiet=0.6, limit=10.0):
-        """Every frame received until ``quiet`` s pass without one."""
+    async def drain(self, quiet=0.6, limit=10.0, expect=0):
+        """Every frame received until ``quiet`` s pass without one, waiting
+        up to TIMEOUT for each of the first ``expect`` frames (slow machines)."""
         frames = []
+        for _ in range(expect):
+            try:
+                frames.append(await asyncio.wait_for(self.ws.recv(), TIMEOUT))
+            except asyncio.TimeoutError:
+                return frames
         deadline = time.monotonic() + limit
         while time.monotonic() < deadline:
             try:
@@ -434,9 +440,12 @@ async def login_window(server, username, room=None):
     return window
 
 
-async def drain_all(windows, quiet=0.6):
-    """``drain`` every window concurrently; list of frame lists."""
-    return await asyncio.gather(*(w.drain(quiet) for w in windows))
+async def drain_all(windows, expect=None, quiet=0.6):
+    """``drain`` every window concurrently; list of frame lists. ``expect``:
+    how many frames each window should get (an int, or one per window)."""
+    if not isinstance(expect, (list, tuple)):
+        expect = [expect or 0] * len(windows)
+    return await asyncio.gather(*(w.drain(quiet, expect=n) for w, n in zip(windows, expect)))
 
 
 def run(coro, timeout=60):

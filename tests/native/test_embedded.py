@@ -11,7 +11,7 @@ import pytest
 import websockets
 
 from conftest import (
-    Project, Server, connect_ws, login_window, open_window, run, signal_values,
+    Project, Server, connect_ws, drain_all, login_window, open_window, run, signal_values,
 )
 
 MAX_MESSAGE = 65536
@@ -55,7 +55,7 @@ def test_window_without_cookie_is_accepted_but_on_no_topic(server):
         assert await asyncio.wait_for(ws.recv(), 5) == "--heartbeat--"
         listener = await open_window(server, "/page/")
         server.fire([{"to": "broadcast", "value": "nocookie"}])
-        assert signal_values(await listener.drain()) == ["nocookie"]
+        assert signal_values(await listener.drain(expect=1)) == ["nocookie"]
         with pytest.raises(asyncio.TimeoutError):
             await asyncio.wait_for(ws.recv(), 0.5)
         await ws.close()
@@ -95,7 +95,7 @@ def test_browser_call_to_server_side_signal_does_not_run(server):
         await window.send(json.dumps({"signal": "native.secret", "opts": {"value": "s1"}}))
         await window.send(json.dumps({"signal": "native.echo", "opts": {"value": "after"}}))
         project.proof("native.echo", window.key, "after")
-        frames = await window.drain(0.8)
+        frames = await window.drain(0.8, expect=1)
         assert [json.loads(f)["opts"]["value"] for f in frames] == ["after"]
         assert project.proofs("native.secret") == []
         await window.close()
@@ -141,16 +141,16 @@ def test_triggers_reach_exactly_the_right_windows(server):
             {"to": "room", "room": 2, "value": "room-2"},
             {"to": "room", "room": 3, "value": "room-3"},
         ])
-        got = {}
-        for name, window in windows.items():
-            got[name] = signal_values(await window.drain())
-        assert got == {
+        expected = {
             "a": ["all", "room-1", "user-alice", "win-a"],
             "b": ["all", "room-2", "user-alice"],
             "c": ["all", "room-1", "user-bob"],
             "d": ["all", "room-2", "win-d"],
             "e": ["all"],
         }
+        frames = await drain_all(list(windows.values()), [len(v) for v in expected.values()])
+        got = {name: signal_values(f) for name, f in zip(windows, frames)}
+        assert got == expected
         for window in windows.values():
             await window.heartbeat()
             await window.close()
@@ -180,7 +180,7 @@ def test_closed_window_leaves_its_groups(server):
         await asyncio.sleep(0.2)
         server.fire([{"to": "room", "room": 7, "value": "r7"},
                      {"to": "window", "key": gone.key, "value": "ghost"}])
-        assert signal_values(await stays.drain()) == ["r7"]
+        assert signal_values(await stays.drain(expect=1)) == ["r7"]
         await stays.close()
 
     run(scenario())

@@ -46,7 +46,7 @@ def test_connect_heartbeat_and_broadcast_through_python_consumer(server):
         fire(server, [{"to": "broadcast", "value": "all"},
                       {"to": "window", "key": second.key, "value": "second"},
                       {"to": "room", "room": 5, "value": "room-5"}])
-        got = [signal_values(frames) for frames in await drain_all([first, second])]
+        got = [signal_values(frames) for frames in await drain_all([first, second], 2)]
         assert got == [["all", "room-5"], ["all", "second"]]
         # a browser call through the consumer, answered to its window
         await first.send(json.dumps({"signal": "native.echo", "opts": {"value": "py"}}))

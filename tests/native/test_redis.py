@@ -68,14 +68,16 @@ def test_shell_triggers_reach_exactly_the_right_windows(server):
             {"to": "room", "room": 12, "value": "room-12"},
             {"to": "room", "room": 13, "value": "room-13"},
         ])
-        got = {name: signal_values(await w.drain()) for name, w in windows.items()}
-        assert got == {
+        expected = {
             "a": ["all", "room-11", "user-alice", "win-a"],
             "b": ["all", "room-12", "user-alice"],
             "c": ["all", "room-11", "user-bob"],
             "d": ["all", "room-12", "win-d"],
             "e": ["all"],
         }
+        frames = await drain_all(list(windows.values()), [len(v) for v in expected.values()])
+        got = {name: signal_values(f) for name, f in zip(windows, frames)}
+        assert got == expected
         for window in windows.values():
             await window.heartbeat()
             await window.close()
@@ -89,13 +91,14 @@ def test_broadcast_reaches_windows_on_both_workers(server):
         server.project.shell_fire([{"to": "broadcast", "value": "from-shell"}])
         # a view runs in one worker; its broadcast must reach the other one too
         server.fire([{"to": "broadcast", "value": "from-view"}])
-        for frames in await drain_all(windows):
+        for frames in await drain_all(windows, 2):
             assert signal_values(frames) == ["from-shell", "from-view"]
         # WINDOW of a window on each worker, from the shell
         targets = [owned[pid][0] for pid in owned]
         server.project.shell_fire([{"to": "window", "key": w.key, "value": "w-" + w.key}
                                    for w in targets])
-        for window, frames in zip(windows, await drain_all(windows)):
+        expect = [1 if w in targets else 0 for w in windows]
+        for window, frames in zip(windows, await drain_all(windows, expect)):
             expected = ["w-" + window.key] if window in targets else []
             assert signal_values(frames) == expected
         for window in windows:
@@ -112,7 +115,7 @@ def test_redis_restart_keeps_windows_and_delivers(server):
         wait_until(lambda: redis.command("ZCARD", BROADCAST_GROUP).strip() == str(len(windows)),
                    what="every window in the broadcast group")
         server.project.shell_fire([{"to": "broadcast", "value": "before"}])
-        for frames in await drain_all(windows):
+        for frames in await drain_all(windows, 1):
             assert signal_values(frames) == ["before"]
 
         redis.stop()
@@ -127,7 +130,7 @@ def test_redis_restart_keeps_windows_and_delivers(server):
         await asyncio.get_running_loop().run_in_executor(
             None, lambda: wait_until(registered, 15, what="windows registered again in Redis"))
         server.project.shell_fire([{"to": "broadcast", "value": "after"}])
-        for frames in await drain_all(windows):
+        for frames in await drain_all(windows, 1):
             assert signal_values(frames) == ["after"]
         for window in windows:
             await window.heartbeat()

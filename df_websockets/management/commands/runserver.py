@@ -5,8 +5,9 @@ Keeps Django's autoreloader: each reloaded child runs
 serves ``settings.ASGI_APPLICATION`` and, with DEBUG, static files) and stops
 it when the child exits. The binary is looked up in ``$DFWS_ASGI``, next to
 ``sys.executable``, then on PATH; without it, Django's runserver is used with
-a warning. List ``df_websockets`` before ``django.contrib.staticfiles`` in
-INSTALLED_APPS so that this command wins (like daphne's).
+a warning. The command wins over staticfiles' and daphne's wherever
+``df_websockets`` stands in INSTALLED_APPS when the binary is installed
+(``df_websockets.apps.claim_runserver``).
 """
 import atexit
 import os
