@@ -78,6 +78,7 @@ step "C build (ASan+UBSan)" meson_build build-asan -Db_sanitize=address,undefine
 step "C unit tests (ASan+UBSan)" unit_tests build-asan
 step "server suite (ASan+UBSan binary)" env DFWS_ASGI="$ROOT/build-asan/asgi/dfws-asgi" \
   DFWS_PYTHONPATH="$ROOT" $PY -m pytest -q -p no:cacheprovider tests/server
+step "fuzzing (libFuzzer, 15 s per driver)" bash -c 'scripts/fuzz.sh 15 && ! ls tests/artifacts/fuzz/crash-* tests/artifacts/fuzz/leak-* 2>/dev/null'
 
 echo
 if [ $failed -gt 0 ]; then

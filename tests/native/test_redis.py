@@ -10,7 +10,8 @@ import json
 import pytest
 
 from conftest import (
-    Project, Server, drain_all, login_window, open_window, run, signal_values, socket_owner, wait_until,
+    Project, Server, Window, connect_ws, drain_all, login_window, open_window, page_cookies, run,
+    signal_values, socket_owner, wait_until,
 )
 
 BROADCAST_GROUP = "asgi:group:" + hashlib.sha256(b"-broadcast").hexdigest()
@@ -32,21 +33,27 @@ def server(tmp_path_factory, native_db, redis_server):
     assert "Traceback" not in srv.log(), srv.log()
 
 
-async def windows_on_both_workers(server, per_worker=2, limit=40):
-    """Open windows until each worker process serves ``per_worker`` of them."""
+async def windows_on_both_workers(server, per_worker=2, rounds=5, burst=8):
+    """Open windows until each worker process serves ``per_worker`` of them.
+    Which worker accepts is the kernel's choice: connect in concurrent bursts
+    (several connections pending at once) so that both get some."""
     workers = server.children()
     assert len(workers) == 2, workers
     owned = {pid: [] for pid in workers}
     windows = []
-    while min(len(v) for v in owned.values()) < per_worker:
-        assert len(windows) < limit, "all windows went to one worker: %s" % {
-            k: len(v) for k, v in owned.items()}
-        window = await open_window(server, "/page/")
-        windows.append(window)
-        owner = socket_owner(server.port, window.local_port, workers)
-        assert owner in owned, "connection not held by a worker (%s)" % owner
-        owned[owner].append(window)
-    print("windows per worker:", {k: len(v) for k, v in owned.items()})
+    for _ in range(rounds):
+        if min(len(v) for v in owned.values()) >= per_worker:
+            break
+        jars = [page_cookies(server, "/page/") for _ in range(burst)]
+        sockets = await asyncio.gather(*(connect_ws(server, jar) for _, jar in jars))
+        for (key, jar), ws in zip(jars, sockets):
+            window = Window(key, jar, ws)
+            windows.append(window)
+            owner = socket_owner(server.port, window.local_port, workers)
+            assert owner in owned, "connection not held by a worker (%s)" % owner
+            owned[owner].append(window)
+    counts = {k: len(v) for k, v in owned.items()}
+    assert min(counts.values()) >= per_worker, "windows per worker: %s" % counts
     return windows, owned
 
 
