@@ -5,7 +5,7 @@ set -euo pipefail
 
 PACKAGES=(
   # build
-  build-essential clang pkg-config meson ninja-build python3-mesonpy python3-venv python3-pip
+  build-essential clang libclang-rt-14-dev pkg-config meson ninja-build python3-mesonpy python3-venv python3-pip
   python3-dev libpython3.11-dev
   # C libraries
   libuv1-dev node-llhttp libwslay-dev libjansson-dev libhiredis-dev libmsgpack-dev libssl-dev
