@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 enum { OP_SEND, OP_GROUP_SEND, OP_GROUP_ADD, OP_GROUP_DISCARD, OP_FLUSH, OP_LISTEN, OP_UNLISTEN };
 
@@ -35,7 +36,9 @@ typedef struct {
     op_t *head, *tail;
     PyObject *listeners;    /* dict channel -> callback (keeps them alive) */
     PyObject *packb;        /* functools.partial(msgpack.packb, use_bin_type=True) */
+    pid_t pid;              /* the server process: a forked child has no layer */
     int open;
+    int told_child;
 } glue_t;
 
 static glue_t G;
@@ -195,6 +198,7 @@ int dfws_asgi_layer_start(uv_loop_t *loop, const char *json, char *err, size_t e
     pthread_mutex_init(&G.lock, NULL);
     uv_async_init(loop, &G.wake, on_wake);
     G.loop_thread = pthread_self();
+    G.pid = getpid();
     G.open = 1;
     return 0;
 fail:
@@ -274,6 +278,18 @@ static op_t *new_op(int kind, const char *a, const char *b)
 
 static PyObject *py_available(PyObject *m, PyObject *unused)
 {
+    if (G.open && getpid() != G.pid) {
+        /* a `process` worker forked from the server: the layer's loop and
+         * sockets belong to the parent, nothing sent here would arrive */
+        if (!G.told_child) {
+            G.told_child = 1;
+            dfws_log_error("pid %d: a process forked from dfws-asgi cannot use the server's "
+                           "in-process channel layer; messages sent from here are lost (use "
+                           "channels_redis with WEBSOCKET_WORKERS = 'process')",
+                           (int)getpid());
+        }
+        Py_RETURN_FALSE;
+    }
     return PyBool_FromLong(G.open);
 }
 

@@ -126,7 +126,10 @@ static void python_log_sink(int level, const char *msg, void *ud)
 {
     (void)ud;
     PyGILState_STATE g = PyGILState_Ensure();
-    PyObject *res = PyObject_CallFunction(server_log, "is", level, msg);
+    /* lines may quote what clients sent, cut anywhere: never trust UTF-8 */
+    PyObject *text = PyUnicode_DecodeUTF8(msg, (Py_ssize_t)strlen(msg), "replace");
+    PyObject *res = text ? PyObject_CallFunction(server_log, "iO", level, text) : NULL;
+    Py_XDECREF(text);
     if (!res) {
         PyErr_Clear();
         fprintf(stderr, "%s\n", msg);

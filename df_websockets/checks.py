@@ -3,7 +3,7 @@ from django.conf import settings
 from django.core.checks import Error, Warning, register
 
 from df_websockets import ws_settings
-from df_websockets.constants import WORKER_CHANNEL, WORKER_THREAD
+from df_websockets.constants import WORKER_CHANNEL, WORKER_PROCESS, WORKER_THREAD
 
 SHARED_CACHE_HINT = (
     "Use a cache shared by every process, e.g. "
@@ -55,5 +55,14 @@ def check_websockets(app_configs=None, **kwargs):
             hint="Set CHANNEL_LAYERS['default'] to channels_redis.core.RedisChannelLayer "
             "(python3-channels-redis) or use WEBSOCKET_WORKERS = 'thread'.",
             id="df_websockets.W001",
+        ))
+    if mode == WORKER_PROCESS and layer_backend.endswith(("InMemoryChannelLayer", "EmbeddedChannelLayer")):
+        errors.append(Warning(
+            "WEBSOCKET_WORKERS is 'process' but the channel layer %s lives in the web "
+            "process: signals that handlers running in the pool send to browsers are lost."
+            % layer_backend,
+            hint="Set CHANNEL_LAYERS['default'] to channels_redis.core.RedisChannelLayer "
+            "(python3-channels-redis) or use WEBSOCKET_WORKERS = 'thread'.",
+            id="df_websockets.W002",
         ))
     return errors

@@ -369,6 +369,7 @@ def process_task(
 
 # ---------------------------------------------------------------------------
 _import_lock = threading.RLock()
+_import_state = threading.local()  # .active: this thread is importing the modules
 _imported = False
 
 
@@ -392,17 +393,25 @@ def import_signals_and_functions():
     if _imported:
         return
     with _import_lock:
-        if _imported:
+        # _imported is set only once every module is imported: another thread
+        # must not see "done" while the registry is still being filled (it
+        # would drop signals as unknown). A signals module that triggers
+        # while it is being imported re-enters here and goes on.
+        if _imported or getattr(_import_state, "active", False):
             return
+        _import_state.active = True
+        try:
+            load_celery()
+            for app_config in apps.get_app_configs():
+                for module_name in ("signals", "forms"):
+                    module = _try_import("%s.%s" % (app_config.name, module_name))
+                    if module is None or not hasattr(module, "__path__"):
+                        continue
+                    for info in pkgutil.iter_modules(module.__path__):
+                        _try_import("%s.%s" % (module.__name__, info.name))
+        finally:
+            _import_state.active = False
         _imported = True
-        load_celery()
-        for app_config in apps.get_app_configs():
-            for module_name in ("signals", "forms"):
-                module = _try_import("%s.%s" % (app_config.name, module_name))
-                if module is None or not hasattr(module, "__path__"):
-                    continue
-                for info in pkgutil.iter_modules(module.__path__):
-                    _try_import("%s.%s" % (module.__name__, info.name))
         logger.debug(
             "Found signals: %s",
             ", ".join("%s (%d)" % (k, len(v)) for k, v in REGISTERED_SIGNALS.items()),

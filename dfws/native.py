@@ -56,6 +56,11 @@ def setup(server, loop, settings):
 
     _loop = loop
     mode = ws_settings.get_worker_mode()
+    # fill the signal registry now, before the first browser call can race
+    # the import of the apps' signals modules
+    from df_websockets.tasks import import_signals_and_functions
+
+    import_signals_and_functions()
     json_in_c = ws_settings.WEBSOCKET_SIGNAL_DECODER in ("json.JSONDecoder", "json.decoder.JSONDecoder")
     channels_mode = mode == WORKER_CHANNEL
     table = json.dumps(signal_queue_table()) if channels_mode else None
@@ -176,10 +181,17 @@ def _signal_sync(info, text):
     name, opts, celery = parsed
     close_old_connections()
     try:
+        from df_websockets.decorators import REGISTERED_SIGNALS
+
+        if name not in REGISTERED_SIGNALS:
+            logger.warning("unknown signal %.100r from the browser ignored", name)
+            return
         tasks._trigger_signal(
             WindowInfo.from_dict(info), name, to=[tasks.SERVER], kwargs=opts,
             from_client=True, **celery,
         )
+    except ValueError as exc:
+        logger.warning("signal %r from the browser refused: %s", name, exc)
     except Exception:
         logger.exception("signal %r from the browser failed", name)
     finally:

@@ -298,7 +298,8 @@ static void on_signal_frame(dfws_window_t *w, const char *data, size_t len)
     json_error_t jerr;
     json_t *msg = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!msg) {
-        dfws_log_warn("native window: invalid JSON frame ignored (%s): %.200s", jerr.text, data);
+        dfws_log_warn("native window: invalid JSON frame ignored (%s): %.*s", jerr.text,
+                      (int)(len < 200 ? len : 200), data);
         goto drop;
     }
     json_t *sig = json_object_get(msg, "signal");
@@ -311,7 +312,8 @@ static void on_signal_frame(dfws_window_t *w, const char *data, size_t len)
     if (!json_is_string(sig) || (opts && !json_is_object(opts) && !json_is_null(opts)) ||
         optional_int(msg, "eta", &eta) || optional_int(msg, "expires", &expires) ||
         optional_int(msg, "countdown", &countdown)) {
-        dfws_log_warn("native window: invalid signal call ignored: %.200s", data);
+        dfws_log_warn("native window: invalid signal call ignored: %.*s",
+                      (int)(len < 200 ? len : 200), data);
         goto drop;
     }
     const char *name = json_string_value(sig);
