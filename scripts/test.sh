@@ -76,8 +76,10 @@ export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:strict_string_checks=1:quara
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 step "C build (ASan+UBSan)" meson_build build-asan -Db_sanitize=address,undefined -Db_lundef=false
 step "C unit tests (ASan+UBSan)" unit_tests build-asan
-step "server suite (ASan+UBSan binary)" env DFWS_ASGI="$ROOT/build-asan/asgi/dfws-asgi" \
-  DFWS_PYTHONPATH="$ROOT" $PY -m pytest -q -p no:cacheprovider tests/server
+for suite in server websocket embedded native; do
+  step "tests/$suite (ASan+UBSan binary)" env DFWS_ASGI="$ROOT/build-asan/asgi/dfws-asgi" \
+    DFWS_PYTHONPATH="$ROOT" $PY -m pytest -q -p no:cacheprovider "tests/$suite"
+done
 step "fuzzing (libFuzzer, 15 s per driver)" bash -c 'scripts/fuzz.sh 15 && ! ls tests/artifacts/fuzz/crash-* tests/artifacts/fuzz/leak-* 2>/dev/null'
 
 echo

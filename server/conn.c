@@ -212,7 +212,7 @@ void dfws_conn_close(dfws_conn_t *c)
         return;
     c->closing = 1;
     dfws_server_t *s = c->server;
-    if (c->upgraded)
+    if (c->ws) /* upgraded, or between the upgrade request and the take-over */
         dfws_wsconn_on_close(c);
     if (c->req) {
         dfws_req_t *r = c->req;

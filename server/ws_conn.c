@@ -211,7 +211,12 @@ int dfws_wsconn_start(dfws_conn_t *c, dfws_req_t *r)
     const char *key;
     size_t klen;
     int rc = dfws_ws_handshake_check(method, strlen(method), hs, r->nhdrs, &key, &klen);
-    char *key_copy = rc || klen > 64 ? NULL : strndup(key, klen);
+    /* the key is a slice of the request buffer, not NUL-terminated */
+    char *key_copy = rc || klen > 64 ? NULL : malloc(klen + 1);
+    if (key_copy) {
+        memcpy(key_copy, key, klen);
+        key_copy[klen] = '\0';
+    }
     if (hs != stack)
         free(hs);
     if (rc) {
@@ -229,6 +234,7 @@ int dfws_wsconn_start(dfws_conn_t *c, dfws_req_t *r)
     dfws_ws_init(&wc->ws, s->ws_config, wc);
     wc->conn = c;
     wc->req = r;
+    dfws_req_retain(r); /* ours until the handshake is answered (drop_req) */
     wc->hs_key = key_copy;
     wc->handler = &ops_handler;
     wc->handler_ud = s;
@@ -240,6 +246,7 @@ int dfws_wsconn_start(dfws_conn_t *c, dfws_req_t *r)
     if (s->ops->ws_request(s->ops_ud, wc)) {
         c->ws = NULL;
         s->websockets--;
+        dfws_req_release(r);
         free(key_copy);
         free(wc);
         c->error_status = 500;
@@ -256,13 +263,24 @@ void dfws_wsconn_take_over(dfws_conn_t *c, const char *rest, size_t len)
         dfws_wsconn_on_data(c, rest, len);
 }
 
+/* Lets go of the upgrade request (the reference taken at start). */
+static void drop_req(dfws_wsconn_t *wc)
+{
+    dfws_req_t *r = wc->req;
+    if (r) {
+        wc->req = NULL;
+        dfws_req_release(r);
+    }
+}
+
+/* The 101 went out: the request leaves the connection, which is now a
+ * WebSocket, then we drop our own reference. */
 static void detach_request(dfws_wsconn_t *wc, int status)
 {
     dfws_conn_t *c = wc->conn;
     dfws_req_t *r = wc->req;
     if (!r)
         return;
-    wc->req = NULL;
     if (c->req == r) {
         c->req = NULL;
         r->conn = NULL;
@@ -276,6 +294,7 @@ static void detach_request(dfws_wsconn_t *wc, int status)
         }
         dfws_req_release(r);
     }
+    drop_req(wc);
 }
 
 int dfws_wsconn_accept(dfws_wsconn_t *wc, const char *subprotocol, size_t sublen,
@@ -321,7 +340,7 @@ int dfws_wsconn_reject(dfws_wsconn_t *wc)
     wc->state = DFWS_WSC_CLOSED;
     wc->close_code = 1006;
     tell_app_closed(wc, 1006);
-    wc->req = NULL;
+    drop_req(wc);
     dfws_http1_error(c, 403);
     return 0;
 }
@@ -422,8 +441,7 @@ void dfws_wsconn_on_close(dfws_conn_t *c)
     dfws_wsconn_t *wc = c->ws;
     if (!wc)
         return;
-    if (wc->state == DFWS_WSC_HANDSHAKE)
-        wc->req = NULL; /* conn.c detaches the request itself */
+    drop_req(wc); /* conn.c detaches the request from the connection itself */
     wc->state = DFWS_WSC_CLOSED;
     tell_app_closed(wc, wc->close_code ? wc->close_code : 1006);
 }
@@ -434,6 +452,7 @@ void dfws_wsconn_free(dfws_conn_t *c)
     if (!wc)
         return;
     c->ws = NULL;
+    drop_req(wc);
     dfws_ws_cleanup(&wc->ws);
     dfws_buf_free(&wc->early);
     free(wc->hs_key);

@@ -160,6 +160,10 @@ def require_binary():
 def server_env(outdir):
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
+    # a binary run from a build tree (the sanitizer build) finds the dfws
+    # package through DFWS_PYTHONPATH; an installed one needs nothing
+    if os.environ.get("DFWS_PYTHONPATH"):
+        env["PYTHONPATH"] = os.environ["DFWS_PYTHONPATH"]
     env["PYTHONUNBUFFERED"] = "1"
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     if outdir:
