@@ -615,26 +615,26 @@ int dfws_req_response_header(dfws_req_t *r, const char *name, size_t nlen, const
     return 0;
 }
 
-static void access_log(dfws_req_t *r)
+void dfws_http1_access_log(dfws_conn_t *c, const char *action, const char *target, size_t tlen,
+                           int status, int64_t size)
 {
-    dfws_conn_t *c = r->conn;
     dfws_server_t *s = c->server;
-    char line[512];
-    char date[32];
+    char line[512], date[32], st[16], sz[24];
     time_t t = time(NULL);
     struct tm tm;
     localtime_r(&t, &tm);
     strftime(date, sizeof(date), "%d/%b/%Y:%H:%M:%S", &tm);
-    int url_len = (int)(r->url_len > 300 ? 300 : r->url_len);
+    snprintf(st, sizeof(st), status < 0 ? "-" : "%d", status);
+    snprintf(sz, sizeof(sz), size < 0 ? "-" : "%" PRId64, size);
+    int tl = (int)(tlen > 300 ? 300 : tlen);
     int n;
+    /* daphne's line: "host:port - - [date] "METHOD path" status size" */
     if (s->is_unix)
-        n = snprintf(line, sizeof(line), "- - - [%s] \"%s %.*s\" %d %" PRIu64, date,
-                     llhttp_method_name(r->method), url_len, r->head.base + r->url_off, r->status,
-                     r->resp_sent);
+        n = snprintf(line, sizeof(line), "- - - [%s] \"%s %.*s\" %s %s", date, action, tl, target,
+                     st, sz);
     else
-        n = snprintf(line, sizeof(line), "%s:%u - - [%s] \"%s %.*s\" %d %" PRIu64,
-                     c->client_host, c->client_port, date, llhttp_method_name(r->method), url_len,
-                     r->head.base + r->url_off, r->status, r->resp_sent);
+        n = snprintf(line, sizeof(line), "%s:%u - - [%s] \"%s %.*s\" %s %s", c->client_host,
+                     c->client_port, date, action, tl, target, st, sz);
     if (n > 0)
         s->ops->access_log(s->ops_ud, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
 }
@@ -647,7 +647,8 @@ static void complete(dfws_req_t *r)
     dfws_server_t *s = c->server;
     r->response_done = 1;
     if (s->access_log)
-        access_log(r);
+        dfws_http1_access_log(c, llhttp_method_name(r->method), r->head.base + r->url_off,
+                              r->url_len, r->status, (int64_t)r->resp_sent);
     int reuse = r->keep_alive && !s->shutting_down && r->body_done &&
                 !(r->resp_has_length && r->resp_sent < r->resp_length && !r->no_body);
     detach(c, 0);

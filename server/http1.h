@@ -17,6 +17,10 @@ void dfws_http1_on_eof(dfws_conn_t *c);
 void dfws_http1_on_timer(dfws_conn_t *c, int kind);
 /* Whether the request asks for a WebSocket upgrade. */
 int dfws_req_is_websocket(const dfws_req_t *r);
+/* Writes one access-log line in daphne's format when access logging is on;
+ * status or size < 0 print as "-". */
+void dfws_http1_access_log(dfws_conn_t *c, const char *action, const char *target, size_t tlen,
+                           int status, int64_t size);
 /* Answers with a short error response and closes. */
 void dfws_http1_error(dfws_conn_t *c, int status);
 /* Parses what is buffered in c->in (after a resume). */

@@ -243,6 +243,15 @@ int dfws_wsconn_start(dfws_conn_t *c, dfws_req_t *r)
     c->ws = wc;
     s->websockets++;
     r->keep_alive = 0; /* a denial response ends the connection */
+    if (s->access_log) {
+        const char *target = r->head.base + r->url_off;
+        wc->log_path = malloc(r->url_len + 1);
+        if (wc->log_path) {
+            memcpy(wc->log_path, target, r->url_len);
+            wc->log_path[r->url_len] = '\0';
+        }
+        dfws_http1_access_log(c, "WSCONNECTING", target, r->url_len, -1, -1);
+    }
     if (s->ops->ws_request(s->ops_ud, wc)) {
         c->ws = NULL;
         s->websockets--;
@@ -320,6 +329,8 @@ int dfws_wsconn_accept(dfws_wsconn_t *wc, const char *subprotocol, size_t sublen
     if (rc)
         return DFWS_WS_E_CLOSED;
     detach_request(wc, 101);
+    if (wc->log_path)
+        dfws_http1_access_log(c, "WSCONNECT", wc->log_path, strlen(wc->log_path), -1, -1);
     wc->state = DFWS_WSC_OPEN;
     wc->opened_ms = wc->last_in_ms = uv_now(c->server->loop);
     arm_timer(wc);
@@ -341,6 +352,11 @@ int dfws_wsconn_reject(dfws_wsconn_t *wc)
     wc->close_code = 1006;
     tell_app_closed(wc, 1006);
     drop_req(wc);
+    if (wc->log_path) {
+        dfws_http1_access_log(c, "WSREJECT", wc->log_path, strlen(wc->log_path), -1, -1);
+        free(wc->log_path);
+        wc->log_path = NULL;
+    }
     dfws_http1_error(c, 403);
     return 0;
 }
@@ -442,6 +458,8 @@ void dfws_wsconn_on_close(dfws_conn_t *c)
     if (!wc)
         return;
     drop_req(wc); /* conn.c detaches the request from the connection itself */
+    if (wc->log_path && wc->opened_ms)
+        dfws_http1_access_log(c, "WSDISCONNECT", wc->log_path, strlen(wc->log_path), -1, -1);
     wc->state = DFWS_WSC_CLOSED;
     tell_app_closed(wc, wc->close_code ? wc->close_code : 1006);
 }
@@ -455,6 +473,7 @@ void dfws_wsconn_free(dfws_conn_t *c)
     drop_req(wc);
     dfws_ws_cleanup(&wc->ws);
     dfws_buf_free(&wc->early);
+    free(wc->log_path);
     free(wc->hs_key);
     free(wc);
 }

@@ -36,6 +36,7 @@ struct dfws_wsconn_s {
     void *handler_ud;
     char *hs_key;           /* Sec-WebSocket-Key until the 101 is sent */
     dfws_buf_t early;       /* frames that came with the upgrade request, fed after the 101 */
+    char *log_path;         /* request target, kept only for the access log */
     uint64_t opened_ms;     /* uv_now() at accept */
     uint64_t last_in_ms;    /* uv_now() of the last byte received */
     uint64_t ping_sent_ms;  /* 0 when no ping is outstanding */
