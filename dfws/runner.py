@@ -170,8 +170,31 @@ def main():
         signal.signal(signum, signal.SIG_IGN)
     loop.run_until_complete(asyncio.sleep(0))
     loop.close()
-    logging.shutdown()
+    exit_watchdog(0, 5.0)
     return 0
+
+
+def exit_watchdog(code, seconds):
+    """Exit with `code` even if the interpreter cannot finish.
+
+    At exit CPython joins every non-daemon thread. A sync consumer or view
+    still blocked in a worker thread (waiting, through async_to_sync, for the
+    loop that is now closed) would keep the process alive forever after a
+    graceful shutdown; after `seconds` the process exits anyway, naming them.
+    """
+    import threading
+
+    def fire():
+        stuck = [t.name for t in threading.enumerate()
+                 if t is not threading.current_thread() and not t.daemon]
+        logger.warning("threads still running %.0f s after shutdown (%s): exiting anyway",
+                       seconds, ", ".join(stuck) or "none")
+        logging.shutdown()
+        os._exit(code)
+
+    timer = threading.Timer(seconds, fire)
+    timer.daemon = True
+    timer.start()
 
 
 def django_settings():
