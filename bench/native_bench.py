@@ -568,7 +568,11 @@ def parse_args(argv=None):
     p.add_argument("--client-procs", type=int, default=4)
     p.add_argument("--connect-concurrency", type=int, default=8,
                    help="windows each client process opens at a time")
-    p.add_argument("--warmup-windows", type=int, default=5)
+    p.add_argument("--warmup-windows", type=int, default=200,
+                   help="windows connected (and closed) before the idle RSS is read, with the "
+                        "same clients and concurrency as the measured ones: one-time costs "
+                        "(worker threads, lazily built caches, the allocators' high-water of "
+                        "concurrent handshakes) are not per-window memory")
     p.add_argument("--settle", type=float, default=2, help="idle seconds before reading RSS")
     p.add_argument("--dfws", default=hb.default_dfws())
     p.add_argument("--server-cpu", default="", help="taskset list for the server ('' = none)")
