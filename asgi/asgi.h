@@ -77,6 +77,9 @@ PyObject *dfws_asgi_task_exception(PyObject *task, int *cancelled);
 /* Calls fut.set_result(value) unless the future is already done; never
  * leaves an exception set. */
 void dfws_future_resolve(PyObject *fut, PyObject *value);
+/* Takes the Future out of *slot (a strong reference, may be NULL),
+ * resolves it with value and drops it. */
+void dfws_future_take(PyObject **slot, PyObject *value);
 /* Logs the current Python exception through dfws.runner's logger and clears it. */
 void dfws_log_current_exception(dfws_asgi_t *A, const char *what);
 

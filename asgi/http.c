@@ -356,11 +356,8 @@ static void wake_receiver(Cycle *self)
         self->req->app_waiting_body = 1;
         return;
     }
-    PyObject *fut = self->receive_waiter;
-    self->receive_waiter = NULL;
     self->req->app_waiting_body = 0;
-    dfws_future_resolve(fut, m);
-    Py_DECREF(fut);
+    dfws_future_take(&self->receive_waiter, m);
     Py_DECREF(m);
 }
 
@@ -636,12 +633,8 @@ void dfws_http_drain(void *ud, dfws_req_t *r)
     (void)ud;
     PyGILState_STATE g = PyGILState_Ensure();
     Cycle *self = r->app;
-    if (self && self->drain_waiter) {
-        PyObject *fut = self->drain_waiter;
-        self->drain_waiter = NULL;
-        dfws_future_resolve(fut, Py_None);
-        Py_DECREF(fut);
-    }
+    if (self)
+        dfws_future_take(&self->drain_waiter, Py_None);
     PyGILState_Release(g);
 }
 
@@ -653,12 +646,7 @@ void dfws_http_detach(void *ud, dfws_req_t *r)
     if (!self)
         goto out;
     wake_receiver(self);
-    if (self->drain_waiter) {
-        PyObject *fut = self->drain_waiter;
-        self->drain_waiter = NULL;
-        dfws_future_resolve(fut, Py_None);
-        Py_DECREF(fut);
-    }
+    dfws_future_take(&self->drain_waiter, Py_None);
     /* The client left while the app runs: it gets the disconnect event and
      * --application-close-timeout seconds to finish. */
     if (r->disconnected)

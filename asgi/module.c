@@ -85,6 +85,16 @@ PyTypeObject dfws_ready_type = {
 
 /* ---- helpers -------------------------------------------------------------------- */
 
+void dfws_future_take(PyObject **slot, PyObject *value)
+{
+    PyObject *fut = *slot;
+    if (!fut)
+        return;
+    *slot = NULL;
+    dfws_future_resolve(fut, value);
+    Py_DECREF(fut);
+}
+
 void dfws_future_resolve(PyObject *fut, PyObject *value)
 {
     PyObject *done = PyObject_CallMethodNoArgs(fut, dfws_str_done);

@@ -48,10 +48,7 @@ static void deliver(WSCycle *self, PyObject *ev)
         return;
     }
     if (self->waiter && PyList_GET_SIZE(self->queue) == 0) {
-        PyObject *fut = self->waiter;
-        self->waiter = NULL;
-        dfws_future_resolve(fut, ev);
-        Py_DECREF(fut);
+        dfws_future_take(&self->waiter, ev);
         Py_DECREF(ev);
         return;
     }
@@ -344,16 +341,6 @@ static PyObject *ws_send(WSCycle *self, PyObject *msg)
     return Py_NewRef(dfws_ready_none);
 }
 
-static void resolve_drain(WSCycle *self)
-{
-    if (self->drain_waiter) {
-        PyObject *fut = self->drain_waiter;
-        self->drain_waiter = NULL;
-        dfws_future_resolve(fut, Py_None);
-        Py_DECREF(fut);
-    }
-}
-
 static PyObject *ws_done(WSCycle *self, PyObject *task)
 {
     dfws_asgi_t *A = self->A;
@@ -386,7 +373,7 @@ static PyObject *ws_done(WSCycle *self, PyObject *task)
     }
     Py_CLEAR(self->task);
     Py_CLEAR(self->waiter);
-    resolve_drain(self);
+    dfws_future_take(&self->drain_waiter, Py_None);
     Py_DECREF(self); /* the connection's reference, dropped at the end of the app */
     Py_RETURN_NONE;
 }
@@ -557,7 +544,7 @@ void dfws_ws_closed(void *ud, dfws_wsconn_t *wc, int code)
     Py_XDECREF(c);
     Py_XDECREF(ev);
     PyErr_Clear();
-    resolve_drain(self);
+    dfws_future_take(&self->drain_waiter, Py_None);
     dfws_asgi_arm_close_timeout(A, self->task, &self->cancel_handle);
     PyGILState_Release(g);
 }
@@ -567,6 +554,6 @@ void dfws_ws_drain(void *ud, dfws_wsconn_t *wc)
     (void)ud;
     PyGILState_STATE g = PyGILState_Ensure();
     if (wc->app)
-        resolve_drain(wc->app);
+        dfws_future_take(&((WSCycle *)wc->app)->drain_waiter, Py_None);
     PyGILState_Release(g);
 }
