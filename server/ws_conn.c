@@ -227,8 +227,8 @@ int dfws_wsconn_start(dfws_conn_t *c, dfws_req_t *r)
     }
     dfws_wsconn_t *wc = key_copy ? calloc(1, sizeof(*wc)) : NULL;
     if (!wc) {
+        c->error_status = key_copy ? 503 : 400; /* no memory, or a key too long to be one */
         free(key_copy);
-        c->error_status = key_copy ? 503 : 400;
         return -1;
     }
     dfws_ws_init(&wc->ws, s->ws_config, wc);
@@ -257,6 +257,7 @@ int dfws_wsconn_start(dfws_conn_t *c, dfws_req_t *r)
         s->websockets--;
         dfws_req_release(r);
         free(key_copy);
+        free(wc->log_path);
         free(wc);
         c->error_status = 500;
         return -1;
