@@ -34,6 +34,7 @@ struct dfws_window_s {
     size_t wi_len;
     double tokens;            /* rate-limit bucket */
     uint64_t tokens_ms;
+    int accepted;             /* counted in stats.windows */
 };
 
 static const dfws_ws_handler_t native_handler;
@@ -191,6 +192,7 @@ int dfws_native_connected(dfws_window_t *w, const char *wi_mp, size_t mp_len,
     }
     if (dfws_wsconn_accept(w->wc, NULL, 0, NULL, 0))
         return -1;
+    w->accepted = 1;
     n->stats.windows++;
     return 0;
 refuse:
@@ -423,8 +425,9 @@ static void on_closed(void *ud, dfws_wsconn_t *wc, int code)
         dfws_layer_unlisten(n->layer, w->channel);
         for (size_t i = 0; i < w->ngroups; i++)
             dfws_layer_group_discard(n->layer, w->groups[i], w->channel);
-        n->stats.windows--;
     }
+    if (w->accepted)
+        n->stats.windows--;
     n->ops->closed(n->ud, w);
     window_free(w);
 }
