@@ -246,7 +246,8 @@ static int server_init(Server *self, PyObject *args, PyObject *kw)
         PyErr_Format(PyExc_OSError, "cannot listen: %s", uv_strerror(rc));
         return -1;
     }
-    A->server.access_log = A->cli->access_log != NULL;
+    /* daphne's rule: an access log with --access-log, or on stdout at -v >= 1 */
+    A->server.access_log = A->cli->access_log != NULL || A->cli->verbosity >= 1;
     A->started = 1;
     dfws_log_set_sink(python_log_sink, NULL);
     return 0;

@@ -63,7 +63,8 @@ def server_command(name, app, port, dfws_path):
 
     Every server runs one worker with no access log."""
     if name == "dfws":
-        return [dfws_path, "-b", "127.0.0.1", "-p", str(port), app]
+        # -v 0: like daphne, dfws-asgi writes an access log to stdout at -v 1
+        return [dfws_path, "-b", "127.0.0.1", "-p", str(port), "-v", "0", app]
     if name == "uvicorn":
         return [PYTHON, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port),
                 "--loop", "uvloop", "--http", "httptools", "--log-level", "warning",

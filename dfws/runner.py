@@ -59,7 +59,8 @@ def configure_logging(opts):
     if not root.handlers:
         logging.basicConfig(level=level, format=opts["log_fmt"], stream=sys.stderr)
     logging.getLogger("dfws").setLevel(level)
-    dest = opts["access_log"]
+    # daphne's rule: --access-log PATH or -, else stdout when verbosity >= 1
+    dest = opts["access_log"] or ("-" if opts["verbosity"] >= 1 else None)
     access_logger.propagate = False
     access_logger.setLevel(logging.INFO)
     if dest:

@@ -64,12 +64,18 @@ def test_access_log_to_stdout(start_server):
     check_line(lines[0], port, "GET", "/status?code=404", 404, "11")
 
 
-def test_no_access_log_without_flag(start_server):
+def test_access_log_default_follows_daphne(start_server):
+    # daphne: without --access-log, the access log goes to stdout at
+    # verbosity >= 1 (the default) and nowhere at -v 0
     s = start_server("hello_app:app")
-    assert s.request("GET", "/quiet-path").status == 200
+    assert s.request("GET", "/default-path").status == 200
     s.stop()
-    assert "/quiet-path" not in s.stdout()
-    assert "/quiet-path" not in s.stderr()
+    assert '"GET /default-path" 200' in s.stdout()
+    q = start_server("hello_app:app", "-v", "0")
+    assert q.request("GET", "/quiet-path").status == 200
+    q.stop()
+    assert "/quiet-path" not in q.stdout()
+    assert "/quiet-path" not in q.stderr()
 
 
 def test_access_log_goes_through_python_logger(start_server, tmp_path):
