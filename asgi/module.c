@@ -296,7 +296,7 @@ static PyObject *server_close(Server *self, PyObject *unused)
     dfws_native_disable();
     dfws_asgi_layer_stop();
     if (self->A.started) {
-        dfws_server_close(&self->A.server, NULL);
+        dfws_server_close(&self->A.server);
         self->A.started = 0;
     }
     Py_RETURN_NONE;
@@ -321,7 +321,7 @@ static void server_dealloc(Server *self)
 {
     dfws_asgi_t *A = &self->A;
     if (A->started) {
-        dfws_server_close(&A->server, NULL);
+        dfws_server_close(&A->server);
         A->started = 0;
     }
     Py_CLEAR(A->loop);

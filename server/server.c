@@ -73,26 +73,17 @@ void dfws_server_shutdown(dfws_server_t *s)
     }
 }
 
-static void on_closed_check(uv_handle_t *h)
+void dfws_server_close(dfws_server_t *s)
 {
-    /* The listener's close callback: nothing owned besides the handle. */
-    (void)h;
-}
-
-void dfws_server_close(dfws_server_t *s, void (*closed_cb)(dfws_server_t *s))
-{
-    s->closed_cb = closed_cb;
     s->shutting_down = 1;
     if (s->listening) {
         s->listening = 0;
-        uv_close(&s->listener.handle, on_closed_check);
+        uv_close(&s->listener.handle, NULL);
     }
     while (s->conns)
         dfws_conn_close(s->conns);
     free(s->server_header);
     s->server_header = NULL;
-    if (closed_cb)
-        closed_cb(s);
 }
 
 const char *dfws_server_date(dfws_server_t *s)

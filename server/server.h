@@ -73,7 +73,6 @@ struct dfws_server_s {
     size_t date_header_len;
     char *server_header;       /* "Server: <name>\r\n", or NULL */
     size_t server_header_len;
-    void (*closed_cb)(dfws_server_t *s);
 };
 
 /* Starts serving on the listening socket `fd` (ownership passes to the
@@ -84,8 +83,10 @@ int dfws_server_start(dfws_server_t *s, uv_loop_t *loop, const dfws_cli_t *cli, 
 /* Stops accepting; closes connections that have no request in progress and
  * makes the others close once their response is complete. */
 void dfws_server_shutdown(dfws_server_t *s);
-/* Closes everything; closed_cb runs once every handle is closed. */
-void dfws_server_close(dfws_server_t *s, void (*closed_cb)(dfws_server_t *s));
+/* Closes the listener and every connection. The handles finish closing (and
+ * their memory is freed) in the loop's next iteration: the caller runs the
+ * loop once more before closing it (dfws.runner does). */
+void dfws_server_close(dfws_server_t *s);
 /* The cached HTTP Date header value, refreshed at most once a second. */
 const char *dfws_server_date(dfws_server_t *s);
 /* The same as a whole header line ("Date: ...\r\n"); *len gets its length. */
