@@ -159,6 +159,21 @@ static void release_headers(dfws_ws_header_t *hs, Py_buffer *views, Py_ssize_t c
     PyMem_Free(views);
 }
 
+/* The message's "headers" (absent or None: none) as dfws_ws_header_t; on
+ * success the caller releases them with release_headers. */
+static int message_headers(PyObject *msg, dfws_ws_header_t **hs, Py_buffer **views,
+                           Py_ssize_t *count)
+{
+    PyObject *headers = PyDict_GetItemWithError(msg, dfws_str_headers);
+    if (!headers && PyErr_Occurred())
+        return -1;
+    if (collect_headers(headers, hs, views, count)) {
+        release_headers(*hs, *views, *count);
+        return -1;
+    }
+    return 0;
+}
+
 static int send_accept(WSCycle *self, PyObject *msg)
 {
     PyObject *sub;
@@ -168,16 +183,11 @@ static int send_accept(WSCycle *self, PyObject *msg)
     const char *subp = NULL;
     if (sub && !(subp = PyUnicode_AsUTF8AndSize(sub, &sublen)))
         return -1;
-    PyObject *headers = PyDict_GetItemWithError(msg, dfws_str_headers);
-    if (!headers && PyErr_Occurred())
-        return -1;
     dfws_ws_header_t *hs;
     Py_buffer *views;
     Py_ssize_t count;
-    if (collect_headers(headers, &hs, &views, &count)) {
-        release_headers(hs, views, count);
+    if (message_headers(msg, &hs, &views, &count))
         return -1;
-    }
     int rc = dfws_wsconn_accept(self->wc, subp, (size_t)sublen, hs, (size_t)count);
     release_headers(hs, views, count);
     if (rc == DFWS_WS_HS_E_PROTOCOL || rc == DFWS_WS_HS_E_HEADER || rc == DFWS_WS_E_INVAL) {
@@ -256,16 +266,11 @@ static int send_denial(WSCycle *self, PyObject *msg, int start)
         }
         if ((rc = dfws_req_response_start(r, (int)st, &err)))
             goto check;
-        PyObject *headers = PyDict_GetItemWithError(msg, dfws_str_headers);
-        if (!headers && PyErr_Occurred())
-            return -1;
         dfws_ws_header_t *hs;
         Py_buffer *views;
         Py_ssize_t count;
-        if (collect_headers(headers, &hs, &views, &count)) {
-            release_headers(hs, views, count);
+        if (message_headers(msg, &hs, &views, &count))
             return -1;
-        }
         rc = 0;
         for (Py_ssize_t i = 0; i < count && !rc; i++)
             rc = dfws_req_response_header(r, hs[i].name, hs[i].name_len, hs[i].value,
@@ -358,9 +363,9 @@ static PyObject *ws_done(WSCycle *self, PyObject *task)
     dfws_wsconn_t *wc = self->wc;
     if (wc) {
         if (wc->state == DFWS_WSC_HANDSHAKE) {
-            if (wc->req && wc->req->response_started)
-                dfws_req_abort(wc->req, 500);
-            else if (failed && wc->req)
+            /* a denial response under way, or an exception: 500 (or a dropped
+             * connection when the response had started); else 403 */
+            if (wc->req && (wc->req->response_started || failed))
                 dfws_req_abort(wc->req, 500);
             else
                 dfws_wsconn_reject(wc);

@@ -137,6 +137,21 @@ void dfws_conn_set_timer(dfws_conn_t *c, int kind, double seconds)
         arm(c, c->deadline_ms);
 }
 
+/* host text and port of an IPv4/IPv6 address (left untouched otherwise) */
+static void address_text(const struct sockaddr_storage *ss, char *host, size_t hostlen,
+                         uint16_t *port)
+{
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+        uv_ip4_name(a, host, hostlen);
+        *port = ntohs(a->sin_port);
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+        uv_ip6_name(a, host, hostlen);
+        *port = ntohs(a->sin6_port);
+    }
+}
+
 static void fill_addresses(dfws_conn_t *c)
 {
     struct sockaddr_storage ss;
@@ -145,29 +160,11 @@ static void fill_addresses(dfws_conn_t *c)
     if (c->server->is_unix)
         return;
     len = sizeof(ss);
-    if (!uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&ss, &len)) {
-        if (ss.ss_family == AF_INET) {
-            struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-            uv_ip4_name(a, c->client_host, sizeof(c->client_host));
-            c->client_port = ntohs(a->sin_port);
-        } else if (ss.ss_family == AF_INET6) {
-            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-            uv_ip6_name(a, c->client_host, sizeof(c->client_host));
-            c->client_port = ntohs(a->sin6_port);
-        }
-    }
+    if (!uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&ss, &len))
+        address_text(&ss, c->client_host, sizeof(c->client_host), &c->client_port);
     len = sizeof(ss);
-    if (!uv_tcp_getsockname(&c->h.tcp, (struct sockaddr *)&ss, &len)) {
-        if (ss.ss_family == AF_INET) {
-            struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-            uv_ip4_name(a, c->server_host, sizeof(c->server_host));
-            c->server_port = ntohs(a->sin_port);
-        } else if (ss.ss_family == AF_INET6) {
-            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-            uv_ip6_name(a, c->server_host, sizeof(c->server_host));
-            c->server_port = ntohs(a->sin6_port);
-        }
-    }
+    if (!uv_tcp_getsockname(&c->h.tcp, (struct sockaddr *)&ss, &len))
+        address_text(&ss, c->server_host, sizeof(c->server_host), &c->server_port);
 }
 
 void dfws_conn_accept(dfws_server_t *s)
