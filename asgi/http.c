@@ -83,15 +83,28 @@ static const char *const common_names[] = {
 #define NCOMMON (sizeof(common_names) / sizeof(common_names[0]))
 static PyObject *common_bytes[NCOMMON];
 
+/* Made once; the lengths then come from the bytes objects, so matching a
+ * header costs a length check before any string comparison. */
+static int common_ready(void)
+{
+    if (common_bytes[NCOMMON - 1])
+        return 1;
+    for (size_t i = 0; i < NCOMMON; i++)
+        if (!common_bytes[i] && !(common_bytes[i] = PyBytes_FromString(common_names[i]))) {
+            PyErr_Clear();
+            return 0;
+        }
+    return 1;
+}
+
 static PyObject *common_name(const char *p, size_t n)
 {
+    if (!common_ready())
+        return NULL;
     for (size_t i = 0; i < NCOMMON; i++) {
-        const char *c = common_names[i];
-        if (strlen(c) == n && !strncasecmp(p, c, n)) {
-            if (!common_bytes[i])
-                common_bytes[i] = PyBytes_FromString(c);
-            return common_bytes[i] ? Py_NewRef(common_bytes[i]) : NULL;
-        }
+        PyObject *b = common_bytes[i];
+        if ((size_t)PyBytes_GET_SIZE(b) == n && !strncasecmp(p, PyBytes_AS_STRING(b), n))
+            return Py_NewRef(b);
     }
     return NULL;
 }
