@@ -382,18 +382,34 @@ static int rate_limited(dfws_window_t *w)
     return 0;
 }
 
+/* Counts one frame from the window against the rate limit; closes the
+ * window with 1008 and returns 1 when it is over. */
+static int over_rate_limit(dfws_native_t *n, dfws_wsconn_t *wc)
+{
+    dfws_window_t *w = wc->app;
+    n->stats.frames_in++;
+    if (!rate_limited(w))
+        return 0;
+    n->stats.rate_limited++;
+    dfws_log_warn("native window %s: more than %.0f messages/s; closing it",
+                  w->channel ? w->channel : "?", n->rate_limit);
+    dfws_wsconn_close(wc, 1008, "rate limit exceeded", 19);
+    return 1;
+}
+
+/* Pings and pongs count too: a flood of control frames costs us as much as
+ * one of messages. */
+static void on_control(void *ud, dfws_wsconn_t *wc)
+{
+    over_rate_limit(ud, wc);
+}
+
 static void on_message(void *ud, dfws_wsconn_t *wc, int binary, const char *data, size_t len)
 {
     dfws_native_t *n = ud;
     dfws_window_t *w = wc->app;
-    n->stats.frames_in++;
-    if (rate_limited(w)) {
-        n->stats.rate_limited++;
-        dfws_log_warn("native window %s: more than %.0f messages/s; closing it",
-                      w->channel ? w->channel : "?", n->rate_limit);
-        dfws_wsconn_close(wc, 1008, "rate limit exceeded", 19);
+    if (over_rate_limit(n, wc))
         return;
-    }
     if (binary) {
         dfws_log_warn("native window %s: binary frame ignored", w->channel ? w->channel : "?");
         n->stats.calls_dropped++;
@@ -436,4 +452,5 @@ static const dfws_ws_handler_t native_handler = {
     .message = on_message,
     .closed = on_closed,
     .drain = NULL,
+    .control = on_control,
 };

@@ -584,14 +584,25 @@ int dfws_ws_send(dfws_ws_t *ws, int binary, const uint8_t *data, size_t len)
     return write_frame(ws, binary ? OP_BINARY : OP_TEXT, data, len);
 }
 
-int dfws_ws_ping(dfws_ws_t *ws, const uint8_t *data, size_t len)
+static int send_control(dfws_ws_t *ws, unsigned op, const uint8_t *data,
+                        size_t len)
 {
     int rc = check_can_send(ws);
     if (rc)
         return rc;
     if (len > CTL_MAX || (len && data == NULL))
         return DFWS_WS_E_INVAL;
-    return write_frame(ws, OP_PING, data, len);
+    return write_frame(ws, op, data, len);
+}
+
+int dfws_ws_ping(dfws_ws_t *ws, const uint8_t *data, size_t len)
+{
+    return send_control(ws, OP_PING, data, len);
+}
+
+int dfws_ws_pong(dfws_ws_t *ws, const uint8_t *data, size_t len)
+{
+    return send_control(ws, OP_PONG, data, len);
 }
 
 int dfws_ws_close(dfws_ws_t *ws, uint16_t code, const char *reason,
@@ -677,7 +688,11 @@ static int handle_control(dfws_ws_t *ws, unsigned op, const uint8_t *p,
 {
     switch (op) {
     case OP_PING:
-        if (ws->state == DFWS_WS_OPEN && write_frame(ws, OP_PONG, p, n) != 0)
+        if (ws->state != DFWS_WS_OPEN)
+            break;
+        if (ws->cfg->cb.on_ping)
+            ws->cfg->cb.on_ping(ws->owner, p, n);
+        else if (write_frame(ws, OP_PONG, p, n) != 0)
             return STOP;
         break;
     case OP_PONG:

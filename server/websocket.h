@@ -184,6 +184,11 @@ typedef struct dfws_ws_callbacks_s {
                        size_t len);
     /* Optional.  A pong arrived (payload valid only during the call). */
     void (*on_pong)(void *owner, const uint8_t *data, size_t len);
+    /* Optional.  A ping arrived while OPEN (payload valid only during the
+     * call).  Without it the module answers with a pong at once; with it
+     * the owner answers when it chooses (dfws_ws_pong), which lets it hold
+     * back pongs while its output is backed up and keep only the latest. */
+    void (*on_ping)(void *owner, const uint8_t *data, size_t len);
     /* Required.  The close handshake finished or the connection failed;
      * called exactly once, after the close frame (if any) was written.
      * The owner should flush its output and then close the TCP connection
@@ -269,6 +274,10 @@ int dfws_ws_send(dfws_ws_t *ws, int binary, const uint8_t *data, size_t len);
  * keep-alive; the peer's pong comes back through on_pong.  Same returns
  * as dfws_ws_send. */
 int dfws_ws_ping(dfws_ws_t *ws, const uint8_t *data, size_t len);
+
+/* Sends a pong (payload <= 125 bytes), the answer to a ping the owner
+ * took through on_ping.  Same returns as dfws_ws_ping. */
+int dfws_ws_pong(dfws_ws_t *ws, const uint8_t *data, size_t len);
 
 /* Starts the close handshake: sends a close frame and enters CLOSING
  * (messages received from now on are dropped; on_close fires when the

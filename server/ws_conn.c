@@ -41,12 +41,49 @@ static void cb_message(void *owner, int binary, const uint8_t *data, size_t len)
         wc->handler->message(wc->handler_ud, wc, binary, (const char *)data, len);
 }
 
+static void tell_control(dfws_wsconn_t *wc)
+{
+    if (wc->app && !wc->app_told && wc->state == DFWS_WSC_OPEN && wc->handler->control)
+        wc->handler->control(wc->handler_ud, wc);
+}
+
 static void cb_pong(void *owner, const uint8_t *data, size_t len)
 {
     (void)data;
     (void)len;
     dfws_wsconn_t *wc = owner;
     wc->ping_sent_ms = 0;
+    tell_control(wc);
+}
+
+/* A peer that pings and never reads must not make us queue one pong per
+ * ping: answer at once only while nothing is queued, else keep the latest
+ * payload (RFC 6455 5.5.3 allows answering only the most recent ping) and
+ * send it when the output drains. */
+static void cb_ping(void *owner, const uint8_t *data, size_t len)
+{
+    dfws_wsconn_t *wc = owner;
+    tell_control(wc);
+    if (wc->ws.state != DFWS_WS_OPEN)
+        return; /* the handler closed it */
+    if (wc->conn->write_pending == 0 && !wc->pong_pending) {
+        dfws_ws_pong(&wc->ws, data, len);
+        return;
+    }
+    if (!wc->pong && !(wc->pong = malloc(125)))
+        return; /* no memory: this ping goes unanswered, the next may not */
+    if (len)
+        memcpy(wc->pong, data, len);
+    wc->pong_len = (uint8_t)len;
+    wc->pong_pending = 1;
+}
+
+static void flush_pong(dfws_wsconn_t *wc)
+{
+    if (!wc->pong_pending)
+        return;
+    wc->pong_pending = 0;
+    dfws_ws_pong(&wc->ws, wc->pong, wc->pong_len);
 }
 
 static void cb_close(void *owner, const dfws_ws_close_info_t *info)
@@ -114,6 +151,7 @@ void dfws_wsconn_config(dfws_server_t *s)
     cfg->cb.write = cb_write;
     cfg->cb.on_message = cb_message;
     cfg->cb.on_pong = cb_pong;
+    cfg->cb.on_ping = cb_ping;
     cfg->cb.on_close = cb_close;
     cfg->cb.on_fatal = cb_fatal;
     cfg->max_message_size = s->cli->ws_max_message_size;
@@ -133,6 +171,8 @@ static void arm_timer(dfws_wsconn_t *wc)
         next = cli->websocket_connect_timeout;
     } else if (wc->state == DFWS_WSC_CLOSING) {
         next = CLOSE_WAIT_SECONDS;
+    } else if (wc->state == DFWS_WSC_OPEN && wc->early_pending) {
+        next = 0.001; /* the next loop turn replays the early frames */
     } else if (wc->state == DFWS_WSC_OPEN) {
         if (wc->ping_sent_ms)
             next = cli->ping_timeout - (double)(now - wc->ping_sent_ms) / 1000.0;
@@ -147,6 +187,19 @@ static void arm_timer(dfws_wsconn_t *wc)
             next = 0.001;
     }
     dfws_conn_set_timer(c, DFWS_TIMER_HTTP, next);
+}
+
+/* Feeds the frames that came before the accept, and what arrived after it
+ * before this turn, in order. Runs from the connection's timer, so the code
+ * that accepted is never re-entered by the handler's callbacks. */
+static void replay_early(dfws_wsconn_t *wc)
+{
+    dfws_buf_t early = wc->early;
+    memset(&wc->early, 0, sizeof(wc->early));
+    wc->early_pending = 0;
+    if (early.len)
+        dfws_wsconn_on_data(wc->conn, early.base, early.len);
+    dfws_buf_free(&early);
 }
 
 void dfws_wsconn_on_timer(dfws_conn_t *c)
@@ -166,6 +219,11 @@ void dfws_wsconn_on_timer(dfws_conn_t *c)
         dfws_conn_close(c);
         return;
     case DFWS_WSC_OPEN:
+        if (wc->early_pending) {
+            replay_early(wc);
+            arm_timer(wc);
+            return;
+        }
         if (cli->websocket_timeout > 0 &&
             (double)(now - wc->opened_ms) >= cli->websocket_timeout * 1000.0) {
             dfws_wsconn_close(wc, 1000, "websocket_timeout", 17);
@@ -334,13 +392,8 @@ int dfws_wsconn_accept(dfws_wsconn_t *wc, const char *subprotocol, size_t sublen
         dfws_http1_access_log(c, "WSCONNECT", wc->log_path, strlen(wc->log_path), -1, -1);
     wc->state = DFWS_WSC_OPEN;
     wc->opened_ms = wc->last_in_ms = uv_now(c->server->loop);
+    wc->early_pending = wc->early.len != 0;
     arm_timer(wc);
-    if (wc->early.len) {
-        dfws_buf_t early = wc->early;
-        memset(&wc->early, 0, sizeof(wc->early));
-        dfws_wsconn_on_data(c, early.base, early.len);
-        dfws_buf_free(&early);
-    }
     return 0;
 }
 
@@ -391,16 +444,23 @@ size_t dfws_wsconn_write_pending(const dfws_wsconn_t *wc)
     return wc->conn->write_pending;
 }
 
-void dfws_wsconn_pause_reading(dfws_wsconn_t *wc, int paused)
+/* Reading runs unless the application paused it or our output is backed
+ * up: each frame read may make us write (pongs, echoes, close frames). */
+static void update_reading(dfws_wsconn_t *wc)
 {
     dfws_conn_t *c = wc->conn;
-    wc->reading_paused = paused ? 1 : 0;
     if (c->closing || c->lingering)
         return;
-    if (paused)
+    if (wc->reading_paused || wc->out_paused)
         dfws_conn_read_stop(c);
     else
         dfws_conn_read_start(c);
+}
+
+void dfws_wsconn_pause_reading(dfws_wsconn_t *wc, int paused)
+{
+    wc->reading_paused = paused ? 1 : 0;
+    update_reading(wc);
 }
 
 void dfws_wsconn_shutdown(dfws_wsconn_t *wc)
@@ -416,9 +476,10 @@ void dfws_wsconn_shutdown(dfws_wsconn_t *wc)
 void dfws_wsconn_on_data(dfws_conn_t *c, const char *data, size_t len)
 {
     dfws_wsconn_t *wc = c->ws;
-    if (wc->state == DFWS_WSC_HANDSHAKE) {
+    if (wc->state == DFWS_WSC_HANDSHAKE || wc->early_pending) {
         /* A client may send its first frames right behind the upgrade
-         * request: keep them (bounded) until the application accepts. */
+         * request: keep them (bounded) until the application accepts and
+         * the next loop turn replays them. */
         if (wc->early.len + len > EARLY_LIMIT || dfws_buf_append(&wc->early, data, len)) {
             dfws_log_info("%s:%u: more than %d bytes before the WebSocket handshake was answered",
                           c->client_host, c->client_port, EARLY_LIMIT);
@@ -431,8 +492,14 @@ void dfws_wsconn_on_data(dfws_conn_t *c, const char *data, size_t len)
         return;
     wc->last_in_ms = uv_now(c->server->loop);
     int rc = dfws_ws_feed(&wc->ws, (const uint8_t *)data, len);
-    if (rc == DFWS_WS_E_FATAL && !c->closing)
+    if (rc == DFWS_WS_E_FATAL && !c->closing) {
         dfws_conn_close(c);
+        return;
+    }
+    if (c->write_pending > DFWS_WRITE_HIGH && !wc->out_paused) {
+        wc->out_paused = 1;
+        update_reading(wc);
+    }
 }
 
 void dfws_wsconn_on_eof(dfws_conn_t *c)
@@ -446,7 +513,16 @@ void dfws_wsconn_on_eof(dfws_conn_t *c)
 void dfws_wsconn_on_drain(dfws_conn_t *c)
 {
     dfws_wsconn_t *wc = c->ws;
-    if (wc->app_waiting_drain && c->write_pending < DFWS_WRITE_LOW) {
+    if (c->write_pending >= DFWS_WRITE_LOW)
+        return;
+    flush_pong(wc);
+    if (c->closing)
+        return;
+    if (wc->out_paused) {
+        wc->out_paused = 0;
+        update_reading(wc);
+    }
+    if (wc->app_waiting_drain) {
         wc->app_waiting_drain = 0;
         if (wc->handler->drain)
             wc->handler->drain(wc->handler_ud, wc);
@@ -474,6 +550,7 @@ void dfws_wsconn_free(dfws_conn_t *c)
     drop_req(wc);
     dfws_ws_cleanup(&wc->ws);
     dfws_buf_free(&wc->early);
+    free(wc->pong);
     free(wc->log_path);
     free(wc->hs_key);
     free(wc);

@@ -25,6 +25,9 @@ typedef struct dfws_ws_handler_s {
     void (*message)(void *ud, dfws_wsconn_t *wc, int binary, const char *data, size_t len);
     void (*closed)(void *ud, dfws_wsconn_t *wc, int code);
     void (*drain)(void *ud, dfws_wsconn_t *wc);
+    /* Optional: a ping or pong frame arrived (for rate limits); the
+     * handler may close the WebSocket from here. */
+    void (*control)(void *ud, dfws_wsconn_t *wc);
 } dfws_ws_handler_t;
 
 struct dfws_wsconn_s {
@@ -35,7 +38,11 @@ struct dfws_wsconn_s {
     const dfws_ws_handler_t *handler;
     void *handler_ud;
     char *hs_key;           /* Sec-WebSocket-Key until the 101 is sent */
-    dfws_buf_t early;       /* frames that came with the upgrade request, fed after the 101 */
+    dfws_buf_t early;       /* frames that came with the upgrade request, fed after the 101
+                               from the next loop turn (early_pending), never from inside
+                               dfws_wsconn_accept(): its caller must not be re-entered */
+    uint8_t *pong;          /* the latest unanswered ping's payload while output is backed
+                               up (pong_pending); one at most, whatever the peer sends */
     char *log_path;         /* request target, kept only for the access log */
     uint64_t opened_ms;     /* uv_now() at accept */
     uint64_t last_in_ms;    /* uv_now() of the last byte received */
@@ -44,6 +51,10 @@ struct dfws_wsconn_s {
     unsigned app_waiting_drain : 1;
     unsigned reading_paused : 1; /* the application asked to stop reading */
     unsigned app_told : 1;       /* ops->ws_closed was called */
+    unsigned early_pending : 1;  /* accepted, `early` not replayed yet */
+    unsigned out_paused : 1;     /* reading stopped: output above DFWS_WRITE_HIGH */
+    unsigned pong_pending : 1;   /* `pong` holds a pong to send once output drains */
+    uint8_t pong_len;
     uint16_t close_code;         /* code to report to the application */
     uint16_t hs_key_len;
 };
@@ -66,7 +77,9 @@ void dfws_wsconn_take_over(dfws_conn_t *c, const char *rest, size_t len);
 void dfws_wsconn_set_handler(dfws_wsconn_t *wc, const dfws_ws_handler_t *h, void *ud);
 
 /* Application side. Each returns 0 or a negative code (the connection is
- * closing or closed: the call did nothing). */
+ * closing or closed: the call did nothing). None of them calls back into
+ * the handler for incoming data: frames that arrived before the accept are
+ * fed from the next loop turn. */
 int dfws_wsconn_accept(dfws_wsconn_t *wc, const char *subprotocol, size_t sublen,
                        const dfws_ws_header_t *headers, size_t nheaders);
 /* Refuses the handshake with 403. */

@@ -191,6 +191,9 @@ typedef struct rec_s {
     int close_on_message;  /* call dfws_ws_close(1000,"done") on a msg */
     int reply_on_message;  /* echo each message back */
     int feed_in_callback;  /* try dfws_ws_feed from on_message */
+    int pong_later;        /* on_ping keeps the latest payload; no pong */
+    uint8_t ping[125];
+    size_t ping_len;
     int busy_rc;
 } rec_t;
 
@@ -310,6 +313,16 @@ static void cb_fatal(void *owner, int err, const char *what)
     CHECK(what != NULL);
     drain_out(r);
     logf_(r, "F:%d", err);
+}
+
+/* Installed only by setup_pong_later: the owner answers pings itself. */
+static void cb_ping(void *owner, const uint8_t *data, size_t len)
+{
+    rec_t *r = owner;
+    drain_out(r);
+    logf_(r, "PING:%s", desc(data, len));
+    memcpy(r->ping, data, len);
+    r->ping_len = len;
 }
 
 typedef void (*setup_fn)(rec_t *r);
@@ -1063,6 +1076,39 @@ static void test_ping_pong(void)
     bb_free(&in);
 }
 
+static void setup_pong_later(rec_t *r)
+{
+    r->cfg.cb.on_ping = cb_ping;
+}
+
+/* With on_ping the module writes no pong of its own: the owner decides
+ * (ws_conn.c answers only the latest ping while its output is backed up). */
+static void test_ping_taken_by_owner(void)
+{
+    bb_t in = { 0 };
+    frame_s(&in, 1, 9, "one");
+    frame_s(&in, 1, 9, "two");
+    frame_s(&in, 1, 1, "msg");
+    expect_all(NULL, setup_pong_later, &in, "PING:3'one' PING:3'two' M:T:3'msg' R0");
+    bb_free(&in);
+
+    /* the owner's answer to the latest ping, then the limits of a pong */
+    rec_t *r = malloc(sizeof(*r));
+    rec_init(r, NULL);
+    setup_pong_later(r);
+    frame_s(&in, 1, 9, "latest");
+    CHECK_INT(dfws_ws_feed(&r->ws, in.p, in.len), 0);
+    CHECK_INT(dfws_ws_pong(&r->ws, r->ping, r->ping_len), 0);
+    uint8_t big[126] = { 0 };
+    CHECK_INT(dfws_ws_pong(&r->ws, big, sizeof(big)), DFWS_WS_E_INVAL);
+    CHECK_INT(dfws_ws_close(&r->ws, 1000, NULL, 0), 0);
+    CHECK_INT(dfws_ws_pong(&r->ws, r->ping, r->ping_len), DFWS_WS_E_CLOSING);
+    rec_finish(r, 0);
+    CHECK_STR(r->log, "PING:6'latest' W:pong:6'latest' W:close:1000 R0");
+    free(r);
+    bb_free(&in);
+}
+
 /* ------------------------------------------------------------------ */
 /* Limits -> 1009                                                       */
 
@@ -1358,6 +1404,7 @@ int main(void)
     RUN(test_close_from_callback);
     RUN(test_echo_from_callback);
     RUN(test_ping_pong);
+    RUN(test_ping_taken_by_owner);
     RUN(test_limits_exact);
     RUN(test_memory_held_only_while_needed);
     RUN(test_send);

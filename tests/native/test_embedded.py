@@ -6,12 +6,14 @@ import asyncio
 import json
 import os
 import re
+import socket
 
 import pytest
 import websockets
 
 from conftest import (
-    Project, Server, connect_ws, drain_all, login_window, open_window, run, signal_values,
+    TIMEOUT, Project, Server, connect_ws, drain_all, login_window, open_window, page_cookies, run,
+    signal_values,
 )
 
 MAX_MESSAGE = 65536
@@ -337,3 +339,80 @@ def test_flood_above_rate_limit_closes_1008(server):
 
     run(scenario())
     assert "messages/s; closing it" in server.log()
+
+
+def _masked(opcode, payload=b""):
+    """One masked client frame (payload < 126 bytes)."""
+    key = b"\x11\x22\x33\x44"
+    body = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+    return bytes([0x80 | opcode, 0x80 | len(payload)]) + key + body
+
+
+def _frames_until_eof(sock):
+    """(opcode, payload) of every frame the server sends until it closes."""
+    data = b""
+    sock.settimeout(TIMEOUT)
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    frames = []
+    while len(rest) >= 2:
+        n = rest[1] & 0x7F
+        frames.append((rest[0] & 0x0F, rest[2:2 + n]))
+        rest = rest[2 + n:]
+    return head, frames
+
+
+@pytest.mark.parametrize("early,code", [
+    (_masked(8, b"\x03\xe8bye"), 1000),        # a close frame
+    (b"\x81\x02hi", 1002),                      # an unmasked frame: protocol error
+])
+def test_frames_in_the_upgrade_packet_close_the_window_safely(server, early, code):
+    """The upgrade request and a frame that ends the WebSocket, in one packet:
+    the window is accepted (101), then the frame is handled on the next loop
+    turn (before the fix the window was freed inside the accept and the
+    server wrote into freed memory: the ASan run aborts on it)."""
+    key, jar = page_cookies(server, "/page/")
+    request = (
+        "GET /ws/ HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        "Sec-WebSocket-Version: 13\r\nOrigin: %s\r\nCookie: %s\r\n\r\n" % (
+            server.port, server.origin, "; ".join("%s=%s" % kv for kv in jar.items()))
+    ).encode()
+    for _ in range(20):
+        with socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT) as sock:
+            sock.sendall(request + early)
+            head, frames = _frames_until_eof(sock)
+        assert head.startswith(b"HTTP/1.1 101 "), head
+        assert frames and frames[-1][0] == 8, frames
+        assert int.from_bytes(frames[-1][1][:2], "big") == code, frames
+
+    async def scenario():
+        window = await open_window(server, "/page/")
+        await window.heartbeat()
+        await window.close()
+
+    run(scenario())
+    assert server.proc.poll() is None
+
+
+def test_pings_count_in_the_rate_limit(server):
+    """Control frames cost the server as much as messages: a window that
+    pings faster than the rate limit is closed with 1008 like one that
+    sends too many messages."""
+    async def scenario():
+        calm = await open_window(server, "/page/")
+        window = await open_window(server, "/page/")
+        with pytest.raises(websockets.exceptions.ConnectionClosed) as info:
+            for _ in range(RATE_LIMIT * 10):
+                await window.ws.ping()
+            while True:
+                await window.recv()
+        assert info.value.rcvd is not None and info.value.rcvd.code == 1008
+        await calm.heartbeat()
+        await calm.close()
+
+    run(scenario())

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from conftest import OP_BIN, OP_TEXT, RssSampler, encode_frame, tree_rss_bytes
+from conftest import OP_BIN, OP_PING, OP_PONG, OP_TEXT, RssSampler, encode_frame, tree_rss_bytes
 
 MiB = 1 << 20
 
@@ -84,3 +84,48 @@ def test_incoming_flow_control_when_app_does_not_receive(start_server):
         assert ws.recv_message(timeout=20) == (OP_TEXT, str(count * 512 * 1024).encode())
     finally:
         ws.close()
+
+
+
+def test_ping_flood_from_a_client_that_never_reads(start_server):
+    """Every ping asks for a pong: a client that pings without reading must
+    not make the server queue one pong per ping. Once its output is backed
+    up the server keeps one pending pong at most (the latest ping's) and
+    stops reading while the output is above the high-water mark; memory
+    stays flat and the connection still works when the client reads."""
+    s = start_server("ws_app:app")
+    ws = s.ws_raw("/echo", rcvbuf=16 * 1024)
+    ping = encode_frame(OP_PING, b"p" * 125, key=b"\x01\x02\x03\x04")
+    chunk = ping * 2048  # ~262 KiB of pings per send
+    total = 32 * MiB
+    sent = [0]
+
+    def sender():
+        ws.conn.sock.settimeout(None)
+        while sent[0] < total:
+            ws.conn.sock.sendall(chunk)
+            sent[0] += len(chunk)
+
+    time.sleep(0.3)
+    base = tree_rss_bytes(s.pid)
+    with RssSampler(s.pid) as sampler:
+        t = threading.Thread(target=sender, daemon=True)
+        t.start()
+        t.join(60)
+    growth = sampler.peak - base
+    assert not t.is_alive(), "the server stopped reading pings for good (%d bytes sent)" % sent[0]
+    assert growth < 16 * MiB, "server RSS grew by %.1f MiB for %.1f MiB of pings" % (
+        growth / MiB, sent[0] / MiB)
+    assert s.proc.poll() is None, s.describe()
+    # What the server queued is pongs only, then it answers as usual.
+    ws.send_text("still here")
+    pongs = 0
+    while True:
+        f = ws.recv_frame(timeout=20)
+        if f.opcode != OP_PONG:
+            break
+        assert f.payload == b"p" * 125
+        pongs += 1
+    assert (f.opcode, f.payload) == (OP_TEXT, b"still here")
+    assert 1 <= pongs < 100000, pongs
+    ws.close()
