@@ -29,7 +29,7 @@ typedef struct dfws_asgi_s {
     int started;
 } dfws_asgi_t;
 
-/* The command line and listening socket main() prepared for this worker. */
+/* The command line and listening socket _dfws.configure() prepared. */
 extern const dfws_cli_t *dfws_asgi_cli;
 extern int dfws_asgi_fd;
 extern int dfws_asgi_is_unix;
@@ -97,13 +97,9 @@ int dfws_native_try(dfws_wsconn_t *wc);
 void dfws_native_disable(void);
 PyObject *dfws_native_stats(void);
 
-/* The module's init function, registered with PyImport_AppendInittab. */
-PyObject *dfws_module_init(void);
-
-/* Runs a worker: starts the interpreter, hands over to dfws.runner.main()
- * and returns the process exit status. */
-int dfws_embed_run(int argc, char **argv);
-/* A SIGTERM/SIGINT received during start-up (0 if none); clears it. */
-int dfws_embed_take_pending_signal(void);
+/* Start-up (startup.c): module functions behind dfws/__main__.py. */
+PyObject *dfws_startup_configure(PyObject *m, PyObject *args);
+PyObject *dfws_startup_prefork(PyObject *m, PyObject *unused);
+PyObject *dfws_startup_take_pending_signal(PyObject *m, PyObject *unused);
 
 #endif

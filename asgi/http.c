@@ -589,7 +589,7 @@ static int cycle_clear(Cycle *self)
 }
 
 PyTypeObject dfws_http_cycle_type = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "_dfws.HTTPCycle",
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "dfws._dfws.HTTPCycle",
     .tp_basicsize = sizeof(Cycle),
     .tp_dealloc = (destructor)cycle_dealloc,
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,

@@ -74,7 +74,7 @@ static PyAsyncMethods ready_async = {
 };
 
 PyTypeObject dfws_ready_type = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "_dfws.Ready",
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "dfws._dfws.Ready",
     .tp_basicsize = sizeof(Ready),
     .tp_dealloc = (destructor)ready_dealloc,
     .tp_as_async = &ready_async,
@@ -181,30 +181,18 @@ static int server_init(Server *self, PyObject *args, PyObject *kw)
         return -1;
     }
     if (!dfws_asgi_cli) {
-        PyErr_SetString(PyExc_RuntimeError, "_dfws.Server runs only inside dfws-asgi");
+        PyErr_SetString(PyExc_RuntimeError, "_dfws.Server needs _dfws.configure() first");
         return -1;
     }
+    /* dfws.binding made uvloop's libuv the one this module calls: the
+     * handles below go on uvloop's own loop, with uvloop's own code. */
     PyObject *mod = PyImport_ImportModule("uvloop.loop");
     if (!mod)
         return -1;
     PyObject *capsule = PyObject_CallMethod(mod, "libuv_get_loop_t_ptr", "O", loop);
-    PyObject *ver = capsule ? PyObject_CallMethod(mod, "libuv_get_version", NULL) : NULL;
     Py_DECREF(mod);
-    if (!ver) {
-        Py_XDECREF(capsule);
+    if (!capsule)
         return -1;
-    }
-    long v = PyLong_AsLong(ver);
-    Py_DECREF(ver);
-    if (v != (long)uv_version() || (v >> 8) != (UV_VERSION_HEX >> 8)) {
-        Py_DECREF(capsule);
-        PyErr_Format(PyExc_RuntimeError,
-                     "uvloop runs libuv %ld.%ld.%ld but dfws-asgi was built for %d.%d (and runs "
-                     "%s): they must share one libuv",
-                     v >> 16, (v >> 8) & 0xff, v & 0xff, UV_VERSION_MAJOR, UV_VERSION_MINOR,
-                     uv_version_string());
-        return -1;
-    }
     uv_loop_t *uvloop = PyCapsule_GetPointer(capsule, NULL);
     Py_DECREF(capsule);
     if (!uvloop)
@@ -352,7 +340,7 @@ static PyMethodDef server_methods[] = {
 };
 
 static PyTypeObject server_type = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "_dfws.Server",
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "dfws._dfws.Server",
     .tp_basicsize = sizeof(Server),
     .tp_dealloc = (destructor)server_dealloc,
     .tp_flags = Py_TPFLAGS_DEFAULT,
@@ -390,13 +378,14 @@ static PyObject *mod_lifespan_mode(PyObject *m, PyObject *unused)
     return PyUnicode_FromString(dfws_asgi_cli ? names[dfws_asgi_cli->lifespan] : "auto");
 }
 
-static PyObject *mod_take_pending_signal(PyObject *m, PyObject *unused)
-{
-    return PyLong_FromLong(dfws_embed_take_pending_signal());
-}
-
 static PyMethodDef module_methods[] = {
-    {"take_pending_signal", mod_take_pending_signal, METH_NOARGS,
+    {"configure", dfws_startup_configure, METH_VARARGS,
+     "configure(argv): parse the command line and open the listening socket. None to go on, "
+     "else the exit status (help printed, usage error, socket error)."},
+    {"prefork", dfws_startup_prefork, METH_NOARGS,
+     "With --workers N > 1: fork and supervise the workers. None in a worker (run it), the "
+     "exit status in the supervisor once every worker is gone."},
+    {"take_pending_signal", dfws_startup_take_pending_signal, METH_NOARGS,
      "The SIGTERM/SIGINT received during start-up, or 0."},
     {"options", mod_options, METH_NOARGS, "The command-line options of this worker."},
     {"lifespan_mode", mod_lifespan_mode, METH_NOARGS, "auto, on or off."},
@@ -405,13 +394,14 @@ static PyMethodDef module_methods[] = {
 
 static struct PyModuleDef module_def = {
     PyModuleDef_HEAD_INIT,
-    .m_name = "_dfws",
-    .m_doc = "dfws-asgi's built-in module.",
+    .m_name = "dfws._dfws",
+    .m_doc = "dfws-asgi's C server. Import it through dfws.binding, which binds it to uvloop's "
+             "libuv first.",
     .m_size = -1,
     .m_methods = module_methods,
 };
 
-PyObject *dfws_module_init(void)
+PyMODINIT_FUNC PyInit__dfws(void)
 {
     if (dfws_str_init())
         return NULL;

@@ -111,7 +111,7 @@ static PyGetSetDef nw_getset[] = {
 };
 
 static PyTypeObject nw_type = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "_dfws.NativeWindow",
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "dfws._dfws.NativeWindow",
     .tp_basicsize = sizeof(NativeWindow),
     .tp_dealloc = (destructor)nw_dealloc,
     .tp_flags = Py_TPFLAGS_DEFAULT,

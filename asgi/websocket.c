@@ -417,7 +417,7 @@ static void wscycle_dealloc(WSCycle *self)
 }
 
 static PyTypeObject wscycle_type = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "_dfws.WebSocketCycle",
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "dfws._dfws.WebSocketCycle",
     .tp_basicsize = sizeof(WSCycle),
     .tp_dealloc = (destructor)wscycle_dealloc,
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,

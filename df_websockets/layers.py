@@ -7,13 +7,14 @@ signal handlers, ``async_to_sync`` in a worker thread) wakes the receiver on
 its own loop through ``call_soon_threadsafe`` instead of touching that loop's
 futures from the wrong thread.
 
-Inside dfws-asgi, the built-in module ``_dfws`` exposes the server's C channel
+Inside dfws-asgi, the server's module ``dfws._dfws`` exposes its C channel
 layer; when ``_dfws.layer_available()`` is true, every operation goes to it
 (``new_channel``, ``send``, ``receive``, ``group_add``, ``group_discard``,
 ``group_send``, ``flush``), so Python consumers, windows served natively by C
 and code running in worker threads all share one layer with Channels'
 in-memory semantics (capacity, expiry, group expiry). Messages cross as
-msgpack, like channels_redis. Absence of ``_dfws`` means pure in-memory
+msgpack, like channels_redis. A process that does not serve with dfws-asgi
+(``manage.py shell``, a worker) has no ``dfws._dfws`` loaded: pure in-memory
 behaviour.
 
 It is installed as ``CHANNEL_LAYERS["default"]`` when a project does not
@@ -21,6 +22,7 @@ define ``CHANNEL_LAYERS`` (see ``df_websockets.apps``).
 """
 import asyncio
 import logging
+import sys
 import threading
 import time
 from copy import deepcopy
@@ -30,20 +32,16 @@ from channels.layers import InMemoryChannelLayer
 
 logger = logging.getLogger("df_websockets.layers")
 
-_UNSET = object()
-_native_module = _UNSET
 
 
 def get_native_layer():
-    """The ``_dfws`` module when the C layer is usable, else None."""
-    global _native_module
-    if _native_module is _UNSET:
-        try:
-            import _dfws  # provided by the dfws-asgi binary only
-        except ImportError:
-            _dfws = None
-        _native_module = _dfws
-    module = _native_module
+    """The C server's module when its channel layer runs in this process, else None.
+
+    Looked up, never imported: dfws-asgi loads ``dfws._dfws`` at start-up
+    (dfws.binding); importing it anywhere else would only bind a server that
+    does not run.
+    """
+    module = sys.modules.get("dfws._dfws")
     if module is None:
         return None
     try:

@@ -1,9 +1,10 @@
-"""What a dfws-asgi worker does once CPython is up.
+"""What a dfws-asgi worker does.
 
-C parsed the command line and opened the listening socket; this module loads
-the application, creates the uvloop event loop whose libuv loop the C server
-shares, runs lifespan, serves until SIGTERM/SIGINT and shuts down gracefully.
-Everything here runs once per worker, never per request.
+C parsed the command line and opened the listening socket (dfws.__main__);
+this module loads the application, creates the uvloop event loop whose
+libuv loop the C server shares, runs lifespan, serves until SIGTERM/SIGINT
+and shuts down gracefully. Everything here runs once per worker, never per
+request.
 """
 import asyncio
 import importlib
@@ -13,9 +14,10 @@ import signal
 import sys
 import time
 
-import _dfws
-
+from dfws.binding import load_extension
 from dfws.lifespan import Lifespan
+
+_dfws = load_extension()
 
 logger = logging.getLogger("dfws.server")
 access_logger = logging.getLogger("dfws.access")

@@ -1,20 +1,20 @@
 #!/usr/bin/env bash
-# Installs the Debian bookworm packages dfws needs to build, test, benchmark
-# and serve the demo. Safe to run again: apt only fetches what is missing.
+# Installs the Debian bookworm packages dfws needs to build, test and serve
+# the demo: compilers and the C libraries' -dev packages, redis-server,
+# Chromium and Node.js for the tests. Python packages come from PyPI, pinned
+# (requirements/), into virtual environments: see scripts/build.sh.
+# Safe to run again: apt only fetches what is missing.
 set -euo pipefail
 
 PACKAGES=(
-  # build
-  build-essential clang libclang-rt-14-dev pkg-config meson ninja-build python3-mesonpy python3-venv python3-pip
-  python3-dev libpython3.11-dev
-  # C libraries
+  # build: compilers; meson, ninja and meson-python come from PyPI
+  build-essential clang libclang-rt-14-dev pkg-config
+  # C libraries (the wheel bundles them: auditwheel)
   libuv1-dev node-llhttp libwslay-dev libjansson-dev libhiredis-dev libmsgpack-dev libssl-dev
-  # Python side (PyPI is not used: every Python dependency is a Debian package)
-  python3-uvloop python3-django python3-django-channels python3-channels-redis
-  python3-django-redis python3-celery python3-redis python3-msgpack python3-cryptography
-  # tests and benchmarks
-  redis-server python3-pytest python3-pytest-django python3-websockets
-  daphne uvicorn python3-httptools wrk chromium
+  # Debian's own Python 3.11, on which the tests also install dfws
+  python3 python3-venv python3-dev libpython3.11-dev
+  # tests
+  redis-server chromium
 )
 
 missing=()

@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (.ci/run calls exactly this):
-#   1. build and install (scripts/build.sh: Debian packages, npm bundle, .venv)
+#   1. build and install (scripts/build.sh): Debian packages, npm bundle, one
+#      wheel, installed into .venv (Django 5.2 stack) and .venv-dj42 (Django 4.2)
 #   2. C unit tests (every protocol module, inputs in every chunking)
-#   3. black-box pytest suites against the installed dfws-asgi
-#   4. browser client unit tests (node --test) and end-to-end tests in Chromium
-#   5. the same C unit tests and the server suite on an ASan+UBSan build
+#   3. black-box pytest suites against the installed dfws-asgi, on the newest
+#      stack; the suites that touch Django or Channels again on Django 4.2
+#   4. installation: pip install . into a fresh venv, the repaired manylinux
+#      wheel into a fresh venv of Debian's python3, one libuv per process
+#   5. browser client unit tests (node --test) and end-to-end tests in Chromium
+#   6. the C unit tests and the black-box suites on an ASan+UBSan build
 # Each step runs even if an earlier one failed; the last line sums them up.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-export PATH="$ROOT/.venv/bin:$PATH"
-PY=/usr/bin/python3
 mkdir -p tests/artifacts
 
 passed=0
@@ -32,12 +34,12 @@ step() {
   fi
 }
 
-if ! scripts/build.sh; then
+if ! scripts/build.sh || ! DFWS_STACK=django42 DFWS_VENV=.venv-dj42 scripts/build.sh; then
   echo "build failed"
   echo "suites: 0 passed, 1 failed"
   exit 1
 fi
-export DFWS_ASGI="$ROOT/.venv/bin/dfws-asgi"
+export PATH="$ROOT/.venv/bin:$PATH"
 
 meson_build() { # dir, extra meson options...
   local dir=$1
@@ -50,16 +52,27 @@ meson_build() { # dir, extra meson options...
 unit_tests() { # build dir
   meson test -C "$1" --print-errorlogs --num-processes 2
 }
+pytest_in() { # venv, pytest arguments...
+  local venv=$1
+  shift
+  DFWS_ASGI="${DFWS_ASGI:-$ROOT/$venv/bin/dfws-asgi}" PATH="$ROOT/$venv/bin:$PATH" \
+    "$ROOT/$venv/bin/python" -m pytest -q -p no:cacheprovider "$@"
+}
 
 step "C build (debug, -Werror)" meson_build build-test -Dwerror=true
 step "C unit tests" unit_tests build-test
-step "server (HTTP, lifespan, CLI)" $PY -m pytest -q -p no:cacheprovider tests/server
 export DFWS_LAYER_TOOL="$ROOT/build-test/tests/c/layer_tool"
-for suite in websocket embedded layer native app demo; do
-  if [ -d "tests/$suite" ]; then
-    step "pytest tests/$suite" $PY -m pytest -q -p no:cacheprovider "tests/$suite"
-  fi
+for suite in server websocket embedded layer native app demo; do
+  step "tests/$suite (Django 5.2)" pytest_in .venv "tests/$suite"
 done
+# Django 4.2: every suite that touches Django or Channels APIs (the pure ASGI
+# HTTP and WebSocket protocol tests do not depend on the stack)
+step "tests/server Django (Django 4.2)" pytest_in .venv-dj42 tests/server/test_django.py
+step "tests/websocket Channels (Django 4.2)" pytest_in .venv-dj42 tests/websocket/test_ws_channels.py
+for suite in embedded layer native app demo; do
+  step "tests/$suite (Django 4.2)" pytest_in .venv-dj42 "tests/$suite"
+done
+step "installation (fresh venvs, wheel, one libuv)" pytest_in .venv tests/install
 if [ -f npm/package.json ]; then
   step "browser client unit tests" bash -c "cd npm && npm test"
 fi
@@ -67,18 +80,22 @@ if [ -f tests/browser/package.json ]; then
   step "browser end-to-end (Chromium)" bash -c "cd tests/browser && npm ci --no-audit --no-fund --loglevel=error && npm test"
 fi
 
-# Sanitizers: ASan + UBSan, aborting on the first report. The embedded
-# interpreter is not instrumented; LeakSanitizer is off because CPython keeps
-# memory alive at exit by design.
+# Sanitizers: ASan + UBSan, aborting on the first report. The interpreter is
+# not instrumented: the sanitized extension runs in the ordinary python3 with
+# libasan preloaded (scripts/asan-dfws-asgi). LeakSanitizer is off because
+# CPython keeps memory alive at exit by design.
 # A small quarantine keeps the memory-bound tests (1 GiB upload, slow
 # reader) meaningful: ASan's default holds 256 MiB of freed blocks.
 export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:strict_string_checks=1:quarantine_size_mb=8
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 step "C build (ASan+UBSan)" meson_build build-asan -Db_sanitize=address,undefined -Db_lundef=false
 step "C unit tests (ASan+UBSan)" unit_tests build-asan
+step "dfws wheel (ASan+UBSan)" scripts/asan-venv.sh
+asan_pytest() {
+  DFWS_ASGI="$ROOT/scripts/asan-dfws-asgi" pytest_in .venv-asan "$@"
+}
 for suite in server websocket embedded native; do
-  step "tests/$suite (ASan+UBSan binary)" env DFWS_ASGI="$ROOT/build-asan/asgi/dfws-asgi" \
-    DFWS_PYTHONPATH="$ROOT" $PY -m pytest -q -p no:cacheprovider "tests/$suite"
+  step "tests/$suite (ASan+UBSan)" asan_pytest "tests/$suite"
 done
 step "fuzzing (libFuzzer, 15 s per driver)" bash -c 'scripts/fuzz.sh 15 && ! ls tests/artifacts/fuzz/crash-* tests/artifacts/fuzz/leak-* 2>/dev/null'
 

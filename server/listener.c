@@ -120,8 +120,12 @@ typedef struct {
     time_t started;
 } worker_slot_t;
 
-static pid_t spawn(dfws_worker_fn fn, void *arg, const sigset_t *old)
+/* fork(2) with the caller's hooks around it; in the child, puts back the
+ * signal dispositions and mask the worker expects. */
+static pid_t spawn(const dfws_prefork_hooks_t *hooks, const sigset_t *old)
 {
+    if (hooks && hooks->before)
+        hooks->before();
     pid_t pid = fork();
     if (pid == 0) {
         signal(SIGTERM, SIG_DFL);
@@ -131,12 +135,15 @@ static pid_t spawn(dfws_worker_fn fn, void *arg, const sigset_t *old)
         /* Accept one connection per wake-up so the workers share the load
          * instead of the first awake one taking the whole backlog. */
         setenv("UV_TCP_SINGLE_ACCEPT", "1", 1);
-        _exit(fn(arg));
+        if (hooks && hooks->after_child)
+            hooks->after_child();
+    } else if (hooks && hooks->after_parent) {
+        hooks->after_parent();
     }
     return pid;
 }
 
-int dfws_prefork_run(int workers, dfws_worker_fn fn, void *arg)
+int dfws_prefork_run(int workers, const dfws_prefork_hooks_t *hooks)
 {
     sigset_t set, old;
     sigemptyset(&set);
@@ -149,7 +156,11 @@ int dfws_prefork_run(int workers, dfws_worker_fn fn, void *arg)
     if (!slots)
         return 1;
     for (int i = 0; i < workers; i++) {
-        slots[i].pid = spawn(fn, arg, &old);
+        slots[i].pid = spawn(hooks, &old);
+        if (slots[i].pid == 0) {
+            free(slots);
+            return DFWS_PREFORK_WORKER;
+        }
         slots[i].started = time(NULL);
         if (slots[i].pid < 0)
             dfws_log_error("fork failed: %s", strerror(errno));
@@ -202,7 +213,11 @@ int dfws_prefork_run(int workers, dfws_worker_fn fn, void *arg)
                 }
                 dfws_log_warn("worker %d (pid %d) died with status %d; restarting", i, (int)pid,
                               code);
-                slots[i].pid = spawn(fn, arg, &old);
+                slots[i].pid = spawn(hooks, &old);
+                if (slots[i].pid == 0) {
+                    free(slots);
+                    return DFWS_PREFORK_WORKER;
+                }
                 slots[i].started = time(NULL);
                 if (slots[i].pid > 0)
                     alive++;

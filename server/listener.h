@@ -1,7 +1,8 @@
 /* Listening sockets and the pre-fork supervisor.
  *
- * The socket is opened before Python starts, so `--workers N` forks N
- * children that share one listening socket and the parent never runs Python.
+ * The socket is opened before any worker starts, so `--workers N` forks N
+ * children that share one listening socket. The parent only supervises: it
+ * never imports the application nor runs a loop.
  */
 #ifndef DFWS_LISTENER_H
 #define DFWS_LISTENER_H
@@ -13,14 +14,27 @@
  * logging why. *is_unix tells the socket family. */
 int dfws_listener_open(const dfws_cli_t *cli, int *is_unix);
 
-/* Runs one worker in this process: returns its exit status. */
-typedef int (*dfws_worker_fn)(void *arg);
+/* What the pre-fork supervisor lets its caller do around each fork (the
+ * embedding interpreter must prepare for it: CPython's PyOS_*Fork*). Any
+ * hook may be NULL. */
+typedef struct dfws_prefork_hooks_s {
+    void (*before)(void);
+    void (*after_parent)(void);
+    void (*after_child)(void);
+} dfws_prefork_hooks_t;
 
-/* Forks `workers` children running fn(arg) and supervises them: SIGTERM and
- * SIGINT are forwarded, a worker that dies is restarted, a worker that exits
- * with an error within a few seconds of its start (it could not load the
- * app) stops the whole server with its status. Returns the parent's exit
+/* Returned by dfws_prefork_run() in a worker. */
+#define DFWS_PREFORK_WORKER (-1)
+
+/* Forks `workers` children and supervises them like fork(2) returns twice:
+ * in each child the call returns DFWS_PREFORK_WORKER (signals reset to
+ * their defaults and unblocked, after hooks->after_child) and the caller
+ * runs the worker, then exits; in the parent it returns only when every
+ * worker is gone, with the server's exit status. SIGTERM and SIGINT are
+ * forwarded; a worker that dies is restarted (the child then returns from
+ * this call too); a worker that exits with an error within a few seconds
+ * of its start (it could not load the app) stops the whole server with its
  * status. */
-int dfws_prefork_run(int workers, dfws_worker_fn fn, void *arg);
+int dfws_prefork_run(int workers, const dfws_prefork_hooks_t *hooks);
 
 #endif

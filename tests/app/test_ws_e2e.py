@@ -7,6 +7,7 @@ import socket
 import stat
 import subprocess
 import sys
+import sysconfig
 import threading
 import time
 import urllib.request
@@ -245,8 +246,13 @@ def test_runserver_is_ours_wherever_df_websockets_is_listed(tmp_path):
     env["DFWS_ASGI"] = str(fake)
     out = subprocess.run([sys.executable, "-c", code], cwd=HERE, env=env, capture_output=True, text=True)
     assert out.stdout.strip() == "df_websockets", out.stderr
-    # without the binary, Django's own rule stands: the first app listed wins
+    # without the binary, Django's own rule stands: the first app listed wins.
+    # A pip-installed dfws always has dfws-asgi beside the venv's python: run
+    # the base interpreter on the venv's packages instead.
     env["DFWS_ASGI"] = ""
     env["PATH"] = "/usr/bin:/bin"
-    out = subprocess.run([sys.executable, "-c", code], cwd=HERE, env=env, capture_output=True, text=True)
+    env["PYTHONPATH"] += os.pathsep + sysconfig.get_paths()["purelib"]
+    base_python = os.path.realpath(sys.executable)
+    assert not os.path.exists(os.path.join(os.path.dirname(base_python), "dfws-asgi"))
+    out = subprocess.run([base_python, "-c", code], cwd=HERE, env=env, capture_output=True, text=True)
     assert out.stdout.strip() == "django.contrib.staticfiles", out.stderr

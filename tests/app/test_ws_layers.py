@@ -114,8 +114,8 @@ def test_send_from_another_thread_wakes_the_receiver():
 
 @pytest.fixture
 def fake_dfws(monkeypatch):
-    """A stand-in for the dfws-asgi built-in module (recording calls)."""
-    module = types.ModuleType("_dfws")
+    """A stand-in for the dfws-asgi server's module (recording calls)."""
+    module = types.ModuleType("dfws._dfws")
     module.available = True
     module.sent = []
     module.LAYER_EFULL = -2
@@ -130,10 +130,8 @@ def fake_dfws(monkeypatch):
     module.layer_group_add = lambda group, channel: module.sent.append(("add", group, channel))
     module.layer_group_discard = lambda group, channel: module.sent.append(("discard", group, channel))
     module.layer_new_channel = lambda prefix: "%s.native!1" % prefix
-    monkeypatch.setitem(sys.modules, "_dfws", module)
-    monkeypatch.setattr(layers, "_native_module", layers._UNSET)
-    yield module
-    monkeypatch.setattr(layers, "_native_module", layers._UNSET)
+    monkeypatch.setitem(sys.modules, "dfws._dfws", module)
+    return module
 
 
 def test_forwards_to_dfws_when_available(fake_dfws):
@@ -165,7 +163,5 @@ def test_in_memory_when_dfws_says_unavailable(fake_dfws):
 
 
 def test_no_dfws_module_means_in_memory(monkeypatch):
-    monkeypatch.setitem(sys.modules, "_dfws", None)  # import fails
-    monkeypatch.setattr(layers, "_native_module", layers._UNSET)
+    monkeypatch.delitem(sys.modules, "dfws._dfws", raising=False)  # not serving here
     assert layers.get_native_layer() is None
-    monkeypatch.setattr(layers, "_native_module", layers._UNSET)

@@ -2,7 +2,7 @@
 // server being tested, launch Debian's chromium through playwright-core
 // (never a downloaded browser), keep screenshots when a test fails.
 import { spawn, spawnSync } from 'node:child_process';
-import { accessSync, constants, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,7 +14,8 @@ export const REPO_ROOT = path.resolve(here, '..', '..');
 // DFWS_DEMO_DIR: serve a copy of the demo (with its df_websockets) instead
 export const DEMO_DIR = process.env.DFWS_DEMO_DIR ? path.resolve(process.env.DFWS_DEMO_DIR) : path.join(REPO_ROOT, 'demo');
 export const ARTIFACTS_DIR = path.join(REPO_ROOT, 'tests', 'artifacts');
-export const PYTHON = '/usr/bin/python3';
+// The venv dfws is installed in (scripts/build.sh), or DFWS_PYTHON.
+export const PYTHON = process.env.DFWS_PYTHON || path.join(REPO_ROOT, '.venv', 'bin', 'python3');
 export const CHROMIUM = '/usr/bin/chromium';
 export const CHROMIUM_ARGS = [
   '--no-sandbox',
@@ -61,7 +62,7 @@ async function waitExit(state, ms) {
 /**
  * Start `$DFWS_SERVER_CMD` (default `dfws-asgi`; may hold extra words, e.g.
  * "daphne -v 1") on a free loopback port, serving demo.asgi:application from
- * demo/, with a private SQLite database and /usr/bin/python3 first on PATH.
+ * demo/, with a private SQLite database and PYTHON's bin folder first on PATH.
  * `options.env` adds variables (e.g. DFWS_DEMO_REDIS_URL; the caller's own
  * DJANGO_SETTINGS_MODULE and DFWS_DEMO_REDIS_URL are never inherited).
  * Resolves once /static/demo/demo.js answers 200 to {url, port, env, command,
@@ -76,13 +77,9 @@ async function waitExit(state, ms) {
 export async function startDemoServer(options = {}) {
   const words = (process.env.DFWS_SERVER_CMD || 'dfws-asgi').trim().split(/\s+/);
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'dfws-browser-'));
-  const bin = path.join(tmp, 'bin');
-  mkdirSync(bin);
-  symlinkSync(PYTHON, path.join(bin, 'python3'));
-  symlinkSync(PYTHON, path.join(bin, 'python'));
   const env = {
     ...process.env,
-    PATH: `${bin}:/usr/bin:${process.env.PATH || ''}`,
+    PATH: `${path.dirname(PYTHON)}:${process.env.PATH || ''}`,
     DFWS_DEMO_DB: path.join(tmp, 'demo.sqlite3'),
     PYTHONUNBUFFERED: '1',
   };
@@ -228,7 +225,7 @@ function redisPing(port) {
 }
 
 /**
- * Run `/usr/bin/python3 manage.py ...args` in the demo folder with the
+ * Run `PYTHON manage.py ...args` in the demo folder with the
  * environment of `server` (same database, same DFWS_DEMO_REDIS_URL), as a
  * separate process. Resolves to {status, signal, stdout, stderr, log()}; a
  * command still running after `timeoutMs` is killed (status null).

@@ -11,9 +11,9 @@ import pytest
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEMO_DIR = os.path.join(REPO_ROOT, "demo")
 
-for _path in (DEMO_DIR, REPO_ROOT):
-    if _path not in sys.path:
-        sys.path.insert(0, _path)
+# the demo project; df_websockets and dfws are the installed ones (the venv)
+if DEMO_DIR not in sys.path:
+    sys.path.insert(0, DEMO_DIR)
 
 
 def pytest_configure(config):
@@ -22,7 +22,7 @@ def pytest_configure(config):
     if not settings.configured or settings.ROOT_URLCONF != "demo.urls":
         raise pytest.UsageError(
             "tests/demo need DJANGO_SETTINGS_MODULE=demo.settings "
-            "(run: /usr/bin/python3 -m pytest tests/demo)"
+            "(run: .venv/bin/python -m pytest tests/demo)"
         )
     if settings.DFWS_DEMO_REDIS_URL:
         raise pytest.UsageError("tests/demo run without Redis: unset DFWS_DEMO_REDIS_URL")

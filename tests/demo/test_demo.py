@@ -1,7 +1,7 @@
 """Tests of the demo project (demo/): pages, server-side signal handlers,
 /ping/, the demo_broadcast command, the ASGI application and the settings.
 
-Run from the repository root: /usr/bin/python3 -m pytest tests/demo -q
+Run from the repository root: .venv/bin/python -m pytest tests/demo -q
 """
 import html
 import json
@@ -11,6 +11,7 @@ import subprocess
 from urllib.parse import unquote_plus
 
 import pytest
+import sys
 from django.core.cache import cache
 from django.core.management import call_command
 
@@ -20,7 +21,7 @@ from df_websockets.tasks import SERVER, process_task, trigger
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEMO_DIR = os.path.join(REPO_ROOT, "demo")
-PYTHON = "/usr/bin/python3"
+PYTHON = sys.executable
 SCRIPT_TAG = '<script src="/static/js/df_websockets.min.js"></script>'
 WINDOW_KEY = "demotestwindowkey0123456789abcde"
 WINDOW_TOPIC = "-window." + WINDOW_KEY

@@ -36,9 +36,7 @@ def server(tmp_path_factory):
     port = free_port()
     log = tmp_path_factory.mktemp("embedded") / "server.log"
     env = dict(os.environ)
-    env.pop("PYTHONPATH", None)
-    if os.environ.get("DFWS_PYTHONPATH"):
-        env["PYTHONPATH"] = os.environ["DFWS_PYTHONPATH"]
+    env.pop("PYTHONPATH", None)  # the server runs the installed dfws
     with open(log, "wb") as out:
         proc = subprocess.Popen([binary(), "-p", str(port), "layerapp:app"], cwd=APPS, env=env,
                                 stdout=out, stderr=subprocess.STDOUT)

@@ -7,7 +7,6 @@ import queue
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -16,8 +15,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 GCC_LINE = (
     "gcc -std=gnu11 -g -O1 -Wall -Wextra -Wstrict-prototypes "

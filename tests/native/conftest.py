@@ -26,7 +26,7 @@ import websockets
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROJ = os.path.join(HERE, "proj")
 REPO = os.path.dirname(os.path.dirname(HERE))
-PYTHON = "/usr/bin/python3"
+PYTHON = sys.executable
 TIMEOUT = 5.0
 
 
@@ -195,9 +195,10 @@ def project_env(db, redis_url=None, workers="thread", out="", log_level="INFO"):
         "NATIVE_WORKERS": workers,
         "NATIVE_OUT": out,
         "NATIVE_LOG_LEVEL": log_level,
-        # DFWS_NATIVE_PYTHONPATH: tried before the tree (e.g. a patched df_websockets)
+        # dfws and df_websockets are the installed ones (the venv);
+        # DFWS_NATIVE_PYTHONPATH is tried first (e.g. a patched df_websockets)
         "PYTHONPATH": os.pathsep.join(
-            [p for p in (os.environ.get("DFWS_NATIVE_PYTHONPATH"), PROJ, REPO) if p]),
+            [p for p in (os.environ.get("DFWS_NATIVE_PYTHONPATH"), PROJ) if p]),
         "PYTHONUNBUFFERED": "1",
     })
     if redis_url:

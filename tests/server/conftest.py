@@ -6,8 +6,8 @@ to it over raw sockets, then stops it with SIGTERM and checks it exits 0.
 
 The same tests can run against a reference server to prove they are right:
 
-    DFWS_IMPL=uvicorn /usr/bin/python3 -m pytest tests/server -q
-    DFWS_IMPL=daphne  /usr/bin/python3 -m pytest tests/server -q
+    DFWS_IMPL=uvicorn .venv/bin/python -m pytest tests/server -q
+    DFWS_IMPL=daphne  .venv/bin/python -m pytest tests/server -q
 
 In a reference run only tests marked ``@pytest.mark.ref("uvicorn")`` (or
 "daphne") run: the others cover behaviour the reference does not share.
@@ -29,7 +29,7 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 APPS = os.path.join(HERE, "apps")
 REPO = os.path.dirname(os.path.dirname(HERE))
-PYTHON = "/usr/bin/python3"
+PYTHON = sys.executable  # the venv pytest runs in: dfws and the peers are installed there
 READY_PATH = "/__ready__"  # requested once by Server.wait_ready()
 
 IMPL = os.environ.get("DFWS_IMPL", "dfws")
@@ -162,11 +162,7 @@ def run_cli(args, app=None, timeout=15, cwd=APPS, env=None):
 
 def server_env(outdir):
     env = dict(os.environ)
-    env.pop("PYTHONPATH", None)
-    # a binary run from a build tree (the sanitizer build) finds the dfws
-    # package through DFWS_PYTHONPATH; an installed one needs nothing
-    if os.environ.get("DFWS_PYTHONPATH"):
-        env["PYTHONPATH"] = os.environ["DFWS_PYTHONPATH"]
+    env.pop("PYTHONPATH", None)  # the server runs the installed dfws
     env["PYTHONUNBUFFERED"] = "1"
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     if outdir:

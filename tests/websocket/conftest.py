@@ -7,8 +7,8 @@ library (python3-websockets 10.4) from synchronous tests.
 
 The same tests run against reference servers to prove they are right:
 
-    DFWS_IMPL=uvicorn /usr/bin/python3 -m pytest tests/websocket -q
-    DFWS_IMPL=daphne  /usr/bin/python3 -m pytest tests/websocket -q
+    DFWS_IMPL=uvicorn .venv/bin/python -m pytest tests/websocket -q
+    DFWS_IMPL=daphne  .venv/bin/python -m pytest tests/websocket -q
 
 In a reference run only tests marked ``@pytest.mark.ref("uvicorn")`` (or
 "daphne") run.  The binary under test is ``$DFWS_ASGI``, else
@@ -26,6 +26,7 @@ import signal
 import socket
 import struct
 import subprocess
+import sys
 import threading
 import time
 
@@ -34,7 +35,7 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 APPS = os.path.join(HERE, "apps")
 REPO = os.path.dirname(os.path.dirname(HERE))
-PYTHON = "/usr/bin/python3"
+PYTHON = sys.executable  # the venv pytest runs in: dfws and the peers are installed there
 READY_PATH = "/__ready__"
 WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -159,11 +160,7 @@ def require_binary():
 
 def server_env(outdir):
     env = dict(os.environ)
-    env.pop("PYTHONPATH", None)
-    # a binary run from a build tree (the sanitizer build) finds the dfws
-    # package through DFWS_PYTHONPATH; an installed one needs nothing
-    if os.environ.get("DFWS_PYTHONPATH"):
-        env["PYTHONPATH"] = os.environ["DFWS_PYTHONPATH"]
+    env.pop("PYTHONPATH", None)  # the server runs the installed dfws
     env["PYTHONUNBUFFERED"] = "1"
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     if outdir:

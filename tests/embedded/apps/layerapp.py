@@ -29,7 +29,7 @@ from channels.layers import get_channel_layer  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path  # noqa: E402
 
-import _dfws  # noqa: E402
+from dfws import _dfws  # noqa: E402  (loaded by dfws-asgi before the app)
 
 
 async def nothing_within(layer, channel, seconds=0.3):
