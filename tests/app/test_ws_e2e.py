@@ -7,11 +7,11 @@ import socket
 import stat
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 
 import pytest
+from asgiref.sync import async_to_sync
 from channels.testing import WebsocketCommunicator
 
 from conftest import HERE, read_log, wait_for
@@ -25,44 +25,20 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def redis_settings(settings, redis_server):
     """The test process uses the same cache / layer / broker as the workers."""
-    settings.CACHES = {"default": {"BACKEND": "django_redis.cache.RedisCache",
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
                                    "LOCATION": redis_server + "/1"}}
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
                                            "CONFIG": {"hosts": [redis_server + "/2"]}}}
     return settings
 
 
-def run_abandoning(coro_fn, timeout=40):
-    """Run ``coro_fn()`` on a loop of its own and leave that loop as it is.
+def run(coro_fn, timeout=40):
+    """Run the async scenario ``coro_fn()``, its consumers disconnected at its
+    end, within ``timeout`` seconds."""
+    async def bounded():
+        return await asyncio.wait_for(coro_fn(), timeout)
 
-    Debian's channels_redis 4.0 + redis-py 4.3.4 cannot cancel a pending
-    BZPOPMIN: a consumer's receive task loops forever once cancelled, so
-    ``comm.disconnect()`` / closing the loop would hang. The Redis-backed
-    consumers of these tests are therefore never disconnected.
-    """
-    result = {}
-    done = threading.Event()
-    loop = asyncio.new_event_loop()
-
-    def runner():
-        asyncio.set_event_loop(loop)
-        try:
-            result["value"] = loop.run_until_complete(coro_fn())
-        except BaseException as e:  # re-raised in the test's thread
-            result["error"] = e
-        finally:
-            done.set()
-
-    threading.Thread(target=runner, daemon=True, name="dfws-e2e-loop").start()
-    assert done.wait(timeout), "scenario did not finish in %ss" % timeout
-    # the abandoned consumer's BZPOPMIN stays queued in redis-server and would
-    # steal the next messages of this layer's process-wide key: new layer
-    from channels.layers import channel_layers
-
-    channel_layers.backends = {}
-    if "error" in result:
-        raise result["error"]
-    return result["value"]
+    return async_to_sync(bounded)()
 
 
 def open_page(client):
@@ -86,9 +62,11 @@ def browser_round_trip(cookie, out, value, timeout=15):
         assert (await comm.connect())[0]
         await comm.send_json_to({"signal": "dfws_testapp.record",
                                  "opts": {"path": str(out), "value": value}})
-        return await comm.receive_json_from(timeout)
+        message = await comm.receive_json_from(timeout)
+        await comm.disconnect()
+        return message
 
-    return run_abandoning(scenario)
+    return run(scenario)
 
 
 def test_channels_worker_subprocess(redis_settings, client, spawn_manage, tmp_path):
@@ -131,9 +109,11 @@ def test_celery_worker_subprocess(redis_settings, client, spawn_manage, tmp_path
         start = time.monotonic()
         await sync_to_async(trigger_signal)(wi, "e2e.later", to=[WINDOW], kwargs={"n": 1}, countdown=1)
         message = await comm.receive_json_from(15)
-        return message, time.monotonic() - start
+        elapsed = time.monotonic() - start
+        await comm.disconnect()
+        return message, elapsed
 
-    message, elapsed = run_abandoning(deferred)
+    message, elapsed = run(deferred)
     assert (message["signal"], message["opts"]) == ("e2e.later", {"n": 1})
     assert elapsed >= 0.9
 

@@ -6,7 +6,7 @@ that the built-in browser signal makes.
 The server is daphne by default; set DFWS_DEMO_TEST_SERVER=dfws-asgi (or a
 path to it) to run the same checks against dfws-asgi.
 
-Run from the repository root: /usr/bin/python3 -m pytest tests/demo -q
+Run from the repository root: python3 -m pytest tests/demo -q
 """
 import asyncio
 import itertools
@@ -15,6 +15,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 
@@ -64,7 +65,7 @@ def base_url(tmp_path_factory):
     env = dict(os.environ, DFWS_DEMO_DB=str(tmp / "demo.sqlite3"))
     for name in ("DJANGO_SETTINGS_MODULE", "DFWS_DEMO_REDIS_URL"):
         env.pop(name, None)
-    migrate = subprocess.run(["/usr/bin/python3", "manage.py", "migrate", "--noinput"],
+    migrate = subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"],
                              cwd=DEMO_DIR, env=env, capture_output=True, text=True, timeout=60)
     assert migrate.returncode == 0, migrate.stderr
     port = _free_port()

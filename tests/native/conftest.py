@@ -26,7 +26,7 @@ import websockets
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROJ = os.path.join(HERE, "proj")
 REPO = os.path.dirname(os.path.dirname(HERE))
-PYTHON = "/usr/bin/python3"
+PYTHON = sys.executable  # the stack under test: the Python running pytest
 TIMEOUT = 5.0
 
 
@@ -285,13 +285,14 @@ def stop_process(proc, timeout=15):
 
 
 class Server:
-    """dfws-asgi serving nativeproj.asgi:application on a free port."""
+    """dfws-asgi serving ``app`` (nativeproj.asgi:application) on a free port."""
 
-    def __init__(self, project, *args, name="server"):
+    def __init__(self, project, *args, name="server", app="nativeproj.asgi:application"):
         self.project = project
         self.port = free_port()
         self.args = list(args)
         self.name = name
+        self.app = app
         self.proc = None
 
     @property
@@ -300,7 +301,7 @@ class Server:
 
     def start(self):
         argv = [dfws_binary(), "-b", "127.0.0.1", "-p", str(self.port), "-v", "1",
-                "--shutdown-timeout", "2", *self.args, "nativeproj.asgi:application"]
+                "--shutdown-timeout", "2", *self.args, self.app]
         self.proc = self.project.spawn(self.name, argv)
 
         def ready():
