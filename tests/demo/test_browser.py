@@ -1,5 +1,5 @@
 """Every demo page in a real browser: headless chromium (driven over the
-DevTools protocol with python3-websockets) loads the page from a real server,
+DevTools protocol with the websockets package) loads the page from a real server,
 waits for the websocket, clicks the page's button and waits for the DOM change
 that the built-in browser signal makes.
 

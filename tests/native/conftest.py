@@ -3,7 +3,7 @@
 The real ``dfws-asgi`` binary (``$DFWS_ASGI``, else /work/main/.venv/bin/dfws-asgi,
 else build/dfws-asgi) serves the Django project in ``proj/``; the tests talk
 to it like a browser: a page GET (which sets the ``dfwskey``/``dfwsurl``
-cookies), then a raw WebSocket (python3-websockets) carrying those cookies and
+cookies), then a raw WebSocket (the websockets package) carrying those cookies and
 an ``Origin`` header. Redis-backed modules start their own redis-server on a
 free loopback port. Server logs are kept in the test's tmp dir and printed on
 failure.
@@ -267,6 +267,15 @@ class Project:
             stop_process(proc)
         for proc in self.procs:
             proc.log_file.close()
+
+
+def stop_clean(server):
+    """Stop ``server``, then its project's other processes: the server must
+    exit 0 without logging a traceback."""
+    code = server.stop()
+    server.project.stop_all()
+    assert code == 0, "dfws-asgi exit status %s:\n%s" % (code, server.log())
+    assert "Traceback" not in server.log(), server.log()
 
 
 def stop_process(proc, timeout=15):

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from conftest import Project, Server, open_window, run, signal_values
+from conftest import Project, Server, open_window, run, signal_values, stop_clean
 
 
 @pytest.fixture(scope="module", params=["native", "python-consumer"])
@@ -18,10 +18,7 @@ def server(request, tmp_path_factory, native_db):
     srv = Server(project, *args, app="df_websockets.routing:application").start()
     assert ("served natively" in srv.log()) is (request.param == "native")
     yield srv
-    code = srv.stop()
-    project.stop_all()
-    assert code == 0, "dfws-asgi exit status %s:\n%s" % (code, srv.log())
-    assert "Traceback" not in srv.log(), srv.log()
+    stop_clean(srv)
 
 
 def test_http_socket_and_browser_call(server):
