@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Django's command-line utility for the dfws demo project.
 
-Run it with Debian's interpreter from this directory, e.g.:
+Run it from this directory with the Python of the virtualenv dfws is
+installed in, e.g.:
 
-    /usr/bin/python3 manage.py migrate
-    /usr/bin/python3 manage.py demo_broadcast "hello"
+    python3 manage.py migrate
+    python3 manage.py demo_broadcast "hello"
 """
 import os
 import sys

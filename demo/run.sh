@@ -3,7 +3,8 @@
 # demo.asgi:application. Extra arguments go to the server, e.g.
 #   ./run.sh --bind 127.0.0.1 --port 8000
 # DFWS_SERVER picks another server (DFWS_SERVER=daphne ./run.sh),
-# PYTHON another interpreter (default: the python3 on PATH, e.g. the venv's).
+# PYTHON another interpreter (default: the python3 first on PATH, i.e. the
+# active virtualenv's).
 set -eu
 cd "$(dirname "$0")"
 PYTHON="${PYTHON:-python3}"

@@ -11,7 +11,7 @@ DEFAULT_CHANNEL_LAYERS = {"default": {"BACKEND": "df_websockets.layers.EmbeddedC
 class DFWebsocketsConfig(AppConfig):
     name = "df_websockets"
     verbose_name = "Websockets for Django"
-    default_auto_field = "django.db.models.AutoField"
+    default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
         from df_websockets import checks  # noqa: F401  (registers the checks)
@@ -24,6 +24,14 @@ class DFWebsocketsConfig(AppConfig):
             settings.CHANNEL_LAYERS = {
                 k: dict(v) for k, v in DEFAULT_CHANNEL_LAYERS.items()
             }
+
+
+class DfWebsocketsApp(DFWebsocketsConfig):
+    """Upstream's name, for projects that list ``df_websockets.apps.DfWebsocketsApp``
+    in INSTALLED_APPS. ``default = False``: ``"df_websockets"`` alone still
+    picks DFWebsocketsConfig (Django refuses two default configs)."""
+
+    default = False
 
 
 def claim_runserver():

@@ -7,9 +7,9 @@ from df_websockets.constants import WORKER_CHANNEL, WORKER_PROCESS, WORKER_THREA
 
 SHARED_CACHE_HINT = (
     "Use a cache shared by every process, e.g. "
-    "CACHES[%r] = {'BACKEND': 'django_redis.cache.RedisCache', "
-    "'LOCATION': 'redis://127.0.0.1:6379/1'} (Debian package python3-django-redis; "
-    "Django 3.2 has no built-in Redis cache), or set WEBSOCKET_WORKERS = 'thread'."
+    "CACHES[%r] = {'BACKEND': 'django.core.cache.backends.redis.RedisCache', "
+    "'LOCATION': 'redis://127.0.0.1:6379/1'} (Django's own, with the redis "
+    "package: pip install redis), or set WEBSOCKET_WORKERS = 'thread'."
 )
 
 
@@ -53,7 +53,7 @@ def check_websockets(app_configs=None, **kwargs):
             "WEBSOCKET_WORKERS is 'channels' but the channel layer %s lives in one "
             "process: 'manage.py worker' cannot receive its messages." % layer_backend,
             hint="Set CHANNEL_LAYERS['default'] to channels_redis.core.RedisChannelLayer "
-            "(python3-channels-redis) or use WEBSOCKET_WORKERS = 'thread'.",
+            "(pip install channels_redis) or use WEBSOCKET_WORKERS = 'thread'.",
             id="df_websockets.W001",
         ))
     if mode == WORKER_PROCESS and layer_backend.endswith(("InMemoryChannelLayer", "EmbeddedChannelLayer")):
@@ -62,7 +62,10 @@ def check_websockets(app_configs=None, **kwargs):
             "process: signals that handlers running in the pool send to browsers are lost."
             % layer_backend,
             hint="Set CHANNEL_LAYERS['default'] to channels_redis.core.RedisChannelLayer "
-            "(python3-channels-redis) or use WEBSOCKET_WORKERS = 'thread'.",
+            "(pip install channels_redis) or use WEBSOCKET_WORKERS = 'thread'.",
             id="df_websockets.W002",
         ))
     return errors
+
+
+effective_cache_check = check_websockets  # upstream's name

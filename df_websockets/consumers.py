@@ -27,10 +27,15 @@ logger = logging.getLogger("df_websockets.signals")
 HEARTBEAT_MESSAGE = "--heartbeat--"
 
 
-def get_websocket_topics(obj):
-    """Group names of the window ``obj`` (a request or WindowInfo with a
+# upstream's module-level _signal_encoder, signal_decoder and topic_serializer
+__getattr__, __dir__ = tasks._setting_attributes(
+    globals(), ["_signal_encoder", "signal_decoder", "topic_serializer"])
+
+
+def get_websocket_topics(request):
+    """Group names of the window ``request`` (a request or WindowInfo with a
     ``window_key``), read from the cache written by ``set_websocket_topics``."""
-    window_key = getattr(obj, "window_key", None)
+    window_key = getattr(request, "window_key", None)
     if window_key is None:
         return []
     cache_key = "%s%s" % (ws_settings.WEBSOCKET_CACHE_PREFIX, window_key)

@@ -1,11 +1,12 @@
 """ASGI application used by ``manage.py runserver`` under dfws-asgi: the
 project's ``ASGI_APPLICATION`` plus static files (DEBUG + staticfiles), as
 Django's and daphne's runserver do."""
-import django
-from django.conf import settings
-from django.utils.module_loading import import_string
+from df_websockets.load import setup_django
 
-django.setup()
+setup_django()
+
+from django.conf import settings  # noqa: E402
+from django.utils.module_loading import import_string  # noqa: E402
 
 
 def _build():

@@ -133,8 +133,8 @@ class EmbeddedChannelLayer(InMemoryChannelLayer):
     async def group_add(self, group, channel):
         native = get_native_layer()
         if native is not None:
-            assert self.valid_group_name(group), "Group name not valid"
-            assert self.valid_channel_name(channel), "Channel name not valid"
+            self.require_valid_group_name(group)
+            self.require_valid_channel_name(channel)
             native.layer_group_add(group, channel)
             return
         await super().group_add(group, channel)
@@ -142,8 +142,8 @@ class EmbeddedChannelLayer(InMemoryChannelLayer):
     async def group_discard(self, group, channel):
         native = get_native_layer()
         if native is not None:
-            assert self.valid_group_name(group), "Invalid group name"
-            assert self.valid_channel_name(channel), "Invalid channel name"
+            self.require_valid_group_name(group)
+            self.require_valid_channel_name(channel)
             native.layer_group_discard(group, channel)
             return
         await super().group_discard(group, channel)
@@ -152,7 +152,7 @@ class EmbeddedChannelLayer(InMemoryChannelLayer):
 
     async def send(self, channel, message):
         assert isinstance(message, dict), "message is not a dict"
-        assert self.valid_channel_name(channel), "Channel name not valid"
+        self.require_valid_channel_name(channel)
         assert "__asgi_channel__" not in message
         native = get_native_layer()
         if native is not None:
@@ -163,24 +163,33 @@ class EmbeddedChannelLayer(InMemoryChannelLayer):
         target = self._receiver_loops.get(channel)
         if target is not None and target is not running and not target.is_closed():
             queue = self.channels.get(channel)
-            if queue is not None and queue.qsize() >= self.get_capacity(channel):
+            if queue is not None and queue.full():
                 raise ChannelFull(channel)
             target.call_soon_threadsafe(self._deliver, channel, item)
             return
-        queue = self.channels.setdefault(channel, asyncio.Queue())
-        if queue.qsize() >= self.get_capacity(channel):
-            raise ChannelFull(channel)
-        queue.put_nowait(item)
+        try:
+            self._queue(channel).put_nowait(item)
+        except asyncio.QueueFull:
+            raise ChannelFull(channel) from None
+
+    def _queue(self, channel):
+        """The channel's queue, bounded by its capacity as Channels' own layer does."""
+        queue = self.channels.get(channel)
+        if queue is None:
+            queue = self.channels[channel] = asyncio.Queue(maxsize=self.get_capacity(channel))
+        return queue
 
     def _deliver(self, channel, item):
         """Runs on the receiver's loop."""
-        queue = self.channels.setdefault(channel, asyncio.Queue())
-        queue.put_nowait(item)
+        try:
+            self._queue(channel).put_nowait(item)
+        except asyncio.QueueFull:  # filled since send() looked: dropped, as a full channel's are
+            logger.debug("channel %s is full: message dropped", channel)
 
     async def receive(self, channel):
         native = get_native_layer()
         if native is not None:
-            assert self.valid_channel_name(channel), "Channel name not valid"
+            self.require_valid_channel_name(channel)
             return await self._native_queue(native, channel).get()
         self._receiver_loops[channel] = asyncio.get_running_loop()
         try:
@@ -191,7 +200,7 @@ class EmbeddedChannelLayer(InMemoryChannelLayer):
 
     async def group_send(self, group, message):
         assert isinstance(message, dict), "Message is not a dict"
-        assert self.valid_group_name(group), "Invalid group name"
+        self.require_valid_group_name(group)
         native = get_native_layer()
         if native is not None:
             native.layer_group_send(group, message)

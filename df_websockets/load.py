@@ -1,4 +1,6 @@
-"""Load the Celery application used by df_websockets' Celery task."""
+"""Load what df_websockets needs before it can work: Django's app registry
+(for the ASGI entry points a server imports first) and the Celery application
+used by df_websockets' Celery task."""
 import importlib
 import logging
 import os
@@ -7,6 +9,32 @@ import threading
 logger = logging.getLogger("df_websockets.signals")
 _lock = threading.Lock()
 _celery_app = None
+
+
+def setup_django():
+    """Populate Django's app registry unless it is populated (or being
+    populated: a module imported from an app's ``ready()``).
+
+    What ``django.core.asgi.get_asgi_application()`` does, for modules that a
+    server imports before anything else, such as ``df_websockets.routing``
+    (``dfws-asgi df_websockets.routing:application``, upstream's README).
+    The script prefix is left to the ASGI handler, which sets it per request.
+    """
+    from django.apps import apps
+
+    if apps.ready or apps.loading:
+        return
+    import django
+    from django.conf import ENVIRONMENT_VARIABLE, settings
+    from django.core.exceptions import ImproperlyConfigured
+
+    if not settings.configured and not os.environ.get(ENVIRONMENT_VARIABLE):
+        raise ImproperlyConfigured(
+            "df_websockets needs the project's settings: set %s, e.g. "
+            "%s=myproject.settings dfws-asgi df_websockets.routing:application"
+            % (ENVIRONMENT_VARIABLE, ENVIRONMENT_VARIABLE)
+        )
+    django.setup(set_prefix=False)
 
 
 def load_celery():

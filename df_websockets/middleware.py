@@ -22,6 +22,10 @@ def new_window_key():
 
 
 class WebsocketMiddleware(MiddlewareMixin):
+    # upstream's class attributes (a subclass may rename the header)
+    ws_windowkey_get_parameter = "dfwskey"
+    ws_windowkey_header_name = "DFWSKEY"
+
     def process_request(self, request):
         # A page load is a new window: it gets a new key (the page's socket
         # reads it from the cookie set on this response). An XMLHttpRequest
@@ -29,7 +33,8 @@ class WebsocketMiddleware(MiddlewareMixin):
         # the DFWSKEY header, else from the cookie.
         key = None
         if request.META.get("HTTP_X_REQUESTED_WITH") == "XMLHttpRequest":
-            key = request.META.get("HTTP_DFWSKEY") or request.COOKIES.get(WEBSOCKET_KEY_COOKIE_NAME)
+            header = "HTTP_%s" % self.ws_windowkey_header_name.upper().replace("-", "_")
+            key = request.META.get(header) or request.COOKIES.get(WEBSOCKET_KEY_COOKIE_NAME)
         request.window_key = key or new_window_key()
         request.has_websocket_topics = False
 

@@ -1,15 +1,25 @@
 """``df_websockets.routing.application``: the ASGI application of the
 daphne-compatible path (HTTP by Django, ``WEBSOCKET_URL`` by DFConsumer,
-``channel`` scopes by the background consumer)."""
-from channels.auth import AuthMiddlewareStack
-from channels.routing import ProtocolTypeRouter, URLRouter
-from channels.security.websocket import OriginValidator
-from django.conf import settings
-from django.core.handlers.asgi import ASGIHandler
-from django.urls import path
+``channel`` scopes by the background consumer).
 
-from df_websockets import ws_settings
-from df_websockets.consumers import DFChannelNameRouter, DFConsumer
+A server may import this module first (upstream's README:
+``ASGI_APPLICATION = "df_websockets.routing.application"``, and
+``DJANGO_SETTINGS_MODULE=proj.settings dfws-asgi df_websockets.routing:application``):
+it sets Django up itself, as ``get_asgi_application()`` would.
+"""
+from df_websockets.load import setup_django
+
+setup_django()
+
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import OriginValidator  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.core.handlers.asgi import ASGIHandler  # noqa: E402
+from django.urls import path  # noqa: E402
+
+from df_websockets import ws_settings  # noqa: E402
+from df_websockets.consumers import DFChannelNameRouter, DFConsumer  # noqa: E402
 
 
 class AllowedHostsOrigin(OriginValidator):
@@ -39,7 +49,8 @@ websocket_urlpatterns = [
 mapping = {
     "websocket": AllowedHostsOrigin(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     "channel": DFChannelNameRouter(),
-    "celery": DFChannelNameRouter(),
+    # upstream routes scopes typed after the default queue too
+    ws_settings.WEBSOCKET_DEFAULT_QUEUE: DFChannelNameRouter(),
     "http": ASGIHandler(),
 }
 application = ProtocolTypeRouter(mapping)

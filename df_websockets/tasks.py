@@ -3,11 +3,14 @@
 Public API (upstream-compatible): ``SERVER``, ``SESSION``, ``WINDOW``, ``USER``,
 ``BROADCAST``, ``SYNC``, ``set_websocket_topics``, ``trigger``,
 ``trigger_signal``, ``call_task``, ``process_task``, ``get_expected_queues``,
-``import_signals_and_functions`` and the Celery task ``_server_signal_call``.
+``import_signals_and_functions``, the Celery task ``_server_signal_call``, and
+the async helpers projects' tests use: ``await _trigger_signal_async(...)``
+and ``await _call_ws_signal(...)``.
 """
 import asyncio
 import importlib
 import importlib.util
+import inspect
 import json
 import logging
 import os
@@ -17,7 +20,7 @@ import uuid
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from functools import lru_cache
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from django.apps import apps
 from django.core.cache import caches
 from django.core.exceptions import ImproperlyConfigured
@@ -31,7 +34,7 @@ from df_websockets.constants import (
     WORKER_PROCESS,
     WORKER_THREAD,
 )
-from df_websockets.decorators import REGISTERED_SIGNALS, DynamicQueueName
+from df_websockets.decorators import REGISTERED_SIGNALS, DynamicQueueName, SignalConnection  # noqa: F401
 from df_websockets.load import load_celery
 from df_websockets.utils import valid_topic_name
 from df_websockets.window_info import WindowInfo, middlewares
@@ -76,8 +79,39 @@ def get_signal_decoder():
     return _import_cached(ws_settings.WEBSOCKET_SIGNAL_DECODER)
 
 
+def get_topic_serializer():
+    return _import_cached(ws_settings.WEBSOCKET_TOPIC_SERIALIZER)
+
+
 def _topic_serializer(window_info, obj):
-    return _import_cached(ws_settings.WEBSOCKET_TOPIC_SERIALIZER)(window_info, obj)
+    return get_topic_serializer()(window_info, obj)
+
+
+# upstream imports these from the settings once, as module-level objects;
+# here they are read from the current settings at each access
+_SETTING_OBJECTS = {
+    "_signal_encoder": get_signal_encoder,
+    "signal_decoder": get_signal_decoder,
+    "topic_serializer": get_topic_serializer,
+}
+
+
+def _setting_attributes(module_globals, names):
+    """``__getattr__`` and ``__dir__`` of a module exposing ``names`` (keys
+    of _SETTING_OBJECTS) as attributes."""
+
+    def module_getattr(name):
+        if name in names:
+            return _SETTING_OBJECTS[name]()
+        raise AttributeError("module %r has no attribute %r" % (module_globals["__name__"], name))
+
+    def module_dir():
+        return sorted(list(module_globals) + list(names))
+
+    return module_getattr, module_dir
+
+
+__getattr__, __dir__ = _setting_attributes(globals(), ["_signal_encoder"])
 
 
 def _as_target_list(to):
@@ -196,9 +230,23 @@ def _trigger_signal(
         args = [signal_name, window_info_dict, kwargs, from_client, topics, run_server, queue]
         call_task(mode, queue, args, celery_options)
     if client_topics and not celery_options:
-        signal_id = str(uuid.uuid4())
-        for topic in client_topics:
-            _call_ws_signal(signal_name, signal_id, topic, kwargs)
+        _send_to_browsers(signal_name, str(uuid.uuid4()), client_topics, kwargs)
+
+
+async def _trigger_signal_async(
+    window_info, signal_name, to=None, kwargs=None, countdown=None, expires=None,
+    eta=None, from_client=False,
+):
+    """``await _trigger_signal_async(...)``: trigger from async code and return
+    once every message is handed to the channel layer (or worker pool).
+
+    The trigger runs in a worker thread: ``SYNC`` handlers may use the ORM
+    and building a WindowInfo from a request may load its user.
+    """
+    return await sync_to_async(_trigger_signal)(
+        window_info, signal_name, to=to, kwargs=kwargs, countdown=countdown,
+        expires=expires, eta=eta, from_client=from_client,
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -212,46 +260,96 @@ def _on_layer_task_done(task):
         logger.error("channel layer call failed", exc_info=task.exception())
 
 
-def channel_layer_call(method_name, *args):
-    """Call ``get_channel_layer().<method_name>(*args)`` from any context.
+async def _await(awaitable):
+    return await awaitable
 
-    Without a running event loop in this thread the call is made at once
+
+def _run_awaitable(awaitable):
+    """Run ``awaitable`` from synchronous code.
+
+    Without a running event loop in this thread it runs to its end
     (``async_to_sync``); inside a running loop (async views, consumers) it is
-    scheduled on that loop and this returns immediately, instead of raising
-    "You cannot use AsyncToSync in the same thread as an async event loop".
-    Returns False when no channel layer is configured.
+    scheduled on that loop and this returns at once, instead of raising "You
+    cannot use AsyncToSync in the same thread as an async event loop".
     """
-    from channels.layers import get_channel_layer
-
-    layer = get_channel_layer()
-    if layer is None:
-        logger.error(
-            "no channel layer is configured (CHANNEL_LAYERS): %s dropped", method_name
-        )
-        return False
-    method = getattr(layer, method_name)
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
         loop = None
     if loop is None:
-        async_to_sync(method)(*args)
+        async_to_sync(_await)(awaitable)
     else:
-        task = loop.create_task(method(*args))
+        task = asyncio.ensure_future(awaitable)
         _pending_tasks.add(task)
         task.add_done_callback(_on_layer_task_done)
+
+
+def _get_layer(what):
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    if layer is None:
+        logger.error("no channel layer is configured (CHANNEL_LAYERS): %s dropped", what)
+    return layer
+
+
+def channel_layer_call(method_name, *args):
+    """Call ``get_channel_layer().<method_name>(*args)`` from synchronous code
+    (see _run_awaitable). Returns False when no channel layer is configured."""
+    layer = _get_layer(method_name)
+    if layer is None:
+        return False
+    _run_awaitable(getattr(layer, method_name)(*args))
     return True
 
 
-def _call_ws_signal(signal_name, signal_id, serialized_topic, kwargs):
-    """Send one browser message to the group of ``serialized_topic``."""
-    message = json.dumps(
+def _browser_message(signal_name, signal_id, kwargs):
+    return json.dumps(
         {"signal": signal_name, "opts": kwargs, "signal_id": signal_id},
         cls=get_signal_encoder(),
     )
-    group = valid_topic_name(serialized_topic)
-    logger.debug("send %s to topic %s (group %s)", signal_name, serialized_topic, group)
-    channel_layer_call("group_send", group, {"type": "ws_message", "message": message})
+
+
+def _as_topic_list(serialized_topics):
+    if isinstance(serialized_topics, str):
+        return [serialized_topics]
+    return list(serialized_topics)
+
+
+async def _group_send_message(message, serialized_topics):
+    """``message`` (encoded) to the group of each topic string."""
+    layer = _get_layer("group_send")
+    if layer is None:
+        return
+    for topic in _as_topic_list(serialized_topics):
+        logger.debug("send %.100s to topic %s", message, topic)
+        await layer.group_send(valid_topic_name(topic), {"type": "ws_message", "message": message})
+
+
+async def _call_ws_signal(signal_name, signal_id, serialized_topics, kwargs):
+    """``await _call_ws_signal(name, signal_id, topics, kwargs)``: send one
+    browser message to the group of each topic string (one or a list)."""
+    await _group_send_message(_browser_message(signal_name, signal_id, kwargs), serialized_topics)
+
+
+_default_call_ws_signal = _call_ws_signal
+
+
+def _send_to_browsers(signal_name, signal_id, serialized_topics, kwargs):
+    """Send a browser message from synchronous code (see _run_awaitable).
+
+    ``_call_ws_signal`` is looked up here at each call: SignalQueue and
+    projects' tests replace it (by a function or a coroutine function).
+    Ours encodes the message before anything is scheduled, so an argument
+    that JSON cannot encode raises in the caller even inside an event loop.
+    """
+    if _call_ws_signal is not _default_call_ws_signal:
+        result = _call_ws_signal(signal_name, signal_id, serialized_topics, kwargs)
+        if inspect.isawaitable(result):
+            _run_awaitable(result)
+        return
+    message = _browser_message(signal_name, signal_id, kwargs)
+    _run_awaitable(_group_send_message(message, serialized_topics))
 
 
 # ---------------------------------------------------------------------------
@@ -305,20 +403,20 @@ def shutdown_pools(wait=True):
         pool.shutdown(wait=wait)
 
 
-def call_task(mode, queue, args, celery_options=None):
-    """Dispatch one ``process_task`` call (7-item ``args``) to ``queue``."""
+def call_task(worker_mode, queue, signal_args, celery_options=None):
+    """Dispatch one ``process_task`` call (7-item ``signal_args``) to ``queue``."""
     celery_options = celery_options or {}
-    mode = WORKER_ALIASES.get(mode, mode)
+    mode = WORKER_ALIASES.get(worker_mode, worker_mode)
     if mode == WORKER_CELERY:
         load_celery()
-        _server_signal_call.apply_async(args=args, queue=queue, **celery_options)
+        _server_signal_call.apply_async(args=signal_args, queue=queue, **celery_options)
     elif mode == WORKER_CHANNEL:
-        channel_layer_call("send", queue, {"type": "process.signal", "args": args})
+        channel_layer_call("send", queue, {"type": "process.signal", "args": signal_args})
     elif mode in (WORKER_THREAD, WORKER_PROCESS):
-        future = _get_pool(mode, queue).submit(_run_pooled_task, args)
+        future = _get_pool(mode, queue).submit(_run_pooled_task, signal_args)
         future.add_done_callback(_on_pool_task_done)
     else:
-        raise ImproperlyConfigured("Unknown WEBSOCKET_WORKERS value %r." % (mode,))
+        raise ImproperlyConfigured("Unknown WEBSOCKET_WORKERS value %r." % (worker_mode,))
 
 
 def process_task(
@@ -337,7 +435,7 @@ def process_task(
         signal_id = str(uuid.uuid4())
         for topic in serialized_client_topics:
             try:
-                _call_ws_signal(signal_name, signal_id, topic, kwargs)
+                _send_to_browsers(signal_name, signal_id, [topic], kwargs)
             except Exception:
                 logger.exception("cannot send %s to topic %s", signal_name, topic)
     if not to_server:
@@ -442,13 +540,13 @@ def get_expected_queues():
 
 # ---------------------------------------------------------------------------
 try:
-    from celery import shared_task
+    from celery import shared_task as celery_shared_task
 except ImportError:  # celery not installed: only thread/process/channels modes
-    shared_task = None
+    celery_shared_task = None
 
-if shared_task is not None:
+if celery_shared_task is not None:
 
-    @shared_task(serializer="json", bind=True)
+    @celery_shared_task(serializer="json", bind=True)
     def _server_signal_call(
         self, signal_name, window_info_dict, kwargs=None, from_client=False,
         serialized_client_topics=None, to_server=False, queue=None,

@@ -18,16 +18,19 @@ class SignalQueue:
         self.python_signals = {}
         self._saved = []
 
-    def _call_task(self, mode, queue, args, celery_options=None):
-        json.dumps(args, cls=tasks_module.get_signal_encoder())  # must be JSON-encodable
+    def _call_task(self, worker_mode, queue, signal_args, celery_options=None):
+        json.dumps(signal_args, cls=tasks_module.get_signal_encoder())  # must be JSON-encodable
         if self.immediate:
-            tasks_module.process_task(*args)
+            tasks_module.process_task(*signal_args)
         else:
-            self.python_signals.setdefault(queue, []).append(args)
+            self.python_signals.setdefault(queue, []).append(signal_args)
 
-    def _call_ws_signal(self, signal_name, signal_id, serialized_topic, kwargs):
+    def _call_ws_signal(self, signal_name, signal_id, serialized_topics, kwargs):
+        """Replaces ``tasks._call_ws_signal`` (upstream's arguments); records at
+        once, so a trigger made inside an event loop is seen right away."""
         json.dumps(kwargs, cls=tasks_module.get_signal_encoder())
-        self.ws_signals.setdefault(serialized_topic, []).append((signal_name, kwargs))
+        for topic in tasks_module._as_topic_list(serialized_topics):
+            self.ws_signals.setdefault(topic, []).append((signal_name, kwargs))
 
     def activate(self):
         self._saved.append((tasks_module.call_task, tasks_module._call_ws_signal))

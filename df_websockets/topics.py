@@ -7,21 +7,23 @@ import logging
 
 from django.db.models import Model
 
+from df_websockets.window_info import Session
+
 logger = logging.getLogger("df_websockets.signals")
 
 
 def serialize_topic(window_info, obj):
     """Return the topic string of ``obj`` or None when it designates no window.
 
-    ``BROADCAST`` -> ``-broadcast``; ``WINDOW`` -> ``-window.<key>``; a class ->
-    ``-<ClassName>``; a str -> ``-str.<sha224>``; a model instance ->
-    ``-<app_label>.<model_name>.<pk or 0>``; ``USER`` -> the user's model topic
-    (None for anonymous windows); ``SESSION`` -> ``-session.<session key>``
-    (None when unknown); ``Session(key)`` -> ``-session.<key>``; anything else
-    -> ``-<ClassName>.<hash(obj)>``.
+    ``BROADCAST`` -> ``-broadcast``; ``WINDOW`` -> ``-window.<key>``; a class,
+    e.g. ``User`` -> ``-<User>`` (brackets included, as upstream writes it); a
+    str -> ``-str.<sha224>``; a model instance ->
+    ``-<app_label>.<model_name>.<pk or 0>``; ``USER`` -> the user's model
+    topic (None for anonymous windows); ``SESSION`` -> ``-session.<session
+    key>`` (None when unknown); ``Session(key)`` -> ``-session.<key>``;
+    anything else -> ``-<ClassName>.<hash(obj)>``.
     """
     from df_websockets.tasks import BROADCAST, SESSION, USER, WINDOW
-    from df_websockets.window_info import Session
 
     if obj is BROADCAST:
         return "-broadcast"
@@ -31,7 +33,7 @@ def serialize_topic(window_info, obj):
             return None
         return "-window.%s" % key
     if isinstance(obj, type):
-        return "-%s" % obj.__name__
+        return "-<%s>" % obj.__name__
     if isinstance(obj, str):
         return "-str.%s" % hashlib.sha224(obj.encode("utf-8")).hexdigest()
     if isinstance(obj, Model):

@@ -7,11 +7,11 @@ from django.forms import FileField
 from django.utils.datastructures import MultiValueDict
 
 
-def valid_topic_name(topic):
-    """Channel-layer group name of a topic string: its SHA-256 hex digest."""
-    if isinstance(topic, str):
-        topic = topic.encode("utf-8")
-    return hashlib.sha256(topic).hexdigest()
+def valid_topic_name(x):
+    """Channel-layer group name of a topic string (or bytes): its SHA-256 hex digest."""
+    if isinstance(x, str):
+        x = x.encode("utf-8")
+    return hashlib.sha256(x).hexdigest()
 
 
 class RE:

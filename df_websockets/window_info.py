@@ -15,7 +15,7 @@ logger = logging.getLogger("df_websockets.signals")
 class Session:
     """A browser session as a topic: serialized as ``-session.<key>``."""
 
-    def __init__(self, key):
+    def __init__(self, key=None):
         self.key = key
 
     def __repr__(self):

@@ -106,19 +106,24 @@ def _wi_is_anonymous(self):
     return self.user_pk is None
 
 
+def _copy_user(window_info, user):
+    """An authenticated user's pk, name and flags onto ``window_info``."""
+    window_info.user_pk = user.pk
+    window_info.username = user.get_username()
+    window_info.is_superuser = bool(getattr(user, "is_superuser", False))
+    window_info.is_staff = bool(getattr(user, "is_staff", False))
+    window_info.is_active = bool(getattr(user, "is_active", True))
+
+
 class DjangoAuthMiddleware(WindowInfoMiddleware):
     def from_request(self, request, window_info):
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated:
-            window_info.user_pk = user.pk
-            window_info.username = user.get_username()
-            window_info.is_superuser = bool(getattr(user, "is_superuser", False))
-            window_info.is_staff = bool(getattr(user, "is_staff", False))
-            window_info.is_active = bool(getattr(user, "is_active", True))
+            _copy_user(window_info, user)
             window_info.user_set = True
             window_info._user = user
         else:
-            window_info.user_set = user is not None
+            window_info.user_set = False
         window_info.csrf_cookie = request.COOKIES.get(settings.CSRF_COOKIE_NAME, "")
         window_info.user_agent = request.META.get("HTTP_USER_AGENT", "")
 
@@ -160,6 +165,12 @@ class DjangoAuthMiddleware(WindowInfoMiddleware):
         window_info._user = None
         perms = values.get("perms")
         window_info._perms = set(perms) if perms is not None else None
+        if window_info.user_pk is not None and not window_info.user_set:
+            # a dict written by hand (a script, a shell) with just the user's pk:
+            # name and flags come from the database, as upstream reads them
+            user = window_info.user
+            if user.is_authenticated:
+                _copy_user(window_info, user)
 
     def get_context(self, window_info):
         from django.contrib.auth.context_processors import PermWrapper

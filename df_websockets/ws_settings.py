@@ -57,27 +57,35 @@ DEPRECATED_NAMES = {
 }
 # old names readable as attributes of this module too
 _OLD_TO_NEW = {v: k for k, v in DEPRECATED_NAMES.items()}
+_MISSING = object()
+
+
+def compatibility_setting(new_name, old_name, default, _stacklevel=2):
+    """Upstream's helper: ``settings.<new_name>``, else the deprecated
+    ``settings.<old_name>`` (with a RemovedInDfWebsockets2Warning), else ``default``."""
+    if hasattr(settings, new_name):
+        return getattr(settings, new_name)
+    if old_name and hasattr(settings, old_name):
+        warnings.warn(
+            "setting %s is deprecated, use %s instead" % (old_name, new_name),
+            RemovedInDfWebsockets2Warning,
+            stacklevel=_stacklevel,
+        )
+        return getattr(settings, old_name)
+    return default
 
 
 def get(name):
     """Return the value of the df_websockets setting ``name``."""
-    if name in _OLD_TO_NEW:
-        name = _OLD_TO_NEW[name]
+    name = _OLD_TO_NEW.get(name, name)
     if name not in DEFAULTS:
         raise AttributeError("unknown df_websockets setting %r" % name)
-    if hasattr(settings, name):
-        return getattr(settings, name)
-    old = DEPRECATED_NAMES.get(name)
-    if old and hasattr(settings, old):
-        warnings.warn(
-            "setting %s is deprecated, use %s instead" % (old, name),
-            RemovedInDfWebsockets2Warning,
-            stacklevel=3,
-        )
-        return getattr(settings, old)
-    value = DEFAULTS[name]
-    if callable(value):
-        value = value()
+    # the warning points at the code that read ws_settings.<name>
+    value = compatibility_setting(name, DEPRECATED_NAMES.get(name), _MISSING, _stacklevel=4)
+    if value is _MISSING:
+        value = DEFAULTS[name]
+        if callable(value):
+            value = value()
     return value
 
 

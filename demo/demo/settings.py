@@ -1,10 +1,10 @@
-"""Settings of the dfws demo project (Django 3.2).
+"""Settings of the dfws demo project (Django 4.2 or 5.2).
 
 Environment variables (all optional):
 
 - ``DFWS_DEMO_REDIS_URL``: ``redis://host:port/db``. When set, the channel
   layer is ``channels_redis.core.RedisChannelLayer`` and the cache is
-  ``django_redis.cache.RedisCache``, both on that URL, so that other processes
+  Django's ``django.core.cache.backends.redis.RedisCache``, both on that URL, so that other processes
   (``manage.py demo_broadcast``, ``manage.py shell``, several ``--workers``)
   reach the browser windows. When unset, df_websockets' embedded in-process
   channel layer and a LocMemCache are used: one process, no Redis.
@@ -80,7 +80,7 @@ DATABASES = {
         or os.path.join(tempfile.gettempdir(), "dfws-demo-%d.sqlite3" % os.getuid()),
     }
 }
-DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 DFWS_DEMO_REDIS_URL = os.environ.get("DFWS_DEMO_REDIS_URL", "").strip()
 
@@ -93,9 +93,8 @@ if DFWS_DEMO_REDIS_URL:
     }
     CACHES = {
         "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": DFWS_DEMO_REDIS_URL,
-            "OPTIONS": {"CLIENT_CLASS": "django_redis.client.DefaultClient"},
         }
     }
 else:
@@ -119,7 +118,6 @@ WEBSOCKET_WORKERS = "thread"
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
-USE_L10N = True
 USE_TZ = True
 
 STATIC_URL = "/static/"

@@ -31,6 +31,11 @@ class JSCall:
             result["value"] = self.value
         return result
 
+    get_json_dict = to_dict  # upstream's name
+
+    def __str__(self):
+        return json.dumps(self.to_dict())
+
 
 def _render(calls):
     data = json.dumps([call.to_dict() for call in calls])

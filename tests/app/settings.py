@@ -57,7 +57,7 @@ TEMPLATES = [
 STATIC_URL = "/static/"
 USE_TZ = True
 LANGUAGE_CODE = "en-us"
-DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 WEBSOCKET_WORKERS = "thread"
 WEBSOCKET_DEFAULT_QUEUE = "celery"
 # used only by the Celery end-to-end test (its own redis-server)

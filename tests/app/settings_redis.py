@@ -14,7 +14,7 @@ DATABASES = {
 WEBSOCKET_WORKERS = os.environ.get("DFWS_TEST_WORKERS", "channels")
 CACHES = {
     "default": {
-        "BACKEND": "django_redis.cache.RedisCache",
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL + "/1",
     }
 }

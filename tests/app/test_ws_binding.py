@@ -19,16 +19,16 @@ def test_bind_model_save_and_delete_after_commit():
             pk = group.pk
             expected = {"pk": pk, "model": "auth.group", "deleted": False}
             assert fd.ws_signals == {"-auth.group.%d" % pk: [("group.changed", expected)],
-                                     "-Group": [("group.changed", expected)]}
+                                     "-<Group>": [("group.changed", expected)]}
             fd.ws_signals.clear()
             group.delete()
             gone = {"pk": pk, "model": "auth.group", "deleted": True}
             assert fd.ws_signals == {"-auth.group.%d" % pk: [("group.changed", gone)],
-                                     "-Group": [("group.changed", gone)]}
+                                     "-<Group>": [("group.changed", gone)]}
             with transaction.atomic():
                 Group.objects.create(name="rolled back")
                 transaction.set_rollback(True)
-            assert len(fd.ws_signals["-Group"]) == 1  # nothing for a rollback
+            assert len(fd.ws_signals["-<Group>"]) == 1  # nothing for a rollback
     finally:
         unbind()
     with SignalQueue() as fd:

@@ -8,11 +8,11 @@ import stat
 import subprocess
 import sys
 import sysconfig
-import threading
 import time
 import urllib.request
 
 import pytest
+from asgiref.sync import async_to_sync
 from channels.testing import WebsocketCommunicator
 
 from conftest import HERE, read_log, wait_for
@@ -26,44 +26,20 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def redis_settings(settings, redis_server):
     """The test process uses the same cache / layer / broker as the workers."""
-    settings.CACHES = {"default": {"BACKEND": "django_redis.cache.RedisCache",
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
                                    "LOCATION": redis_server + "/1"}}
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
                                            "CONFIG": {"hosts": [redis_server + "/2"]}}}
     return settings
 
 
-def run_abandoning(coro_fn, timeout=40):
-    """Run ``coro_fn()`` on a loop of its own and leave that loop as it is.
+def run(coro_fn, timeout=40):
+    """Run the async scenario ``coro_fn()``, its consumers disconnected at its
+    end, within ``timeout`` seconds."""
+    async def bounded():
+        return await asyncio.wait_for(coro_fn(), timeout)
 
-    Debian's channels_redis 4.0 + redis-py 4.3.4 cannot cancel a pending
-    BZPOPMIN: a consumer's receive task loops forever once cancelled, so
-    ``comm.disconnect()`` / closing the loop would hang. The Redis-backed
-    consumers of these tests are therefore never disconnected.
-    """
-    result = {}
-    done = threading.Event()
-    loop = asyncio.new_event_loop()
-
-    def runner():
-        asyncio.set_event_loop(loop)
-        try:
-            result["value"] = loop.run_until_complete(coro_fn())
-        except BaseException as e:  # re-raised in the test's thread
-            result["error"] = e
-        finally:
-            done.set()
-
-    threading.Thread(target=runner, daemon=True, name="dfws-e2e-loop").start()
-    assert done.wait(timeout), "scenario did not finish in %ss" % timeout
-    # the abandoned consumer's BZPOPMIN stays queued in redis-server and would
-    # steal the next messages of this layer's process-wide key: new layer
-    from channels.layers import channel_layers
-
-    channel_layers.backends = {}
-    if "error" in result:
-        raise result["error"]
-    return result["value"]
+    return async_to_sync(bounded)()
 
 
 def open_page(client):
@@ -87,9 +63,11 @@ def browser_round_trip(cookie, out, value, timeout=15):
         assert (await comm.connect())[0]
         await comm.send_json_to({"signal": "dfws_testapp.record",
                                  "opts": {"path": str(out), "value": value}})
-        return await comm.receive_json_from(timeout)
+        message = await comm.receive_json_from(timeout)
+        await comm.disconnect()
+        return message
 
-    return run_abandoning(scenario)
+    return run(scenario)
 
 
 def test_channels_worker_subprocess(redis_settings, client, spawn_manage, tmp_path):
@@ -132,9 +110,11 @@ def test_celery_worker_subprocess(redis_settings, client, spawn_manage, tmp_path
         start = time.monotonic()
         await sync_to_async(trigger_signal)(wi, "e2e.later", to=[WINDOW], kwargs={"n": 1}, countdown=1)
         message = await comm.receive_json_from(15)
-        return message, time.monotonic() - start
+        elapsed = time.monotonic() - start
+        await comm.disconnect()
+        return message, elapsed
 
-    message, elapsed = run_abandoning(deferred)
+    message, elapsed = run(deferred)
     assert (message["signal"], message["opts"]) == ("e2e.later", {"n": 1})
     assert elapsed >= 0.9
 
@@ -146,13 +126,29 @@ def _free_port():
         return sock.getsockname()[1]
 
 
-def _runserver(port, extra_env):
+def _without_dfws_asgi(env):
+    """The interpreter and environment of a Python that has the venv's
+    packages but no dfws-asgi beside it or on PATH (a pip-installed dfws
+    always puts one beside the venv's python): the base interpreter, with
+    the venv's site-packages on PYTHONPATH."""
+    base_python = os.path.realpath(sys.executable)
+    assert not os.path.exists(os.path.join(os.path.dirname(base_python), "dfws-asgi"))
+    env["DFWS_ASGI"] = ""
+    env["PATH"] = "/usr/bin:/bin"
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (env.get("PYTHONPATH"), sysconfig.get_paths()["purelib"]) if p)
+    return base_python
+
+
+def _runserver(port, extra_env, python=sys.executable):
     env = dict(os.environ)
     env.update(extra_env)
     env["DJANGO_SETTINGS_MODULE"] = "settings"
     env["PYTHONUNBUFFERED"] = "1"
+    if python is None:
+        python = _without_dfws_asgi(env)
     return subprocess.Popen(
-        [sys.executable, os.path.join(HERE, "manage.py"), "runserver", "127.0.0.1:%d" % port, "--noreload"],
+        [python, os.path.join(HERE, "manage.py"), "runserver", "127.0.0.1:%d" % port, "--noreload"],
         cwd=HERE, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -197,10 +193,7 @@ def test_runserver_runs_dfws_asgi(tmp_path):
 
 def test_runserver_falls_back_without_binary(tmp_path):
     port = _free_port()
-    env = {"DFWS_ASGI": "", "PATH": str(tmp_path)}
-    if os.path.exists(os.path.join(os.path.dirname(sys.executable), "dfws-asgi")):
-        pytest.skip("a dfws-asgi binary is installed next to %s" % sys.executable)
-    proc = _runserver(port, env)
+    proc = _runserver(port, {"PYTHONPATH": HERE}, python=None)
     try:
         def get():
             try:
@@ -246,13 +239,7 @@ def test_runserver_is_ours_wherever_df_websockets_is_listed(tmp_path):
     env["DFWS_ASGI"] = str(fake)
     out = subprocess.run([sys.executable, "-c", code], cwd=HERE, env=env, capture_output=True, text=True)
     assert out.stdout.strip() == "df_websockets", out.stderr
-    # without the binary, Django's own rule stands: the first app listed wins.
-    # A pip-installed dfws always has dfws-asgi beside the venv's python: run
-    # the base interpreter on the venv's packages instead.
-    env["DFWS_ASGI"] = ""
-    env["PATH"] = "/usr/bin:/bin"
-    env["PYTHONPATH"] += os.pathsep + sysconfig.get_paths()["purelib"]
-    base_python = os.path.realpath(sys.executable)
-    assert not os.path.exists(os.path.join(os.path.dirname(base_python), "dfws-asgi"))
+    # without the binary, Django's own rule stands: the first app listed wins
+    base_python = _without_dfws_asgi(env)
     out = subprocess.run([base_python, "-c", code], cwd=HERE, env=env, capture_output=True, text=True)
     assert out.stdout.strip() == "django.contrib.staticfiles", out.stderr

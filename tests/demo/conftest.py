@@ -22,7 +22,7 @@ def pytest_configure(config):
     if not settings.configured or settings.ROOT_URLCONF != "demo.urls":
         raise pytest.UsageError(
             "tests/demo need DJANGO_SETTINGS_MODULE=demo.settings "
-            "(run: .venv/bin/python -m pytest tests/demo)"
+            "(run: python3 -m pytest tests/demo)"
         )
     if settings.DFWS_DEMO_REDIS_URL:
         raise pytest.UsageError("tests/demo run without Redis: unset DFWS_DEMO_REDIS_URL")

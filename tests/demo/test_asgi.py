@@ -2,7 +2,7 @@
 Channels' test communicators: static files, pages, and the df_websockets
 endpoint on the daphne-compatible path, with the embedded channel layer.
 
-Run from the repository root: .venv/bin/python -m pytest tests/demo -q
+Run from the repository root: python3 -m pytest tests/demo -q
 """
 import asyncio
 import json

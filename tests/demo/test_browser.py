@@ -1,12 +1,12 @@
 """Every demo page in a real browser: headless chromium (driven over the
-DevTools protocol with python3-websockets) loads the page from a real server,
+DevTools protocol with the websockets package) loads the page from a real server,
 waits for the websocket, clicks the page's button and waits for the DOM change
 that the built-in browser signal makes.
 
 The server is daphne by default; set DFWS_DEMO_TEST_SERVER=dfws-asgi (or a
 path to it) to run the same checks against dfws-asgi.
 
-Run from the repository root: .venv/bin/python -m pytest tests/demo -q
+Run from the repository root: python3 -m pytest tests/demo -q
 """
 import asyncio
 import itertools

@@ -1,13 +1,14 @@
 """Tests of the demo project (demo/): pages, server-side signal handlers,
 /ping/, the demo_broadcast command, the ASGI application and the settings.
 
-Run from the repository root: .venv/bin/python -m pytest tests/demo -q
+Run from the repository root: python3 -m pytest tests/demo -q
 """
 import html
 import json
 import os
 import re
 import subprocess
+import sys
 from urllib.parse import unquote_plus
 
 import pytest
@@ -21,7 +22,7 @@ from df_websockets.tasks import SERVER, process_task, trigger
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEMO_DIR = os.path.join(REPO_ROOT, "demo")
-PYTHON = sys.executable
+PYTHON = sys.executable  # the stack under test: the Python running pytest
 SCRIPT_TAG = '<script src="/static/js/df_websockets.min.js"></script>'
 WINDOW_KEY = "demotestwindowkey0123456789abcde"
 WINDOW_TOPIC = "-window." + WINDOW_KEY
@@ -403,7 +404,7 @@ def test_settings_with_redis_url():
     layers, cache_backend, location = json.loads(result.stdout)
     assert layers == {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
                                   "CONFIG": {"hosts": ["redis://127.0.0.1:6399/2"]}}}
-    assert cache_backend == "django_redis.cache.RedisCache"
+    assert cache_backend == "django.core.cache.backends.redis.RedisCache"
     assert location == "redis://127.0.0.1:6399/2"
 
 
@@ -424,7 +425,7 @@ def test_run_script_migrates_then_starts_server(tmp_path):
     fake_server.write_text('#!/bin/sh\necho "server args: $*"\n')
     fake_server.chmod(0o755)
     db = tmp_path / "demo.sqlite3"
-    env = dict(os.environ, DFWS_DEMO_DB=str(db), DFWS_SERVER=str(fake_server))
+    env = dict(os.environ, DFWS_DEMO_DB=str(db), DFWS_SERVER=str(fake_server), PYTHON=PYTHON)
     env.pop("DFWS_DEMO_REDIS_URL", None)
     result = subprocess.run(
         [os.path.join(DEMO_DIR, "run.sh"), "--port", "8123"],
@@ -437,7 +438,7 @@ def test_run_script_migrates_then_starts_server(tmp_path):
 
 def test_run_script_reports_missing_server(tmp_path):
     env = dict(os.environ, DFWS_DEMO_DB=str(tmp_path / "db.sqlite3"),
-               DFWS_SERVER="dfws-asgi-does-not-exist")
+               DFWS_SERVER="dfws-asgi-does-not-exist", PYTHON=PYTHON)
     result = subprocess.run([os.path.join(DEMO_DIR, "run.sh")], env=env,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 127

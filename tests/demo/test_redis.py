@@ -3,7 +3,7 @@ another process reaches a channels_redis group listener through a real
 redis-server (started on a free loopback port for this module), and its
 counter lives in the shared Redis cache.
 
-Run from the repository root: .venv/bin/python -m pytest tests/demo -q
+Run from the repository root: python3 -m pytest tests/demo -q
 """
 import asyncio
 import hashlib
@@ -20,7 +20,7 @@ from channels_redis.core import RedisChannelLayer
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEMO_DIR = os.path.join(REPO_ROOT, "demo")
-PYTHON = sys.executable
+PYTHON = sys.executable  # the stack under test: the Python running pytest
 BROADCAST_GROUP = hashlib.sha256(b"-broadcast").hexdigest()
 
 

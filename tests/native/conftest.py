@@ -3,7 +3,7 @@
 The real ``dfws-asgi`` binary (``$DFWS_ASGI``, else /work/main/.venv/bin/dfws-asgi,
 else build/dfws-asgi) serves the Django project in ``proj/``; the tests talk
 to it like a browser: a page GET (which sets the ``dfwskey``/``dfwsurl``
-cookies), then a raw WebSocket (python3-websockets) carrying those cookies and
+cookies), then a raw WebSocket (the websockets package) carrying those cookies and
 an ``Origin`` header. Redis-backed modules start their own redis-server on a
 free loopback port. Server logs are kept in the test's tmp dir and printed on
 failure.
@@ -26,7 +26,7 @@ import websockets
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROJ = os.path.join(HERE, "proj")
 REPO = os.path.dirname(os.path.dirname(HERE))
-PYTHON = sys.executable
+PYTHON = sys.executable  # the stack under test: the Python running pytest
 TIMEOUT = 5.0
 
 
@@ -270,6 +270,15 @@ class Project:
             proc.log_file.close()
 
 
+def stop_clean(server):
+    """Stop ``server``, then its project's other processes: the server must
+    exit 0 without logging a traceback."""
+    code = server.stop()
+    server.project.stop_all()
+    assert code == 0, "dfws-asgi exit status %s:\n%s" % (code, server.log())
+    assert "Traceback" not in server.log(), server.log()
+
+
 def stop_process(proc, timeout=15):
     if proc.poll() is not None:
         return proc.returncode
@@ -286,13 +295,14 @@ def stop_process(proc, timeout=15):
 
 
 class Server:
-    """dfws-asgi serving nativeproj.asgi:application on a free port."""
+    """dfws-asgi serving ``app`` (nativeproj.asgi:application) on a free port."""
 
-    def __init__(self, project, *args, name="server"):
+    def __init__(self, project, *args, name="server", app="nativeproj.asgi:application"):
         self.project = project
         self.port = free_port()
         self.args = list(args)
         self.name = name
+        self.app = app
         self.proc = None
 
     @property
@@ -301,7 +311,7 @@ class Server:
 
     def start(self):
         argv = [dfws_binary(), "-b", "127.0.0.1", "-p", str(self.port), "-v", "1",
-                "--shutdown-timeout", "2", *self.args, "nativeproj.asgi:application"]
+                "--shutdown-timeout", "2", *self.args, self.app]
         self.proc = self.project.spawn(self.name, argv)
 
         def ready():

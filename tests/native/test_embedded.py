@@ -13,7 +13,7 @@ import websockets
 
 from conftest import (
     TIMEOUT, Project, Server, connect_ws, drain_all, login_window, open_window, page_cookies, run,
-    signal_values,
+    signal_values, stop_clean,
 )
 
 MAX_MESSAGE = 65536
@@ -29,10 +29,7 @@ def server(tmp_path_factory, native_db):
     assert "served natively (thread workers" in srv.log()
     assert "channel layer: in-process" in srv.log()
     yield srv
-    code = srv.stop()
-    project.stop_all()
-    assert code == 0, "dfws-asgi did not exit cleanly (%s):\n%s" % (code, srv.log())
-    assert "Traceback" not in srv.log(), srv.log()
+    stop_clean(srv)
 
 
 def test_connect_and_heartbeat_echoed_verbatim(server):

@@ -7,7 +7,9 @@ import json
 import pytest
 import websockets
 
-from conftest import Project, Server, connect_ws, drain_all, open_window, run, signal_values
+from conftest import (
+    Project, Server, connect_ws, drain_all, open_window, run, signal_values, stop_clean,
+)
 
 
 @pytest.fixture(scope="module", params=["embedded", "redis"])
@@ -24,10 +26,7 @@ def server(request, tmp_path_factory, native_db):
     assert "served natively" not in srv.log()
     srv.kind = request.param
     yield srv
-    code = srv.stop()
-    project.stop_all()
-    assert code == 0, "dfws-asgi exit status %s" % code
-    assert "Traceback" not in srv.log(), srv.log()
+    stop_clean(srv)
 
 
 def fire(server, specs):

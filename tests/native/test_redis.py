@@ -11,7 +11,7 @@ import pytest
 
 from conftest import (
     Project, Server, Window, connect_ws, drain_all, login_window, open_window, page_cookies, run,
-    signal_values, socket_owner, wait_until,
+    signal_values, socket_owner, stop_clean, wait_until,
 )
 
 BROADCAST_GROUP = "asgi:group:" + hashlib.sha256(b"-broadcast").hexdigest()
@@ -27,10 +27,7 @@ def server(tmp_path_factory, native_db, redis_server):
     assert "channel layer: Redis" in srv.log()
     srv.redis = redis_server
     yield srv
-    code = srv.stop()
-    project.stop_all()
-    assert code == 0, "dfws-asgi exit status %s" % code
-    assert "Traceback" not in srv.log(), srv.log()
+    stop_clean(srv)
 
 
 async def windows_on_both_workers(server, per_worker=2, rounds=5, burst=8):

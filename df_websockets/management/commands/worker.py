@@ -62,8 +62,10 @@ class Command(BaseCommand):
         if layer is None:
             raise CommandError("channel layer %r is not configured (CHANNEL_LAYERS)" % options["layer"])
         for queue in queues:
-            if not layer.valid_channel_name(queue):
-                raise CommandError("invalid channel name %r" % queue)
+            try:
+                layer.require_valid_channel_name(queue)
+            except TypeError as exc:
+                raise CommandError("invalid channel name %r: %s" % (queue, exc)) from None
         import_signals_and_functions()
         logger.info("df_websockets worker listening on %s", ", ".join(queues))
         self.stdout.write("df_websockets worker listening on %s\n" % ", ".join(queues))

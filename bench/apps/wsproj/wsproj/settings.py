@@ -2,7 +2,7 @@
 
 Everything shared goes through the redis-server the benchmark starts, whose
 URL is in the environment variable WSPROJ_REDIS_URL (redis://127.0.0.1:PORT):
-channels_redis' RedisChannelLayer on db 0 and django_redis' cache (the
+channels_redis' RedisChannelLayer on db 0 and Django's Redis cache (the
 window key -> topics entries) on db 1. No database is used by the views
 (anonymous users, signed-cookie sessions); sqlite in memory keeps auth happy.
 """
@@ -30,7 +30,7 @@ ASGI_APPLICATION = "df_websockets.routing.application"
 DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
 SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
 USE_TZ = True
-DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 TEMPLATES = []
 
 WEBSOCKET_WORKERS = "thread"      # no Celery: broadcasts only reach browsers
@@ -42,7 +42,7 @@ CHANNEL_LAYERS = {
 }
 CACHES = {
     "default": {
-        "BACKEND": "django_redis.cache.RedisCache",
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL + "/1",
     }
 }

@@ -2,7 +2,7 @@
 
 - NATIVE_REDIS_URL (e.g. redis://127.0.0.1:6390): unset -> no CHANNEL_LAYERS
   (df_websockets installs EmbeddedChannelLayer: the server's in-process C
-  layer) and a LocMemCache; set -> channels_redis on db 0, django_redis cache
+  layer) and a LocMemCache; set -> channels_redis on db 0, Django's Redis cache
   on db 1 and the Celery broker on db 2 (several processes share topics);
 - NATIVE_WORKERS: WEBSOCKET_WORKERS (thread by default);
 - NATIVE_OUT: directory where signal handlers leave their proof files;
@@ -43,7 +43,7 @@ DATABASES = {
 SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
 USE_TZ = True
 LANGUAGE_CODE = "en-us"
-DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 TEMPLATES = []
 
 WEBSOCKET_WORKERS = os.environ.get("NATIVE_WORKERS", "thread")
@@ -60,7 +60,7 @@ if REDIS_URL:
     }
     CACHES = {
         "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL + "/1",
         }
     }
