@@ -1,18 +1,33 @@
--- wrk script used by http_bench.py: counts every response that is not
--- 200 with the exact body "Hello, world!" and prints the totals at the end
--- as "check: good N bad M" (plus the first bad status/body seen).
+-- wrk script of bench/peers.py: sends the request the case needs and checks
+-- every answer is 200 with exactly the expected body.
+--   wrk ... -s check.lua URL -- METHOD REQUEST_BODY_FILE EXPECTED_BODY_FILE
+-- (REQUEST_BODY_FILE "-" = no body). At the end it prints
+-- "check: good N bad M" and, when M > 0, the first bad status and body.
 local threads = {}
+
+local function slurp(path)
+   local f = assert(io.open(path, "rb"))
+   local data = f:read("*a")
+   f:close()
+   return data
+end
 
 function setup(thread)
    table.insert(threads, thread)
 end
 
 function init(args)
+   wrk.method = args[1]
+   if args[2] ~= "-" then
+      wrk.body = slurp(args[2])
+      wrk.headers["Content-Type"] = "application/octet-stream"
+   end
+   expected = slurp(args[3])
    good, bad, first_bad = 0, 0, ""
 end
 
 function response(status, headers, body)
-   if status == 200 and body == "Hello, world!" then
+   if status == 200 and body == expected then
       good = good + 1
    else
       bad = bad + 1

@@ -1,4 +1,4 @@
-"""Raw ASGI 3 "hello world" used by bench/http_bench.py.
+"""Raw ASGI 3 "hello world" of bench/peers.py's hello case.
 
 Answers every HTTP request with 200 and the 13-byte body ``Hello, world!``
 (explicit Content-Length, so every server takes the same single-write path).

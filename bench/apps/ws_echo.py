@@ -1,4 +1,4 @@
-"""Tiny raw ASGI 3 app for bench/ws_bench.py, served by every server alike.
+"""Tiny raw ASGI 3 app of bench/peers.py's WebSocket cases, served by every server alike.
 
 WebSocket on any path:
 - a text message starting with "b:" is a broadcast trigger: the same text is
