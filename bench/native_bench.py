@@ -28,7 +28,6 @@ the server needs --workers to hold them.
 """
 
 import argparse
-import http.client
 import math
 import os
 import shutil
@@ -58,18 +57,10 @@ def server_argv(name, port, args):
 
 def page_check(port):
     def check():
-        conn = http.client.HTTPConnection(HOST, port, timeout=10)
-        try:
-            conn.request("GET", "/page/")
-            resp = conn.getresponse()
-            resp.read()
-        except http.client.HTTPException as exc:
-            raise OSError(str(exc))
-        finally:
-            conn.close()
-        cookies = resp.headers.get_all("Set-Cookie") or []
-        if resp.status != 200 or not any(c.startswith("dfwskey=") for c in cookies):
-            return "GET /page/ answered %d without a dfwskey cookie" % resp.status
+        status, headers, _ = runner.http_get(port, "/page/")
+        cookies = headers.get_all("Set-Cookie") or []
+        if status != 200 or not any(c.startswith("dfwskey=") for c in cookies):
+            return "GET /page/ answered %d without a dfwskey cookie" % status
         return None
     return check
 
@@ -327,17 +318,12 @@ def parse_args(argv=None):
     p.add_argument("--warmup-windows", type=int, default=200,
                    help="windows connected and closed before the idle RSS is read")
     p.add_argument("--settle", type=float, default=2, help="idle seconds before reading RSS")
-    p.add_argument("--dfws", default=runner.default_dfws())
-    p.add_argument("--server-cpu", default="1", help="taskset list for the server ('' = none)")
-    p.add_argument("--client-cpu", default="0", help="taskset list for wsgen ('' = none)")
-    p.add_argument("--start-timeout", type=float, default=30)
+    runner.add_common_args(p, "wsgen processes")
     p.add_argument("--smoke", action="store_true",
                    help="3 broadcasts, a burst of 3, 50 warm-up windows: proves the harness "
                         "works; figures are labelled SMOKE")
     p.add_argument("--docs", metavar="SECTION",
                    help="write the result into docs/performance.md's section bench:SECTION")
-    p.add_argument("--markdown", metavar="FILE")
-    p.add_argument("--keep-logs", action="store_true")
     args = p.parse_args(argv)
     args.servers = [s for s in args.servers.split(",") if s]
     args.windows = [int(n) for n in args.windows.split(",") if n]
@@ -392,15 +378,10 @@ def main():
                  % (args.broadcasts, args.burst, args.heartbeat, PER_PROCESS, args.workers,
                     args.server_cpu or "any", args.client_cpu or "any"))
         text = "\n".join(runner.run_header("native_bench.py", load, versions(args), extra,
-                                           "**SMOKE RUN, placeholder figures.** "
-                                           if args.smoke else "")
+                                           runner.SMOKE_NOTE if args.smoke else "")
                          + ["", runner.md_table(head, rows), ""] + ["- " + x for x in problems]
                          + ["", "Targets (dfws):", ""] + ["- " + t for t in lines])
-        if args.markdown:
-            with open(args.markdown, "w") as f:
-                f.write(text + "\n")
-        if args.docs:
-            runner.replace_section(args.docs, text + "\n")
+        runner.publish(text, args.markdown, args.docs)
     return 1 if problems else 0
 
 

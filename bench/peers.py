@@ -29,7 +29,6 @@ docs/bench/peers.png.
 
 import argparse
 import dataclasses
-import http.client
 import os
 import re
 import shutil
@@ -160,24 +159,15 @@ def make_server(name, case, log_on, args, workdir):
 
 
 def http_check(server, case, expect_path):
-    """A check for Server.wait_ready: two requests on one keep-alive
-    connection must answer 200 with the case's body; the body is written to
-    expect_path for check.lua."""
+    """A check for Server.wait_ready: the case's request must answer 200
+    with the case's body, twice; the body is written to expect_path for
+    check.lua."""
     def check():
-        conn = http.client.HTTPConnection(HOST, server.port, timeout=10)
-        try:
-            for _ in range(2):
-                conn.request(case.method, case.path, body=case.body)
-                resp = conn.getresponse()
-                body = resp.read()
-                right = body == case.expect if case.expect is not None else case.mark in body
-                if resp.status != 200 or not right:
-                    return "%s %s answered %d %r" % (case.method, case.path, resp.status,
-                                                     body[:80])
-        except http.client.HTTPException as exc:
-            raise OSError(str(exc))
-        finally:
-            conn.close()
+        for _ in range(2):
+            status, _, body = runner.http_get(server.port, case.path, case.method, case.body)
+            right = body == case.expect if case.expect is not None else case.mark in body
+            if status != 200 or not right:
+                return "%s %s answered %d %r" % (case.method, case.path, status, body[:80])
         with open(expect_path, "wb") as f:
             f.write(body)
         return None
@@ -186,17 +176,10 @@ def http_check(server, case, expect_path):
 
 def ws_check(server):
     def check():
-        conn = http.client.HTTPConnection(HOST, server.port, timeout=10)
-        try:
-            conn.request("GET", "/")
-            resp = conn.getresponse()
-            body = resp.read()
-        except http.client.HTTPException as exc:
-            raise OSError(str(exc))
-        finally:
-            conn.close()
-        return None if resp.status == 200 and body == b"ws_echo" else \
-            "GET / answered %d %r" % (resp.status, body[:60])
+        status, _, body = runner.http_get(server.port, "/")
+        if status != 200 or body != b"ws_echo":
+            return "GET / answered %d %r" % (status, body[:60])
+        return None
     return check
 
 
@@ -492,18 +475,13 @@ def parse_args(argv=None):
     p.add_argument("--ws-clients", type=int, default=100, help="ws-echo connections")
     p.add_argument("--ws-listeners", type=int, default=1000, help="ws-broadcast connections")
     p.add_argument("--broadcasts", type=int, default=20, help="ws-broadcast measured rounds")
-    p.add_argument("--dfws", default=runner.default_dfws(), help="the dfws-asgi to measure")
-    p.add_argument("--server-cpu", default="1", help="taskset list for servers ('' = none)")
-    p.add_argument("--client-cpu", default="0", help="taskset list for wrk/wsgen ('' = none)")
-    p.add_argument("--start-timeout", type=float, default=30)
+    runner.add_common_args(p, "load generator (wrk, wsgen)")
     p.add_argument("--smoke", action="store_true",
                    help="a few seconds per case (2 s runs, 1 s warm-up, one run, 3 broadcasts)"
                         " to prove the harness works; figures are labelled SMOKE")
     p.add_argument("--docs", action="store_true",
                    help="write the tables into docs/performance.md (section bench:peers) and "
                         "the chart into docs/bench/peers.png")
-    p.add_argument("--markdown", metavar="FILE", help="also write the markdown here")
-    p.add_argument("--keep-logs", action="store_true")
     args = p.parse_args(argv)
     args.servers = [s for s in args.servers.split(",") if s]
     args.cases = [c for c in args.cases.split(",") if c]
@@ -554,7 +532,6 @@ def main():
     if problems:
         print("\n" + "\n".join(problems))
     print("\n" + runner.busy_label(load[0]))
-    smoke = "SMOKE RUN, placeholder figures: " if args.smoke else ""
     if args.docs or args.markdown:
         extra = (" wrk -t%d -c%d, %gs runs after %gs warm-up, median of %d; WebSocket: %d echo "
                  "connections, %d listeners x %d broadcasts; server on CPU %s, load generator "
@@ -563,18 +540,18 @@ def main():
                                  args.broadcasts, args.server_cpu or "any",
                                  args.client_cpu or "any"))
         lines = runner.run_header("peers.py", load, versions(args), extra,
-                                  "**%s** " % smoke.rstrip(": ") if smoke else "")
+                                  runner.SMOKE_NOTE if args.smoke else "")
         lines += runner.md_tables(tables) + [""] + ["- " + p for p in problems]
         text = "\n".join(lines)
-        if args.markdown:
-            with open(args.markdown, "w") as f:
-                f.write(text + "\n")
         if args.docs:
             chart = os.path.join(runner.DOCS, "bench", "peers.png")
             os.makedirs(os.path.dirname(chart), exist_ok=True)
             draw_chart(chart, results, names, "%s%s, %s" % (
-                smoke, time.strftime("%Y-%m-%d"), runner.busy_label(load[0])))
-            runner.replace_section("peers", text + "\n\n![peers chart](bench/peers.png)\n")
+                "SMOKE RUN, placeholder figures: " if args.smoke else "",
+                time.strftime("%Y-%m-%d"), runner.busy_label(load[0])))
+            text += "\n\n![peers chart](bench/peers.png)"
+        runner.publish(text, args.markdown, "peers" if args.docs else None)
+        if args.docs:
             print("docs/performance.md and %s written" % chart, file=sys.stderr)
     return 1 if problems else 0
 

@@ -9,6 +9,7 @@ any python3 can import it.
 """
 
 import datetime
+import http.client
 import json
 import os
 import platform
@@ -33,6 +34,8 @@ PEERS_VENV = os.path.join(HERE, ".venv-peers")
 PEERS_BIN = os.path.join(PEERS_VENV, "bin")
 PEERS_PYTHON = os.path.join(PEERS_BIN, "python")
 WSGEN = os.path.join(HERE, ".bin", "wsgen")
+# opens the result of a --smoke run wherever it is written
+SMOKE_NOTE = "**SMOKE RUN, placeholder figures.** "
 
 
 def default_dfws():
@@ -55,6 +58,20 @@ def reexec_in_peers_venv():
         return
     require([PEERS_PYTHON])
     os.execv(PEERS_PYTHON, [PEERS_PYTHON] + sys.argv)
+
+
+def add_common_args(parser, client="load generator"):
+    """The options every driver of servers has."""
+    parser.add_argument("--dfws", default=default_dfws(), help="the dfws-asgi to measure")
+    parser.add_argument("--server-cpu", default="1",
+                        help="taskset CPU list for the servers ('' = not pinned)")
+    parser.add_argument("--client-cpu", default="0",
+                        help="taskset CPU list for the %s ('' = not pinned)" % client)
+    parser.add_argument("--start-timeout", type=float, default=30,
+                        help="seconds a server gets to answer after its start")
+    parser.add_argument("--markdown", metavar="FILE", help="also write the result here")
+    parser.add_argument("--keep-logs", action="store_true",
+                        help="keep the servers' logs (the folder is printed)")
 
 
 def free_port():
@@ -140,6 +157,21 @@ def memory_kib(pids, field):
 
 # --------------------------------------------------------------------------
 # servers
+
+def http_get(port, path, method="GET", body=None):
+    """One request to 127.0.0.1:port: (status, headers, body). Raises
+    OSError for anything that is not an answer, as Server.wait_ready wants
+    from a server that is not listening yet."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request(method, path, body=body)
+        resp = conn.getresponse()
+        return resp.status, resp.headers, resp.read()
+    except http.client.HTTPException as exc:
+        raise OSError("%s: %s" % (type(exc).__name__, exc))
+    finally:
+        conn.close()
+
 
 class Server:
     """One server process: started in its own session (so stopping it stops
@@ -516,6 +548,16 @@ def python_versions(python, modules):
 def dfws_python(dfws_path):
     """The interpreter of the environment dfws-asgi was installed into."""
     return os.path.join(os.path.dirname(dfws_path), "python")
+
+
+def publish(text, markdown=None, section=None):
+    """Write a result to the file markdown and/or into section of
+    docs/performance.md (either may be None)."""
+    if markdown:
+        with open(markdown, "w") as f:
+            f.write(text + "\n")
+    if section:
+        replace_section(section, text + "\n")
 
 
 def replace_section(name, text, path=PERFORMANCE_MD):

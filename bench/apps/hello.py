@@ -5,6 +5,8 @@ Answers every HTTP request with 200 and the 13-byte body ``Hello, world!``
 Lifespan is accepted so that servers running it (dfws, uvicorn) start clean.
 """
 
+from lifespan import lifespan
+
 BODY = b"Hello, world!"
 START = {
     "type": "http.response.start",
@@ -22,10 +24,4 @@ async def app(scope, receive, send):
         await send(START)
         await send(RESPONSE_BODY)
     elif scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await lifespan(receive, send)

@@ -5,6 +5,8 @@
 Both with an explicit Content-Length. Lifespan is accepted.
 """
 
+from lifespan import lifespan
+
 BIG = (b"0123456789abcdef" * 640)   # 10 KiB
 assert len(BIG) == 10240
 
@@ -30,10 +32,4 @@ async def app(scope, receive, send):
         await send(start(len(body)))
         await send({"type": "http.response.body", "body": body})
     elif scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await lifespan(receive, send)

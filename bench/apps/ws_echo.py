@@ -8,19 +8,15 @@ WebSocket on any path:
 HTTP: 200 "ws_echo" (lets a driver check the server is up). Lifespan accepted.
 """
 
+from lifespan import lifespan
+
 CONNECTIONS = {}   # id -> send callable of every open WebSocket
 
 
 async def app(scope, receive, send):
     kind = scope["type"]
     if kind == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await lifespan(receive, send)
     elif kind == "http":
         while (await receive()).get("more_body"):
             pass

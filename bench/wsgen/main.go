@@ -77,7 +77,8 @@ type recorder struct {
 	first, last map[int]float64 // seq -> unix time of the first/last receipt
 	dups        int
 	unexpected  int
-	notify      chan struct{} // poked after every delivery; wait() listens
+	live        atomic.Int64  // open connections: the deliveries each seq needs
+	notify      chan struct{} // poked when a seq reached every open connection
 }
 
 func unixSeconds(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
@@ -86,6 +87,7 @@ func (r *recorder) record(c *wsConn, seq int, ts float64, t time.Time) {
 	now := unixSeconds(t)
 	fresh := c.markSeen(seq) // only c's reader goroutine touches c.seen
 	r.mu.Lock()
+	complete := false
 	if !fresh {
 		r.dups++
 	} else {
@@ -94,8 +96,15 @@ func (r *recorder) record(c *wsConn, seq int, ts float64, t time.Time) {
 			r.first[seq] = now
 		}
 		r.last[seq] = now
+		complete = int64(len(r.lat[seq])) >= r.live.Load()
 	}
 	r.mu.Unlock()
+	if complete { // waking wait() once per seq, not per delivery, keeps it cheap
+		r.poke()
+	}
+}
+
+func (r *recorder) poke() {
 	select {
 	case r.notify <- struct{}{}:
 	default:
@@ -108,14 +117,16 @@ func (r *recorder) bad() {
 	r.mu.Unlock()
 }
 
-// numberAfter returns the JSON number following "key": in msg (a scan, not
-// a parse: one allocation-free pass per frame keeps the client cheap).
-func numberAfter(msg []byte, key string) ([]byte, bool) {
-	i := bytes.Index(msg, []byte(`"`+key+`"`))
+var seqKey, tsKey = []byte(`"seq"`), []byte(`"ts"`)
+
+// numberAfter returns the JSON number following the quoted key and its
+// colon in msg (a scan, not a parse: one pass per frame keeps the client cheap).
+func numberAfter(msg, key []byte) ([]byte, bool) {
+	i := bytes.Index(msg, key)
 	if i < 0 {
 		return nil, false
 	}
-	i += len(key) + 2
+	i += len(key)
 	for i < len(msg) && (msg[i] == ' ' || msg[i] == ':') {
 		i++
 	}
@@ -155,8 +166,8 @@ func (g *gen) onMessage(c *wsConn, msg []byte, t time.Time) {
 		if string(msg) == "--heartbeat--" {
 			return
 		}
-		s, ok1 := numberAfter(msg, "seq")
-		f, ok2 := numberAfter(msg, "ts")
+		s, ok1 := numberAfter(msg, seqKey)
+		f, ok2 := numberAfter(msg, tsKey)
 		seq, err1 := strconv.Atoi(string(s))
 		ts, err2 := strconv.ParseFloat(string(f), 64)
 		if !ok1 || !ok2 || err1 != nil || err2 != nil {
@@ -286,7 +297,12 @@ func (g *gen) openOne(i int, page *pageClient) (*wsConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	go c.readLoop(g.onMessage)
+	g.rec.live.Add(1)
+	go func() {
+		c.readLoop(g.onMessage)
+		g.rec.live.Add(-1)
+		g.rec.poke() // fewer deliveries are now awaited
+	}()
 	return c, nil
 }
 
@@ -312,19 +328,9 @@ func (g *gen) heartbeats(interval time.Duration, stop chan struct{}) {
 	}
 }
 
-func (g *gen) live() int {
-	n := 0
-	for _, c := range g.conns {
-		if !c.closed.Load() {
-			n++
-		}
-	}
-	return n
-}
-
 // missing counts the deliveries of seqs still expected from open connections.
 func (g *gen) missing(seqs []int) (int, float64) {
-	live := g.live()
+	live := int(g.rec.live.Load())
 	g.rec.mu.Lock()
 	defer g.rec.mu.Unlock()
 	miss, last := 0, 0.0
@@ -338,8 +344,6 @@ func (g *gen) missing(seqs []int) (int, float64) {
 // wait returns once every open connection received every seq, or at timeout.
 func (g *gen) wait(seqs []int, timeout time.Duration) map[string]any {
 	deadline := time.After(timeout)
-	tick := time.NewTicker(50 * time.Millisecond) // connections may close meanwhile
-	defer tick.Stop()
 	for {
 		miss, last := g.missing(seqs)
 		if miss == 0 {
@@ -347,7 +351,6 @@ func (g *gen) wait(seqs []int, timeout time.Duration) map[string]any {
 		}
 		select {
 		case <-g.rec.notify:
-		case <-tick.C:
 		case <-deadline:
 			return map[string]any{"event": "waited", "complete": false, "missing": miss, "last_recv": last}
 		}
@@ -433,7 +436,7 @@ func (g *gen) echo(duration time.Duration, size int) map[string]any {
 	}
 	wg.Wait()
 	return map[string]any{"event": "echo", "round_trips": trips, "errors": errs,
-		"closed": len(g.conns) - g.live(), "lat_us": lat, "wall": time.Since(start).Seconds()}
+		"closed": len(g.conns) - int(g.rec.live.Load()), "lat_us": lat, "wall": time.Since(start).Seconds()}
 }
 
 // broadcast sends warmup+rounds triggers from the first open connection,
