@@ -294,7 +294,7 @@ def versions(args):
     out = {k + " (peers env)": v for k, v in out.items()}
     out.update({k + " (dfws env)": v for k, v in runner.python_versions(
         runner.dfws_python(args.dfws), ["Django", "channels", "channels-redis"]).items()})
-    out["dfws-asgi"] = runner.command_version([args.dfws, "--version"]).replace("dfws-asgi", "")
+    out["dfws-asgi"] = runner.dfws_version(args.dfws)
     out["redis-server"] = runner.command_version(["redis-server", "--version"]).split()[2]
     return out
 

@@ -111,7 +111,8 @@ def peer(tool):
 def nginx_conf(workdir, port, log_on):
     """A one-worker nginx answering the hello body; returns the file path."""
     path = os.path.join(workdir, "nginx-%d.conf" % port)
-    access = "access_log %s/nginx-access-%d.log;" % (workdir, port) if log_on else "access_log off;"
+    access = ("access_log %s/nginx-access-%d.log;" % (workdir, port) if log_on
+              else "access_log off;")
     with open(path, "w") as f:
         f.write("worker_processes 1;\ndaemon off;\npid %s/nginx-%d.pid;\n"
                 "error_log stderr warn;\nevents { worker_connections 4096; }\n"
@@ -417,7 +418,8 @@ def versions(args):
     out = runner.python_versions(runner.PEERS_PYTHON, ["granian", "uvicorn", "daphne",
                                                         "hypercorn", "gunicorn", "Django",
                                                         "uvloop", "httptools", "websockets"])
-    out["dfws-asgi"] = runner.command_version([args.dfws, "--version"]).replace("dfws-asgi", "")
+    out["Django (peers env)"] = out.pop("Django")
+    out["dfws-asgi"] = runner.dfws_version(args.dfws)
     out["Django (dfws env)"] = runner.python_versions(runner.dfws_python(args.dfws),
                                                       ["Django"])["Django"]
     out["nginx"] = runner.command_version(["nginx", "-v"]).split("/")[-1]

@@ -62,7 +62,9 @@ def reexec_in_peers_venv():
 
 def add_common_args(parser, client="load generator"):
     """The options every driver of servers has."""
-    parser.add_argument("--dfws", default=default_dfws(), help="the dfws-asgi to measure")
+    parser.add_argument("--dfws-asgi", dest="dfws", metavar="PATH", default=default_dfws(),
+                        help="the dfws-asgi to measure; it runs with the Python environment it "
+                             "was installed into")
     parser.add_argument("--server-cpu", default="1",
                         help="taskset CPU list for the servers ('' = not pinned)")
     parser.add_argument("--client-cpu", default="0",
@@ -190,7 +192,9 @@ class Server:
         argv = list(self.argv)
         if self.cpu:
             argv = ["taskset", "-c", self.cpu] + argv   # taskset execs: same pid
-        env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", **(self.env or {}))
+        env = dict(os.environ)
+        env.pop("DJANGO_SETTINGS_MODULE", None)   # the caller's project is not ours
+        env.update(PYTHONDONTWRITEBYTECODE="1", **(self.env or {}))
         with open(self.log_path, "wb") as log:
             try:
                 self.proc = subprocess.Popen(argv, cwd=self.cwd, env=env,
@@ -382,14 +386,18 @@ class Generator:
             for key, value in flags.items():
                 argv += ["-" + key, str(value)]
             self.procs.append(JsonProcess(argv, cpu))
-        # connecting takes a while at 19,000 windows: allow ~1 ms per connection
-        self.ready = [p.read(60 + count / 1000 * 10) for p in self.procs]
+        # daphne opens ~35 df_websockets windows a second on a quiet machine:
+        # allow 100 ms per connection before calling a wsgen process hung
+        wait = 60 + count / 10
+        self.ready = [p.read(wait) for p in self.procs]
         self.open = sum((r or {}).get("open", 0) for r in self.ready)
         errors = [e for r in self.ready if r for e in r.get("errors") or []]
+        if None in self.ready:
+            errors.append("a wsgen process died or was still connecting after %gs" % wait)
         self.error = None
         if self.open < count:
-            self.error = "%d of %d connections failed (%s)" % (
-                count - self.open, count, "; ".join(errors[:3]) or "a wsgen process died")
+            self.error = "%d of %d connections failed (%s)" % (count - self.open, count,
+                                                              "; ".join(errors[:3]))
 
     def command(self, cmd, timeout):
         for p in self.procs:
@@ -543,6 +551,10 @@ def python_versions(python, modules):
         return json.loads(out.stdout)
     except (OSError, ValueError, subprocess.TimeoutExpired):
         return {m: "?" for m in modules}
+
+
+def dfws_version(dfws_path):
+    return command_version([dfws_path, "--version"]).replace("dfws-asgi", "").strip()
 
 
 def dfws_python(dfws_path):

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what bench/ needs and nothing else of the project's:
-#   - Debian packages: nginx (the C limit), wrk, redis-server, taskset, Go is
-#     expected at /usr/local/go or on PATH (the wsgen load generator);
+#   - Debian packages: nginx (the C limit), wrk, redis-server, taskset;
+#     the Go toolchain is expected on PATH or at /usr/local/go;
 #   - bench/.venv-peers: the peers from PyPI, pinned in requirements-peers.txt,
 #     made with the machine's python3;
 #   - bench/.bin/wsgen: the compiled WebSocket load generator (bench/wsgen/).
@@ -21,8 +21,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   echo "bench/setup.sh: installing ${missing[*]}"
   $SUDO apt-get update -qq
-  # nginx's package would start a system nginx on port 80 where services may
-  # start; the benchmarks run their own, so that is harmless but not needed.
+  # Where the machine lets packages start services, nginx's starts a system
+  # nginx on port 80; harmless: the benchmarks run nginx with their own config.
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${missing[@]}"
 fi
 
