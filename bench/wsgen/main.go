@@ -87,7 +87,7 @@ func unixSeconds(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
 
 func (r *recorder) record(c *wsConn, seq int, ts float64, t time.Time) {
 	now := unixSeconds(t)
-	fresh := c.markSeen(seq) // only c's reader goroutine touches c.seen
+	fresh := c.markSeen(seq) // only the poller goroutine touches c.seen
 	r.mu.Lock()
 	complete := false
 	if !fresh {
