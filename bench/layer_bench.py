@@ -391,7 +391,7 @@ def main(argv=None):
     print("\n" + runner.busy_label(load[0]))
     if args.markdown:
         vers = runner.python_versions(runner.PEERS_PYTHON, ["channels-redis", "redis", "msgpack"])
-        vers["redis-server"] = runner.command_version(["redis-server", "--version"]).split()[2]
+        vers["redis-server"] = runner.redis_version()
         extra = (" send+receive: %d messages on one channel; group_send: %d members x %d calls; "
                  "%d-character messages; channels_redis concurrent mode: %d in flight; "
                  "median of %d run(s)." % (args.messages, args.members, args.group_sends,

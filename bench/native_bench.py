@@ -295,7 +295,7 @@ def versions(args):
     out.update({k + " (dfws env)": v for k, v in runner.python_versions(
         runner.dfws_python(args.dfws), ["Django", "channels", "channels-redis"]).items()})
     out["dfws-asgi"] = runner.dfws_version(args.dfws)
-    out["redis-server"] = runner.command_version(["redis-server", "--version"]).split()[2]
+    out["redis-server"] = runner.redis_version()
     return out
 
 

@@ -553,6 +553,10 @@ def python_versions(python, modules):
         return {m: "?" for m in modules}
 
 
+def redis_version():
+    return command_version(["redis-server", "--version"]).split()[2].replace("v=", "")
+
+
 def dfws_version(dfws_path):
     return command_version([dfws_path, "--version"]).replace("dfws-asgi", "").strip()
 
