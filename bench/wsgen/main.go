@@ -62,14 +62,14 @@ type config struct {
 }
 
 type gen struct {
-	cfg      config
-	conns    []*wsConn
-	failed   int
-	errors   []string
-	rec      recorder
-	echoSize atomic.Int64
-	poller   *poller
-	nextSeq  int // broadcast mode: sequence numbers it sends itself
+	cfg     config
+	conns   []*wsConn
+	failed  int
+	errors  []string
+	rec     recorder
+	echoRun atomic.Pointer[echoRun]
+	poller  *poller
+	nextSeq int // broadcast mode: sequence numbers it sends itself
 }
 
 // recorder keeps every delivery of a sequenced message.
@@ -142,13 +142,9 @@ func numberAfter(msg, key []byte) ([]byte, bool) {
 func (g *gen) onMessage(c *wsConn, msg []byte, t time.Time) {
 	switch g.cfg.mode {
 	case "echo":
-		if int64(len(msg)) != g.echoSize.Load() {
-			g.rec.bad()
-			return
-		}
-		select {
-		case c.echo <- t:
-		default:
+		if r := g.echoRun.Load(); r != nil && len(msg) == len(r.payload) {
+			r.reply(c, t)
+		} else {
 			g.rec.bad()
 		}
 	case "broadcast": // b:<seq>:<ts>:padding
@@ -391,54 +387,74 @@ func (g *gen) stats(seqs []int) map[string]any {
 		"open": len(g.conns) - closed, "closed": closed, "close_codes": codeList}
 }
 
-// echo runs every open connection's send-and-wait loop for duration.
-func (g *gen) echo(duration time.Duration, size int) map[string]any {
-	g.echoSize.Store(int64(size))
-	payload := bytes.Repeat([]byte("x"), size)
-	stop := time.Now().Add(duration)
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	lat := []int32{}
-	trips, errs := 0, 0
-	start := time.Now()
-	for _, c := range g.conns {
-		if c.closed.Load() {
-			continue
-		}
-		wg.Add(1)
-		go func(c *wsConn) {
-			defer wg.Done()
-			local := make([]int32, 0, 1024)
-			timer := time.NewTimer(time.Hour)
-			failed := 0
-			for time.Now().Before(stop) && !c.closed.Load() {
-				t0 := time.Now()
-				if c.send(opText, payload) != nil {
-					failed = 1
-					break
-				}
-				timer.Reset(10 * time.Second)
-				select {
-				case t1 := <-c.echo:
-					local = append(local, int32(t1.Sub(t0).Microseconds()))
-				case <-timer.C:
-					failed = 1
-				}
-				if failed != 0 {
-					break
-				}
-			}
-			timer.Stop()
-			mu.Lock()
-			lat = append(lat, local...)
-			trips += len(local)
-			errs += failed
-			mu.Unlock()
-		}(c)
+// echoRun is one "echo" command: each connection has one message in flight;
+// the poller sends the next as soon as the echo of the previous one is read
+// (no goroutine per connection to wake: the client stays cheaper than the
+// server), until stop.
+type echoRun struct {
+	payload  []byte
+	stop     int64        // unix nanoseconds
+	inFlight atomic.Int64 // connections whose last echo has not come back
+	done     chan struct{}
+	mu       sync.Mutex
+	lat      []int32 // round trips in µs
+}
+
+func (r *echoRun) start(c *wsConn) {
+	c.sentAt.Store(time.Now().UnixNano())
+	if c.send(opText, r.payload) != nil {
+		r.finish()
 	}
-	wg.Wait()
-	return map[string]any{"event": "echo", "round_trips": trips, "errors": errs,
-		"closed": len(g.conns) - int(g.rec.live.Load()), "lat_us": lat, "wall": time.Since(start).Seconds()}
+}
+
+// reply runs in the poller goroutine for every echo read.
+func (r *echoRun) reply(c *wsConn, t time.Time) {
+	r.mu.Lock()
+	r.lat = append(r.lat, int32((t.UnixNano()-c.sentAt.Load())/1000))
+	r.mu.Unlock()
+	if t.UnixNano() < r.stop {
+		r.start(c)
+	} else {
+		r.finish()
+	}
+}
+
+func (r *echoRun) finish() {
+	if r.inFlight.Add(-1) == 0 {
+		close(r.done)
+	}
+}
+
+// echo runs the send-and-wait loop of every open connection for duration;
+// a connection whose echo is still missing 10 s after that counts as an error.
+func (g *gen) echo(duration time.Duration, size int) map[string]any {
+	r := &echoRun{payload: bytes.Repeat([]byte("x"), size),
+		stop: time.Now().Add(duration).UnixNano(), done: make(chan struct{})}
+	open := []*wsConn{}
+	for _, c := range g.conns {
+		if !c.closed.Load() {
+			open = append(open, c)
+		}
+	}
+	if len(open) == 0 {
+		return map[string]any{"event": "echo", "error": "no open connection"}
+	}
+	r.inFlight.Store(int64(len(open)))
+	g.echoRun.Store(r)
+	start := time.Now()
+	for _, c := range open {
+		r.start(c)
+	}
+	select {
+	case <-r.done:
+	case <-time.After(duration + 10*time.Second):
+	}
+	wall := time.Since(start).Seconds()
+	g.echoRun.Store(nil)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return map[string]any{"event": "echo", "round_trips": len(r.lat), "errors": r.inFlight.Load(),
+		"closed": len(g.conns) - int(g.rec.live.Load()), "lat_us": r.lat, "wall": wall}
 }
 
 // broadcast sends warmup+rounds triggers from the first open connection,

@@ -53,8 +53,8 @@ type wsConn struct {
 	in   []byte   // bytes read and not yet parsed into frames
 	frag []byte   // a fragmented message being assembled
 	seen []uint64 // bitset of the sequence numbers received (duplicates)
-	// echo mode: receive time of the reply
-	echo chan time.Time
+	// echo mode: when the message in flight was sent (unix nanoseconds)
+	sentAt atomic.Int64
 }
 
 // dial opens a TCP connection from source (nil: the kernel chooses) to addr.
@@ -118,7 +118,7 @@ func wsOpen(id int, source net.IP, addr, path, origin, cookie string,
 		file.Close()
 		return nil, err
 	}
-	c := &wsConn{id: id, fd: fd, file: file, echo: make(chan time.Time, 1)}
+	c := &wsConn{id: id, fd: fd, file: file}
 	c.in = append(make([]byte, 0, 512), early...)
 	return c, nil
 }
