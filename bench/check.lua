@@ -1,28 +1,18 @@
--- wrk script of bench/peers.py: sends the request the case needs and checks
--- every answer is 200 with exactly the expected body.
+-- wrk script of bench/peers.py's warm-up runs: request.lua's request, and
+-- every answer checked: 200 with exactly the expected body.
 --   wrk ... -s check.lua URL -- METHOD REQUEST_BODY_FILE EXPECTED_BODY_FILE
--- (REQUEST_BODY_FILE "-" = no body). At the end it prints
--- "check: good N bad M" and, when M > 0, the first bad status and body.
+-- Run it from bench/ (require finds request.lua there). At the end it
+-- prints "check: good N bad M" and, when M > 0, the first bad status and body.
+local request = require "request"
 local threads = {}
-
-local function slurp(path)
-   local f = assert(io.open(path, "rb"))
-   local data = f:read("*a")
-   f:close()
-   return data
-end
 
 function setup(thread)
    table.insert(threads, thread)
 end
 
 function init(args)
-   wrk.method = args[1]
-   if args[2] ~= "-" then
-      wrk.body = slurp(args[2])
-      wrk.headers["Content-Type"] = "application/octet-stream"
-   end
-   expected = slurp(args[3])
+   request.setup(args)
+   expected = request.slurp(args[3])
    good, bad, first_bad = 0, 0, ""
 end
 

@@ -9,8 +9,9 @@ HTTP server on this machine. The peers run from bench/.venv-peers (pinned in
 bench/requirements-peers.txt), dfws-asgi from its own environment (--dfws);
 every server serves the same files from bench/apps/.
 
-Cases (HTTP ones driven by wrk with check.lua, which checks every answer;
-WebSocket ones by bench/wsgen):
+Cases (HTTP ones driven by wrk: warmed up with check.lua, which checks every
+answer, then measured with request.lua, which only counts them; WebSocket
+ones by bench/wsgen):
   hello      raw ASGI hello world (apps/hello.py)
   big        raw ASGI 10 KiB response (apps/payload.py)
   echo       raw ASGI 10 KiB POST echoed back (apps/payload.py)
@@ -188,40 +189,53 @@ def ws_check(server):
 # wrk
 
 _P99 = re.compile(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", re.M)
+_TOTAL = re.compile(r"^\s*(\d+) requests in", re.M)
+_NON2XX = re.compile(r"Non-2xx or 3xx responses:\s+(\d+)")
 _CHECK = re.compile(r"^check: good (\d+) bad (\d+)", re.M)
 _FIRST_BAD = re.compile(r"^check-first-bad: (.*)", re.M)
 _UNIT = {"us": 1e-6, "ms": 1e-3, "s": 1.0}
 
 
-def run_wrk(server, case, args, duration, files):
+def run_wrk(server, case, args, duration, files, check):
     """One wrk run against server; a dict with rate, per_cpu, p99, cpu,
-    client_cpu, or error."""
+    client_cpu, or error. With check, check.lua compares every answer with
+    the expected body (files[2]); else request.lua only sends the requests,
+    so that wrk runs no Lua per response, and any non-2xx answer is an error."""
+    script = "check.lua" if check else "request.lua"
     argv = ["wrk", "-t", str(args.threads), "-c", str(args.connections), "-d", "%gs" % duration,
-            "--timeout", "10s", "--latency", "-s", os.path.join(runner.HERE, "check.lua"),
+            "--timeout", "10s", "--latency", "-s", script,
             "http://%s:%d%s" % (HOST, server.port, case.path), "--"] + files
     if args.client_cpu:
         argv = ["taskset", "-c", args.client_cpu] + argv
     out, wall, scpu, ccpu = runner.measure(
         server, runner.children_cpu,
-        lambda: subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60))
+        lambda: subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60,
+                               cwd=runner.HERE))   # where check.lua finds request.lua
     text = out.stdout + out.stderr
-    check, p99 = _CHECK.search(text), _P99.search(text)
-    if out.returncode != 0 or not check or not p99:
+    total, p99 = _TOTAL.search(text), _P99.search(text)
+    if out.returncode != 0 or not total or not p99:
         return {"error": "wrk failed: " + text.strip()[-300:]}
-    good, bad = int(check.group(1)), int(check.group(2))
-    if bad:
-        first = _FIRST_BAD.search(text)
-        return {"error": "%d wrong answers, first: %s" % (bad, first.group(1) if first else "?")}
+    if check:
+        found = _CHECK.search(text)
+        if not found or int(found.group(2)):
+            first = _FIRST_BAD.search(text)
+            return {"error": "%s wrong answers, first: %s" % (
+                found.group(2) if found else "?", first.group(1) if first else "?")}
+    non2xx = _NON2XX.search(text)
+    if non2xx:
+        return {"error": "%s answers were not 2xx" % non2xx.group(1)}
     if not server.alive:
         return {"error": "server died during the run"}
+    good = int(total.group(1))
     return {"rate": good / wall, "per_cpu": good / scpu if scpu else None,
             "p99": float(p99.group(1)) * _UNIT[p99.group(2)], "cpu": scpu / wall,
             "client_cpu": ccpu / wall}
 
 
 def run_http_case(case, log_on, names, args, workdir):
-    """Start every server of the case, check it, warm it up, then --repeat
-    measured wrk runs round-robin (a burst of other work hurts all alike)."""
+    """Start every server of the case, check it, warm it up with every
+    answer checked, then --repeat measured wrk runs round-robin (a burst of
+    other work hurts all alike)."""
     results, live = {}, []
     body_file = "-"
     if case.body is not None:
@@ -232,25 +246,31 @@ def run_http_case(case, log_on, names, args, workdir):
         srv = make_server(name, case, log_on, args, workdir)
         expect = os.path.join(workdir, "expect-%d" % srv.port)
         results[name] = Result()
-        if srv.launch(http_check(srv, case, expect), args.start_timeout):
-            live.append((srv, [case.method, body_file, expect]))
-        else:
+        if not srv.launch(http_check(srv, case, expect), args.start_timeout):
             results[name].error = srv.error
+            continue
+        warm = run_wrk(srv, case, args, max(args.warmup, 1), [case.method, body_file, expect],
+                       check=True)
+        if "error" in warm:
+            results[name].error = "warm-up: " + warm["error"]
+            print("  %-13s warm-up FAILED: %s" % (name, warm["error"]), file=sys.stderr)
+            srv.finish()
+            results[name].notes = srv.notes
+        else:
+            live.append(srv)
     try:
-        for srv, files in live:
-            if args.warmup > 0:
-                run_wrk(srv, case, args, args.warmup, files)
         for rep in range(args.repeat):
-            for srv, files in live:
+            for srv in live:
                 if not srv.alive:
                     continue
-                run = run_wrk(srv, case, args, args.duration, files)
+                run = run_wrk(srv, case, args, args.duration, [case.method, body_file],
+                              check=False)
                 srv.sample_peak()
                 results[srv.name].runs.append(run)
                 print("  %-13s run %d: %s" % (srv.name, rep + 1, describe_run(run)),
                       file=sys.stderr)
     finally:
-        for srv, _ in live:
+        for srv in live:
             srv.finish()
             res = results[srv.name]
             res.peak_kib, res.notes = srv.peak_kib, srv.notes
