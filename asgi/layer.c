@@ -445,6 +445,21 @@ static PyObject *py_stats(PyObject *m, PyObject *unused)
                          "reconnects", st.reconnects);
 }
 
+static PyObject *py_state(PyObject *m, PyObject *unused)
+{
+    static const char *names[] = {"up", "connecting", "down"};
+    char why[512] = "";
+    int st;
+    if (!G.open)
+        return Py_BuildValue("(ss)", "off", "");
+    if (!pthread_equal(pthread_self(), G.loop_thread)) {
+        PyErr_SetString(PyExc_RuntimeError, "layer_state() runs on the server's loop thread only");
+        return NULL;
+    }
+    st = dfws_layer_state(G.layer, why, sizeof(why));
+    return Py_BuildValue("(ss)", names[st], why);
+}
+
 PyMethodDef dfws_layer_methods[] = {
     {"layer_available", py_available, METH_NOARGS, "Whether the server's channel layer runs."},
     {"layer_send", py_send, METH_VARARGS,
@@ -460,5 +475,8 @@ PyMethodDef dfws_layer_methods[] = {
      "server's loop thread for each message."},
     {"layer_unlisten", py_unlisten, METH_VARARGS, "layer_unlisten(channel)."},
     {"layer_stats", py_stats, METH_NOARGS, "Counters of the C layer."},
+    {"layer_state", py_state, METH_NOARGS,
+     "(state, why): 'up', 'connecting' (first attempt), 'down' (why names the host and the "
+     "error) or 'off' (no layer). On the loop thread only."},
     {NULL, NULL, 0, NULL},
 };

@@ -54,10 +54,17 @@ static PyObject *nw_accept(NativeWindow *self, PyObject *args)
     return res;
 }
 
-static PyObject *nw_refuse(NativeWindow *self, PyObject *unused)
+static PyObject *nw_refuse(NativeWindow *self, PyObject *args)
 {
+    int status = 403;
+    if (!PyArg_ParseTuple(args, "|i", &status))
+        return NULL;
+    if (status < 400 || status > 599) {
+        PyErr_SetString(PyExc_ValueError, "refuse(): status must be an HTTP error status");
+        return NULL;
+    }
     if (self->w)
-        dfws_native_refused(self->w);
+        dfws_native_refused(self->w, status);
     Py_RETURN_NONE;
 }
 
@@ -99,7 +106,8 @@ static void nw_dealloc(NativeWindow *self)
 static PyMethodDef nw_methods[] = {
     {"accept", (PyCFunction)nw_accept, METH_VARARGS,
      "accept(window_info_msgpack, groups): join the groups and accept."},
-    {"refuse", (PyCFunction)nw_refuse, METH_NOARGS, "Refuse the handshake with 403."},
+    {"refuse", (PyCFunction)nw_refuse, METH_VARARGS,
+     "refuse([status]): refuse the handshake with 403, or status (500, 503)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -56,6 +56,15 @@ def check_websockets(app_configs=None, **kwargs):
             "(pip install channels_redis) or use WEBSOCKET_WORKERS = 'thread'.",
             id="df_websockets.W001",
         ))
+    if mode == WORKER_CHANNEL and layer_backend.endswith("RedisPubSubChannelLayer"):
+        errors.append(Warning(
+            "WEBSOCKET_WORKERS is 'channels' but the channel layer %s is pub/sub, not a "
+            "queue: every 'manage.py worker' on a queue runs every call, a call made while "
+            "none listens is lost, and 'manage.py worker' cannot start on it." % layer_backend,
+            hint="Set CHANNEL_LAYERS['default'] to channels_redis.core.RedisChannelLayer "
+            "or use WEBSOCKET_WORKERS = 'thread' or 'celery'.",
+            id="df_websockets.W003",
+        ))
     if mode == WORKER_PROCESS and layer_backend.endswith(("InMemoryChannelLayer", "EmbeddedChannelLayer")):
         errors.append(Warning(
             "WEBSOCKET_WORKERS is 'process' but the channel layer %s lives in the web "

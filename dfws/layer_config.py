@@ -6,9 +6,15 @@ patterns become tagged rules (``{"glob": ...}`` for strings,
 ``{"regex": ...}`` for compiled regexes, translated to POSIX extended
 syntax), byte keys become ``{"base64": ...}``. The backend's dotted class
 path is kept and classified as ``"redis"`` (channels_redis core layer),
-``"memory"`` (Channels' in-memory layer, or no layer configured) or
-``"unsupported"`` (anything else: the server refuses to start with a clear
-message instead of silently talking a different protocol).
+``"pubsub"`` (channels_redis pub/sub layer), ``"memory"`` (Channels'
+in-memory layer, or no layer configured) or ``"unsupported"`` (anything
+else: the server refuses to start with a clear message instead of silently
+talking a different protocol).
+
+The pub/sub layer of channels_redis 4.3 reads ``hosts``, ``prefix``,
+``symmetric_encryption_keys`` and ``serializer_format``; it accepts
+``on_disconnect``/``on_reconnect`` and every other keyword without using
+them (no expiry, capacity or random prefix): so does this translation.
 """
 
 import base64
@@ -17,11 +23,14 @@ import re
 from urllib.parse import quote
 
 REDIS_CORE = "channels_redis.core.RedisChannelLayer"
+REDIS_PUBSUB = "channels_redis.pubsub.RedisPubSubChannelLayer"
 IN_MEMORY = "channels.layers.InMemoryChannelLayer"
 
 EMBEDDED = "df_websockets.layers.EmbeddedChannelLayer"
 
-_KIND = {REDIS_CORE: "redis", IN_MEMORY: "memory", EMBEDDED: "memory"}
+_PUBSUB_PREFIX = re.compile(r"[A-Za-z0-9._-]{0,58}")
+
+_KIND = {REDIS_CORE: "redis", REDIS_PUBSUB: "pubsub", IN_MEMORY: "memory", EMBEDDED: "memory"}
 
 # Python regex escapes and their POSIX ERE equivalents (glibc regcomp).
 _ESCAPES = {
@@ -188,11 +197,7 @@ def to_dict(layer_settings):
     result = {"backend": backend, "kind": kind}
     if kind == "unsupported":
         return result
-    for name in ("expiry", "group_expiry", "capacity"):
-        if config.get(name) is not None:
-            result[name] = int(config[name])
-    result["channel_capacity"] = _capacity_rules(config.get("channel_capacity"))
-    if kind == "redis":
+    if kind in ("redis", "pubsub"):
         result["hosts"] = _hosts(config.get("hosts"))
         prefix = config.get("prefix", "asgi")
         if not isinstance(prefix, str):
@@ -201,8 +206,22 @@ def to_dict(layer_settings):
         result["symmetric_encryption_keys"] = _keys(config.get("symmetric_encryption_keys"))
         if config.get("serializer_format", "msgpack") != "msgpack":
             raise ValueError("serializer_format: only 'msgpack' is supported by the C layer")
-        if config.get("random_prefix_length", 12) != 12:
-            raise ValueError("random_prefix_length: only 12 is supported by the C layer")
+    if kind == "pubsub":
+        # channels_redis.pubsub names channels "<prefix>specific.<32 hex>";
+        # the C layer holds them to Channels' channel-name rules
+        if not _PUBSUB_PREFIX.fullmatch(result["prefix"]):
+            raise ValueError(
+                f"prefix {result['prefix']!r}: with the pub/sub layer the C server names channels "
+                "'<prefix>specific.<id>', so the prefix may hold only ASCII letters, digits, "
+                "'-', '_' and '.', and at most 58 of them"
+            )
+        return result
+    for name in ("expiry", "group_expiry", "capacity"):
+        if config.get(name) is not None:
+            result[name] = int(config[name])
+    result["channel_capacity"] = _capacity_rules(config.get("channel_capacity"))
+    if kind == "redis" and config.get("random_prefix_length", 12) != 12:
+        raise ValueError("random_prefix_length: only 12 is supported by the C layer")
     return result
 
 

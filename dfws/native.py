@@ -117,12 +117,30 @@ def _connect_sync(scope):
         close_old_connections()
 
 
+# Exceptions that mean "a service the window needs is unreachable" (the
+# cache or the database down), by class name so that no client library has
+# to be imported: redis-py's ConnectionError and TimeoutError are not
+# OSErrors, Django's OperationalError wraps the database driver's.
+_UNAVAILABLE = {"ConnectionError", "TimeoutError", "OperationalError", "InterfaceError"}
+
+
+def _unavailable(exc):
+    return isinstance(exc, OSError) or any(c.__name__ in _UNAVAILABLE for c in type(exc).__mro__)
+
+
 def _answer(window, future):
     try:
         result = future.result()
-    except Exception:
-        logger.exception("df_websockets window refused: connect failed")
-        result = None
+    except Exception as exc:
+        if _unavailable(exc):
+            # an outage, not a bug: one line naming it, no traceback
+            logger.warning("df_websockets window refused (503): a service it needs is "
+                           "unavailable: %s: %s", type(exc).__name__, exc)
+            window.refuse(503)
+        else:
+            logger.exception("df_websockets window refused (500): connect failed")
+            window.refuse(500)
+        return
     if result is None:
         window.refuse()
         return
@@ -130,8 +148,8 @@ def _answer(window, future):
     try:
         packed = msgpack.packb(info, use_bin_type=True)
     except Exception:
-        logger.exception("df_websockets window refused: WindowInfo is not serializable")
-        window.refuse()
+        logger.exception("df_websockets window refused (500): WindowInfo is not serializable")
+        window.refuse(500)
         return
     window.accept(packed, groups)
 

@@ -137,7 +137,7 @@ def main():
         loop.run_until_complete(lifespan.shutdown())
         return 1
     try:
-        if start_channel_layer(server) and opts["native_websockets"]:
+        if start_channel_layer(server, loop) and opts["native_websockets"]:
             start_native(server, loop)
     except Exception as exc:
         print(f"dfws-asgi: error: {exc}", file=sys.stderr)
@@ -209,13 +209,40 @@ def django_settings():
     return settings if settings.configured else None
 
 
-def start_channel_layer(server):
+_LAYER_NAMES = {"memory": "in-process", "redis": "Redis", "pubsub": "Redis pub/sub"}
+
+
+_pending = set()  # tasks of this module, referenced until they are done
+
+
+async def _report_first_connection(name, deadline=6.0):
+    """Once the C layer's first connections succeeded or failed (a refused
+    or unresolvable host fails at once, a silent one after the 5 s connect
+    timeout), warn if Redis cannot be reached. Runs on the loop: the server
+    serves meanwhile, exactly as it will afterwards."""
+    end = time.monotonic() + deadline
+    state, why = _dfws.layer_state()
+    while state == "connecting" and time.monotonic() < end:
+        await asyncio.sleep(0.01)
+        state, why = _dfws.layer_state()
+    if state == "down":
+        logger.warning(
+            "channel layer: %s unreachable: %s; retrying in the background, the native "
+            "socket answers 503 meanwhile", name, why,
+        )
+    elif state == "connecting":
+        logger.warning("channel layer: %s not connected after %.0f s; still trying", name, deadline)
+
+
+def start_channel_layer(server, loop):
     """Start the C channel layer from CHANNEL_LAYERS["default"].
 
     A project without CHANNEL_LAYERS gets the embedded in-process layer (what
-    df_websockets.layers.EmbeddedChannelLayer talks to). A Redis layer is
-    started only when df_websockets is installed: its windows are what the
-    C layer serves. Anything else is left to the project's own Python layer.
+    df_websockets.layers.EmbeddedChannelLayer talks to). A Redis layer (core
+    or pub/sub) is started only when df_websockets is installed: its windows
+    are what the C layer serves. Anything else is left to the project's own
+    Python layer. A Redis that cannot be reached is said at once, with the
+    reason; the layer keeps trying in the background.
     """
     from dfws.layer_config import to_dict, to_json
 
@@ -235,7 +262,14 @@ def start_channel_layer(server):
     if not wants:
         return False
     server.start_layer(to_json(config))
-    logger.info("channel layer: %s", "in-process" if kind == "memory" else "Redis")
+    name = _LAYER_NAMES[kind]
+    if kind == "memory":
+        logger.info("channel layer: %s", name)
+        return True
+    logger.info("channel layer: %s (%s)", name, config.get("BACKEND"))
+    task = loop.create_task(_report_first_connection(name))
+    _pending.add(task)
+    task.add_done_callback(_pending.discard)
     return True
 
 

@@ -321,7 +321,7 @@ static void hex32(char *out, const unsigned char *b16)
     out[32] = '\0';
 }
 
-static int uuid4_hex(char out[33])
+int dfws_layer__uuid4_hex(char out[33])
 {
     unsigned char b[16];
     if (dfws_layer__secure_random(b, sizeof(b)) != 0)
@@ -1068,6 +1068,8 @@ int dfws_layer_config_parse_json(dfws_layer_config_t *cfg, const char *json, cha
         const char *k = json_is_string(v) ? json_string_value(v) : "";
         if (strcmp(k, "redis") == 0)
             cfg->backend = DFWS_LAYER_BACKEND_REDIS;
+        else if (strcmp(k, "pubsub") == 0)
+            cfg->backend = DFWS_LAYER_BACKEND_PUBSUB;
         else if (strcmp(k, "memory") == 0)
             cfg->backend = DFWS_LAYER_BACKEND_MEMORY;
         else {
@@ -1079,6 +1081,8 @@ int dfws_layer_config_parse_json(dfws_layer_config_t *cfg, const char *json, cha
     } else if (cfg->backend_name != NULL) {
         if (strcmp(cfg->backend_name, "channels_redis.core.RedisChannelLayer") == 0)
             cfg->backend = DFWS_LAYER_BACKEND_REDIS;
+        else if (strcmp(cfg->backend_name, "channels_redis.pubsub.RedisPubSubChannelLayer") == 0)
+            cfg->backend = DFWS_LAYER_BACKEND_PUBSUB;
         else if (strcmp(cfg->backend_name, "channels.layers.InMemoryChannelLayer") == 0)
             cfg->backend = DFWS_LAYER_BACKEND_MEMORY;
         else {
@@ -1247,7 +1251,7 @@ int dfws_layer__init(dfws_layer_t *l, uv_loop_t *loop, const dfws_layer_config_t
             }
         }
     }
-    if ((rc = uuid4_hex(l->client_prefix)) != 0) {
+    if ((rc = dfws_layer__uuid4_hex(l->client_prefix)) != 0) {
         dfws_layer__fini(l);
         return rc;
     }
@@ -1397,9 +1401,18 @@ int dfws_layer_new(uv_loop_t *loop, const dfws_layer_config_t *cfg, dfws_layer_t
 {
     if (cfg->backend == DFWS_LAYER_BACKEND_REDIS)
         return dfws_layer_redis_new(loop, cfg, out);
+    if (cfg->backend == DFWS_LAYER_BACKEND_PUBSUB)
+        return dfws_layer_pubsub_new(loop, cfg, out);
     if (cfg->backend == DFWS_LAYER_BACKEND_MEMORY)
         return dfws_layer_memory_new(loop, cfg, out);
     return DFWS_LAYER_EUNSUPPORTED;
+}
+
+int dfws_layer_state(const dfws_layer_t *l, char *why, size_t whylen)
+{
+    if (why != NULL && whylen > 0)
+        why[0] = '\0';
+    return l->ops->state != NULL ? l->ops->state(l, why, whylen) : DFWS_LAYER_UP;
 }
 
 const char *dfws_layer_client_prefix(const dfws_layer_t *l)
@@ -1413,7 +1426,9 @@ int dfws_layer_new_channel(dfws_layer_t *l, char *buf, size_t buflen)
     int n, rc;
     if (l->closing)
         return DFWS_LAYER_ECLOSED;
-    if ((rc = uuid4_hex(id)) != 0)
+    if (l->ops->new_channel != NULL)
+        return l->ops->new_channel(l, buf, buflen);
+    if ((rc = dfws_layer__uuid4_hex(id)) != 0)
         return rc;
     n = snprintf(buf, buflen, "specific.%s!%s", l->client_prefix, id);
     return n < 0 || (size_t)n >= buflen ? DFWS_LAYER_EINVAL : 0;

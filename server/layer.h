@@ -1,12 +1,15 @@
 /*
  * dfws channel layer — public interface.
  *
- * Two backends share this interface:
+ * Three backends share this interface:
  *   - the embedded in-process layer (layer_memory.c), Channels'
  *     InMemoryChannelLayer semantics, for one process without Redis;
  *   - the Redis layer (layer_redis.c), wire-compatible with
  *     channels_redis.core.RedisChannelLayer 4.x (see
- *     shared/reference/channels_redis-wire.md).
+ *     shared/reference/channels_redis-wire.md);
+ *   - the Redis pub/sub layer (layer_pubsub.c), wire-compatible with
+ *     channels_redis.pubsub.RedisPubSubChannelLayer 4.3 (see
+ *     docs/architecture.md, "The channel layer").
  *
  * Threading: every function here must be called on the loop thread of the
  * uv_loop_t the layer was created on. Nothing is thread-safe.
@@ -79,7 +82,8 @@ void dfws_layer_set_log(dfws_layer_log_fn fn, void *ud);
 
 enum {
     DFWS_LAYER_BACKEND_MEMORY = 1, /* channels.layers.InMemoryChannelLayer or none */
-    DFWS_LAYER_BACKEND_REDIS = 2   /* channels_redis.core.RedisChannelLayer */
+    DFWS_LAYER_BACKEND_REDIS = 2,  /* channels_redis.core.RedisChannelLayer */
+    DFWS_LAYER_BACKEND_PUBSUB = 3  /* channels_redis.pubsub.RedisPubSubChannelLayer */
 };
 
 typedef struct dfws_layer_host_s {
@@ -130,7 +134,7 @@ void dfws_layer_config_free(dfws_layer_config_t *cfg);
 
 /* Parse the JSON produced by dfws/layer_config.py (to_json):
  *   {"backend": "channels_redis.core.RedisChannelLayer",
- *    "kind": "redis" | "memory" | "unsupported",
+ *    "kind": "redis" | "pubsub" | "memory" | "unsupported",
  *    "hosts": ["redis://[user][:pass@]host[:port][/db]", "unix:///p?db=N",
  *              ["host", port], {"address": url}, {"host":..,"port":..,"db":..,
  *              "password":..,"username":..}],
@@ -164,9 +168,22 @@ typedef void (*dfws_layer_closed_cb)(void *ud);
  * caller until dfws_layer_close. */
 int dfws_layer_new(uv_loop_t *loop, const dfws_layer_config_t *cfg, dfws_layer_t **out);
 int dfws_layer_memory_new(uv_loop_t *loop, const dfws_layer_config_t *cfg, dfws_layer_t **out);
-/* Starts connecting at once; never fails because Redis is down (it retries
- * with exponential backoff and logs once per outage). */
+/* Start connecting at once; never fail because Redis is down (they retry
+ * with exponential backoff and log once per outage). The pub/sub layer uses
+ * hosts, prefix and keys of cfg; expiry and capacities do not apply to it. */
 int dfws_layer_redis_new(uv_loop_t *loop, const dfws_layer_config_t *cfg, dfws_layer_t **out);
+int dfws_layer_pubsub_new(uv_loop_t *loop, const dfws_layer_config_t *cfg, dfws_layer_t **out);
+
+/* Whether the layer can carry messages now. */
+enum {
+    DFWS_LAYER_UP = 0,         /* every connection is ready (memory: always) */
+    DFWS_LAYER_CONNECTING = 1, /* a first connection attempt is still under way */
+    DFWS_LAYER_DOWN = 2        /* a connection failed or was lost and is not back */
+};
+/* DFWS_LAYER_UP, _CONNECTING or _DOWN; when DOWN, why (if non-NULL) gets a
+ * line naming the host and the error, e.g. "redis 127.0.0.1:6379 (shard 0,
+ * command connection): Connection refused". */
+int dfws_layer_state(const dfws_layer_t *l, char *why, size_t whylen);
 
 /* Start closing: pending done callbacks get DFWS_LAYER_ECLOSED (Redis
  * commands already written are allowed to finish first), listeners are
@@ -176,8 +193,10 @@ void dfws_layer_close(dfws_layer_t *l, dfws_layer_closed_cb closed, void *ud);
 
 /* ---- channels ---------------------------------------------------------- */
 
-/* Write "specific.<client_prefix>!<uuid4 hex>" (NUL-terminated) into buf.
- * DFWS_LAYER_EINVAL if buflen is too small (use DFWS_LAYER_CHANNEL_BUF). */
+/* Write "specific.<client_prefix>!<uuid4 hex>" (pub/sub layer:
+ * "<prefix>specific.<uuid4 hex>", as channels_redis.pubsub names them)
+ * NUL-terminated into buf. DFWS_LAYER_EINVAL if buflen is too small (use
+ * DFWS_LAYER_CHANNEL_BUF). */
 int dfws_layer_new_channel(dfws_layer_t *l, char *buf, size_t buflen);
 /* The 32-hex client prefix of this layer instance (owned by the layer). */
 const char *dfws_layer_client_prefix(const dfws_layer_t *l);
@@ -185,8 +204,10 @@ const char *dfws_layer_client_prefix(const dfws_layer_t *l);
 /* Register a local receiver. Messages for channel are delivered to cb.
  * Redis: a "!" channel must be one of this layer's (non-local part
  * "<anything>.<client_prefix>!"), a plain channel name is also allowed
- * (the process pops that queue key on every shard). Memory: any channel;
- * messages queued before listen are delivered right after it. */
+ * (the process pops that queue key on every shard). Pub/sub: any channel
+ * (SUBSCRIBE to exactly that name; messages published before are lost).
+ * Memory: any channel; messages queued before listen are delivered right
+ * after it. */
 int dfws_layer_listen(dfws_layer_t *l, const char *channel, dfws_layer_deliver_cb cb, void *ud);
 int dfws_layer_unlisten(dfws_layer_t *l, const char *channel);
 
@@ -197,8 +218,10 @@ int dfws_layer_send(dfws_layer_t *l, const char *channel, const char *mp, size_t
                     dfws_layer_done_cb done, void *ud);
 
 /* Group membership. The layer remembers local memberships (Redis: refreshes
- * them every group_expiry/3 and re-adds them after a reconnect). Errors after
- * the call are logged, not reported. */
+ * them every group_expiry/3 and re-adds them after a reconnect; pub/sub:
+ * membership lives only in this process, which subscribes to the group's
+ * channel while it has a member). Errors after the call are logged, not
+ * reported. */
 int dfws_layer_group_add(dfws_layer_t *l, const char *group, const char *channel);
 int dfws_layer_group_discard(dfws_layer_t *l, const char *group, const char *channel);
 
@@ -213,7 +236,8 @@ int dfws_layer_flush(dfws_layer_t *l, dfws_layer_done_cb done, void *ud);
 
 /* Barrier: done(ud, status) runs once every command issued before this
  * call (group_add's ZADD included) has been executed by Redis (a PING on
- * every command connection; EIO if one is down). Memory: next iteration.
+ * every command connection; EIO if one is down; pub/sub: also every
+ * SUBSCRIBE and UNSUBSCRIBE confirmed). Memory: next iteration.
  * Lets a caller order "joined the group" before "tell others to send". */
 int dfws_layer_sync(dfws_layer_t *l, dfws_layer_done_cb done, void *ud);
 

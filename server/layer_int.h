@@ -1,6 +1,6 @@
 /*
- * dfws channel layer — internals shared by layer.c, layer_memory.c and
- * layer_redis.c. Not a public header.
+ * dfws channel layer — internals shared by layer.c and the backends
+ * (layer_memory.c, layer_redis.c, layer_pubsub.c). Not a public header.
  *
  * Lifetime rule: a layer is freed only after every libuv handle and every
  * hiredis context it owns is gone. Each of those holds one count in
@@ -113,6 +113,10 @@ typedef struct dfws_layer_ops_s {
     void (*close)(dfws_layer_t *l);
     /* Free backend memory; l itself is freed by the base afterwards. */
     void (*destroy)(dfws_layer_t *l);
+    /* Name a new channel (NULL: "specific.<client_prefix>!<uuid4 hex>"). */
+    int (*new_channel)(dfws_layer_t *l, char *buf, size_t buflen);
+    /* dfws_layer_state() (NULL: always DFWS_LAYER_UP). */
+    int (*state)(const dfws_layer_t *l, char *why, size_t whylen);
 } dfws_layer_ops_t;
 
 struct dfws_layer_s {
@@ -158,6 +162,8 @@ void dfws_layer__fast_random(void *buf, size_t n);
 /* Cryptographic random bytes (uuid4, IVs); 0 or DFWS_LAYER_EIO. */
 int dfws_layer__secure_random(void *buf, size_t n);
 double dfws_layer__now(void);
+/* 32 lowercase hex digits of a random (version 4) UUID, like uuid4().hex. */
+int dfws_layer__uuid4_hex(char out[33]);
 int dfws_layer__config_copy(dfws_layer_config_t *dst, const dfws_layer_config_t *src);
 
 #endif

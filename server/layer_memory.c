@@ -453,6 +453,8 @@ static const dfws_layer_ops_t memory_ops = {
     deliver_ready,
     mem_close,
     mem_destroy,
+    NULL,
+    NULL,
 };
 
 int dfws_layer_memory_new(uv_loop_t *loop, const dfws_layer_config_t *cfg, dfws_layer_t **out)

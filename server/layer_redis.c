@@ -31,9 +31,9 @@
 
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
-#include <hiredis/adapters/libuv.h>
 
 #include "fernet.h"
+#include "redis_conn.h"
 
 #define RANDOM_PREFIX_LEN 12
 #define ZPOP_BATCH 64
@@ -93,6 +93,7 @@ typedef struct rconn_s {
     long long client_id;   /* receive connection: CLIENT ID, -1 unknown */
     int popping;           /* receive connection: a pop is in flight */
     unsigned keys_gen;     /* key set generation of the in-flight BZPOPMIN */
+    char error[200];       /* why it is down; AUTH/SELECT refusal while connecting */
 } rconn_t;
 
 typedef struct dfws_layer_redis_s {
@@ -110,15 +111,6 @@ typedef struct dfws_layer_redis_s {
 } dfws_layer_redis_t;
 
 /* ---- small helpers ------------------------------------------------------ */
-
-static const char *host_desc(const dfws_layer_host_t *h, char *buf, size_t n)
-{
-    if (h->unix_path)
-        snprintf(buf, n, "unix://%s", h->unix_path);
-    else
-        snprintf(buf, n, "%s:%d", h->host, h->port);
-    return buf;
-}
 
 /* Builds a queue key "<prefix><name[0:len]>" into buf. */
 static int queue_key(const dfws_layer_redis_t *r, const char *name, size_t len, char *buf, size_t n)
@@ -176,6 +168,8 @@ static void start_timer(rconn_t *c, uint64_t ms)
 static void went_down(rconn_t *c, const char *why)
 {
     char hd[300];
+    if (why != c->error)
+        snprintf(c->error, sizeof(c->error), "%s", why);
     c->ac = NULL;
     c->state = ST_DOWN;
     c->popping = 0;
@@ -187,7 +181,7 @@ static void went_down(rconn_t *c, const char *why)
     if (!c->outage) {
         c->outage = 1;
         dfws_layer__log(DFWS_LOG_WARNING, "redis %s (shard %zu, %s connection): %s; reconnecting",
-                        host_desc(&c->r->base.cfg.hosts[c->shard], hd, sizeof(hd)), c->shard,
+                        dfws_redis_host_desc(&c->r->base.cfg.hosts[c->shard], hd, sizeof(hd)), c->shard,
                         c->kind == CONN_CMD ? "command" : "receive", why);
     }
     start_timer(c, c->backoff_ms);
@@ -208,10 +202,11 @@ static void on_connect(const redisAsyncContext *ac, int status)
     }
     c->state = ST_READY;
     c->backoff_ms = BACKOFF_MIN_MS;
+    c->error[0] = '\0';
     if (c->outage) {
         c->outage = 0;
         dfws_layer__log(DFWS_LOG_WARNING, "redis %s (shard %zu, %s connection): reconnected%s",
-                        host_desc(&r->base.cfg.hosts[c->shard], hd, sizeof(hd)), c->shard,
+                        dfws_redis_host_desc(&r->base.cfg.hosts[c->shard], hd, sizeof(hd)), c->shard,
                         c->kind == CONN_CMD ? "command" : "receive",
                         c->kind == CONN_CMD && r->lost_in_outage ? "; messages were lost meanwhile" : "");
     }
@@ -231,18 +226,22 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
     rconn_t *c = ac->data;
     (void)status;
     uv_timer_stop(&c->timer);
-    went_down(c, ac->errstr[0] ? ac->errstr : "connection closed");
+    if (c->error[0] != '\0') /* AUTH or SELECT refused (on_setup_reply) */
+        went_down(c, c->error);
+    else
+        went_down(c, ac->errstr[0] ? ac->errstr : "connection closed by the server");
 }
 
 static void on_setup_reply(redisAsyncContext *ac, void *reply, void *priv)
 {
     redisReply *rep = reply;
     rconn_t *c = ac->data;
-    char hd[300];
-    if (rep != NULL && rep->type == REDIS_REPLY_ERROR)
-        dfws_layer__log(DFWS_LOG_ERROR, "redis %s: %s failed: %s",
-                        host_desc(&c->r->base.cfg.hosts[c->shard], hd, sizeof(hd)),
-                        (const char *)priv, rep->str);
+    if (rep != NULL && rep->type == REDIS_REPLY_ERROR && c->error[0] == '\0') {
+        /* Every later command would fail with NOAUTH: drop the connection
+         * and retry with backoff, logging the real cause once. */
+        snprintf(c->error, sizeof(c->error), "%s failed: %s", (const char *)priv, rep->str);
+        redisAsyncFree(ac); /* deferred by hiredis until we return; on_disconnect follows */
+    }
 }
 
 static void on_client_id(redisAsyncContext *ac, void *reply, void *priv)
@@ -256,53 +255,19 @@ static void on_client_id(redisAsyncContext *ac, void *reply, void *priv)
 
 static void rconn_connect(rconn_t *c)
 {
-    const dfws_layer_host_t *h = &c->r->base.cfg.hosts[c->shard];
-    redisAsyncContext *ac;
+    static const dfws_redis_callbacks_t cbs = {on_connect, on_disconnect, on_setup_reply};
+    char why[sizeof(c->error)];
+    redisAsyncContext *ac = dfws_redis_open(&c->r->base.cfg.hosts[c->shard], c->r->base.loop, c, &cbs,
+                                            NULL, why, sizeof(why));
 
-    ac = h->unix_path ? redisAsyncConnectUnix(h->unix_path) : redisAsyncConnect(h->host, h->port);
     if (ac == NULL) {
-        went_down(c, "out of memory");
-        return;
-    }
-    if (ac->err) {
-        char why[160];
-        snprintf(why, sizeof(why), "%s", ac->errstr);
-        redisAsyncFree(ac);
         went_down(c, why);
         return;
     }
-    ac->data = c;
-    if (redisLibuvAttach(ac, c->r->base.loop) != REDIS_OK) {
-        redisAsyncFree(ac);
-        went_down(c, "cannot attach to the loop");
-        return;
-    }
-    if (h->host != NULL)
-        redisEnableKeepAlive(&ac->c);
-    redisAsyncSetConnectCallback(ac, on_connect);
-    redisAsyncSetDisconnectCallback(ac, on_disconnect);
     c->ac = ac;
     c->state = ST_CONNECTING;
     c->client_id = -1;
-    /* Queued before the connection completes; Redis runs them first. */
-    if (h->password != NULL || h->username != NULL) {
-        const char *argv[3] = {"AUTH", h->username, h->password ? h->password : ""};
-        size_t lens[3] = {4, h->username ? strlen(h->username) : 0, strlen(argv[2])};
-        if (h->username != NULL)
-            redisAsyncCommandArgv(ac, on_setup_reply, "AUTH", 3, argv, lens);
-        else {
-            argv[1] = argv[2];
-            lens[1] = lens[2];
-            redisAsyncCommandArgv(ac, on_setup_reply, "AUTH", 2, argv, lens);
-        }
-    }
-    if (h->db != 0) {
-        char db[16];
-        const char *argv[2] = {"SELECT", db};
-        size_t lens[2] = {6, 0};
-        lens[1] = (size_t)snprintf(db, sizeof(db), "%d", h->db);
-        redisAsyncCommandArgv(ac, on_setup_reply, "SELECT", 2, argv, lens);
-    }
+    c->error[0] = '\0';
     if (c->kind == CONN_RECV)
         redisAsyncCommand(ac, on_client_id, NULL, "CLIENT ID");
     start_timer(c, CONNECT_TIMEOUT_MS);
@@ -369,11 +334,7 @@ static int reply_status(dfws_layer_redis_t *r, redisReply *rep, const char *what
 
 static void note_lost(dfws_layer_redis_t *r, const char *what, const char *target)
 {
-    r->lost_in_outage++;
-    r->base.stats.undeliverable++;
-    if (r->lost_in_outage == 1 || r->lost_in_outage % 1000 == 0)
-        dfws_layer__log(DFWS_LOG_WARNING, "%s to %s not delivered: redis unavailable (%llu lost so far)",
-                        what, target, (unsigned long long)r->lost_in_outage);
+    dfws_redis_note_lost(&r->base, &r->lost_in_outage, what, target);
 }
 
 static void on_send_reply(redisAsyncContext *ac, void *reply, void *priv)
@@ -951,25 +912,10 @@ static int redis_sync(dfws_layer_t *l, dfws_layer_done_cb done, void *ud)
 static void on_bzpop(redisAsyncContext *ac, void *reply, void *priv);
 static void on_zpop(redisAsyncContext *ac, void *reply, void *priv);
 
-typedef struct keylist_s {
-    const char **argv;
-    size_t *lens;
-    size_t n;
-} keylist_t;
-
-static void push_key(void *ctx, const char *key, size_t klen, void *value)
-{
-    keylist_t *k = ctx;
-    (void)value;
-    k->argv[k->n] = key;
-    k->lens[k->n] = klen;
-    k->n++;
-}
-
 static void recv_kick(rconn_t *c)
 {
     dfws_layer_redis_t *r = c->r;
-    keylist_t k;
+    dfws_redis_argv_t k;
     char tmo[16];
     size_t n = r->recv_keys.count;
 
@@ -986,7 +932,7 @@ static void recv_kick(rconn_t *c)
     k.argv[0] = "BZPOPMIN";
     k.lens[0] = 8;
     k.n = 1;
-    dfws_map_foreach(&r->recv_keys, push_key, &k);
+    dfws_map_foreach(&r->recv_keys, dfws_redis_argv_push_key, &k);
     k.argv[k.n] = tmo;
     k.lens[k.n] = (size_t)snprintf(tmo, sizeof(tmo), "%d", r->base.cfg.brpop_timeout);
     k.n++;
@@ -1000,11 +946,7 @@ static void recv_kick(rconn_t *c)
 
 static void log_undeliverable(dfws_layer_redis_t *r, const char *why, const char *where, size_t wlen)
 {
-    r->base.stats.undeliverable++;
-    r->undeliverable_logged++;
-    if (r->undeliverable_logged == 1 || r->undeliverable_logged % 1000 == 0)
-        dfws_layer__log(DFWS_LOG_WARNING, "undeliverable message on %.*s: %s (%llu so far)", (int)wlen, where,
-                        why, (unsigned long long)r->undeliverable_logged);
+    dfws_redis_note_undeliverable(&r->base, &r->undeliverable_logged, why, where, wlen);
 }
 
 static void deliver_to(dfws_layer_redis_t *r, const char *ch, size_t chlen, const char *mp, size_t len)
@@ -1315,6 +1257,26 @@ static void redis_destroy(dfws_layer_t *l)
     free(r->recv);
 }
 
+static int rconn_health(const rconn_t *c, char *why, size_t whylen)
+{
+    return dfws_redis_health(c->state == ST_READY, c->outage, &c->r->base.cfg.hosts[c->shard], c->shard,
+                             c->kind == CONN_CMD ? "command" : "receive", c->error, why, whylen);
+}
+
+static int redis_state(const dfws_layer_t *l, char *why, size_t whylen)
+{
+    const dfws_layer_redis_t *r = (const dfws_layer_redis_t *)l;
+    int worst = DFWS_LAYER_UP;
+    size_t s;
+    for (s = 0; s < r->nshards && worst != DFWS_LAYER_DOWN; s++) {
+        int a = rconn_health(&r->cmd[s], why, whylen);
+        int b = a == DFWS_LAYER_DOWN ? a : rconn_health(&r->recv[s], why, whylen);
+        if (b > worst)
+            worst = b;
+    }
+    return worst;
+}
+
 static const dfws_layer_ops_t redis_ops = {
     "redis",
     redis_send,
@@ -1328,6 +1290,8 @@ static const dfws_layer_ops_t redis_ops = {
     NULL,
     redis_close,
     redis_destroy,
+    NULL,
+    redis_state,
 };
 
 static void rconn_init(dfws_layer_redis_t *r, rconn_t *c, size_t shard, int kind)

@@ -107,7 +107,15 @@ void dfws_native_get_stats(const dfws_native_t *n, dfws_native_stats_t *st)
 
 int dfws_native_start(dfws_native_t *n, dfws_wsconn_t *wc)
 {
-    dfws_window_t *w = calloc(1, sizeof(*w));
+    char why[512];
+    dfws_window_t *w;
+    if (dfws_layer_state(n->layer, why, sizeof(why)) == DFWS_LAYER_DOWN) {
+        dfws_log_warn("%s:%u: native window refused (503): channel layer unavailable: %s",
+                      wc->conn->client_host, wc->conn->client_port, why);
+        dfws_wsconn_reject_status(wc, 503);
+        return 0;
+    }
+    w = calloc(1, sizeof(*w));
     if (!w)
         return -1;
     w->n = n;
@@ -197,14 +205,14 @@ int dfws_native_connected(dfws_window_t *w, const char *wi_mp, size_t mp_len,
     return 0;
 refuse:
     dfws_log_error("native window: out of memory or channel layer error at connect");
-    dfws_native_refused(w);
+    dfws_native_refused(w, 500);
     return -1;
 }
 
-void dfws_native_refused(dfws_window_t *w)
+void dfws_native_refused(dfws_window_t *w, int status)
 {
     if (w->wc)
-        dfws_wsconn_reject(w->wc);
+        dfws_wsconn_reject_status(w->wc, status);
 }
 
 /* ---- frames in: browser -> server ---------------------------------------- */

@@ -50,8 +50,10 @@ void dfws_native_free(dfws_native_t *n);
 /* Whether an upgrade request's target is the endpoint (query string ignored). */
 int dfws_native_matches(const dfws_native_t *n, const char *target, size_t len);
 
-/* Takes an upgrade request over (state HANDSHAKE) and calls ops->connect.
- * Returns 0, or -1 (the caller answers 500). */
+/* Takes an upgrade request over (state HANDSHAKE) and calls ops->connect,
+ * or answers 503 at once when the channel layer is down (the window could
+ * neither join its groups nor receive). Returns 0, or -1 (the caller
+ * answers 500). */
 int dfws_native_start(dfws_native_t *n, dfws_wsconn_t *wc);
 
 /* The application's answer to ops->connect. `window_info_mp` is the msgpack
@@ -59,8 +61,9 @@ int dfws_native_start(dfws_native_t *n, dfws_wsconn_t *wc);
  * window listens on a new channel, joins its groups, and is accepted. */
 int dfws_native_connected(dfws_window_t *w, const char *window_info_mp, size_t mp_len,
                           const char *const *groups, size_t ngroups);
-/* Refuses with 403. */
-void dfws_native_refused(dfws_window_t *w);
+/* Refuses with `status`: 403 (the application said no: Origin, middleware)
+ * or a server error (500, 503 when what the window needs is unavailable). */
+void dfws_native_refused(dfws_window_t *w, int status);
 
 /* The msgpack of the window's WindowInfo dict (owned by the window, valid
  * while it is open); NULL before it is connected. */

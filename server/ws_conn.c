@@ -399,6 +399,11 @@ int dfws_wsconn_accept(dfws_wsconn_t *wc, const char *subprotocol, size_t sublen
 
 int dfws_wsconn_reject(dfws_wsconn_t *wc)
 {
+    return dfws_wsconn_reject_status(wc, 403);
+}
+
+int dfws_wsconn_reject_status(dfws_wsconn_t *wc, int status)
+{
     dfws_conn_t *c = wc->conn;
     if (wc->state != DFWS_WSC_HANDSHAKE || c->closing)
         return DFWS_WS_E_CLOSED;
@@ -411,7 +416,7 @@ int dfws_wsconn_reject(dfws_wsconn_t *wc)
         free(wc->log_path);
         wc->log_path = NULL;
     }
-    dfws_http1_error(c, 403);
+    dfws_http1_error(c, status);
     return 0;
 }
 

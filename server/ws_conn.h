@@ -82,8 +82,10 @@ void dfws_wsconn_set_handler(dfws_wsconn_t *wc, const dfws_ws_handler_t *h, void
  * fed from the next loop turn. */
 int dfws_wsconn_accept(dfws_wsconn_t *wc, const char *subprotocol, size_t sublen,
                        const dfws_ws_header_t *headers, size_t nheaders);
-/* Refuses the handshake with 403. */
+/* Refuses the handshake with 403 (what daphne answers a refused
+ * WebSocket), or with `status` (an HTTP error status, e.g. 503). */
 int dfws_wsconn_reject(dfws_wsconn_t *wc);
+int dfws_wsconn_reject_status(dfws_wsconn_t *wc, int status);
 int dfws_wsconn_send(dfws_wsconn_t *wc, int binary, const char *data, size_t len);
 int dfws_wsconn_close(dfws_wsconn_t *wc, int code, const char *reason, size_t len);
 /* Bytes waiting to be written. */

@@ -496,6 +496,10 @@ def test_checks(settings):
     assert errors and "WEBSOCKET_WORKERS = 'thread'" in errors[0].hint
     settings.WEBSOCKET_WORKERS = "channels"
     assert "df_websockets.W001" in _ids()
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer"}}
+    assert "df_websockets.W003" in _ids() and "df_websockets.W001" not in _ids()
+    settings.WEBSOCKET_WORKERS = "thread"
+    assert "df_websockets.W003" not in _ids()
 
 
 def test_app_config_and_default_layer(settings):

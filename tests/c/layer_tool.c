@@ -15,7 +15,8 @@
  *     serve                           -> JSON commands on stdin, one per line:
  *        ["listen", ch] ["listen-new", [groups...]] ["unlisten", ch] ["send", ch, msg]
  *        ["group-add", g, ch] ["group-discard", g, ch] ["group-send", g, msg]
- *        ["flush"] ["stats"] ["quit"]
+ *        ["flush"] ["stats"] ["state"] ["quit"]
+ *     hash N NAME...                  -> dfws_layer_shard(NAME, N), one per line (no layer)
  *     each answered by one JSON line with "event": "reply"; messages arrive as
  *     {"event": "message", "channel": ..., "message": ...}.
  * Messages print as {"channel": NAME, "message": {...}}. msgpack bin values
@@ -357,6 +358,16 @@ static int run_command(const char *cmd, json_t *args)
         emit(j);
         return 0;
     }
+    if (strcmp(cmd, "state") == 0) {
+        static const char *names[] = {"up", "connecting", "down"};
+        char why[512];
+        json_t *j = status_json(cmd, 0);
+        int st = dfws_layer_state(layer, why, sizeof(why));
+        json_object_set_new(j, "state", json_string(names[st]));
+        json_object_set_new(j, "why", json_string(why));
+        emit(j);
+        return 0;
+    }
     if (strcmp(cmd, "quit") == 0) {
         emit(status_json(cmd, 0));
         finish(0);
@@ -431,7 +442,7 @@ static void usage(void)
             "usage: layer_tool [--config JSON] [--debug] COMMAND ...\n"
             "  send CHANNEL MSG_JSON | group-add GROUP CHANNEL | group-discard GROUP CHANNEL\n"
             "  group-send GROUP MSG_JSON | flush | new-channel | serve\n"
-            "  receive CHANNEL [--count N] [--timeout S]\n"
+            "  receive CHANNEL [--count N] [--timeout S] | hash N NAME...\n"
             "  listen-new [--group G]... [--count N] [--timeout S]\n");
 }
 
@@ -472,6 +483,16 @@ int main(int argc, char **argv)
     if (cmd == NULL) {
         usage();
         return 1;
+    }
+    if (strcmp(cmd, "hash") == 0) {
+        size_t k, n = json_array_size(args) ? (size_t)atol(json_string_value(json_array_get(args, 0))) : 0;
+        for (k = 1; k < json_array_size(args); k++) {
+            const char *name = json_string_value(json_array_get(args, k));
+            printf("%zu\n", dfws_layer_shard(name, strlen(name), n));
+        }
+        json_decref(args);
+        json_decref(groups);
+        return n ? 0 : 1;
     }
     dfws_layer_config_init(&cfg);
     if (dfws_layer_config_parse_json(&cfg, config, err, sizeof(err)) != 0) {

@@ -12,29 +12,7 @@
 #include "fernet.h"
 #include "layer.h"
 #include "layer_int.h"
-
-static int passed, failed;
-
-#define CHECK(cond)                                                                        \
-    do {                                                                                   \
-        if (cond) {                                                                        \
-            passed++;                                                                      \
-        } else {                                                                           \
-            failed++;                                                                      \
-            fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);                \
-        }                                                                                  \
-    } while (0)
-
-static size_t unhex(const char *h, unsigned char *out)
-{
-    size_t n = strlen(h) / 2, i;
-    for (i = 0; i < n; i++) {
-        unsigned int b;
-        sscanf(h + 2 * i, "%2x", &b);
-        out[i] = (unsigned char)b;
-    }
-    return n;
-}
+#include "layer_check.h"
 
 /* ---- hashing and names ---------------------------------------------------- */
 

@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parents[2]
 GCC_LINE = (
     "gcc -std=gnu11 -g -O1 -Wall -Wextra -Wstrict-prototypes "
     "-fsanitize=address,undefined -fno-sanitize-recover -Iserver "
-    "server/layer.c server/layer_memory.c server/layer_redis.c server/fernet.c "
+    "server/layer.c server/layer_memory.c server/layer_redis.c server/layer_pubsub.c "
+    "server/redis_conn.c server/fernet.c server/buf.c "
     "tests/c/layer_tool.c -o {out} "
     "$(pkg-config --cflags --libs libuv msgpack jansson hiredis) -lcrypto"
 )

@@ -8,6 +8,7 @@ import pytest
 from dfws.layer_config import regex_to_posix, to_dict, to_json
 
 REDIS = "channels_redis.core.RedisChannelLayer"
+PUBSUB = "channels_redis.pubsub.RedisPubSubChannelLayer"
 
 
 def test_no_layer_is_memory():
@@ -18,8 +19,29 @@ def test_no_layer_is_memory():
 
 
 def test_unsupported_backends_are_named():
-    d = to_dict({"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer", "CONFIG": {"hosts": ["redis://x"]}})
-    assert d == {"backend": "channels_redis.pubsub.RedisPubSubChannelLayer", "kind": "unsupported"}
+    d = to_dict({"BACKEND": "myproj.layers.KafkaChannelLayer", "CONFIG": {"hosts": ["redis://x"]}})
+    assert d == {"backend": "myproj.layers.KafkaChannelLayer", "kind": "unsupported"}
+
+
+def test_pubsub_reads_what_channels_redis_43_reads():
+    # hosts, prefix, keys, serializer_format; every other keyword (expiry,
+    # capacity, on_disconnect, ...) is accepted and unused, as in 4.3
+    d = to_dict({"BACKEND": PUBSUB, "CONFIG": {
+        "hosts": [("127.0.0.1", 7000), {"address": "redis://h:1/2"}], "prefix": "app.",
+        "symmetric_encryption_keys": ["k"], "capacity": 5, "expiry": 1,
+        "channel_capacity": {re.compile(r"(?=lookahead)"): 1},
+        "on_disconnect": lambda: None, "on_reconnect": "x", "serializer_format": "msgpack"}})
+    assert d == {"backend": PUBSUB, "kind": "pubsub", "hosts": ["redis://127.0.0.1:7000", "redis://h:1/2"],
+                 "prefix": "app.", "symmetric_encryption_keys": ["k"]}
+    assert to_dict({"BACKEND": PUBSUB})["hosts"] == ["redis://localhost:6379"]
+    with pytest.raises(ValueError, match="serializer_format"):
+        to_dict({"BACKEND": PUBSUB, "CONFIG": {"serializer_format": "json"}})
+    with pytest.raises(ValueError, match="list of Redis hosts"):
+        to_dict({"BACKEND": PUBSUB, "CONFIG": {"hosts": "redis://x"}})
+    # the prefix becomes part of channel names the C server must listen on
+    for bad in ("app:", "x" * 59, "é"):
+        with pytest.raises(ValueError, match="prefix"):
+            to_dict({"BACKEND": PUBSUB, "CONFIG": {"prefix": bad}})
 
 
 def test_redis_defaults():
@@ -124,8 +146,12 @@ def test_c_side_parses_the_json(tool):
     res = tool.run(json.loads(to_json(settings)), "new-channel")
     assert res.returncode == 0, res.stderr
     assert res.stdout.startswith("specific.")
-    res = tool.run(to_dict({"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer"}), "new-channel")
-    assert res.returncode == 1 and "RedisPubSubChannelLayer is not supported" in res.stderr
+    res = tool.run(to_dict({"BACKEND": PUBSUB, "CONFIG": {"prefix": "p.", "hosts": [("127.0.0.1", 1)]}}),
+                   "new-channel")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith("p.specific.") and "!" not in res.stdout
+    res = tool.run(to_dict({"BACKEND": "myproj.layers.KafkaChannelLayer"}), "new-channel")
+    assert res.returncode == 1 and "KafkaChannelLayer is not supported" in res.stderr
     res = tool.run(to_dict({"BACKEND": REDIS, "CONFIG": {"hosts": [{"master_name": "m", "sentinels": []}]}}),
                    "new-channel")
     assert res.returncode == 1 and "Sentinel" in res.stderr

@@ -186,7 +186,8 @@ def native_db(tmp_path_factory):
     return path
 
 
-def project_env(db, redis_url=None, workers="thread", out="", log_level="INFO"):
+def project_env(db, redis_url=None, workers="thread", out="", log_level="INFO", redis_layer=None,
+                cache_url=None):
     env = dict(os.environ)
     env.pop("DJANGO_SETTINGS_MODULE", None)
     env.update({
@@ -201,21 +202,24 @@ def project_env(db, redis_url=None, workers="thread", out="", log_level="INFO"):
             [p for p in (os.environ.get("DFWS_NATIVE_PYTHONPATH"), PROJ) if p]),
         "PYTHONUNBUFFERED": "1",
     })
-    if redis_url:
-        env["NATIVE_REDIS_URL"] = redis_url
-    else:
-        env.pop("NATIVE_REDIS_URL", None)
+    for name, value in (("NATIVE_REDIS_URL", redis_url), ("NATIVE_REDIS_LAYER", redis_layer),
+                        ("NATIVE_CACHE_URL", cache_url)):
+        if value:
+            env[name] = value
+        else:
+            env.pop(name, None)
     return env
 
 
 class Project:
     """The environment of one configuration of proj/ (layer, worker mode)."""
 
-    def __init__(self, tmp, db, redis_url=None, workers="thread", log_level="INFO"):
+    def __init__(self, tmp, db, redis_url=None, workers="thread", log_level="INFO", redis_layer=None,
+                 cache_url=None):
         self.tmp = str(tmp)
         self.out = os.path.join(self.tmp, "out")
         os.makedirs(self.out, exist_ok=True)
-        self.env = project_env(db, redis_url, workers, self.out, log_level)
+        self.env = project_env(db, redis_url, workers, self.out, log_level, redis_layer, cache_url)
         self.procs = []
 
     # -- subprocesses --------------------------------------------------

@@ -113,11 +113,21 @@ def test_broadcast_reaches_windows_on_both_workers(server):
 
 def test_redis_restart_keeps_windows_and_delivers(server):
     redis = server.redis
+    restart_keeps_windows(server, lambda windows: redis.command("ZCARD", BROADCAST_GROUP).strip()
+                          == str(len(windows)), "every window in the broadcast group")
+    log = server.log()
+    assert "reconnecting" in log and "reconnected" in log
+
+
+def restart_keeps_windows(server, registered, what):
+    """Windows on both workers, Redis restarted empty under them: they stay
+    connected and get what the shell and their own handlers send, once
+    ``registered(windows)`` (Redis knows the windows again) is true."""
+    redis = server.redis
 
     async def scenario():
         windows, _ = await windows_on_both_workers(server, per_worker=2)
-        wait_until(lambda: redis.command("ZCARD", BROADCAST_GROUP).strip() == str(len(windows)),
-                   what="every window in the broadcast group")
+        wait_until(lambda: registered(windows), what=what)
         server.project.shell_fire([{"to": "broadcast", "value": "before"}])
         for frames in await drain_all(windows, 1):
             assert signal_values(frames) == ["before"]
@@ -127,12 +137,8 @@ def test_redis_restart_keeps_windows_and_delivers(server):
         for window in windows:  # heartbeats never need Redis
             await window.heartbeat()
         redis.start()  # same port, empty: the layer must register its windows again
-
-        def registered():
-            return redis.command("ZCARD", BROADCAST_GROUP).strip() == str(len(windows))
-
         await asyncio.get_running_loop().run_in_executor(
-            None, lambda: wait_until(registered, 15, what="windows registered again in Redis"))
+            None, lambda: wait_until(lambda: registered(windows), 15, what=what + ", again"))
         server.project.shell_fire([{"to": "broadcast", "value": "after"}])
         for frames in await drain_all(windows, 1):
             assert signal_values(frames) == ["after"]
@@ -146,5 +152,3 @@ def test_redis_restart_keeps_windows_and_delivers(server):
             await window.close()
 
     run(scenario(), timeout=90)
-    log = server.log()
-    assert "reconnecting" in log and "reconnected" in log

@@ -4,6 +4,10 @@
   (df_websockets installs EmbeddedChannelLayer: the server's in-process C
   layer) and a LocMemCache; set -> channels_redis on db 0, Django's Redis cache
   on db 1 and the Celery broker on db 2 (several processes share topics);
+- NATIVE_REDIS_LAYER: "core" (default, channels_redis.core.RedisChannelLayer)
+  or "pubsub" (channels_redis.pubsub.RedisPubSubChannelLayer);
+- NATIVE_CACHE_URL: the Redis cache's URL when it is not NATIVE_REDIS_URL/1
+  (a cache that is down while the layer is up);
 - NATIVE_WORKERS: WEBSOCKET_WORKERS (thread by default);
 - NATIVE_OUT: directory where signal handlers leave their proof files;
 - NATIVE_DB: the sqlite database (users of the USER-topic tests);
@@ -13,6 +17,10 @@ import os
 
 BASE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REDIS_URL = os.environ.get("NATIVE_REDIS_URL", "")
+REDIS_LAYERS = {
+    "core": "channels_redis.core.RedisChannelLayer",
+    "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
+}
 
 SECRET_KEY = "dfws-native-tests"
 DEBUG = False
@@ -54,14 +62,14 @@ NATIVE_OUT = os.environ.get("NATIVE_OUT", "")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": REDIS_LAYERS[os.environ.get("NATIVE_REDIS_LAYER") or "core"],
             "CONFIG": {"hosts": [REDIS_URL + "/0"]},
         }
     }
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL + "/1",
+            "LOCATION": os.environ.get("NATIVE_CACHE_URL") or REDIS_URL + "/1",
         }
     }
     CELERY_BROKER_URL = REDIS_URL + "/2"
