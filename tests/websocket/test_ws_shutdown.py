@@ -81,3 +81,42 @@ def test_sigterm_with_handshake_pending(start_server):
         c.close()
     assert s.wait_exit(expect_code=0, timeout=10) == 0
     s.wait_event("pending", "websocket.disconnect", timeout=1)
+
+
+def _ready_workers(s, n, timeout=20):
+    deadline = time.monotonic() + timeout
+    while s.stderr().count(") ready") < n:
+        assert time.monotonic() < deadline, s.describe()
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sighup_closes_websockets_with_1012_and_keeps_serving(start_server, workers):
+    # several workers: a rolling restart; one: a restart in place (same pid)
+    s = start_server("ws_app:app", "--workers", str(workers))
+    if workers > 1:
+        _ready_workers(s, workers)
+    raws = [s.ws_raw("/echo?tag=hup%d" % i) for i in range(4)]
+    try:
+        for r in raws:
+            r.send_text("hi")
+            assert r.recv_message(timeout=5) == (OP_TEXT, b"hi")
+        s.signal(signal.SIGHUP)
+        for r in raws:
+            f = r.expect_close(1012, timeout=15, then_eof=False)
+            assert f.payload[2:] == b"service restart"
+            r.send_close(1012)
+            r.conn.wait_closed(5)
+    finally:
+        for r in raws:
+            r.close()
+    for i in range(4):
+        assert s.wait_event("hup%d" % i, "websocket.disconnect", timeout=5)["code"] == 1012
+    # the client reconnects at once: a worker takes it
+    r = s.ws_raw("/echo?tag=again", timeout=20)
+    try:
+        r.send_text("back")
+        assert r.recv_message(timeout=10) == (OP_TEXT, b"back")
+    finally:
+        r.close()
+    assert s.proc.poll() is None
