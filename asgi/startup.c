@@ -49,6 +49,8 @@ static void on_signal(int sig)
     }
 }
 
+static const int handled[] = {SIGTERM, SIGINT, SIGHUP};
+
 static void hold_signals(void)
 {
     struct sigaction sa;
@@ -56,9 +58,18 @@ static void hold_signals(void)
     sa.sa_handler = on_signal;
     sa.sa_flags = SA_RESTART;
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
+    for (size_t i = 0; i < sizeof(handled) / sizeof(handled[0]); i++)
+        sigaction(handled[i], &sa, NULL);
+}
+
+/* Blocks or unblocks (`how`) the handled signals in this thread. */
+static void mask_signals(int how)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    for (size_t i = 0; i < sizeof(handled) / sizeof(handled[0]); i++)
+        sigaddset(&set, handled[i]);
+    sigprocmask(how, &set, NULL);
 }
 
 static PyObject *signal_wakeup_fd(PyObject *m, PyObject *unused)
@@ -121,12 +132,7 @@ static PyObject *configure(PyObject *m, PyObject *args)
     hold_signals();
     /* A restart in place (dfws.runner.reexec) blocked these across exec(2)
      * so none is lost; the handlers above now take them. */
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGHUP);
-    sigprocmask(SIG_UNBLOCK, &set, NULL);
+    mask_signals(SIG_UNBLOCK);
     int is_unix = 0;
     int fd;
     if (inherited_fd >= 0) {
@@ -166,12 +172,7 @@ static PyObject *prefork(PyObject *m, PyObject *unused)
         Py_RETURN_NONE;
     /* A signal caught since configure() is handed to the supervisor: made
      * pending again under the mask its signalfd reads. */
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGHUP);
-    sigprocmask(SIG_BLOCK, &set, NULL);
+    mask_signals(SIG_BLOCK);
     int early = pending_signal;
     pending_signal = 0;
     if (early)

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from conftest import children_of
+from conftest import children_of, rss_bytes
 from loadgen import KeepAliveLoad
 from test_supervisor import new_generation, wait_for, workers
 
@@ -67,18 +67,25 @@ def test_workers_lifetime_under_load(start_server):
     assert s.stderr().count("reached its lifetime: replacing it") >= 4
 
 
+LIMIT_MIB = 600  # well above a worker at rest, sanitizer builds included
+
+
 def test_workers_max_rss(start_server):
-    s = start_server("restart_app:app", "--workers", "2", "--workers-max-rss", "300")
+    s = start_server("restart_app:app", "--workers", "2", "--workers-max-rss", str(LIMIT_MIB))
     first = workers(s, 2)
     with KeepAliveLoad(s.port, "/pid", clients=2) as load:
-        grown = int(s.request("GET", "/grow?mb=400").body)
+        pid = int(s.request("GET", "/pid").body)
+        rest = rss_bytes(pid) >> 20
+        assert rest < LIMIT_MIB - 100, rest
+        grow = LIMIT_MIB - rest + 100
+        grown = int(s.request("GET", "/grow?mb=%d" % grow).body)
         wait_for(lambda: grown not in children_of(s.pid), 30, "the big worker to go", s)
         assert len(workers(s, 2)) == 2
         time.sleep(0.5)
     check_clean(load)
     err = s.stderr()
-    assert re.search(r"\(pid %d\) uses \d+ MiB, above --workers-max-rss 300: replacing it"
-                     % grown, err), err
+    assert re.search(r"\(pid %d\) uses \d+ MiB, above --workers-max-rss %d: replacing it"
+                     % (grown, LIMIT_MIB), err), err
     assert "worker" in err and "(pid %d) retired" % grown in err
     # only the big one was replaced
     assert set(children_of(s.pid)) & first == first - {grown}

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import children_of
+from conftest import build_request, children_of
 from loadgen import KeepAliveLoad
 
 
@@ -113,6 +113,35 @@ def test_sighup_with_a_deploy_that_does_not_start_keeps_the_workers(start_server
     new = new_generation(s, old, 2)
     r = s.request("GET", "/version")
     assert r.body.startswith(b"2 ") and int(r.body.split()[1]) in new
+
+
+def test_sighup_lets_requests_in_progress_finish(start_server):
+    s = start_server("restart_app:app", "--workers", "2")
+    old = workers(s, 2)
+    c = s.connect(20)
+    c.send(build_request("GET", "/sleep?s=2"))
+    time.sleep(0.3)
+    s.signal(signal.SIGHUP)
+    r = c.read_response()
+    c.close()
+    assert r.status == 200 and int(r.body) in old
+    assert r.header("connection") == "close"
+    new_generation(s, old, 2)
+
+
+def test_graceful_timeout_bounds_the_drain(start_server):
+    s = start_server("restart_app:app", "--workers", "2", "--graceful-timeout", "1")
+    old = workers(s, 2)
+    c = s.connect(30)
+    c.send(build_request("GET", "/sleep?s=30"))
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    s.signal(signal.SIGHUP)
+    new_generation(s, old, 2)
+    assert time.monotonic() - t0 < 10
+    assert c.read_until_close(10) == b""  # cut, with no response
+    c.close()
+    assert "graceful timeout: closing 1 unfinished requests and WebSockets" in s.stderr()
 
 
 def _fork_shim(tmp_path):
