@@ -152,8 +152,10 @@ static int spawn(sup_t *S, double now)
     if (S->nw == S->cap) {
         int cap = S->cap ? S->cap * 2 : 8;
         worker_t *w = realloc(S->w, (size_t)cap * sizeof(*w));
-        if (!w)
+        if (!w) {
+            S->spawn_at = now + 1.0;
             return -1;
+        }
         S->w = w;
         S->cap = cap;
     }
@@ -214,7 +216,7 @@ static void drain(sup_t *S, worker_t *w, double now)
     const char msg = DFWS_SUPERVISOR_DRAIN;
     dfws_log_info("worker %d (pid %d) drains: %s", w->id, (int)w->pid,
                   w->retire ? w->retire : S->gen_reason);
-    if (w->fd < 0 || write(w->fd, &msg, 1) != 1) {
+    if (w->fd < 0 || send(w->fd, &msg, 1, MSG_NOSIGNAL) != 1) {
         stop_worker(S, w, now, dfws_cli_graceful_timeout(S->cli));
         return;
     }
@@ -787,7 +789,7 @@ int dfws_supervisor_notify(char msg)
         return -1;
     ssize_t n;
     do
-        n = write(channel_fd, &msg, 1);
+        n = send(channel_fd, &msg, 1, MSG_NOSIGNAL);
     while (n < 0 && errno == EINTR);
     return n == 1 ? 0 : -1;
 }
