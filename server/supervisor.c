@@ -275,9 +275,13 @@ static void start_failed(sup_t *S, const worker_t *w, int wstatus, double now)
     int code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
     int serving = count_state(S, W_SERVING);
     S->start_failures++;
-    if (serving > 0) {
+    int new_serving = 0;
+    for (int i = 0; i < S->nw; i++)
+        new_serving += S->w[i].state == W_SERVING && S->w[i].gen == S->gen;
+    if (serving > 0 && new_serving == 0) {
         /* A deploy that does not start must not take the site down: the
-         * workers of the previous start keep serving. */
+         * workers of the previous start keep serving. (Once a new worker
+         * did start, a failure is not the code's: try again, below.) */
         int adopted = 0;
         for (int i = 0; i < S->nw; i++)
             if (S->w[i].state == W_SERVING && S->w[i].gen != S->gen) {
@@ -292,6 +296,8 @@ static void start_failed(sup_t *S, const worker_t *w, int wstatus, double now)
             S->wait_for_change = S->cli->reload;
             return;
         }
+    }
+    if (serving > 0) {
         S->spawn_at = now + backoff(S->start_failures);
         dfws_log_error("worker %d (pid %d) %s before it was ready; %d workers keep serving;"
                        " trying again in %.1f s",

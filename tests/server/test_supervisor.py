@@ -207,6 +207,18 @@ def test_crash_at_start_repeatedly_stops_the_supervisor(start_server):
     assert children_of(s.pid) == []
 
 
+def test_app_that_cannot_start_stops_the_supervisor_at_once(start_server):
+    s = start_server("lifespan_fail_app:app", "--workers", "2", wait=False)
+    code = s.proc.wait(30)
+    s.stopped = True
+    err = s.stderr()
+    assert code == 1, err
+    assert "database-is-down-42" in err
+    assert "exited with status 1 before it was ready: the application cannot start" in err
+    assert err.count(" started (pid") == 2, err  # never started again
+    assert children_of(s.pid) == []
+
+
 def test_workers_exit_when_their_supervisor_is_killed(start_server):
     s = start_server("restart_app:app", "--workers", "2")
     kids = workers(s, 2, 10)
