@@ -97,9 +97,11 @@ int dfws_native_try(dfws_wsconn_t *wc);
 void dfws_native_disable(void);
 PyObject *dfws_native_stats(void);
 
-/* Start-up (startup.c): module functions behind dfws/__main__.py. */
-PyObject *dfws_startup_configure(PyObject *m, PyObject *args);
-PyObject *dfws_startup_prefork(PyObject *m, PyObject *unused);
-PyObject *dfws_startup_take_pending_signal(PyObject *m, PyObject *unused);
+/* Start-up (startup.c): module functions behind dfws/__main__.py and the
+ * worker's side of the supervisor. */
+extern PyMethodDef dfws_startup_methods[];
+/* After `n` requests (0: never), the worker asks its supervisor for a
+ * replacement (--limit-max-requests). */
+void dfws_startup_limit_requests(dfws_server_t *s, uint64_t n);
 
 #endif

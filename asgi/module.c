@@ -241,10 +241,23 @@ static int server_init(Server *self, PyObject *args, PyObject *kw)
     return 0;
 }
 
-static PyObject *server_shutdown(Server *self, PyObject *unused)
+static PyObject *server_shutdown(Server *self, PyObject *args)
 {
+    int restart = 0;
+    if (!PyArg_ParseTuple(args, "|p", &restart))
+        return NULL;
     if (self->A.started)
-        dfws_server_shutdown(&self->A.server);
+        dfws_server_shutdown(&self->A.server, restart);
+    Py_RETURN_NONE;
+}
+
+static PyObject *server_retire_after(Server *self, PyObject *arg)
+{
+    unsigned long long n = PyLong_AsUnsignedLongLong(arg);
+    if (n == (unsigned long long)-1 && PyErr_Occurred())
+        return NULL;
+    if (self->A.started)
+        dfws_startup_limit_requests(&self->A.server, (uint64_t)n);
     Py_RETURN_NONE;
 }
 
@@ -324,8 +337,11 @@ static void server_dealloc(Server *self)
 }
 
 static PyMethodDef server_methods[] = {
-    {"shutdown", (PyCFunction)server_shutdown, METH_NOARGS,
-     "Stop accepting; idle connections close now, busy ones after their response."},
+    {"shutdown", (PyCFunction)server_shutdown, METH_VARARGS,
+     "shutdown(restart=False): stop accepting; idle connections close now, busy ones after "
+     "their response; WebSockets close with 1001, or 1012 for a restart."},
+    {"retire_after", (PyCFunction)server_retire_after, METH_O,
+     "retire_after(n): ask the supervisor for a replacement after n requests."},
     {"close", (PyCFunction)server_close, METH_NOARGS, "Close every connection now."},
     {"enable_native", (PyCFunction)server_enable_native, METH_VARARGS,
      "enable_native(ws_url, channels_mode, json_in_c, queues_json, connect, signal)."},
@@ -379,14 +395,6 @@ static PyObject *mod_lifespan_mode(PyObject *m, PyObject *unused)
 }
 
 static PyMethodDef module_methods[] = {
-    {"configure", dfws_startup_configure, METH_VARARGS,
-     "configure(argv): parse the command line and open the listening socket. None to go on, "
-     "else the exit status (help printed, usage error, socket error)."},
-    {"prefork", dfws_startup_prefork, METH_NOARGS,
-     "With --workers N > 1: fork and supervise the workers. None in a worker (run it), the "
-     "exit status in the supervisor once every worker is gone."},
-    {"take_pending_signal", dfws_startup_take_pending_signal, METH_NOARGS,
-     "The SIGTERM/SIGINT received during start-up, or 0."},
     {"options", mod_options, METH_NOARGS, "The command-line options of this worker."},
     {"lifespan_mode", mod_lifespan_mode, METH_NOARGS, "auto, on or off."},
     {NULL, NULL, 0, NULL},
@@ -413,6 +421,7 @@ PyMODINIT_FUNC PyInit__dfws(void)
     if (!m)
         return NULL;
     if (PyModule_AddFunctions(m, dfws_layer_methods) ||
+        PyModule_AddFunctions(m, dfws_startup_methods) ||
         PyModule_AddIntConstant(m, "LAYER_EFULL", DFWS_LAYER_EFULL) ||
         PyModule_AddIntConstant(m, "LAYER_EIO", DFWS_LAYER_EIO) ||
         PyModule_AddIntConstant(m, "LAYER_ECLOSED", DFWS_LAYER_ECLOSED))

@@ -3,10 +3,18 @@
     dfws-asgi [options] module:application
 
 The C server parses the command line (daphne's flags, see docs/cli.md) and
-opens the listening socket; with ``--workers N`` it forks N workers and
-supervises them from this process. Each worker runs dfws.runner.main().
+opens the listening socket; with ``--workers N`` (or ``--reload``, or a
+recycling limit) it forks the workers and supervises them from this
+process (server/supervisor.c). Each worker runs dfws.runner.main().
+
+A lone worker restarts in place on SIGHUP (dfws.runner.reexec): the same
+process executes itself again and takes back its listening socket, whose
+number it finds in the environment variable named by RESTART_FD_ENV.
 """
+import os
 import sys
+
+RESTART_FD_ENV = "DFWS_RESTART_FD"
 
 
 def main(argv=None):
@@ -20,7 +28,9 @@ def main(argv=None):
     except (UnusableUvloop, ImportError) as exc:
         print("dfws-asgi: error: %s" % exc, file=sys.stderr)
         return 1
-    status = _dfws.configure(argv)
+    # read once and removed: the application's own subprocesses must not see it
+    inherited = os.environ.pop(RESTART_FD_ENV, "")
+    status = _dfws.configure(argv, int(inherited) if inherited.isdigit() else -1)
     if status is not None:
         return status
     status = _dfws.prefork()

@@ -5,11 +5,25 @@ this module loads the application, creates the uvloop event loop whose
 libuv loop the C server shares, runs lifespan, serves until SIGTERM/SIGINT
 and shuts down gracefully. Everything here runs once per worker, never per
 request.
+
+Why a worker stops decides how it drains (docs/deploy.md):
+
+- "stop" (SIGTERM/SIGINT, or its supervisor is gone): WebSockets close with
+  1001, --shutdown-timeout bounds the wait;
+- "restart" (its supervisor replaces it: SIGHUP, --reload, recycling; a
+  replacement already serves): WebSockets close with 1012, connections
+  accepted but still unused get their first request answered,
+  --graceful-timeout bounds the wait;
+- "reexec" (SIGHUP to a lone worker, no supervisor): drains as for a
+  restart while its listening socket stays open, then executes itself again
+  in the same process (same pid), which takes the socket back. Clients that
+  connect meanwhile wait in the listen backlog; none is refused.
 """
 import asyncio
 import importlib
 import logging
 import os
+import random
 import signal
 import sys
 import time
@@ -88,13 +102,18 @@ def describe_listener(opts):
     return f"http://{host}:{opts['port']}"
 
 
-async def _wait_for_requests(server, timeout):
+async def _wait_for_requests(server, timeout, restart=False):
+    def left():
+        n = server.active_requests() + server.websockets()
+        # a restart also lets unused connections bring their first request
+        return n or (server.connections() if restart else 0)
+
     deadline = time.monotonic() + timeout
-    while (server.active_requests() or server.websockets()) and time.monotonic() < deadline:
+    while left() and time.monotonic() < deadline:
         await asyncio.sleep(0.02)
-    left = server.active_requests() + server.websockets()
-    if left:
-        logger.warning("shutdown timeout: closing %d unfinished requests and WebSockets", left)
+    if left():
+        logger.warning("%s timeout: closing %d unfinished requests and WebSockets",
+                       "graceful" if restart else "shutdown", left())
 
 
 def _cancel_remaining(loop):
@@ -144,37 +163,125 @@ def main():
         server.close()
         loop.run_until_complete(lifespan.shutdown())
         return 1
+    proc = _dfws.process_info()
+    channel = proc["channel"]  # to the supervisor, or -1
     stop = loop.create_future()
 
-    def on_signal(signum):
+    def request_stop(why, what):
         if not stop.done():
-            stop.set_result(signum)
+            stop.set_result((why, what))
 
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, on_signal, signum)
-    early = _dfws.take_pending_signal()
-    if early:
-        on_signal(early)
+    late = []  # stop signals that came once the worker was already stopping
+
+    def on_signal():
+        signum = _dfws.take_pending_signal()
+        if not signum:
+            return
+        if stop.done():
+            late.append(signum)
+        elif signum != signal.SIGHUP:
+            request_stop("stop", "received " + signal.Signals(signum).name)
+        elif channel >= 0:
+            logger.info("SIGHUP ignored: the supervisor (pid %d) restarts the workers",
+                        os.getppid())
+        else:
+            request_stop("reexec", "received SIGHUP")
+
+    # SIGTERM, SIGINT and SIGHUP keep the C handler that took them during
+    # start-up (asgi/startup.c) for the worker's whole life: it records the
+    # signal and wakes the loop through a pipe. Unlike loop.add_signal_handler
+    # (uvloop reads its wake-up fd only while the loop runs), none is lost
+    # between two runs of the loop, and none ever meets the default action.
+    wakeup = _dfws.signal_wakeup_fd()
+    loop.add_reader(wakeup, _drain_pipe_then, wakeup, on_signal)
+    on_signal()  # what came during start-up
+    if channel >= 0:
+        loop.add_reader(channel, _on_supervisor, loop, channel, request_stop)
+    if proc["limit_max_requests"]:
+        limit = proc["limit_max_requests"] + random.randint(0, proc["limit_max_requests_jitter"])
+        server.retire_after(limit)
+        logger.info("this worker asks for a replacement after %d requests", limit)
     logger.info("dfws-asgi %s serving %s on %s (pid %d)", _version(), opts["app"],
                 describe_listener(opts), os.getpid())
-    signum = loop.run_until_complete(stop)
-    logger.info("received %s, shutting down", signal.Signals(signum).name)
-    server.shutdown()
-    loop.run_until_complete(_wait_for_requests(server, opts["shutdown_timeout"]))
+    _dfws.notify_ready()
+    why, what = loop.run_until_complete(stop)
+    restart = why != "stop"
+    logger.info("%s, %s", what, {"stop": "shutting down", "restart": "draining",
+                                 "reexec": "restarting in place"}[why])
+    # the listener is closed below; a restart in place keeps the socket open
+    keep_fd = os.dup(proc["listen_fd"]) if why == "reexec" else -1
+    server.shutdown(restart)
+    loop.run_until_complete(_wait_for_requests(
+        server, proc["graceful_timeout"] if restart else opts["shutdown_timeout"], restart))
     server.close()
     loop.run_until_complete(asyncio.sleep(0))
     loop.run_until_complete(lifespan.shutdown())
     _cancel_remaining(loop)
     loop.run_until_complete(loop.shutdown_asyncgens())
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.remove_signal_handler(signum)
-        # shutdown is under way: a second signal must not kill the process
-        # with the default action before it exits 0
-        signal.signal(signum, signal.SIG_IGN)
+    if channel >= 0:
+        loop.remove_reader(channel)
+    loop.remove_reader(wakeup)
     loop.run_until_complete(asyncio.sleep(0))
     loop.close()
+    if why == "reexec":
+        # blocked, they stay pending across exec(2) for the new image; one
+        # that came before is a stop that wins over the restart
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS + (signal.SIGHUP,))
+        late.append(_dfws.take_pending_signal())
+        if not set(late) & set(STOP_SIGNALS):
+            return reexec(keep_fd)
+        logger.info("stopping instead of restarting: a stop signal came meanwhile")
     exit_watchdog(0, 5.0)
     return 0
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def _drain_pipe_then(fd, callback):
+    try:
+        os.read(fd, 512)
+    except (BlockingIOError, InterruptedError):
+        pass
+    callback()
+
+
+def _on_supervisor(loop, fd, request_stop):
+    """A message on the channel from the supervisor (server/supervisor.h)."""
+    try:
+        data = os.read(fd, 64)
+    except BlockingIOError:
+        return
+    except OSError:
+        data = b""
+    if not data:
+        loop.remove_reader(fd)
+        logger.warning("the supervisor is gone: shutting down")
+        request_stop("stop", "supervisor gone")
+    elif b"D" in data:
+        request_stop("restart", "a new worker replaces this one")
+
+
+def reexec(listen_fd):
+    """Execute this same command again in this process, on the same socket.
+
+    Called once the worker has drained and closed everything; other threads
+    (stuck sync views) end with the old image. Returns only on failure.
+    """
+    from dfws.__main__ import RESTART_FD_ENV
+
+    os.set_inheritable(listen_fd, True)
+    os.environ[RESTART_FD_ENV] = str(listen_fd)
+    argv = list(sys.orig_argv)
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        os.execv(sys.executable, argv)
+    except OSError as exc:
+        print(f"dfws-asgi: error: cannot restart in place ({sys.executable}): {exc}",
+              file=sys.stderr)
+        return 1
 
 
 def exit_watchdog(code, seconds):

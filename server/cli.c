@@ -41,6 +41,14 @@ enum {
     OPT_WS_RATE_LIMIT,
     OPT_FD,
     OPT_VERSION,
+    OPT_GRACEFUL_TIMEOUT,
+    OPT_SOCKET_MODE,
+    OPT_MAX_REQUESTS,
+    OPT_MAX_REQUESTS_JITTER,
+    OPT_MAX_RSS,
+    OPT_LIFETIME,
+    OPT_RELOAD,
+    OPT_RELOAD_DIR,
 };
 
 static const struct option long_options[] = {
@@ -79,6 +87,14 @@ static const struct option long_options[] = {
     {"websocket-max-frame-size", required_argument, NULL, OPT_WS_MAX_FRAME},
     {"no-native-websockets", no_argument, NULL, OPT_NO_NATIVE_WS},
     {"websocket-rate-limit", required_argument, NULL, OPT_WS_RATE_LIMIT},
+    {"graceful-timeout", required_argument, NULL, OPT_GRACEFUL_TIMEOUT},
+    {"socket-mode", required_argument, NULL, OPT_SOCKET_MODE},
+    {"limit-max-requests", required_argument, NULL, OPT_MAX_REQUESTS},
+    {"limit-max-requests-jitter", required_argument, NULL, OPT_MAX_REQUESTS_JITTER},
+    {"workers-max-rss", required_argument, NULL, OPT_MAX_RSS},
+    {"workers-lifetime", required_argument, NULL, OPT_LIFETIME},
+    {"reload", no_argument, NULL, OPT_RELOAD},
+    {"reload-dir", required_argument, NULL, OPT_RELOAD_DIR},
     {"version", no_argument, NULL, OPT_VERSION},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -96,6 +112,7 @@ static const char usage_text[] =
     "      --fd N                    listen on an inherited file descriptor\n"
     "  -e, --endpoint SPEC           tcp:PORT[:interface=ADDR], unix:PATH or fd:fileno=N\n"
     "      --backlog N               listen backlog (default 2048)\n"
+    "      --socket-mode MODE        permissions of the UNIX socket file, octal (e.g. 660)\n"
     "      --workers N               pre-fork N worker processes sharing the socket (default 1)\n"
     "Behaviour (daphne's flags):\n"
     "  -t, --http-timeout S          answer 503 when the app has not responded in S s\n"
@@ -124,6 +141,16 @@ static const char usage_text[] =
     "      --keep-alive-timeout S    close idle keep-alive connections (default 5)\n"
     "      --header-timeout S        time to send a complete header section (default 10)\n"
     "      --shutdown-timeout S      graceful shutdown wait for requests (default 30)\n"
+    "Restarts and recycling (SIGHUP: rolling restart; see docs/deploy.md):\n"
+    "      --graceful-timeout S      a restarted or retired worker's time to drain\n"
+    "                                (default: --shutdown-timeout)\n"
+    "      --limit-max-requests N    replace a worker after N requests (default 0 = never)\n"
+    "      --limit-max-requests-jitter J\n"
+    "                                each worker adds a random 0..J to that limit\n"
+    "      --workers-max-rss MIB     replace a worker whose resident memory exceeds MIB\n"
+    "      --workers-lifetime S      replace a worker after S seconds\n"
+    "      --reload                  restart the workers when a Python file changes\n"
+    "      --reload-dir DIR          watch DIR instead of the current directory (repeatable)\n"
     "      --websocket-max-message-size B  (default 1048576, 0 = unlimited)\n"
     "      --websocket-max-frame-size B    (default 1048576, 0 = unlimited)\n"
     "      --websocket-rate-limit N  df_websockets socket: messages/s per window (default 100)\n"
@@ -164,6 +191,22 @@ static int parse_long(const char *s, long lo, long hi, long *out)
     if (errno || end == s || *end || v < lo || v > hi)
         return -1;
     *out = v;
+    return 0;
+}
+
+/* Octal file permissions as chmod(1) writes them: 660, 0660, 0o660. */
+static int parse_mode(const char *s, int *out)
+{
+    char *end;
+    if (!strncmp(s, "0o", 2) || !strncmp(s, "0O", 2))
+        s += 2;
+    if (!*s || strspn(s, "01234567") != strlen(s))
+        return -1;
+    errno = 0;
+    long v = strtol(s, &end, 8);
+    if (errno || *end || v < 0 || v > 07777)
+        return -1;
+    *out = (int)v;
     return 0;
 }
 
@@ -232,6 +275,8 @@ int dfws_cli_parse(dfws_cli_t *cli, int argc, char **argv)
     cli->keep_alive_timeout = 5;
     cli->header_timeout = 10;
     cli->shutdown_timeout = 30;
+    cli->graceful_timeout = -1;
+    cli->socket_mode = -1;
     cli->ws_max_message_size = 1 << 20;
     cli->ws_max_frame_size = 1 << 20;
     cli->native_ws = 1;
@@ -288,6 +333,8 @@ int dfws_cli_parse(dfws_cli_t *cli, int argc, char **argv)
             DOUBLE_OPT(OPT_HEADER_TIMEOUT, header_timeout, 0)
             DOUBLE_OPT(OPT_SHUTDOWN_TIMEOUT, shutdown_timeout, 0)
             DOUBLE_OPT(OPT_WS_RATE_LIMIT, ws_rate_limit, 0)
+            DOUBLE_OPT(OPT_GRACEFUL_TIMEOUT, graceful_timeout, 0)
+            DOUBLE_OPT(OPT_LIFETIME, workers_lifetime, 0)
 #undef DOUBLE_OPT
         case OPT_ROOT_PATH:
             cli->root_path = optarg;
@@ -347,6 +394,30 @@ int dfws_cli_parse(dfws_cli_t *cli, int argc, char **argv)
         case OPT_NO_NATIVE_WS:
             cli->native_ws = 0;
             break;
+        case OPT_SOCKET_MODE:
+            if (parse_mode(optarg, &cli->socket_mode))
+                return usage_error("--socket-mode takes octal permissions, e.g. 660: %s", optarg);
+            break;
+#define COUNT_OPT(code, field, what)                                                               \
+    case code:                                                                                     \
+        if (parse_long(optarg, 0, (long)1 << 40, &v))                                              \
+            return usage_error(what " takes a whole number: %s", optarg);                          \
+        cli->field = v;                                                                            \
+        break;
+            COUNT_OPT(OPT_MAX_REQUESTS, limit_max_requests, "--limit-max-requests")
+            COUNT_OPT(OPT_MAX_REQUESTS_JITTER, limit_max_requests_jitter,
+                      "--limit-max-requests-jitter")
+            COUNT_OPT(OPT_MAX_RSS, workers_max_rss, "--workers-max-rss")
+#undef COUNT_OPT
+        case OPT_RELOAD:
+            cli->reload = 1;
+            break;
+        case OPT_RELOAD_DIR:
+            if (cli->n_reload_dirs == DFWS_CLI_MAX_RELOAD_DIRS)
+                return usage_error("at most 16 --reload-dir: %s", optarg);
+            cli->reload_dirs[cli->n_reload_dirs++] = optarg;
+            cli->reload = 1;
+            break;
         case OPT_VERSION:
             printf("dfws-asgi %s\n", DFWS_VERSION);
             return DFWS_CLI_EXIT;
@@ -364,5 +435,18 @@ int dfws_cli_parse(dfws_cli_t *cli, int argc, char **argv)
     if (optind + 1 < argc)
         return usage_error("unexpected argument: %s", argv[optind + 1]);
     cli->app = argv[optind];
+    if (cli->socket_mode >= 0 && !cli->unix_socket)
+        return usage_error("%s", "--socket-mode applies to a UNIX socket (-u PATH)");
     return DFWS_CLI_OK;
+}
+
+int dfws_cli_supervised(const dfws_cli_t *cli)
+{
+    return cli->workers > 1 || cli->reload || cli->limit_max_requests > 0 ||
+           cli->workers_max_rss > 0 || cli->workers_lifetime > 0;
+}
+
+double dfws_cli_graceful_timeout(const dfws_cli_t *cli)
+{
+    return cli->graceful_timeout >= 0 ? cli->graceful_timeout : cli->shutdown_timeout;
 }

@@ -7,6 +7,8 @@
 
 enum { DFWS_LIFESPAN_AUTO, DFWS_LIFESPAN_ON, DFWS_LIFESPAN_OFF };
 
+#define DFWS_CLI_MAX_RELOAD_DIRS 16
+
 typedef struct dfws_cli_s {
     const char *app;         /* "module:attr" */
     const char *bind;        /* host or address, default 127.0.0.1 */
@@ -36,10 +38,21 @@ typedef struct dfws_cli_s {
     double keep_alive_timeout;
     double header_timeout;
     double shutdown_timeout;
+    double graceful_timeout;    /* a retired worker's drain; < 0 = shutdown_timeout */
     size_t ws_max_message_size; /* 0 = unlimited */
     size_t ws_max_frame_size;   /* 0 = unlimited */
     int native_ws;              /* serve df_websockets' WEBSOCKET_URL in C */
     double ws_rate_limit;       /* native socket: messages per second allowed, 0 = none */
+    int socket_mode;            /* permissions of the UNIX socket file, or -1 (umask) */
+    /* Restarts and recycling (server/supervisor.c). Each one of these, or
+     * workers > 1, makes the process a supervisor of its workers. */
+    long limit_max_requests;        /* retire a worker after about N requests; 0 = never */
+    long limit_max_requests_jitter; /* each worker adds 0..J to the limit */
+    long workers_max_rss;           /* MiB; retire a worker above it; 0 = no limit */
+    double workers_lifetime;        /* s; retire a worker that old; 0 = no limit */
+    int reload;                     /* restart the workers when a Python file changes */
+    int n_reload_dirs;
+    const char *reload_dirs[DFWS_CLI_MAX_RELOAD_DIRS]; /* none: the current directory */
 } dfws_cli_t;
 
 enum { DFWS_CLI_OK = 0, DFWS_CLI_EXIT = 1, DFWS_CLI_USAGE = 2 };
@@ -48,5 +61,12 @@ enum { DFWS_CLI_OK = 0, DFWS_CLI_EXIT = 1, DFWS_CLI_USAGE = 2 };
  * was printed: exit 0) or DFWS_CLI_USAGE (an error was printed: exit 2).
  * String fields point into argv or static storage. */
 int dfws_cli_parse(dfws_cli_t *cli, int argc, char **argv);
+
+/* Whether the command line asks for a supervisor process: several workers,
+ * --reload, or a recycling limit (a replacement must be started and ready
+ * before a worker stops accepting, even with one worker). */
+int dfws_cli_supervised(const dfws_cli_t *cli);
+/* --graceful-timeout, or --shutdown-timeout when it was not given. */
+double dfws_cli_graceful_timeout(const dfws_cli_t *cli);
 
 #endif

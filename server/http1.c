@@ -327,6 +327,7 @@ static int on_headers_complete(llhttp_t *p)
                         s->cli->http_timeout);
     s->active_requests++;
     r->counted = 1;
+    dfws_server_count_request(s);
 
     if (dfws_req_is_websocket(r) && s->ops->ws_request) {
         /* The WebSocket glue takes the connection over once the parser stops

@@ -4,16 +4,49 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
-#include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
+
+/* What is at a UNIX socket path before we bind it: nothing (0), a socket
+ * file nobody listens on any more, left by a server that died (1), or a
+ * live server (-EADDRINUSE, logged), or something else (-EEXIST, logged).
+ * A connect() tells stale from live: the kernel refuses it when no socket
+ * is bound behind the file. */
+static int probe_unix_path(const char *path, const struct sockaddr_un *sa)
+{
+    struct stat st;
+    if (lstat(path, &st)) {
+        if (errno == ENOENT)
+            return 0;
+        dfws_log_error("cannot use %s: %s", path, strerror(errno));
+        return -errno;
+    }
+    if (!S_ISSOCK(st.st_mode)) {
+        dfws_log_error("cannot listen on %s: the path exists and is not a socket", path);
+        return -EEXIST;
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return -errno;
+    int rc = connect(fd, (const struct sockaddr *)sa, sizeof(*sa));
+    int err = rc ? errno : 0;
+    close(fd);
+    if (err == ECONNREFUSED)
+        return 1;
+    if (err == 0 || err == EAGAIN || err == EINPROGRESS) {
+        /* EAGAIN: a listener whose backlog is full, alive all the same */
+        dfws_log_error("cannot listen on %s: another server is listening on it"
+                       " (stop it first, or choose another path)",
+                       path);
+        return -EADDRINUSE;
+    }
+    dfws_log_error("cannot listen on %s: %s", path, strerror(err));
+    return -err;
+}
 
 static int open_unix(const dfws_cli_t *cli)
 {
@@ -23,24 +56,37 @@ static int open_unix(const dfws_cli_t *cli)
         dfws_log_error("UNIX socket path too long: %s", cli->unix_socket);
         return -ENAMETOOLONG;
     }
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -errno;
     memset(&sa, 0, sizeof(sa));
     sa.sun_family = AF_UNIX;
     memcpy(sa.sun_path, cli->unix_socket, n + 1);
-    /* A stale socket file from an earlier run would make bind fail; remove
-     * it only when it is a socket, never a regular file. */
-    struct stat st;
-    if (!stat(cli->unix_socket, &st) && S_ISSOCK(st.st_mode))
+    int rc = probe_unix_path(cli->unix_socket, &sa);
+    if (rc < 0)
+        return rc;
+    if (rc == 1) {
+        dfws_log_info("replacing the stale socket %s", cli->unix_socket);
         unlink(cli->unix_socket);
-    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, cli->backlog)) {
-        int err = errno;
-        dfws_log_error("cannot listen on %s: %s", cli->unix_socket, strerror(err));
-        close(fd);
-        return -err;
     }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    /* chmod before listen(): no client can connect while the file still has
+     * the umask's permissions. Two servers racing for one path: bind fails
+     * for the second with EADDRINUSE. */
+    const char *step = "bind";
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)))
+        goto fail;
+    step = "chmod";
+    if (cli->socket_mode >= 0 && chmod(cli->unix_socket, (mode_t)cli->socket_mode))
+        goto fail;
+    step = "listen";
+    if (listen(fd, cli->backlog))
+        goto fail;
     return fd;
+fail:;
+    int err = errno;
+    dfws_log_error("cannot listen on %s (%s): %s", cli->unix_socket, step, strerror(err));
+    close(fd);
+    return -err;
 }
 
 static int open_tcp(const dfws_cli_t *cli)
@@ -109,122 +155,4 @@ int dfws_listener_open(const dfws_cli_t *cli, int *is_unix)
     }
     *is_unix = 0;
     return open_tcp(cli);
-}
-
-/* ---- pre-fork supervisor ---------------------------------------------- */
-
-#define QUICK_EXIT_SECONDS 3
-
-typedef struct {
-    pid_t pid;
-    time_t started;
-} worker_slot_t;
-
-/* fork(2) with the caller's hooks around it; in the child, puts back the
- * signal dispositions and mask the worker expects. */
-static pid_t spawn(const dfws_prefork_hooks_t *hooks, const sigset_t *old)
-{
-    if (hooks && hooks->before)
-        hooks->before();
-    pid_t pid = fork();
-    if (pid == 0) {
-        signal(SIGTERM, SIG_DFL);
-        signal(SIGINT, SIG_DFL);
-        signal(SIGCHLD, SIG_DFL);
-        sigprocmask(SIG_SETMASK, old, NULL);
-        /* Accept one connection per wake-up so the workers share the load
-         * instead of the first awake one taking the whole backlog. */
-        setenv("UV_TCP_SINGLE_ACCEPT", "1", 1);
-        if (hooks && hooks->after_child)
-            hooks->after_child();
-    } else if (hooks && hooks->after_parent) {
-        hooks->after_parent();
-    }
-    return pid;
-}
-
-int dfws_prefork_run(int workers, const dfws_prefork_hooks_t *hooks)
-{
-    sigset_t set, old;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGCHLD);
-    sigprocmask(SIG_BLOCK, &set, &old);
-
-    worker_slot_t *slots = calloc((size_t)workers, sizeof(*slots));
-    if (!slots)
-        return 1;
-    for (int i = 0; i < workers; i++) {
-        slots[i].pid = spawn(hooks, &old);
-        if (slots[i].pid == 0) {
-            free(slots);
-            return DFWS_PREFORK_WORKER;
-        }
-        slots[i].started = time(NULL);
-        if (slots[i].pid < 0)
-            dfws_log_error("fork failed: %s", strerror(errno));
-        else
-            dfws_log_info("worker %d started (pid %d)", i, (int)slots[i].pid);
-    }
-
-    int stopping = 0, status_out = 0, alive = workers;
-    while (alive > 0) {
-        siginfo_t si;
-        int sig = sigwaitinfo(&set, &si);
-        if (sig < 0)
-            continue;
-        if ((sig == SIGTERM || sig == SIGINT) && !stopping) {
-            stopping = 1;
-            dfws_log_info("received signal %d, stopping %d workers", sig, alive);
-            for (int i = 0; i < workers; i++)
-                if (slots[i].pid > 0)
-                    kill(slots[i].pid, SIGTERM);
-            continue;
-        }
-        if (sig != SIGCHLD)
-            continue;
-        int wstatus;
-        pid_t pid;
-        while ((pid = waitpid(-1, &wstatus, WNOHANG)) > 0) {
-            for (int i = 0; i < workers; i++) {
-                if (slots[i].pid != pid)
-                    continue;
-                int code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
-                slots[i].pid = 0;
-                alive--;
-                if (stopping)
-                    break;
-                /* A worker that *exits* with an error right away could not
-                 * start (the app does not import, lifespan failed): starting
-                 * it again would fail the same way. One killed by a signal
-                 * (crash, OOM killer, an operator) is restarted. */
-                if (WIFEXITED(wstatus) && code != 0 &&
-                    time(NULL) - slots[i].started < QUICK_EXIT_SECONDS) {
-                    dfws_log_error("worker %d (pid %d) exited with status %d right after start;"
-                                   " stopping",
-                                   i, (int)pid, code);
-                    status_out = code;
-                    stopping = 1;
-                    for (int j = 0; j < workers; j++)
-                        if (slots[j].pid > 0)
-                            kill(slots[j].pid, SIGTERM);
-                    break;
-                }
-                dfws_log_warn("worker %d (pid %d) died with status %d; restarting", i, (int)pid,
-                              code);
-                slots[i].pid = spawn(hooks, &old);
-                if (slots[i].pid == 0) {
-                    free(slots);
-                    return DFWS_PREFORK_WORKER;
-                }
-                slots[i].started = time(NULL);
-                if (slots[i].pid > 0)
-                    alive++;
-                break;
-            }
-        }
-    }
-    free(slots);
-    return status_out;
 }

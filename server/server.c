@@ -54,7 +54,7 @@ int dfws_server_start(dfws_server_t *s, uv_loop_t *loop, const dfws_cli_t *cli, 
     return 0;
 }
 
-void dfws_server_shutdown(dfws_server_t *s)
+void dfws_server_shutdown(dfws_server_t *s, int restart)
 {
     s->shutting_down = 1;
     if (s->listening) {
@@ -67,10 +67,16 @@ void dfws_server_shutdown(dfws_server_t *s)
     for (; c; c = next) {
         next = c->next;
         if (c->ws)
-            dfws_wsconn_shutdown(c->ws);
-        else if (!c->req)
-            dfws_conn_close(c);
+            dfws_wsconn_shutdown(c->ws, restart ? 1012 : 1001);
+        else if (!c->req && !(restart && c->timer_kind == DFWS_TIMER_HEADER))
+            dfws_conn_close(c); /* between two requests (or fresh, when stopping) */
     }
+}
+
+void dfws_server_count_request(dfws_server_t *s)
+{
+    if (++s->requests_total == s->requests_limit && s->on_requests_limit)
+        s->on_requests_limit(s);
 }
 
 void dfws_server_close(dfws_server_t *s)

@@ -73,6 +73,9 @@ struct dfws_server_s {
     size_t date_header_len;
     char *server_header;       /* "Server: <name>\r\n", or NULL */
     size_t server_header_len;
+    uint64_t requests_total;   /* requests whose header section was complete */
+    uint64_t requests_limit;   /* on_requests_limit when requests_total reaches it; 0 = never */
+    void (*on_requests_limit)(dfws_server_t *s);
 };
 
 /* Starts serving on the listening socket `fd` (ownership passes to the
@@ -81,8 +84,15 @@ struct dfws_server_s {
 int dfws_server_start(dfws_server_t *s, uv_loop_t *loop, const dfws_cli_t *cli, int fd,
                       int is_unix, const dfws_app_ops_t *ops, void *ops_ud);
 /* Stops accepting; closes connections that have no request in progress and
- * makes the others close once their response is complete. */
-void dfws_server_shutdown(dfws_server_t *s);
+ * makes the others close once their response is complete. WebSockets are
+ * closed with 1001 (going away), or with 1012 (service restart) when
+ * `restart`: this worker is being replaced and clients should reconnect at
+ * once. A restart also keeps connections that were accepted but have not
+ * sent a request yet: their client sends its first request on them and
+ * would not retry it, as it retries on a reused keep-alive connection. */
+void dfws_server_shutdown(dfws_server_t *s, int restart);
+/* Counts one request (http1.c, at the end of its header section). */
+void dfws_server_count_request(dfws_server_t *s);
 /* Closes the listener and every connection. The handles finish closing (and
  * their memory is freed) in the loop's next iteration: the caller runs the
  * loop once more before closing it (dfws.runner does). */

@@ -468,10 +468,13 @@ void dfws_wsconn_pause_reading(dfws_wsconn_t *wc, int paused)
     update_reading(wc);
 }
 
-void dfws_wsconn_shutdown(dfws_wsconn_t *wc)
+void dfws_wsconn_shutdown(dfws_wsconn_t *wc, int code)
 {
-    if (wc->state == DFWS_WSC_OPEN)
-        dfws_wsconn_close(wc, 1001, "server shutting down", 20);
+    static const char restart[] = "service restart", stop[] = "server shutting down";
+    if (wc->state == DFWS_WSC_OPEN && code == 1012)
+        dfws_wsconn_close(wc, code, restart, sizeof(restart) - 1);
+    else if (wc->state == DFWS_WSC_OPEN)
+        dfws_wsconn_close(wc, 1001, stop, sizeof(stop) - 1);
     else if (wc->state == DFWS_WSC_HANDSHAKE)
         dfws_wsconn_reject(wc);
 }

@@ -92,8 +92,9 @@ int dfws_wsconn_close(dfws_wsconn_t *wc, int code, const char *reason, size_t le
 size_t dfws_wsconn_write_pending(const dfws_wsconn_t *wc);
 /* Flow control of incoming messages (the application's queue is full). */
 void dfws_wsconn_pause_reading(dfws_wsconn_t *wc, int paused);
-/* Graceful shutdown: close with 1001 (Going Away). */
-void dfws_wsconn_shutdown(dfws_wsconn_t *wc);
+/* Graceful shutdown: close with `code`, 1001 (going away) or 1012 (service
+ * restart: this worker is replaced). */
+void dfws_wsconn_shutdown(dfws_wsconn_t *wc, int code);
 
 /* conn.c's hooks for upgraded connections. */
 void dfws_wsconn_on_data(dfws_conn_t *c, const char *data, size_t len);

@@ -84,6 +84,9 @@ _VALUE_FLAGS = {
     "--log-fmt", "--workers", "--lifespan", "--backlog",
     "--limit-request-line", "--limit-request-headers", "--limit-request-body",
     "--keep-alive-timeout", "--header-timeout", "--shutdown-timeout",
+    "--graceful-timeout", "--socket-mode", "--limit-max-requests",
+    "--limit-max-requests-jitter", "--workers-max-rss", "--workers-lifetime",
+    "--reload-dir",
 }
 
 
@@ -195,7 +198,7 @@ class Server:
     """
 
     def __init__(self, app, args, outdir, port=None, unix=None, wait=True,
-                 pass_fds=(), extra_env=None):
+                 pass_fds=(), extra_env=None, cwd=APPS):
         require_binary()
         self.app = app
         self.port = port
@@ -213,7 +216,7 @@ class Server:
         env.update(extra_env or {})
         self._stdout = open(self.stdout_path, "wb")
         self._stderr = open(self.stderr_path, "wb")
-        self.proc = subprocess.Popen(self.cmd, cwd=APPS, stdout=self._stdout,
+        self.proc = subprocess.Popen(self.cmd, cwd=cwd, stdout=self._stdout,
                                      stderr=self._stderr, env=env,
                                      pass_fds=pass_fds)
         self.pid = self.proc.pid
@@ -363,14 +366,14 @@ def start_server(tmp_path):
     counter = [0]
 
     def factory(app, *args, unix=None, port=None, wait=True, pass_fds=(),
-                extra_env=None):
+                extra_env=None, cwd=APPS):
         counter[0] += 1
         out = tmp_path / ("srv%d" % counter[0])
         out.mkdir()
         if port is None and unix is None and "--fd" not in args:
             port = free_port()
         srv = Server(app, args, out, port=port, unix=unix, wait=False,
-                     pass_fds=pass_fds, extra_env=extra_env)
+                     pass_fds=pass_fds, extra_env=extra_env, cwd=cwd)
         started.append(srv)
         if wait:
             srv.wait_ready()

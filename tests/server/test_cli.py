@@ -21,7 +21,10 @@ def test_help_exits_0_and_lists_flags():
                  "--http-timeout", "--application-close-timeout", "--root-path",
                  "--proxy-headers", "--server-name", "--no-server-name",
                  "--workers", "--lifespan", "--limit-request-body",
-                 "--header-timeout", "--keep-alive-timeout", "--shutdown-timeout"):
+                 "--header-timeout", "--keep-alive-timeout", "--shutdown-timeout",
+                 "--graceful-timeout", "--socket-mode", "--limit-max-requests",
+                 "--limit-max-requests-jitter", "--workers-max-rss", "--workers-lifetime",
+                 "--reload", "--reload-dir"):
         assert flag in text, "--help does not mention %s" % flag
 
 
