@@ -12,6 +12,10 @@
 //     heartbeat, the socket is abandoned and a new one opened;
 //   close/error -> reconnect after backoffDelay(attempt): base doubling to
 //     max, with jitter; the attempt counter is reset by a successful open.
+//     A close with 1012 (service restart: the server drains a worker while
+//     a new one serves) after a successful open reconnects at once, spread
+//     over restartJitter ms so that every window does not come back in the
+//     same millisecond.
 // Every socket callback first checks that its socket is still the current
 // one, so a late event from an abandoned socket changes nothing.
 
@@ -29,6 +33,7 @@ export const DEFAULT_CONFIG = Object.freeze({
   backoffBase: 500, // first reconnection delay (ms)
   backoffMax: 30000, // cap of the reconnection delay (ms)
   backoffJitter: 0.5, // up to this fraction of the delay is removed at random
+  restartJitter: 100, // after a 1012 close: reconnect within [0, this) ms
   cookiePollInterval: 2000, // ms between two reads of a missing dfwsurl cookie
   dedupSize: 1000, // how many server signal ids are remembered
   maxBuffer: 1000, // calls kept while disconnected (oldest dropped beyond)
@@ -369,17 +374,19 @@ export class DFSignalsClient {
     ws.onclose = (event) => this._onClose(ws, event);
   }
 
-  _scheduleReconnect() {
+  _scheduleReconnect(serviceRestart = false) {
     if (this._stopped || this._reconnectTimer !== null) {
       return;
     }
     const cfg = this.config;
-    const delay = backoffDelay(this._attempts, {
-      base: cfg.backoffBase,
-      max: cfg.backoffMax,
-      jitter: cfg.backoffJitter,
-      random: this._random,
-    });
+    const delay = serviceRestart && this._attempts === 0
+      ? Math.floor(this._random() * cfg.restartJitter)
+      : backoffDelay(this._attempts, {
+        base: cfg.backoffBase,
+        max: cfg.backoffMax,
+        jitter: cfg.backoffJitter,
+        random: this._random,
+      });
     this._attempts += 1;
     this._logger.info(`${LOG} reconnecting in ${delay} ms (attempt ${this._attempts})`);
     this._reconnectTimer = this._timers.setTimeout(() => {
@@ -501,7 +508,7 @@ export class DFSignalsClient {
     if (!this._stopped) {
       const code = event && event.code !== undefined ? event.code : '?';
       this._logger.info(`${LOG} connection closed (code ${code})`);
-      this._scheduleReconnect();
+      this._scheduleReconnect(code === 1012);
     }
   }
 }

@@ -210,6 +210,17 @@ test('reconnects with exponential backoff, reset after a successful open', () =>
   assert.deepEqual(clock.pendingDelays(), [500]);
 });
 
+test('a 1012 close (service restart) reconnects at once, then backs off if that fails', () => {
+  const { client, WS, clock } = setup({ random: () => 0.5 });
+  client.start();
+  WS.last.serverOpen();
+  WS.last.serverClose(1012);
+  assert.deepEqual(clock.pendingDelays(), [50]); // within restartJitter (100 ms)
+  clock.tick(50);
+  WS.last.serverClose(1012); // the new connection failed before it opened
+  assert.deepEqual(clock.pendingDelays(), [750], 'the usual backoff, second attempt');
+});
+
 test('backoff delays carry jitter', () => {
   const { client, WS, clock } = setup({ random: () => 0.5 });
   client.start();
