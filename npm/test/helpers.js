@@ -108,9 +108,9 @@ export function fakeWebSocketClass(win) {
       if (this.onmessage) this.onmessage({ type: 'message', data });
     }
 
-    serverClose(code = 1006) {
+    serverClose(code = 1006, reason = '') {
       this.readyState = 3;
-      if (this.onclose) this.onclose({ type: 'close', code });
+      if (this.onclose) this.onclose({ type: 'close', code, reason });
     }
 
     serverError() {

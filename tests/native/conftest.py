@@ -463,6 +463,14 @@ def run(coro, timeout=60):
     return asyncio.run(asyncio.wait_for(coro, timeout))
 
 
+def assert_unknown_window_notice(frame):
+    """``frame`` is what a window whose key has no topics is told."""
+    message = json.loads(frame)
+    assert set(message) == {"signal", "opts", "signal_id"}, message
+    assert message["signal"] == "df_websockets.unknown_window"
+    assert message["opts"] == {"code": 4004, "reason": "unknown window key"}
+
+
 def signal_values(frames, signal_name="native.msg"):
     """The ``value`` of every ``signal_name`` frame (checking the frame shape)."""
     values = []
