@@ -62,14 +62,14 @@ pytest_in() { # venv, pytest arguments...
 step "C build (debug, -Werror)" meson_build build-test -Dwerror=true
 step "C unit tests" unit_tests build-test
 export DFWS_LAYER_TOOL="$ROOT/build-test/tests/c/layer_tool"
-for suite in server websocket embedded layer native app demo; do
+for suite in server websocket embedded layer native app demo live; do
   step "tests/$suite (Django 5.2)" pytest_in .venv "tests/$suite"
 done
 # Django 4.2: every suite that touches Django or Channels APIs (the pure ASGI
 # HTTP and WebSocket protocol tests do not depend on the stack)
 step "tests/server Django (Django 4.2)" pytest_in .venv-dj42 tests/server/test_django.py
 step "tests/websocket Channels (Django 4.2)" pytest_in .venv-dj42 tests/websocket/test_ws_channels.py
-for suite in embedded layer native app demo; do
+for suite in embedded layer native app demo live; do
   step "tests/$suite (Django 4.2)" pytest_in .venv-dj42 "tests/$suite"
 done
 step "installation (fresh venvs, wheel, one libuv)" pytest_in .venv tests/install
