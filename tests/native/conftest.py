@@ -333,11 +333,11 @@ class Server:
         with open(self.proc.log_path, "rb") as f:
             return f.read().decode("utf8", "replace")
 
-    def get(self, path, cookies=None):
+    def get(self, path, cookies=None, headers=None):
         """GET path -> (status, body bytes, SimpleCookie of Set-Cookie)."""
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=TIMEOUT)
         try:
-            headers = {"Host": "127.0.0.1:%d" % self.port}
+            headers = dict(headers or {}, Host="127.0.0.1:%d" % self.port)
             if cookies:
                 headers["Cookie"] = "; ".join("%s=%s" % kv for kv in cookies.items())
             conn.request("GET", path, headers=headers)
