@@ -10,11 +10,20 @@ COLUMNS = string.ascii_uppercase[:6]  # A..F
 CELL_MAX_LENGTH = 100
 
 
-class Sheet(models.Model):
+class Named(models.Model):
+    """A sheet or a room: what its URL names, created on first visit."""
+
     name = models.SlugField(max_length=40, unique=True)
+
+    class Meta:
+        abstract = True
 
     def __str__(self):
         return self.name
+
+
+class Sheet(Named):
+    pass
 
 
 class Cell(models.Model):
@@ -37,11 +46,8 @@ class Cell(models.Model):
         return "%s%d" % (COLUMNS[self.col], self.row + 1)
 
 
-class Room(models.Model):
-    name = models.SlugField(max_length=40, unique=True)
-
-    def __str__(self):
-        return self.name
+class Room(Named):
+    pass
 
 
 class Message(models.Model):

@@ -4,11 +4,10 @@
 // again, takes the new dfwskey cookie of that response and reconnects.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DFSignalsClient, UNKNOWN_WINDOW_CODE, UNKNOWN_WINDOW_SIGNAL } from '../src/client.js';
+import { UNKNOWN_WINDOW_CODE, UNKNOWN_WINDOW_SIGNAL } from '../src/client.js';
 import { getCookie } from '../src/cookies.js';
-import { makeWindow, FakeClock, fakeWebSocketClass, recordingLogger } from './helpers.js';
+import { URL_COOKIE, clientSetup } from './helpers.js';
 
-const URL_COOKIE = 'dfwsurl=ws%3A%2F%2Fexample.com%3A8000%2Fws%2F; Path=/';
 const NOTICE = JSON.stringify({
   signal: UNKNOWN_WINDOW_SIGNAL,
   opts: { code: UNKNOWN_WINDOW_CODE, reason: 'unknown window key' },
@@ -24,26 +23,22 @@ const settle = () => new Promise((resolve) => { setImmediate(resolve); });
  * cookie, as a page whose view sets no topics).
  */
 function connectedClient({ newKeys = ['key-new'], config = {} } = {}) {
-  const { window } = makeWindow(undefined, { cookies: [URL_COOKIE, 'dfwskey=key-old; Path=/'] });
-  const clock = new FakeClock();
-  const WS = fakeWebSocketClass(window);
-  const logger = recordingLogger();
   const fetched = [];
   const keys = [...newKeys];
+  let page = null;
   const fetch = async (url, init) => {
     fetched.push({ url, init });
     const key = keys.shift();
     if (key) {
-      window.document.cookie = `dfwskey=${key}; path=/`;
+      page.document.cookie = `dfwskey=${key}; path=/`;
     }
     return { status: 200 };
   };
-  const client = new DFSignalsClient(window, {
-    WebSocket: WS, timers: clock, logger, random: () => 0, fetch, config,
-  });
-  client.start();
-  WS.last.serverOpen();
-  return { window, client, clock, WS, logger, fetched };
+  const setup = clientSetup({ cookies: [URL_COOKIE, 'dfwskey=key-old; Path=/'], config, fetch });
+  page = setup.window;
+  setup.client.start();
+  setup.WS.last.serverOpen();
+  return { ...setup, fetched };
 }
 
 test('the unknown_window signal makes the client fetch the page and reconnect with the new key', async () => {
@@ -135,15 +130,8 @@ test('renewKey: false leaves it to the page handlers', async () => {
 });
 
 test('a failed fetch falls back to the ordinary reconnection', async () => {
-  const { window } = makeWindow(undefined, { cookies: [URL_COOKIE, 'dfwskey=key-old; Path=/'] });
-  const clock = new FakeClock();
-  const WS = fakeWebSocketClass(window);
-  const logger = recordingLogger();
-  const client = new DFSignalsClient(window, {
-    WebSocket: WS,
-    timers: clock,
-    logger,
-    random: () => 0,
+  const { client, clock, WS, logger } = clientSetup({
+    cookies: [URL_COOKIE, 'dfwskey=key-old; Path=/'],
     fetch: async () => { throw new Error('offline'); },
     config: { renewKeyUrl: '/renew/' },
   });
