@@ -1,6 +1,9 @@
--- wrk script used by http_bench.py: counts every response that is not
--- 200 with the exact body "Hello, world!" and prints the totals at the end
--- as "check: good N bad M" (plus the first bad status/body seen).
+-- wrk script of bench/peers.py's warm-up runs: request.lua's request, and
+-- every answer checked: 200 with exactly the expected body.
+--   wrk ... -s check.lua URL -- METHOD REQUEST_BODY_FILE EXPECTED_BODY_FILE
+-- Run it from bench/ (require finds request.lua there). At the end it
+-- prints "check: good N bad M" and, when M > 0, the first bad status and body.
+local request = require "request"
 local threads = {}
 
 function setup(thread)
@@ -8,11 +11,13 @@ function setup(thread)
 end
 
 function init(args)
+   request.setup(args)
+   expected = request.slurp(args[3])
    good, bad, first_bad = 0, 0, ""
 end
 
 function response(status, headers, body)
-   if status == 200 and body == "Hello, world!" then
+   if status == 200 and body == expected then
       good = good + 1
    else
       bad = bad + 1

@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """Channel layer benchmark: dfws' C Redis layer against Python channels_redis.
 
 Both talk to the same redis-server, which this script starts on a free
@@ -17,8 +17,9 @@ issues them from dfws-asgi's loop (one hiredis connection, no waiting per
 call). The tool parses a JSON line per command and prints a JSON line per
 received message: that overhead is counted against the C layer.
 
-Python side: channels_redis.core.RedisChannelLayer in a separate process
-(this script with --python-worker), asyncio: a receiving task per channel
+Python side: channels_redis.core.RedisChannelLayer from PyPI (the peers
+environment, bench/.venv-peers) in a separate process (this script with
+--python-worker), asyncio: a receiving task per channel
 and the sends awaited one after another ("sequential", how application code
 calls it) and with --inflight sends in flight ("concurrent"); the better of
 the two is the reference for the ratio.
@@ -29,69 +30,21 @@ of 100 per channel would refuse a burst). Throughput = messages received per
 second from the first send to the last receipt; "per CPU-s" divides by the
 layer process's CPU time (robust on a busy machine).
 
-Run with Debian's interpreter:  /usr/bin/python3 bench/layer_bench.py --help
 """
 
 import argparse
 import asyncio
 import json
 import os
-import platform
-import shlex
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(HERE)
-sys.path.insert(0, HERE)
-sys.dont_write_bytecode = True   # importing http_bench must not leave bench/__pycache__
-import http_bench as hb  # noqa: E402  (shared helpers: /proc, tables)
+import runner
 
-PYTHON = "/usr/bin/python3"
-DEFAULT_TOOL = os.path.join(REPO, "build", "tests", "c", "layer_tool")
-
-
-# --------------------------------------------------------------------------
-# redis
-
-class Redis:
-    def __init__(self):
-        self.port = hb.free_port()
-        self.url = "redis://127.0.0.1:%d" % self.port
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--save", "", "--appendonly", "no",
-             "--bind", "127.0.0.1"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        deadline = time.monotonic() + 10
-        while self.command(b"PING") != b"+PONG":
-            if time.monotonic() > deadline or self.proc.poll() is not None:
-                raise RuntimeError("redis-server did not start on port %d" % self.port)
-            time.sleep(0.1)
-
-    def command(self, *words):
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
-                s.sendall(b"*%d\r\n" % len(words) +
-                          b"".join(b"$%d\r\n%s\r\n" % (len(w), w) for w in words))
-                return s.recv(64).split(b"\r\n")[0]
-        except OSError:
-            return None
-
-    def cpu(self):
-        return hb.cpu_seconds([self.proc.pid])
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+DEFAULT_TOOL = os.path.join(runner.REPO, "build", "tests", "c", "layer_tool")
 
 
 # --------------------------------------------------------------------------
@@ -224,9 +177,9 @@ def c_case(args, redis, case):
                     return {"error": "listen-new failed: %s" % reply}
             cmds = [["group-send", group, msg]] * args.group_sends
             want = args.members * args.group_sends
-        cpu0, rcpu0 = hb.cpu_seconds([tool.proc.pid]), redis.cpu()
+        cpu0, rcpu0 = runner.cpu_seconds([tool.proc.pid]), redis.cpu()
         seconds, got, errors, sample = tool.stream(cmds, want, args.timeout)
-        cpu = hb.cpu_seconds([tool.proc.pid]) - cpu0
+        cpu = runner.cpu_seconds([tool.proc.pid]) - cpu0
         rcpu = redis.cpu() - rcpu0
         out = {"rate": got / seconds if seconds > 0 else None, "received": got, "want": want,
                "seconds": seconds, "cpu": cpu, "redis_cpu": rcpu,
@@ -314,7 +267,7 @@ def py_case(args, redis, case, inflight):
            "timeout": args.timeout}
     rcpu0 = redis.cpu()
     try:
-        out = subprocess.run([PYTHON, os.path.abspath(__file__), "--python-worker",
+        out = subprocess.run([runner.PEERS_PYTHON, os.path.abspath(__file__), "--python-worker",
                               json.dumps(cfg)], capture_output=True, text=True,
                              timeout=args.timeout + 120)
     except subprocess.TimeoutExpired:
@@ -384,8 +337,9 @@ def main(argv=None):
     if shutil.which("redis-server") is None:
         print("error: redis-server not found", file=sys.stderr)
         return 2
-    load_before = hb.loadavg()
-    redis = Redis()
+    runner.require([runner.PEERS_PYTHON])
+    load_before = runner.loadavg()
+    redis = runner.Redis()
     results = {c: {i: [] for i, _ in IMPLS} for c in args.cases}
     try:
         for case in args.cases:
@@ -409,7 +363,7 @@ def main(argv=None):
         return 130
     finally:
         redis.stop()
-    load = (load_before, hb.loadavg())
+    load = (load_before, runner.loadavg())
 
     head = ["case"] + [label for _, label in IMPLS] + ["C / best channels_redis"]
     tables = []
@@ -431,38 +385,18 @@ def main(argv=None):
     tables.append(("CPU time per run: layer process / redis-server", head, rows))
     problems = ["%s / %s: %s" % (CASES[c], label, r["error"]) for c in args.cases
                 for i, label in IMPLS for r in results[c][i] if r.get("error")]
-    for title, h, rows in tables:
-        print("\n" + title)
-        print(hb.text_table(h, rows))
+    runner.print_tables(tables)
     if problems:
         print("\n" + "\n".join("PROBLEM " + p for p in problems))
-    print("\nload average: %s before, %s after" % load)
+    print("\n" + runner.busy_label(load[0]))
     if args.markdown:
-        vers = {}
-        for mod in ("channels_redis", "redis", "msgpack"):
-            try:
-                m = __import__(mod)
-                vers[mod] = getattr(m, "__version__", None) or ".".join(map(str, m.version))
-            except Exception:  # noqa: BLE001
-                vers[mod] = "?"
-        try:
-            v = subprocess.run(["redis-server", "--version"], capture_output=True, text=True)
-            vers["redis-server"] = v.stdout.split()[2].replace("v=", "")
-        except (OSError, IndexError):
-            vers["redis-server"] = "?"
-        cmd = "/usr/bin/python3 bench/layer_bench.py " + " ".join(
-            shlex.quote(a) for a in sys.argv[1:])
-        lines = ["Command: `%s`" % cmd.strip(), "",
-                 "send+receive: %d messages on one channel; group_send: %d members x %d calls; "
+        vers = runner.python_versions(runner.PEERS_PYTHON, ["channels-redis", "redis", "msgpack"])
+        vers["redis-server"] = runner.redis_version()
+        extra = (" send+receive: %d messages on one channel; group_send: %d members x %d calls; "
                  "%d-character messages; channels_redis concurrent mode: %d in flight; "
                  "median of %d run(s)." % (args.messages, args.members, args.group_sends,
-                                           args.size, args.inflight, args.repeat),
-                 "Machine: %s, %d CPUs, Python %s, load average %s before / %s after; "
-                 "versions: %s." % (hb.cpu_model(), os.cpu_count(), platform.python_version(),
-                                    load[0], load[1],
-                                    ", ".join("%s %s" % kv for kv in sorted(vers.items())))]
-        for title, h, rows in tables:
-            lines += ["", "*%s*" % title, "", hb.md_table(h, rows)]
+                                           args.size, args.inflight, args.repeat))
+        lines = runner.run_header("layer_bench.py", load, vers, extra) + runner.md_tables(tables)
         if problems:
             lines += [""] + ["- PROBLEM " + p for p in problems]
         with open(args.markdown, "w") as f:

@@ -1,9 +1,11 @@
-"""Raw ASGI 3 "hello world" used by bench/http_bench.py.
+"""Raw ASGI 3 "hello world" of bench/peers.py's hello case.
 
 Answers every HTTP request with 200 and the 13-byte body ``Hello, world!``
 (explicit Content-Length, so every server takes the same single-write path).
 Lifespan is accepted so that servers running it (dfws, uvicorn) start clean.
 """
+
+from lifespan import lifespan
 
 BODY = b"Hello, world!"
 START = {
@@ -22,10 +24,4 @@ async def app(scope, receive, send):
         await send(START)
         await send(RESPONSE_BODY)
     elif scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await lifespan(receive, send)

@@ -1,4 +1,4 @@
-"""Tiny raw ASGI 3 app for bench/ws_bench.py, served by every server alike.
+"""Tiny raw ASGI 3 app of bench/peers.py's WebSocket cases, served by every server alike.
 
 WebSocket on any path:
 - a text message starting with "b:" is a broadcast trigger: the same text is
@@ -8,19 +8,15 @@ WebSocket on any path:
 HTTP: 200 "ws_echo" (lets a driver check the server is up). Lifespan accepted.
 """
 
+from lifespan import lifespan
+
 CONNECTIONS = {}   # id -> send callable of every open WebSocket
 
 
 async def app(scope, receive, send):
     kind = scope["type"]
     if kind == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await lifespan(receive, send)
     elif kind == "http":
         while (await receive()).get("more_body"):
             pass

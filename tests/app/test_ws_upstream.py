@@ -89,7 +89,7 @@ def test_names_left_out_are_documented():
 
 # ---- df_websockets.routing:application as the server's first import ------------------
 def _fresh_python(code, settings_module="settings"):
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([HERE, REPO]))
+    env = dict(os.environ, PYTHONPATH=HERE)  # dfws and df_websockets: the installed ones
     env.pop("DJANGO_SETTINGS_MODULE", None)
     if settings_module:
         env["DJANGO_SETTINGS_MODULE"] = settings_module
@@ -97,12 +97,9 @@ def _fresh_python(code, settings_module="settings"):
                           capture_output=True, text=True, timeout=60)
 
 
-# what dfws-asgi does with "df_websockets.routing:application" (dfws.runner.load_app;
-# the _dfws built-in module exists only inside the binary), then one HTTP request
-# and one websocket heartbeat through the application
+# what dfws-asgi does with "df_websockets.routing:application" (dfws.runner.load_app),
+# then one HTTP request and one websocket heartbeat through the application
 SERVE_ROUTING = r"""
-import sys, types
-sys.modules["_dfws"] = types.ModuleType("_dfws")
 from dfws.runner import load_app
 app = load_app("df_websockets.routing:application")
 from django.apps import apps

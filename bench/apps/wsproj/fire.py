@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """Broadcast trigger process of bench/native_bench.py: another process than
 the server, like a Celery worker or ``manage.py shell`` would be.
 

@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """manage.py of the bench/native_bench.py project (needs WSPROJ_REDIS_URL)."""
 import os
 import sys

@@ -1,1 +1,0 @@
-"""Minimal Django project for bench/http_bench.py: one sync view, no database."""

@@ -1,5 +1,0 @@
-from django.urls import path
-
-from djhello.views import hello
-
-urlpatterns = [path("", hello)]

@@ -1,0 +1,3 @@
+module dfws.bench/wsgen
+
+go 1.23
