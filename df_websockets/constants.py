@@ -23,3 +23,7 @@ class RemovedInDfWebsockets2Warning(PendingDeprecationWarning):
 UNKNOWN_WINDOW_SIGNAL = "df_websockets.unknown_window"
 UNKNOWN_WINDOW_CLOSE_CODE = 4004
 UNKNOWN_WINDOW_REASON = "unknown window key"
+
+# manage.py runserver -> its dfws-asgi: the file where the server lists its
+# modules' files for runserver's reloader (df_websockets.devserver)
+RUNSERVER_MODULES_ENV = "DFWS_RUNSERVER_MODULES"

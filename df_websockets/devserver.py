@@ -8,6 +8,7 @@ watch them in this process, and again whenever a module was imported since
 (a view's first request, a signal handler's lazy import): runserver's
 reloader watches them (see the runserver command).
 """
+import logging
 import os
 import sys
 import threading
@@ -19,8 +20,10 @@ setup_django()
 from django.conf import settings  # noqa: E402
 from django.utils.module_loading import import_string  # noqa: E402
 
-MODULES_ENV = "DFWS_RUNSERVER_MODULES"
+from df_websockets.constants import RUNSERVER_MODULES_ENV as MODULES_ENV  # noqa: E402
+
 POLL_SECONDS = 1.0
+logger = logging.getLogger("df_websockets.devserver")
 
 
 def _build():
@@ -86,8 +89,14 @@ def report_modules(path, interval=POLL_SECONDS):
     """Write the module files now (before the server serves: the times
     listed are those of the files just loaded), then, in a daemon thread,
     again each time ``sys.modules`` grew."""
+    def write():
+        try:
+            write_module_files(path)
+        except OSError as exc:  # runserver then watches its own modules only
+            logger.warning("cannot list the server's modules in %s: %s", path, exc)
+
     count = len(sys.modules)
-    write_module_files(path)
+    write()
 
     def loop():
         seen = count
@@ -95,10 +104,7 @@ def report_modules(path, interval=POLL_SECONDS):
         while not event.wait(interval):
             if len(sys.modules) != seen:
                 seen = len(sys.modules)
-                try:
-                    write_module_files(path)
-                except OSError:
-                    pass
+                write()
 
     threading.Thread(target=loop, name="dfws-devserver-modules", daemon=True).start()
 

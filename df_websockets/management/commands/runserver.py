@@ -38,13 +38,15 @@ from django.conf import settings
 from django.core.management.commands.runserver import Command as RunserverCommand
 from django.utils import autoreload
 
+from df_websockets.constants import RUNSERVER_MODULES_ENV as MODULES_ENV
+from dfws.project import SKIP_CHECKS_ENV  # the server: runserver ran the checks
+
 BINARY_NAME = "dfws-asgi"
 DEV_APPLICATION = "df_websockets.devserver:application"
 # set by the first runserver process for the reloaded ones and their server
 FD_ENV = "DFWS_RUNSERVER_FD"
-MODULES_ENV = "DFWS_RUNSERVER_MODULES"  # the server's module list (df_websockets.devserver)
-SKIP_CHECKS_ENV = "DFWS_SKIP_CHECKS"  # dfws.project: runserver ran them
 POLL_SECONDS = 1.0  # as Django's StatReloader
+
 
 def find_dfws_asgi():
     """Path of the dfws-asgi binary, or None."""
