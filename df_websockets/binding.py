@@ -6,8 +6,10 @@
 
 Whenever an ``Article`` is saved or deleted, ``signal_name`` is triggered to
 the instance's topic (the windows whose view called
-``set_websocket_topics(request, article)``) and, with ``to_model=True``, to
-the model's topic (``set_websocket_topics(request, Article)``, e.g. list pages).
+``set_websocket_topics(request, article)``), with ``to_model=True`` to the
+model's topic (``set_websocket_topics(request, Article)``, e.g. list pages),
+and to the targets ``to(instance)`` returns (e.g. the object whose page shows
+the instance: ``bind_model(Comment, ..., to=lambda comment: [comment.post])``).
 The signal's arguments are ``serialize(instance, deleted)`` (default:
 ``{"pk": …, "model": "app_label.model_name", "deleted": bool}``).
 Call it once, e.g. in ``AppConfig.ready()`` or a ``signals.py`` module.
@@ -29,8 +31,11 @@ def default_serializer(instance, deleted):
             "deleted": deleted}
 
 
-def bind_model(model, signal_name, to_model=False, serialize=None, on_commit=True):
+def bind_model(model, signal_name, to_model=False, serialize=None, on_commit=True, to=None):
     """Trigger ``signal_name`` to the topics of saved/deleted ``model`` instances.
+
+    ``to``: a callable ``to(instance)`` returning more targets (objects,
+    classes or topic constants, as ``trigger(to=...)`` takes).
 
     ``on_commit``: wait for the transaction to commit (so windows never see
     rolled-back data). Returns an ``unbind()`` callable; binding the same
@@ -50,7 +55,12 @@ def bind_model(model, signal_name, to_model=False, serialize=None, on_commit=Tru
         except Exception:
             logger.exception("bind_model(%s, %r): serializer failed", model.__name__, signal_name)
             return
-        targets = [copy.copy(instance)] + ([model] if to_model else [])
+        try:
+            targets = [copy.copy(instance)] + ([model] if to_model else []) + (
+                list(to(instance)) if to else [])
+        except Exception:
+            logger.exception("bind_model(%s, %r): to() failed", model.__name__, signal_name)
+            return
 
         def send():
             try:

@@ -6,6 +6,7 @@ sends every ``channel`` scope to it.
 """
 import json
 import logging
+import uuid
 from functools import lru_cache
 
 from asgiref.compatibility import guarantee_single_callable
@@ -13,13 +14,19 @@ from asgiref.sync import async_to_sync
 from channels.consumer import SyncConsumer
 from channels.generic.websocket import WebsocketConsumer
 from channels.routing import ChannelNameRouter
+from django.conf import settings
 from django.core.cache import caches
 from django.core.exceptions import ImproperlyConfigured
 from django.core.handlers.base import BaseHandler
 from django.http import HttpRequest, HttpResponse, QueryDict
 
 from df_websockets import tasks, ws_settings
-from df_websockets.constants import WEBSOCKET_KEY_COOKIE_NAME
+from df_websockets.constants import (
+    UNKNOWN_WINDOW_CLOSE_CODE,
+    UNKNOWN_WINDOW_REASON,
+    UNKNOWN_WINDOW_SIGNAL,
+    WEBSOCKET_KEY_COOKIE_NAME,
+)
 from df_websockets.utils import valid_topic_name
 from df_websockets.window_info import WindowInfo
 
@@ -30,6 +37,30 @@ HEARTBEAT_MESSAGE = "--heartbeat--"
 # upstream's module-level _signal_encoder, signal_decoder and topic_serializer
 __getattr__, __dir__ = tasks._setting_attributes(
     globals(), ["_signal_encoder", "signal_decoder", "topic_serializer"])
+
+
+def unknown_window_notice():
+    """The text frame that tells a browser window its key has no topics
+    (the client then gets a new key, see npm/README.md)."""
+    return json.dumps({
+        "signal": UNKNOWN_WINDOW_SIGNAL,
+        "opts": {"code": UNKNOWN_WINDOW_CLOSE_CODE, "reason": UNKNOWN_WINDOW_REASON},
+        "signal_id": str(uuid.uuid4()),
+    })
+
+
+def log_unknown_window(window_key):
+    """Say why a window that connected will receive nothing."""
+    alias = ws_settings.WEBSOCKET_CACHE_BACKEND
+    backend = settings.CACHES.get(alias, {}).get("BACKEND", "?")
+    logger.warning(
+        "websocket window %s has no topics in CACHES[%r] (%s): told to get a new window key. "
+        "set_websocket_topics() stores them when its page is rendered; they are missing when "
+        "that page came from a process that does not share this cache (a LocMemCache with "
+        "several processes), after a restart emptied it, or after WEBSOCKET_CACHE_EXPIRE.",
+        ("with key %s..." % window_key[:6]) if window_key else "without a dfwskey cookie",
+        alias, backend.rpartition(".")[2],
+    )
 
 
 def get_websocket_topics(request):
@@ -127,6 +158,10 @@ class DFConsumer(WebsocketConsumer):
             self.close()
             return
         self.accept()
+        if not self.topics:
+            log_unknown_window(request.window_key)
+            self.send(text_data=unknown_window_notice())
+            self.close(code=UNKNOWN_WINDOW_CLOSE_CODE, reason=UNKNOWN_WINDOW_REASON)
 
     def disconnect(self, close_code):
         if self.channel_layer:

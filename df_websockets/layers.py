@@ -22,6 +22,7 @@ define ``CHANNEL_LAYERS`` (see ``df_websockets.apps``).
 """
 import asyncio
 import logging
+import os
 import sys
 import threading
 import time
@@ -31,6 +32,15 @@ from channels.exceptions import ChannelFull
 from channels.layers import InMemoryChannelLayer
 
 logger = logging.getLogger("df_websockets.layers")
+
+UNREACHED = (
+    "a group message went through the embedded channel layer of process %d, which serves "
+    "no window or consumer (a manage.py shell, a worker, a script): it reaches none. The "
+    "embedded layer lives inside the dfws-asgi server; to send from other processes, "
+    "configure a layer they share: CHANNEL_LAYERS = {'default': {'BACKEND': "
+    "'channels_redis.core.RedisChannelLayer', 'CONFIG': {'hosts': ['redis://127.0.0.1:6379']}}} "
+    "(pip install 'dfws[redis]') for the server and for them."
+)
 
 
 
@@ -63,6 +73,10 @@ class EmbeddedChannelLayer(InMemoryChannelLayer):
         # inside dfws-asgi: channel -> asyncio.Queue fed by the C layer
         self._native_queues = {}
         self._native_lock = threading.Lock()
+        # outside dfws-asgi: whether a consumer of this process ever joined a
+        # group, and whether group_send said that it reaches nobody
+        self._joined = False
+        self._told_unreached = False
 
     # ---- inside dfws-asgi: the C layer -------------------------------------
 
@@ -137,6 +151,7 @@ class EmbeddedChannelLayer(InMemoryChannelLayer):
             self.require_valid_channel_name(channel)
             native.layer_group_add(group, channel)
             return
+        self._joined = True
         await super().group_add(group, channel)
 
     async def group_discard(self, group, channel):
@@ -206,6 +221,9 @@ class EmbeddedChannelLayer(InMemoryChannelLayer):
             native.layer_group_send(group, message)
             return
         self._clean_expired()
+        if not self._joined and not self._told_unreached:
+            self._told_unreached = True
+            logger.warning(UNREACHED, os.getpid())
         for channel in list(self.groups.get(group, {})):
             try:
                 await self.send(channel, message)

@@ -33,6 +33,15 @@ def main(argv=None):
     status = _dfws.configure(argv, int(inherited) if inherited.isdigit() else -1)
     if status is not None:
         return status
+    opts = _dfws.options()
+    if opts["workers"] > 1:
+        # the project's LOGGING, and a layer the workers cannot share (dfws.project)
+        from dfws.project import prepare_supervisor
+
+        problem = prepare_supervisor(opts)
+        if problem:
+            print("dfws-asgi: error: %s" % problem, file=sys.stderr)
+            return 1
     status = _dfws.prefork()
     if status is not None:
         return status  # the supervisor: every worker is gone

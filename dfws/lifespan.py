@@ -53,7 +53,8 @@ class Lifespan:
             else:
                 logger.error("Application startup failed: it returned without answering lifespan.startup")
             return False
-        logger.info("ASGI 'lifespan' protocol appears unsupported.")
+        # most Django and Channels applications: nothing worth a line at -v 1
+        logger.debug("ASGI 'lifespan' protocol appears unsupported.")
         return True
 
     async def _run(self, scope):

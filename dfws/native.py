@@ -151,7 +151,30 @@ def _answer(window, future):
         logger.exception("df_websockets window refused (500): WindowInfo is not serializable")
         window.refuse(500)
         return
-    window.accept(packed, groups)
+    if groups:
+        window.accept(packed, groups)
+        return
+    _tell_unknown_window(window, packed, info.get("window_key") or "")
+
+
+def _tell_unknown_window(window, packed, window_key):
+    """A window whose key has no topics would be connected but deaf: it is
+    accepted into a group of its own, only to receive the notice that makes
+    the browser client get a new key (and close this socket). The C server
+    has no way to close a window with a code yet (the Python consumer closes
+    it with UNKNOWN_WINDOW_CLOSE_CODE)."""
+    import uuid
+
+    from df_websockets.consumers import log_unknown_window, unknown_window_notice
+    from df_websockets.utils import valid_topic_name
+
+    from dfws.binding import load_extension
+
+    log_unknown_window(window_key)
+    group = valid_topic_name("-dfws.unknown_window.%s" % uuid.uuid4().hex)
+    window.accept(packed, [group])
+    load_extension().layer_group_send(
+        group, {"type": "ws_message", "message": unknown_window_notice()})
 
 
 def connect(scope, window):

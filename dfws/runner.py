@@ -137,7 +137,14 @@ def main():
         return 1
     from asgiref.compatibility import guarantee_single_callable
 
+    from dfws.project import refuse_to_start
+
     app = guarantee_single_callable(app)
+    problems = refuse_to_start(opts)
+    for problem in problems:
+        print(f"dfws-asgi: error: {problem}", file=sys.stderr)
+    if problems:
+        return 1
 
     import uvloop
 

@@ -14,7 +14,7 @@ PACKAGES=(
   # Debian's own Python 3.11, on which the tests also install dfws
   python3 python3-venv python3-dev libpython3.11-dev
   # tests
-  redis-server chromium
+  redis-server chromium nginx
 )
 
 missing=()

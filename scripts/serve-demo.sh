@@ -7,5 +7,5 @@ cd "$(dirname "$0")/.."
 scripts/build.sh
 cd demo
 ../.venv/bin/python3 manage.py migrate --noinput >/dev/null
-echo "serving the demo on http://127.0.0.1:8000/ (Ctrl-C to stop)"
+echo "serving the demo on http://127.0.0.1:8000/ (Ctrl-C to stop): open /sheet/ and /chat/ in two browsers"
 exec ../.venv/bin/dfws-asgi demo.asgi:application "$@"

@@ -58,6 +58,9 @@ pytest_in() { # venv, pytest arguments...
   DFWS_ASGI="${DFWS_ASGI:-$ROOT/$venv/bin/dfws-asgi}" PATH="$ROOT/$venv/bin:$PATH" \
     "$ROOT/$venv/bin/python" -m pytest -q -p no:cacheprovider "$@"
 }
+installed_pytest_in() { # the same, the checkout's dfws/ (no built extension) off sys.path:
+  PYTHONSAFEPATH=1 pytest_in "$@" # tests/live fork the installed dfws-asgi
+}
 
 step "C build (debug, -Werror)" meson_build build-test -Dwerror=true
 step "C unit tests" unit_tests build-test
@@ -65,6 +68,7 @@ export DFWS_LAYER_TOOL="$ROOT/build-test/tests/c/layer_tool"
 for suite in server websocket embedded layer native app demo; do
   step "tests/$suite (Django 5.2)" pytest_in .venv "tests/$suite"
 done
+step "tests/live (Django 5.2)" installed_pytest_in .venv tests/live
 # Django 4.2: every suite that touches Django or Channels APIs (the pure ASGI
 # HTTP and WebSocket protocol tests do not depend on the stack)
 step "tests/server Django (Django 4.2)" pytest_in .venv-dj42 tests/server/test_django.py
@@ -72,6 +76,7 @@ step "tests/websocket Channels (Django 4.2)" pytest_in .venv-dj42 tests/websocke
 for suite in embedded layer native app demo; do
   step "tests/$suite (Django 4.2)" pytest_in .venv-dj42 "tests/$suite"
 done
+step "tests/live (Django 4.2)" installed_pytest_in .venv-dj42 tests/live
 step "installation (fresh venvs, wheel, one libuv)" pytest_in .venv tests/install
 if [ -f npm/package.json ]; then
   step "browser client unit tests" bash -c "cd npm && npm test"

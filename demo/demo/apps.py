@@ -7,4 +7,6 @@ class DemoConfig(AppConfig):
 
     def ready(self):
         # register the server-side signals before the first browser call
-        from demo import signals  # noqa: F401
+        from demo import live, signals  # noqa: F401
+
+        live.bind()

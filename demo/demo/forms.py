@@ -11,3 +11,11 @@ class DemoForm(forms.Form):
     age = forms.IntegerField(min_value=0, max_value=150, required=False)
     color = forms.ChoiceField(choices=COLORS, widget=forms.RadioSelect)
     newsletter = forms.BooleanField(required=False)
+
+
+class ChatForm(forms.Form):
+    """A chat message, sent by the page with serializeForm and validated
+    here (``demo.signals.chat_post``)."""
+
+    author = forms.CharField(max_length=40)
+    text = forms.CharField(max_length=500)

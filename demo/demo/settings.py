@@ -11,6 +11,8 @@ Environment variables (all optional):
 - ``DFWS_DEMO_DB``: path of the SQLite database (default: a file in the
   system's temporary folder, which is always writable).
 - ``DFWS_DEMO_DEBUG``: ``0`` / ``false`` / ``no`` turns DEBUG off.
+- ``DFWS_DEMO_LOCMEM_CACHE``: ``1`` keeps the windows' topics in a
+  LocMemCache (lost when the server restarts) instead of a file cache.
 - ``DFWS_DEMO_SECRET_KEY``: Django's SECRET_KEY (a fixed development key by default).
 """
 import os
@@ -97,6 +99,10 @@ if DFWS_DEMO_REDIS_URL:
             "LOCATION": DFWS_DEMO_REDIS_URL,
         }
     }
+elif _env_bool("DFWS_DEMO_LOCMEM_CACHE", False):
+    # Django's default cache, private to the process: a restart loses every
+    # window's topics, and df_websockets tells the open pages to get new keys
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 else:
     # No CHANNEL_LAYERS: df_websockets provides its embedded layer as default.
     # The window -> topics entries live in a file cache so that pages still

@@ -3,7 +3,8 @@
 Every handler is callable from browsers (``is_allowed_to=everyone``) and
 answers by triggering one built-in browser signal on the calling window
 (``to=[WINDOW]``), except ``demo.broadcast`` which updates every open window
-(``to=[BROADCAST]``).
+(``to=[BROADCAST]``), and the sheet's and the chat's, which save to the
+database (``demo.live`` sends the change to the windows of that sheet or room).
 
 Browsers are untrusted: handlers never echo client-provided text as HTML (they
 use ``html.text`` or escape it) and validate their arguments.
@@ -18,7 +19,8 @@ from df_websockets.tasks import WINDOW, trigger
 from df_websockets.utils import SerializedForm
 
 from demo.broadcast import broadcast, next_count
-from demo.forms import DemoForm
+from demo.forms import ChatForm, DemoForm
+from demo.models import CELL_MAX_LENGTH, COLUMNS, ROWS, Cell, Message, Room, Sheet
 
 logger = logging.getLogger(__name__)
 
@@ -267,3 +269,40 @@ def form_submit(window_info, form_data: SerializedForm(DemoForm) = None):
         content = format_html('<ul class="errors">{}</ul>', items)
         _to_window(window_info, "html.content", selector="#form-result", content=content)
         _to_window(window_info, "html.add_class", selector="#demo-form", class_name="invalid")
+
+
+# ---- the shared sheet and the chat rooms ----------------------------------------
+# The handlers only write to the database: demo.live's bind_model sends the
+# saved cell or message to every window of that sheet or room.
+
+
+@signal(path="demo.sheet.set", is_allowed_to=everyone)
+def sheet_set(window_info, sheet: int, row: int, col: int, value=""):
+    if not (0 <= row < ROWS and 0 <= col < len(COLUMNS)):
+        logger.warning("demo.sheet.set: no cell at row %r, column %r", row, col)
+        return
+    value = str(value)[:CELL_MAX_LENGTH]
+    try:
+        sheet = Sheet.objects.get(pk=sheet)
+    except Sheet.DoesNotExist:
+        logger.warning("demo.sheet.set: no sheet %r", sheet)
+        return
+    Cell.objects.update_or_create(sheet=sheet, row=row, col=col, defaults={"value": value})
+
+
+@signal(path="demo.chat.post", is_allowed_to=everyone)
+def chat_post(window_info, room: int, form_data: SerializedForm(ChatForm) = None):
+    try:
+        room = Room.objects.get(pk=room)
+    except Room.DoesNotExist:
+        logger.warning("demo.chat.post: no room %r", room)
+        return
+    if form_data is None or not form_data.is_valid():
+        errors = form_data.errors.as_text() if form_data is not None else "no form data"
+        _to_window(window_info, "html.text", selector="#chat-error", content=errors)
+        return
+    Message.objects.create(room=room, **form_data.cleaned_data)
+    # the sender's text field is emptied; its name is kept
+    _to_window(window_info, "html.forms.set", selector="#chat-form",
+               values=[{"name": "text", "value": ""}])
+    _to_window(window_info, "html.text", selector="#chat-error", content="")

@@ -9,4 +9,8 @@ urlpatterns = [
     path("form/", views.form_page, name="form"),
     path("ping/", views.ping, name="ping"),
     path("download/sample.txt", views.download_sample, name="download_sample"),
+    path("sheet/", views.sheet, name="sheet"),
+    path("sheet/<slug:name>/", views.sheet, name="sheet_named"),
+    path("chat/", views.chat_index, name="chat"),
+    path("chat/<slug:name>/", views.chat_room, name="chat_room"),
 ]

@@ -4,7 +4,7 @@ joins its topics (its own WINDOW and BROADCAST)."""
 import logging
 
 from django.http import Http404, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -13,14 +13,20 @@ from df_websockets.tasks import set_websocket_topics
 from demo.broadcast import BROADCAST_SELECTOR, broadcast
 from demo.catalog import BUILTIN_SIGNALS, BY_NAME
 from demo.forms import COLORS
+from demo.models import COLUMNS, ROWS, Message, Room, Sheet
+
+HISTORY = 50  # messages shown when a room page opens
+SUGGESTED_ROOMS = ("lobby", "python", "random")
 
 logger = logging.getLogger(__name__)
 
 SAMPLE_FILE = b"This file was downloaded through the html.download_file signal of df_websockets.\n"
 
 
-def _page(request, template, context=None):
-    set_websocket_topics(request)
+def _page(request, template, context=None, topics=()):
+    """Render a demo page; its window joins ``topics`` (and its own WINDOW
+    and BROADCAST, which set_websocket_topics always adds)."""
+    set_websocket_topics(request, *topics)
     base = {"builtin_signals": BUILTIN_SIGNALS}
     base.update(context or {})
     return render(request, template, base)
@@ -66,3 +72,33 @@ def download_sample(request):
     response = HttpResponse(SAMPLE_FILE, content_type="text/plain; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="dfws-demo.txt"'
     return response
+
+
+@require_GET
+def sheet(request, name="main"):
+    """A sheet, created on first visit; its window joins the sheet's topic."""
+    sheet, _ = Sheet.objects.get_or_create(name=name)
+    values = {(cell.row, cell.col): cell.value for cell in sheet.cells.all()}
+    rows = [
+        (row + 1, [(col, "c-%d-%d" % (row, col), values.get((row, col), ""))
+                   for col in range(len(COLUMNS))])
+        for row in range(ROWS)
+    ]
+    return _page(request, "demo/sheet.html", {"sheet": sheet, "columns": COLUMNS, "rows": rows},
+                 topics=[sheet])
+
+
+@require_GET
+def chat_index(request):
+    return redirect("chat_room", name="lobby")
+
+
+@require_GET
+def chat_room(request, name):
+    """A room's page: its history from the database; its window joins the
+    room's topic, so new messages arrive live."""
+    room, _ = Room.objects.get_or_create(name=name)
+    history = list(Message.objects.filter(room=room).order_by("-created", "-pk")[:HISTORY])[::-1]
+    rooms = sorted(set(SUGGESTED_ROOMS) | set(Room.objects.values_list("name", flat=True)))
+    return _page(request, "demo/chat.html", {"room": room, "history": history, "rooms": rooms},
+                 topics=[room])

@@ -16,6 +16,10 @@
 //     a new one serves) after a successful open reconnects at once, spread
 //     over restartJitter ms so that every window does not come back in the
 //     same millisecond.
+//   unknown window (the server has no topics for our key: the signal
+//     `df_websockets.unknown_window`, or close code 4004) -> the page URL is
+//     fetched again, which gives a new key with the page's topics (the
+//     `dfwskey` cookie of the response), then the socket reconnects at once.
 // Every socket callback first checks that its socket is still the current
 // one, so a late event from an abandoned socket changes nothing.
 
@@ -24,6 +28,9 @@ import { backoffDelay } from './backoff.js';
 import { getCookie } from './cookies.js';
 
 export const HEARTBEAT_MESSAGE = '--heartbeat--';
+// what the server says to a window whose key has no topics
+export const UNKNOWN_WINDOW_SIGNAL = 'df_websockets.unknown_window';
+export const UNKNOWN_WINDOW_CODE = 4004;
 const OPEN = 1;
 const LOG = '[df_websockets]';
 
@@ -44,6 +51,9 @@ export const DEFAULT_CONFIG = Object.freeze({
   keyCookieMaxAge: 86400,
   keyStorageName: 'dfws.windowKey', // sessionStorage entry of this tab's key
   perTabKey: true, // write this tab's key into the cookie before connecting
+  renewKey: true, // unknown window: fetch renewKeyUrl for a new key
+  renewKeyUrl: null, // null: the page's own URL
+  maxKeyRenewals: 3, // renewals in a row (no signal received between them) before giving up
 });
 
 function isEmpty(value) {
@@ -57,6 +67,7 @@ export class DFSignalsClient {
    * @param {Function} [options.WebSocket] constructor (default win.WebSocket)
    * @param {{setTimeout: Function, clearTimeout: Function}} [options.timers]
    * @param {() => number} [options.random] for the backoff jitter
+   * @param {Function} [options.fetch] (default win.fetch) to renew the key
    * @param {Console} [options.logger]
    * @param {object} [options.config] overrides of DEFAULT_CONFIG
    * @param {object} [options.preset] an object the page assigned to
@@ -72,6 +83,7 @@ export class DFSignalsClient {
       clearTimeout: (handle) => win.clearTimeout(handle),
     };
     this._random = options.random || Math.random;
+    this._fetch = options.fetch || (typeof win.fetch === 'function' ? win.fetch.bind(win) : null);
     this._logger = options.logger || win.console;
 
     // upstream-compatible public state
@@ -90,6 +102,7 @@ export class DFSignalsClient {
     this._heartbeatTimer = null;
     this._deadlineTimer = null;
     this._started = false;
+    this._renewals = 0; // new keys asked for (unknown window)
     this._stopped = false;
 
     // bound, so that `const {call} = DFSignals` works like upstream's functions
@@ -161,16 +174,7 @@ export class DFSignalsClient {
       return false;
     }
     const args = isEmpty(opts) ? {} : opts;
-    const handlers = this.registry[name];
-    if (handlers) {
-      for (const handler of handlers.slice()) {
-        try {
-          handler(args, id);
-        } catch (err) {
-          this._logger.error(`${LOG} handler of "${name}" failed`, err);
-        }
-      }
-    }
+    this._runHandlers(name, args, id);
     if (!fromServer) {
       let message;
       try {
@@ -182,6 +186,19 @@ export class DFSignalsClient {
       this._send(message);
     }
     return false;
+  }
+
+  _runHandlers(name, args, id) {
+    const handlers = this.registry[name];
+    if (handlers) {
+      for (const handler of handlers.slice()) {
+        try {
+          handler(args, id);
+        } catch (err) {
+          this._logger.error(`${LOG} handler of "${name}" failed`, err);
+        }
+      }
+    }
   }
 
   _send(message) {
@@ -228,14 +245,75 @@ export class DFSignalsClient {
         key = '';
       }
     }
-    this.windowKey = key || '';
-    if (this.windowKey && storage) {
+    this._setWindowKey(key || '');
+  }
+
+  _setWindowKey(key) {
+    this.windowKey = key;
+    const storage = this._storage();
+    if (key && storage) {
       try {
-        storage.setItem(this.config.keyStorageName, this.windowKey);
+        storage.setItem(this.config.keyStorageName, key);
       } catch (err) {
         // quota or disabled storage: the in-memory key is enough
       }
     }
+  }
+
+  /**
+   * The server has no topics for our key (`opts`: {code, reason}): the
+   * window would stay connected but receive nothing. Abandon the socket,
+   * fetch the page again (a page load gets a new key, with the topics the
+   * view sets, in the `dfwskey` cookie of the response) and reconnect with
+   * that key. Page handlers of UNKNOWN_WINDOW_SIGNAL run either way (the
+   * server's message, or the close code); `renewKey: false` leaves it to
+   * them (e.g. location.reload()).
+   */
+  _renewWindowKey(ws, opts) {
+    if (ws !== this._socket) {
+      return;
+    }
+    this._teardown();
+    try {
+      ws.close(1000, 'new window key');
+    } catch (err) {
+      // already closing
+    }
+    const cfg = this.config;
+    const url = cfg.renewKeyUrl || (this._win.location ? this._win.location.href : '');
+    const why = opts && opts.reason ? opts.reason : 'unknown window key';
+    if (!cfg.renewKey) {
+      this._logger.warn(`${LOG} the server does not know this window (${why}); renewKey is off`);
+      return;
+    }
+    if (!this._fetch || !url || this._renewals >= cfg.maxKeyRenewals) {
+      this._logger.error(`${LOG} the server does not know this window (${why}) and no new key `
+        + 'can be had: reload the page to receive signals again');
+      return;
+    }
+    this._renewals += 1;
+    const oldKey = this.windowKey;
+    this._logger.warn(`${LOG} the server does not know this window (${why}): getting a new key from ${url}`);
+    const done = () => {
+      const key = this._readCookie(cfg.keyCookieName);
+      if (!key || key === oldKey) {
+        this._logger.error(`${LOG} ${url} gave no new window key: reload the page to receive signals again`);
+        return;
+      }
+      this._setWindowKey(key);
+      this._attempts = 0;
+      this._connectNow();
+    };
+    let pending;
+    try {
+      pending = Promise.resolve(this._fetch(url, { credentials: 'same-origin', cache: 'no-store' }));
+    } catch (err) {
+      pending = Promise.reject(err);
+    }
+    pending.then(done, (err) => {
+      this._logger.error(`${LOG} cannot fetch ${url} for a new window key`, err);
+      this._scheduleReconnect();
+    });
   }
 
   _readCookie(name) {
@@ -490,6 +568,11 @@ export class DFSignalsClient {
       this._logger.warn(`${LOG} message without signal or signal_id ignored: ${data.slice(0, 200)}`);
       return;
     }
+    if (message.signal === UNKNOWN_WINDOW_SIGNAL) {
+      this._renewWindowKey(ws, message.opts);
+    } else {
+      this._renewals = 0; // this key works: a later restart may renew it again
+    }
     this.call(message.signal, message.opts, message.signal_id);
   }
 
@@ -502,6 +585,12 @@ export class DFSignalsClient {
 
   _onClose(ws, event) {
     if (ws !== this._socket) {
+      return;
+    }
+    if (event && event.code === UNKNOWN_WINDOW_CODE) {
+      const opts = { code: event.code, reason: event.reason || 'unknown window key' };
+      this._renewWindowKey(ws, opts);
+      this._runHandlers(UNKNOWN_WINDOW_SIGNAL, opts);
       return;
     }
     this._teardown();

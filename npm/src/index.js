@@ -8,7 +8,9 @@
 // has `connection, buffer, registry, wsurl, call, connect`, plus
 // `disconnect`, `windowKey`, `config`, `serializeForm`, `bind`, `start`, `stop`.
 
-import { DFSignalsClient, DEFAULT_CONFIG, HEARTBEAT_MESSAGE } from './client.js';
+import {
+  DFSignalsClient, DEFAULT_CONFIG, HEARTBEAT_MESSAGE, UNKNOWN_WINDOW_SIGNAL, UNKNOWN_WINDOW_CODE,
+} from './client.js';
 import { builtinSignals, insertContent, DOM_CONTENT_ADDED } from './html.js';
 import { createBinder, defaultEventName, shouldPrevent } from './binding.js';
 import { serializeForm, setFormFieldValue, fieldValue } from './forms.js';
@@ -79,6 +81,8 @@ export {
   DFSignalsClient,
   DEFAULT_CONFIG,
   HEARTBEAT_MESSAGE,
+  UNKNOWN_WINDOW_SIGNAL,
+  UNKNOWN_WINDOW_CODE,
   builtinSignals,
   insertContent,
   DOM_CONTENT_ADDED,

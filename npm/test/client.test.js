@@ -1,25 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DFSignalsClient, HEARTBEAT_MESSAGE } from '../src/client.js';
-import { makeWindow, FakeClock, fakeWebSocketClass, recordingLogger, sentFrames } from './helpers.js';
-
-const URL_COOKIE = 'dfwsurl=ws%3A%2F%2Fexample.com%3A8000%2Fws%2F; Path=/';
-
-function setup({ cookies = [URL_COOKIE, 'dfwskey=key-a; Path=/'], config = {}, preset, random } = {}) {
-  const { window } = makeWindow(undefined, { cookies });
-  const clock = new FakeClock();
-  const WS = fakeWebSocketClass(window);
-  const logger = recordingLogger();
-  const client = new DFSignalsClient(window, {
-    WebSocket: WS,
-    timers: clock,
-    logger,
-    random: random || (() => 0),
-    config,
-    preset,
-  });
-  return { window, clock, WS, logger, client };
-}
+import {
+  URL_COOKIE, clientSetup as setup, makeWindow, FakeClock, recordingLogger, sentFrames,
+} from './helpers.js';
 
 test('connects to the URL read from the dfwsurl cookie', () => {
   const { client, WS } = setup();

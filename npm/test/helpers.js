@@ -1,6 +1,7 @@
-// Test helpers: a jsdom window, a manual clock, a fake WebSocket class and a
-// logger that records what it is given.
+// Test helpers: a jsdom window, a manual clock, a fake WebSocket class, a
+// logger that records what it is given, and a client built on them.
 import { JSDOM, CookieJar } from 'jsdom';
+import { DFSignalsClient } from '../src/client.js';
 
 export { JSDOM, CookieJar };
 
@@ -108,9 +109,9 @@ export function fakeWebSocketClass(win) {
       if (this.onmessage) this.onmessage({ type: 'message', data });
     }
 
-    serverClose(code = 1006) {
+    serverClose(code = 1006, reason = '') {
       this.readyState = 3;
-      if (this.onclose) this.onclose({ type: 'close', code });
+      if (this.onclose) this.onclose({ type: 'close', code, reason });
     }
 
     serverError() {
@@ -148,4 +149,30 @@ export function recordingLogger() {
 /** The decoded JSON frames a fake socket sent (heartbeats kept as strings). */
 export function sentFrames(ws) {
   return ws.sent.map((s) => (s === '--heartbeat--' ? s : JSON.parse(s)));
+}
+
+export const URL_COOKIE = 'dfwsurl=ws%3A%2F%2Fexample.com%3A8000%2Fws%2F; Path=/';
+
+/**
+ * A DFSignalsClient on a jsdom window with `cookies`, the fake clock, fake
+ * WebSocket class and recording logger; `fetch` is given to the client
+ * when set. Returns {window, clock, WS, logger, client}.
+ */
+export function clientSetup({
+  cookies = [URL_COOKIE, 'dfwskey=key-a; Path=/'], config = {}, preset, random, fetch,
+} = {}) {
+  const { window } = makeWindow(undefined, { cookies });
+  const clock = new FakeClock();
+  const WS = fakeWebSocketClass(window);
+  const logger = recordingLogger();
+  const client = new DFSignalsClient(window, {
+    WebSocket: WS,
+    timers: clock,
+    logger,
+    random: random || (() => 0),
+    config,
+    preset,
+    ...(fetch ? { fetch } : {}),
+  });
+  return { window, clock, WS, logger, client };
 }

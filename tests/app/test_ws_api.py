@@ -497,9 +497,63 @@ def test_checks(settings):
     settings.WEBSOCKET_WORKERS = "channels"
     assert "df_websockets.W001" in _ids()
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer"}}
-    assert "df_websockets.W003" in _ids() and "df_websockets.W001" not in _ids()
+    assert "df_websockets.W005" in _ids() and "df_websockets.W001" not in _ids()
     settings.WEBSOCKET_WORKERS = "thread"
-    assert "df_websockets.W003" not in _ids()
+    assert "df_websockets.W005" not in _ids()
+
+
+def test_checks_per_process_cache_with_several_processes(settings, monkeypatch):
+    """[issue 16] LocMemCache with dfws-asgi --workers N: Error; with a
+    Redis channel layer: Warning."""
+    from df_websockets import checks
+
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    monkeypatch.setattr(checks, "server_workers", lambda: 3)
+    errors = [e for e in run_checks() if e.id == "df_websockets.E004"]
+    assert errors and "while dfws-asgi runs 3 worker processes" in errors[0].msg
+    assert errors[0].hint.endswith("or run one worker (--workers 1).")
+    monkeypatch.setattr(checks, "server_workers", lambda: 1)
+    assert "df_websockets.E004" not in _ids()
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer"}}
+    warnings = [e for e in run_checks() if e.id == "df_websockets.W003"]
+    assert warnings and "with the shared channel layer channels_redis" in warnings[0].msg
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                   "LOCATION": "redis://127.0.0.1:1/1"}}
+    assert _ids() == []
+
+
+def test_server_workers_outside_and_inside_dfws_asgi(monkeypatch):
+    import sys
+    import types
+
+    from df_websockets.checks import server_workers
+
+    assert server_workers() == 1  # no dfws._dfws in a test process
+    fake = types.SimpleNamespace(options=lambda: {"workers": 4})
+    monkeypatch.setitem(sys.modules, "dfws._dfws", fake)
+    assert server_workers() == 4
+
+    def not_serving():
+        raise RuntimeError("no options outside dfws-asgi")
+
+    fake.options = not_serving
+    assert server_workers() == 1
+
+
+def test_check_celery_default_without_broker(settings):
+    """[issue 16] WEBSOCKET_WORKERS left to its default (celery, when it is
+    installed) and no broker: a Warning naming both ways out."""
+    del settings.WEBSOCKET_WORKERS
+    del settings.CELERY_BROKER_URL
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                   "LOCATION": "redis://127.0.0.1:1/1"}}
+    warnings = [e for e in run_checks() if e.id == "df_websockets.W004"]
+    assert warnings and "WEBSOCKET_WORKERS = 'thread'" in warnings[0].hint
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/2"
+    assert "df_websockets.W004" not in _ids()
+    settings.WEBSOCKET_WORKERS = "celery"  # chosen: its broker is the project's business
+    del settings.CELERY_BROKER_URL
+    assert "df_websockets.W004" not in _ids()
 
 
 def test_app_config_and_default_layer(settings):

@@ -50,3 +50,32 @@ def test_bind_model_custom_serializer_instance_only_immediate():
         from df_websockets.binding import unbind_model
 
         unbind_model(Group, "html.text")
+
+
+def test_bind_model_to_the_objects_a_page_shows():
+    """``to(instance)``: more targets, e.g. the parent object whose page
+    shows the instance (the demo's sheet cells, chat messages)."""
+    from django.contrib.auth.models import User
+
+    from df_websockets.tasks import BROADCAST
+
+    user = User.objects.create(username="owner")
+    unbind = bind_model(Group, "group.saved", on_commit=False, to=lambda g: [user, BROADCAST],
+                        serialize=lambda obj, deleted: {"name": obj.name})
+    try:
+        with SignalQueue() as fd:
+            group = Group.objects.create(name="readers")
+        assert fd.ws_signals == {
+            "-auth.group.%d" % group.pk: [("group.saved", {"name": "readers"})],
+            "-auth.user.%d" % user.pk: [("group.saved", {"name": "readers"})],
+            "-broadcast": [("group.saved", {"name": "readers"})],
+        }
+    finally:
+        unbind()
+    bind_model(Group, "group.saved", on_commit=False, to=lambda g: 1 / 0)
+    try:
+        with SignalQueue() as fd:
+            Group.objects.create(name="to() raises")  # logged, the save goes on
+        assert fd.ws_signals == {}
+    finally:
+        unbind()

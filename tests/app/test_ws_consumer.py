@@ -157,16 +157,28 @@ def test_bug_signal_decoder_setting_is_used(settings):
     run(scenario)
 
 
-def test_missing_cookie_is_accepted_without_topics():
+@pytest.mark.parametrize("cookie", [None, b"dfwskey=neverrendered0123456789abcdef"])
+def test_window_without_topics_is_told_and_closed(cookie, caplog):
+    """[issue 16] no cookie, or a key whose topics the cache lost (a restart
+    with a LocMemCache): upstream accepted it deaf. It is accepted, told
+    (the signal the browser client turns into a new key), then closed with
+    code 4004."""
     async def scenario():
-        comm = communicator(None)
+        comm = communicator(cookie)
         connected, _ = await comm.connect()
         assert connected
-        await comm.send_to(text_data="--heartbeat--")
-        assert await comm.receive_from(2) == "--heartbeat--"
-        await comm.disconnect()
+        notice = json.loads(await comm.receive_from(2))
+        assert notice["signal"] == "df_websockets.unknown_window"
+        assert notice["opts"] == {"code": 4004, "reason": "unknown window key"}
+        assert set(notice) == {"signal", "opts", "signal_id"}
+        closed = await comm.receive_output(2)
+        assert closed == {"type": "websocket.close", "code": 4004, "reason": "unknown window key"}
 
     run(scenario)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1
+    assert "has no topics in CACHES['default'] (LocMemCache)" in warnings[0]
+    assert ("with key neverr..." if cookie else "without a dfwskey cookie") in warnings[0]
 
 
 @pytest.mark.parametrize("origin,accepted", [

@@ -174,15 +174,22 @@ def test_asgi_target():
 def test_runserver_runs_dfws_asgi(tmp_path):
     record = tmp_path / "argv.txt"
     fake = tmp_path / "dfws-asgi"
-    fake.write_text("#!/bin/sh\necho \"$$ $DJANGO_SETTINGS_MODULE $*\" > %s\nexec sleep 60\n" % record)
+    # the fake server records its pid, settings, arguments and what its --fd is
+    fake.write_text("#!/bin/sh\necho \"$$ $DJANGO_SETTINGS_MODULE $* $(readlink /proc/$$/fd/$3)\""
+                    " > %s\nexec sleep 60\n" % record)
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
     port = _free_port()
     proc = _runserver(port, {"DFWS_ASGI": str(fake)})
     try:
         assert wait_for(lambda: record.exists() and record.read_text().strip(), 20)
-        pid, dsm, *argv = record.read_text().split()
+        pid, dsm, *argv, fd_target = record.read_text().split()
         assert dsm == "settings"
-        assert argv == ["df_websockets.devserver:application", "-b", "127.0.0.1", "-p", str(port)]
+        # the listening socket runserver opened once, served through --fd
+        assert argv[:2] == ["df_websockets.devserver:application", "--fd"]
+        assert argv[3:] == ["--shutdown-timeout", "1"]
+        assert fd_target.startswith("socket:[")
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            pass  # accepted into the backlog: runserver listens on the port
     finally:
         output = _stop(proc)
     assert "Starting dfws-asgi development server at http://127.0.0.1:%d/" % port in output

@@ -165,3 +165,29 @@ def test_in_memory_when_dfws_says_unavailable(fake_dfws):
 def test_no_dfws_module_means_in_memory(monkeypatch):
     monkeypatch.delitem(sys.modules, "dfws._dfws", raising=False)  # not serving here
     assert layers.get_native_layer() is None
+
+
+def test_group_send_in_a_process_that_serves_nobody_says_so(caplog):
+    """[issue 16] a trigger from manage.py shell on the embedded layer reached
+    nothing, silently: it is said once per layer."""
+    async def scenario(layer):
+        await layer.group_send("g1", {"type": "g"})
+        await layer.group_send("g2", {"type": "g"})
+
+    async_to_sync(scenario)(EmbeddedChannelLayer())
+    lines = [r.getMessage() for r in caplog.records if r.name == "df_websockets.layers"]
+    assert len(lines) == 1, lines
+    assert "which serves no window or consumer (a manage.py shell, a worker, a script): it " \
+        "reaches none" in lines[0]
+    assert "channels_redis.core.RedisChannelLayer" in lines[0]
+
+
+def test_group_send_after_a_consumer_joined_says_nothing(caplog):
+    async def scenario(layer):
+        channel = await layer.new_channel()
+        await layer.group_add("g1", channel)
+        await layer.group_discard("g1", channel)
+        await layer.group_send("g1", {"type": "g"})  # a window that closed: nothing to say
+
+    async_to_sync(scenario)(EmbeddedChannelLayer())
+    assert [r for r in caplog.records if r.name == "df_websockets.layers"] == []

@@ -98,7 +98,8 @@ def _fresh_python(code, settings_module="settings"):
 
 
 # what dfws-asgi does with "df_websockets.routing:application" (dfws.runner.load_app),
-# then one HTTP request and one websocket heartbeat through the application
+# then one HTTP request (a page that sets its window's topics) and one websocket
+# heartbeat of that window through the application
 SERVE_ROUTING = r"""
 from dfws.runner import load_app
 app = load_app("df_websockets.routing:application")
@@ -108,15 +109,21 @@ assert apps.ready and settings.ASGI_APPLICATION == "df_websockets.routing.applic
 from asgiref.sync import async_to_sync
 from asgiref.testing import ApplicationCommunicator
 from channels.testing import WebsocketCommunicator
+from http.cookies import SimpleCookie
 
 async def scenario():
     http = ApplicationCommunicator(app, {
-        "type": "http", "method": "GET", "path": "/plain/", "query_string": b"",
+        "type": "http", "method": "GET", "path": "/topics/", "query_string": b"",
         "headers": [(b"host", b"testserver")], "server": ("testserver", 80)})
     await http.send_input({"type": "http.request", "body": b""})
     start = await http.receive_output(5)
     body = await http.receive_output(5)
-    ws = WebsocketCommunicator(app, "/ws/", headers=[(b"host", b"testserver")])
+    jar = SimpleCookie()
+    for name, value in start["headers"]:
+        if name.lower() == b"set-cookie":
+            jar.load(value.decode())
+    cookie = ("dfwskey=%s" % jar["dfwskey"].value).encode()
+    ws = WebsocketCommunicator(app, "/ws/", headers=[(b"host", b"testserver"), (b"cookie", cookie)])
     connected, _ = await ws.connect(5)
     await ws.send_to(text_data="--heartbeat--")
     echo = await ws.receive_from(5)

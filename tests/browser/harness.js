@@ -64,7 +64,9 @@ async function waitExit(state, ms) {
  * "daphne -v 1") on a free loopback port, serving demo.asgi:application from
  * demo/, with a private SQLite database and PYTHON's bin folder first on PATH.
  * `options.env` adds variables (e.g. DFWS_DEMO_REDIS_URL; the caller's own
- * DJANGO_SETTINGS_MODULE and DFWS_DEMO_REDIS_URL are never inherited).
+ * DJANGO_SETTINGS_MODULE and DFWS_DEMO_REDIS_URL are never inherited);
+ * `options.dir` serves another copy of the demo; `options.argv(port)`
+ * replaces the server command (e.g. `[PYTHON, 'manage.py', 'runserver', ...]`).
  * Resolves once /static/demo/demo.js answers 200 to {url, port, env, command,
  * log(), kill(signal), restart(), stop()}:
  * - kill(signal) sends `signal` to the server and waits for its exit (the
@@ -75,6 +77,7 @@ async function waitExit(state, ms) {
  * log() is the output of every run, restarts marked by a "--- restart" line.
  */
 export async function startDemoServer(options = {}) {
+  const dir = options.dir || DEMO_DIR;
   const words = (process.env.DFWS_SERVER_CMD || 'dfws-asgi').trim().split(/\s+/);
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'dfws-browser-'));
   const env = {
@@ -87,13 +90,13 @@ export async function startDemoServer(options = {}) {
   delete env.DFWS_DEMO_REDIS_URL;
   Object.assign(env, options.env || {});
 
-  const executable = findExecutable(words[0], env.PATH);
+  const executable = options.argv ? options.argv(0)[0] : findExecutable(words[0], env.PATH);
   if (!executable) {
     rmSync(tmp, { recursive: true, force: true });
     throw new Error(`server command "${words[0]}" not found in PATH: install dfws (dfws-asgi) or set DFWS_SERVER_CMD, e.g. DFWS_SERVER_CMD=daphne`);
   }
   const migrate = spawnSync(PYTHON, ['manage.py', 'migrate', '--noinput'], {
-    cwd: DEMO_DIR, env, encoding: 'utf8', timeout: 120000,
+    cwd: dir, env, encoding: 'utf8', timeout: 120000,
   });
   if (migrate.status !== 0) {
     rmSync(tmp, { recursive: true, force: true });
@@ -101,7 +104,8 @@ export async function startDemoServer(options = {}) {
   }
 
   const port = await freePort();
-  const args = [...words.slice(1), '-b', '127.0.0.1', '-p', String(port), 'demo.asgi:application'];
+  const args = options.argv ? options.argv(port).slice(1)
+    : [...words.slice(1), '-b', '127.0.0.1', '-p', String(port), 'demo.asgi:application'];
   const url = `http://127.0.0.1:${port}`;
   let output = '';
   let state = null; // {child, exited} of the current run
@@ -124,7 +128,7 @@ export async function startDemoServer(options = {}) {
     }
   };
   const launch = async () => {
-    const child = spawn(executable, args, { cwd: DEMO_DIR, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(executable, args, { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
     const run = { child, exited: null };
     state = run;
     child.stdout.on('data', (chunk) => { output += chunk; });

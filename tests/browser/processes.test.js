@@ -148,4 +148,33 @@ describe('demo project in chromium, several processes', () => {
       await server.stop();
     }
   });
+
+  test('a restart that lost the topics (LocMemCache): the page is told, gets a new key, signals flow again', async (t) => {
+    const server = await startDemoServer({ env: { DFWS_DEMO_LOCMEM_CACHE: '1' } });
+    try {
+      await runScenario(t, () => [server], async (watch) => {
+        const page = watch('page', await (await browser.newContext()).newPage());
+        await openBroadcastPage(page, server);
+        const before = await page.evaluate(() => {
+          window.sameDocument = true;
+          return window.DFSignals.windowKey;
+        });
+
+        await server.kill('SIGKILL');
+        await server.restart(); // an empty cache: the page's key means nothing now
+        await page.waitForFunction((key) => window.DFSignals.windowKey !== key, before, { timeout: RECONNECT_WAIT });
+        await page.waitForSelector(OPEN, { timeout: WAIT });
+        assert.equal(await page.evaluate(() => window.sameDocument), true, 'the page was reloaded');
+        const log = server.log().split('--- harness: restart')[1];
+        assert.match(log, /websocket window with key \w{6}\.\.\. has no topics in CACHES\['default'\] \(LocMemCache\): told to get a new window key/);
+        assert.match(log, /"GET \/broadcast\/" 200/, 'the client fetched its page for a new key');
+
+        // the new key has the page's topics: its own BROADCAST, its WINDOW
+        await page.click('#broadcast-btn');
+        await page.waitForFunction((sel) => /^click \d+$/.test(document.querySelector(sel).textContent), TARGET, { timeout: WAIT });
+      });
+    } finally {
+      await server.stop();
+    }
+  });
 });

@@ -9,7 +9,6 @@ path to it) to run the same checks against dfws-asgi.
 Run from the repository root: python3 -m pytest tests/demo -q
 """
 import asyncio
-import itertools
 import json
 import os
 import shutil
@@ -20,41 +19,20 @@ import time
 import urllib.request
 
 import pytest
-import websockets
+
+from cdp import WAIT, chromium, close_page, open_page, q as _q, run as _run, stop as _stop
+from cdp import wait_for as _wait_for
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEMO_DIR = os.path.join(REPO_ROOT, "demo")
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SERVER = os.environ.get("DFWS_DEMO_TEST_SERVER", "daphne")
-WAIT = 10.0
+WS_OPEN = "document.getElementById('ws-status').dataset.state === 'open'"
 
 
 def _free_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def _wait_for(predicate, what, timeout=20.0, process=None):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if process is not None and process.poll() is not None:
-            raise AssertionError("%s: process exited with %s" % (what, process.returncode))
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for " + what)
-        time.sleep(0.05)
-
-
-def _stop(process):
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")
@@ -95,90 +73,20 @@ def base_url(tmp_path_factory):
         log.close()
 
 
-class Page:
-    """One browser tab, driven with Runtime.evaluate."""
-
-    def __init__(self, ws):
-        self.ws = ws
-        self.ids = itertools.count(1)
-
-    async def send(self, method, **params):
-        msg_id = next(self.ids)
-        await self.ws.send(json.dumps({"id": msg_id, "method": method, "params": params}))
-        while True:
-            reply = json.loads(await asyncio.wait_for(self.ws.recv(), WAIT))
-            if reply.get("id") == msg_id:
-                assert "error" not in reply, reply
-                return reply["result"]
-
-    async def js(self, expression):
-        result = await self.send("Runtime.evaluate", expression=expression,
-                                 returnByValue=True, awaitPromise=True)
-        assert "exceptionDetails" not in result, result
-        return result["result"].get("value")
-
-    async def check(self, expression):
-        """True when the expression is truthy; false when it throws (element
-        not there yet)."""
-        return await self.js("(() => { try { return !!(%s); } catch (e) { return false; } })()"
-                             % expression)
-
-    async def wait_js(self, expression, what=None):
-        deadline = time.monotonic() + WAIT
-        while not await self.check(expression):
-            if time.monotonic() > deadline:
-                raise AssertionError("timed out waiting for %s" % (what or expression))
-            await asyncio.sleep(0.05)
-
-    async def goto(self, url):
-        await self.send("Page.navigate", url=url)
-        await self.wait_js("document.readyState === 'complete' && location.href === %s"
-                           % json.dumps(url), "page load")
-        await self.wait_js("document.getElementById('ws-status').dataset.state === 'open'",
-                           "the websocket of " + url)
-
-
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
-    assert os.path.exists(CHROMIUM), "chromium is required (Debian package chromium)"
-    profile = tmp_path_factory.mktemp("chromium")
-    process = subprocess.Popen(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
-         "--disable-background-networking", "--no-first-run",
-         "--remote-debugging-port=0", "--remote-debugging-address=127.0.0.1",
-         "--user-data-dir=%s" % profile, "about:blank"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    port_file = profile / "DevToolsActivePort"
-    try:
-        _wait_for(lambda: port_file.exists() and port_file.read_text().strip(),
-                  "chromium's DevTools port", process=process)
-        port = int(port_file.read_text().split()[0])
-        yield "http://127.0.0.1:%d" % port
-    finally:
-        _stop(process)
+    with chromium(tmp_path_factory.mktemp("chromium")) as devtools:
+        yield devtools
 
 
-async def _open_page(devtools, downloads=None):
-    request = urllib.request.Request(devtools + "/json/new?about:blank", method="PUT")
-    target = json.loads(urllib.request.urlopen(request, timeout=WAIT).read())
-    ws = await websockets.connect(target["webSocketDebuggerUrl"], max_size=None)
-    page = Page(ws)
-    await page.send("Page.enable")
-    if downloads is not None:
-        await page.send("Page.setDownloadBehavior", behavior="allow",
-                        downloadPath=str(downloads))
-    page.target_id = target["id"]
+async def _open_page(browser, downloads=None):
+    page = await open_page(browser, downloads)
+    goto = page.goto
+    page.goto = lambda url: goto(url, ready=WS_OPEN)  # every demo page connects
     return page
 
 
-async def _close_page(devtools, page):
-    await page.ws.close()
-    urllib.request.urlopen(devtools + "/json/close/" + page.target_id, timeout=WAIT).read()
-
-
-def _q(selector):
-    return "document.querySelector(%s)" % json.dumps(selector)
+_close_page = close_page
 
 
 # signal page -> (button id, JS predicate true once the signal acted)
@@ -216,10 +124,6 @@ PAGE_CHECKS = {
         "document.forms['forms-set-target'].size.value === 'large'",
     ])),
 }
-
-
-def _run(coro):
-    return asyncio.run(asyncio.wait_for(coro, 120))
 
 
 @pytest.mark.parametrize("name", sorted(PAGE_CHECKS))

@@ -337,11 +337,11 @@ class Server:
         with open(self.proc.log_path, "rb") as f:
             return f.read().decode("utf8", "replace")
 
-    def get(self, path, cookies=None):
+    def get(self, path, cookies=None, headers=None):
         """GET path -> (status, body bytes, SimpleCookie of Set-Cookie)."""
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=TIMEOUT)
         try:
-            headers = {"Host": "127.0.0.1:%d" % self.port}
+            headers = dict(headers or {}, Host="127.0.0.1:%d" % self.port)
             if cookies:
                 headers["Cookie"] = "; ".join("%s=%s" % kv for kv in cookies.items())
             conn.request("GET", path, headers=headers)
@@ -465,6 +465,14 @@ async def drain_all(windows, expect=None, quiet=0.6):
 
 def run(coro, timeout=60):
     return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+def assert_unknown_window_notice(frame):
+    """``frame`` is what a window whose key has no topics is told."""
+    message = json.loads(frame)
+    assert set(message) == {"signal", "opts", "signal_id"}, message
+    assert message["signal"] == "df_websockets.unknown_window"
+    assert message["opts"] == {"code": 4004, "reason": "unknown window key"}
 
 
 def signal_values(frames, signal_name="native.msg"):

@@ -12,8 +12,8 @@ import pytest
 import websockets
 
 from conftest import (
-    TIMEOUT, Project, Server, connect_ws, drain_all, login_window, open_window, page_cookies, run,
-    signal_values, stop_clean,
+    TIMEOUT, Project, Server, assert_unknown_window_notice, connect_ws, drain_all, login_window,
+    open_window, page_cookies, run, signal_values, stop_clean, wait_until,
 )
 
 MAX_MESSAGE = 65536
@@ -47,20 +47,30 @@ def test_connect_and_heartbeat_echoed_verbatim(server):
     run(scenario())
 
 
-def test_window_without_cookie_is_accepted_but_on_no_topic(server):
+@pytest.mark.parametrize("key", [None, "neverrenderedkey0123456789abcdef"])
+def test_window_without_topics_is_told_and_logged(server, key):
+    """No dfwskey cookie, or a key whose topics the cache does not hold (a
+    restart emptied a LocMemCache): connected but deaf, so it is told."""
     async def scenario():
-        ws = await connect_ws(server, cookies=None)
-        await ws.send("--heartbeat--")
-        assert await asyncio.wait_for(ws.recv(), 5) == "--heartbeat--"
+        before = server.log().count("has no topics in CACHES['default'] (LocMemCache)")
+        ws = await connect_ws(server, cookies={"dfwskey": key} if key else None)
+        assert_unknown_window_notice(await asyncio.wait_for(ws.recv(), 5))
+        wait_until(lambda: server.log().count(
+            "has no topics in CACHES['default'] (LocMemCache)") == before + 1,
+            what="the warning")
+        # nothing else reaches it
         listener = await open_window(server, "/page/")
-        server.fire([{"to": "broadcast", "value": "nocookie"}])
-        assert signal_values(await listener.drain(expect=1)) == ["nocookie"]
+        server.fire([{"to": "broadcast", "value": "deaf"}])
+        assert signal_values(await listener.drain(expect=1)) == ["deaf"]
         with pytest.raises(asyncio.TimeoutError):
             await asyncio.wait_for(ws.recv(), 0.5)
         await ws.close()
         await listener.close()
 
     run(scenario())
+    line = [x for x in server.log().splitlines() if "has no topics" in x][-1]
+    assert ("with key neverr..." if key else "without a dfwskey cookie") in line
+    assert key is None or key not in line  # never the whole key
 
 
 def test_browser_call_runs_everyone_handler_in_thread_mode(server):

@@ -8,7 +8,8 @@ import pytest
 import websockets
 
 from conftest import (
-    Project, Server, connect_ws, drain_all, open_window, run, signal_values, stop_clean,
+    Project, Server, assert_unknown_window_notice, connect_ws, drain_all, open_window, run,
+    signal_values, stop_clean,
 )
 
 
@@ -69,3 +70,15 @@ def test_origin_checked_by_python_consumer(server):
         await window.close()
 
     run(scenario())
+
+
+def test_unknown_window_told_then_closed_by_python_consumer(server):
+    async def scenario():
+        ws = await connect_ws(server, cookies={"dfwskey": "unknownkey0123456789abcdefghijkl"})
+        assert_unknown_window_notice(await ws.recv())
+        with pytest.raises(websockets.exceptions.ConnectionClosed) as info:
+            await ws.recv()
+        assert (info.value.rcvd.code, info.value.rcvd.reason) == (4004, "unknown window key")
+
+    run(scenario())
+    assert "websocket window with key unknow... has no topics" in server.log()

@@ -10,7 +10,7 @@ import json
 import pytest
 
 from conftest import (
-    Project, Server, Window, connect_ws, drain_all, login_window, open_window, page_cookies, run,
+    Project, Server, Window, assert_unknown_window_notice, connect_ws, drain_all, login_window, open_window, page_cookies, run,
     signal_values, socket_owner, stop_clean, wait_until,
 )
 
@@ -152,3 +152,15 @@ def restart_keeps_windows(server, registered, what):
             await window.close()
 
     run(scenario(), timeout=90)
+
+
+def test_unknown_window_told_through_the_redis_layer(server):
+    """The notice goes through a group of the window's own, on Redis."""
+    async def scenario():
+        for _ in range(4):  # whichever worker accepts it
+            ws = await connect_ws(server, {"dfwskey": "expiredkey0123456789abcdefghijkl"})
+            assert_unknown_window_notice(await asyncio.wait_for(ws.recv(), 5))
+            await ws.close()
+
+    run(scenario())
+    assert "has no topics in CACHES['default'] (RedisCache)" in server.log()

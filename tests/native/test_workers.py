@@ -215,8 +215,11 @@ def test_process_mode_with_in_process_layer_is_not_silent(tmp_path, native_db):
     """``process`` workers and no CHANNEL_LAYERS (the embedded in-process
     layer): the handler runs in a forked pool process, which cannot reach the
     server's in-process layer. Its WINDOW message must then either arrive or
-    be reported (at start-up or when sent), never vanish silently."""
+    be reported (at start-up or when sent), never vanish silently. (The
+    cache is a file cache: with a LocMemCache the server refuses to start,
+    see test_startup.py.)"""
     project = Project(tmp_path, native_db, workers="process")
+    project.env["NATIVE_FILE_CACHE"] = str(tmp_path / "cache")
     server = Server(project).start()
     try:
         async def scenario():

@@ -11,7 +11,10 @@
 - NATIVE_WORKERS: WEBSOCKET_WORKERS (thread by default);
 - NATIVE_OUT: directory where signal handlers leave their proof files;
 - NATIVE_DB: the sqlite database (users of the USER-topic tests);
-- NATIVE_LOG_LEVEL: level of the df_websockets loggers (INFO).
+- NATIVE_LOG_LEVEL: level of the df_websockets loggers (INFO);
+- NATIVE_LOCMEM_CACHE: set -> a LocMemCache even with Redis;
+- NATIVE_FILE_CACHE: a directory -> a FileBasedCache there;
+- NATIVE_SILENCED: SILENCED_SYSTEM_CHECKS (ids separated by spaces).
 """
 import os
 
@@ -77,6 +80,12 @@ else:
     # CHANNEL_LAYERS unset on purpose: the embedded in-process layer
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CELERY_BROKER_URL = "memory://"
+SILENCED_SYSTEM_CHECKS = os.environ.get("NATIVE_SILENCED", "").split()
+if os.environ.get("NATIVE_LOCMEM_CACHE"):  # a per-process cache whatever the layer
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+if os.environ.get("NATIVE_FILE_CACHE"):  # shared by the processes of one host
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+                          "LOCATION": os.environ["NATIVE_FILE_CACHE"]}}
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 

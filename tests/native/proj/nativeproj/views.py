@@ -25,6 +25,8 @@ def _answer(request):
         "window_key": request.window_key,
         "user": user.username if user.is_authenticated else None,
         "pid": os.getpid(),
+        "client": request.META.get("REMOTE_ADDR"),
+        "secure": request.is_secure(),
     })
 
 
