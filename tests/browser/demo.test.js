@@ -235,7 +235,8 @@ describe('demo live pages in chromium', () => {
 
       await editCell(second, 0, 0, '<b>42</b>');
       await waitValue(first, cell(0, 0), '<b>42</b>');
-      assert.equal(await first.locator('#sheet-status').textContent(), 'A1 = <b>42</b>');
+      // the status line is written by the same signal, after the cell
+      await first.waitForFunction(() => document.querySelector('#sheet-status').textContent === 'A1 = <b>42</b>', null, { timeout: WAIT });
 
       // clearing a cell clears it everywhere
       await editCell(first, 2, 3, '');
