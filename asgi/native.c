@@ -218,6 +218,7 @@ PyObject *dfws_native_enable(dfws_asgi_t *A, PyObject *args)
         .json_in_c = json_in_c,
         .queues_json = queues_json,
         .rate_limit = A->cli->ws_rate_limit,
+        .connect_capacity = A->cli->ws_connect_capacity,
     };
     const char *err = "out of memory";
     if (dfws_native_new(layer, &cfg, &native_ops, A, &native, &err))
@@ -250,10 +251,10 @@ PyObject *dfws_native_stats(void)
     dfws_native_stats_t st = {0};
     if (native)
         dfws_native_get_stats(native, &st);
-    return Py_BuildValue("{s:n,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K}", "windows", (Py_ssize_t)st.windows,
+    return Py_BuildValue("{s:n,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K}", "windows", (Py_ssize_t)st.windows,
                          "frames_in", st.frames_in, "heartbeats", st.heartbeats,
                          "calls_dispatched", st.calls_dispatched, "calls_to_app", st.calls_to_app,
                          "calls_dropped", st.calls_dropped, "deliveries", st.deliveries,
                          "deliveries_dropped", st.deliveries_dropped, "rate_limited",
-                         st.rate_limited);
+                         st.rate_limited, "connects_refused", st.connects_refused);
 }

@@ -20,7 +20,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.handlers.base import BaseHandler
 from django.http import HttpRequest, HttpResponse, QueryDict
 
-from df_websockets import tasks, ws_settings
+from df_websockets import tasks, window_keys, ws_settings
 from df_websockets.constants import (
     UNKNOWN_WINDOW_CLOSE_CODE,
     UNKNOWN_WINDOW_REASON,
@@ -61,6 +61,15 @@ def log_unknown_window(window_key):
         ("with key %s..." % window_key[:6]) if window_key else "without a dfwskey cookie",
         alias, backend.rpartition(".")[2],
     )
+
+
+def get_handshake_topics(request):
+    """Group names for a handshake (middleware chain run, ``window_key`` set
+    from the cookie): the window's topics when the handshake presents what
+    its page was served with (df_websockets.window_keys), else none."""
+    if not getattr(request, "window_key", "") or not window_keys.handshake_allowed(request):
+        return []
+    return get_websocket_topics(request)
 
 
 def get_websocket_topics(request):
@@ -147,7 +156,7 @@ class DFConsumer(WebsocketConsumer):
             request = self.build_http_request()
             get_handler().get_response(request)
             request.window_key = request.COOKIES.get(WEBSOCKET_KEY_COOKIE_NAME, "")
-            self.topics = get_websocket_topics(request)
+            self.topics = get_handshake_topics(request)
             self.window_info = WindowInfo.from_request(request)
             if not self.channel_layer:
                 raise ImproperlyConfigured("a channel layer must be configured (CHANNEL_LAYERS).")

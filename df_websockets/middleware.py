@@ -8,7 +8,7 @@ from urllib.parse import quote_plus
 from django.conf import settings
 from django.utils.deprecation import MiddlewareMixin
 
-from df_websockets import ws_settings
+from df_websockets import window_keys, ws_settings
 from df_websockets.constants import WEBSOCKET_KEY_COOKIE_NAME, WEBSOCKET_URL_COOKIE_NAME
 
 logger = logging.getLogger("df_websockets.signals")
@@ -41,6 +41,11 @@ class WebsocketMiddleware(MiddlewareMixin):
     def process_response(self, request, response):
         if not getattr(request, "has_websocket_topics", False):
             return response
+        # bound to the session the page is served with: the view may have
+        # logged a user in (a new session key) after set_websocket_topics
+        binding = window_keys.request_binding(request, save_new_session=True)
+        if binding != getattr(request, "websocket_binding", None):
+            request.websocket_binding = window_keys.store_binding(request, binding)
         secure = request.is_secure()
         url = "%s://%s%s" % (
             "wss" if secure else "ws", request.get_host(), ws_settings.WEBSOCKET_URL
@@ -50,6 +55,9 @@ class WebsocketMiddleware(MiddlewareMixin):
             "domain": settings.CSRF_COOKIE_DOMAIN,
             "path": settings.CSRF_COOKIE_PATH,
             "secure": secure,
+            # the browser client reads both cookies (and writes dfwskey, one
+            # key per tab): they cannot be HttpOnly; the key is bound to the
+            # session instead (df_websockets.window_keys)
             "httponly": False,
             "samesite": settings.CSRF_COOKIE_SAMESITE,
         }

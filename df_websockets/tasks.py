@@ -26,7 +26,7 @@ from django.core.cache import caches
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
-from df_websockets import ws_settings
+from df_websockets import window_keys, ws_settings
 from df_websockets.constants import (
     WORKER_ALIASES,
     WORKER_CELERY,
@@ -134,6 +134,16 @@ def set_websocket_topics(request, *topics):
     if not hasattr(request, "window_key"):
         raise ImproperlyConfigured("WebsocketMiddleware middleware is required.")
     request.has_websocket_topics = True
+    binding = window_keys.request_binding(request, save_new_session=True)
+    stored = window_keys.stored_binding(request.window_key)
+    if stored is not None and stored != binding:
+        # a key that belongs to another session (an XMLHttpRequest may name
+        # any key in its DFWSKEY header): this window gets a key of its own
+        from df_websockets.middleware import new_window_key
+
+        logger.warning("window key %s... belongs to another session: a new key is used",
+                       request.window_key[:6])
+        request.window_key = new_window_key()
     flat = []
     for topic in topics:
         if isinstance(topic, (list, tuple, set, frozenset)):
@@ -155,6 +165,7 @@ def set_websocket_topics(request, *topics):
     cache = caches[ws_settings.WEBSOCKET_CACHE_BACKEND]
     cache_key = "%s%s" % (ws_settings.WEBSOCKET_CACHE_PREFIX, request.window_key)
     cache.set(cache_key, json.dumps(topic_strings), ws_settings.WEBSOCKET_CACHE_EXPIRE)
+    request.websocket_binding = window_keys.store_binding(request, binding)
     logger.debug("window %s bound to topics %s", request.window_key, topic_strings)
 
 

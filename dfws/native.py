@@ -15,16 +15,22 @@ import msgpack
 
 logger = logging.getLogger("dfws.native")
 
-_executor = None
+_executors = {}
 _loop = None
 
 
-def _pool():
-    global _executor
-    if _executor is None:
+def _pool(kind="signal"):
+    """The threads of ``kind``: "connect" (a window's one Python call) or
+    "signal" (browser calls). Two pools, so that a flood of calls, each
+    sender under the rate limit, queues behind itself and never in front of
+    a new window's connect (whose number the C side bounds with
+    --websocket-connect-capacity)."""
+    executor = _executors.get(kind)
+    if executor is None:
         workers = int(os.environ.get("DFWS_NATIVE_THREADS", "0")) or min(32, (os.cpu_count() or 1) + 4)
-        _executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dfws-native")
-    return _executor
+        executor = _executors[kind] = ThreadPoolExecutor(
+            max_workers=workers, thread_name_prefix="dfws-native-%s" % kind)
+    return executor
 
 
 def signal_queue_table():
@@ -99,7 +105,7 @@ def _connect_sync(scope):
     from django.db import close_old_connections
 
     from df_websockets.constants import WEBSOCKET_KEY_COOKIE_NAME
-    from df_websockets.consumers import build_http_request, get_handler, get_websocket_topics
+    from df_websockets.consumers import build_http_request, get_handler, get_handshake_topics
     from df_websockets.window_info import WindowInfo
 
     close_old_connections()
@@ -110,7 +116,7 @@ def _connect_sync(scope):
         request = build_http_request(scope)
         get_handler().get_response(request)
         request.window_key = request.COOKIES.get(WEBSOCKET_KEY_COOKIE_NAME, "")
-        groups = list(get_websocket_topics(request))
+        groups = list(get_handshake_topics(request))
         info = WindowInfo.from_request(request).to_dict()
         return info, groups
     finally:
@@ -179,7 +185,7 @@ def _tell_unknown_window(window, packed, window_key):
 
 def connect(scope, window):
     """Called by C on the loop thread for each new window."""
-    future = _loop.run_in_executor(_pool(), _connect_sync, scope)
+    future = _loop.run_in_executor(_pool("connect"), _connect_sync, scope)
     future.add_done_callback(lambda f: _answer(window, f))
 
 
@@ -191,7 +197,9 @@ def _parse_call(text):
 
     try:
         msg = json.loads(text, cls=tasks.get_signal_decoder())
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
+        # RecursionError: the C side refuses calls nested deeper than 64
+        # levels; a custom decoder may still recurse more per level
         logger.warning("invalid JSON frame ignored (%s): %.200r", exc, text)
         return None
     if not isinstance(msg, dict) or "signal" not in msg:
@@ -244,4 +252,11 @@ def signal(window, text):
     info = window.window_info
     if info is None:
         return
-    _pool().submit(_signal_sync, info, text)
+    _pool("signal").submit(_signal_sync, info, text).add_done_callback(_log_failure)
+
+
+def _log_failure(future):
+    """An exception _signal_sync did not handle would die with its future."""
+    exc = future.exception()
+    if exc is not None:
+        logger.error("signal call from the browser failed", exc_info=exc)

@@ -49,6 +49,7 @@ enum {
     OPT_LIFETIME,
     OPT_RELOAD,
     OPT_RELOAD_DIR,
+    OPT_WS_CONNECT_CAPACITY,
 };
 
 static const struct option long_options[] = {
@@ -97,6 +98,7 @@ static const struct option long_options[] = {
     {"reload-dir", required_argument, NULL, OPT_RELOAD_DIR},
     {"version", no_argument, NULL, OPT_VERSION},
     {"help", no_argument, NULL, 'h'},
+    {"websocket-connect-capacity", required_argument, NULL, OPT_WS_CONNECT_CAPACITY},
     {NULL, 0, NULL, 0},
 };
 
@@ -156,7 +158,9 @@ static const char usage_text[] =
     "      --websocket-rate-limit N  df_websockets socket: messages/s per window (default 100)\n"
     "      --no-native-websockets    serve df_websockets' socket with its Python consumer\n"
     "      --version                 print the version and exit\n"
-    "  -h, --help                    print this help and exit\n";
+    "  -h, --help                    print this help and exit\n"
+    "      --websocket-connect-capacity N  df_websockets socket: windows connecting at once,\n"
+    "                                more are answered 503 (default 256, 0 = unlimited)\n";
 
 static int usage_error(const char *fmt, const char *arg)
 {
@@ -281,6 +285,7 @@ int dfws_cli_parse(dfws_cli_t *cli, int argc, char **argv)
     cli->ws_max_frame_size = 1 << 20;
     cli->native_ws = 1;
     cli->ws_rate_limit = 100;
+    cli->ws_connect_capacity = 256;
 
     opterr = 0;
     optind = 1;
@@ -411,6 +416,11 @@ int dfws_cli_parse(dfws_cli_t *cli, int argc, char **argv)
 #undef COUNT_OPT
         case OPT_RELOAD:
             cli->reload = 1;
+            break;
+        case OPT_WS_CONNECT_CAPACITY:
+            if (parse_long(optarg, 0, 1 << 20, &v))
+                return usage_error("--websocket-connect-capacity takes a whole number: %s", optarg);
+            cli->ws_connect_capacity = (size_t)v;
             break;
         case OPT_RELOAD_DIR:
             if (cli->n_reload_dirs == DFWS_CLI_MAX_RELOAD_DIRS)

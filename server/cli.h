@@ -53,6 +53,7 @@ typedef struct dfws_cli_s {
     int reload;                     /* restart the workers when a Python file changes */
     int n_reload_dirs;
     const char *reload_dirs[DFWS_CLI_MAX_RELOAD_DIRS]; /* none: the current directory */
+    size_t ws_connect_capacity; /* native socket: windows waiting for their connect; 0 = none */
 } dfws_cli_t;
 
 enum { DFWS_CLI_OK = 0, DFWS_CLI_EXIT = 1, DFWS_CLI_USAGE = 2 };

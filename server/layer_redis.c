@@ -968,6 +968,14 @@ static void deliver_to(dfws_layer_redis_t *r, const char *ch, size_t chlen, cons
     li->cb(li->ud, name, mp, len);
 }
 
+static int cmp_strref(const void *a, const void *b)
+{
+    const dfws_mp_strref_t *x = a, *y = b;
+    if (x->len != y->len)
+        return x->len < y->len ? -1 : 1;
+    return memcmp(x->s, y->s, x->len);
+}
+
 /* Decode one popped member and deliver it. */
 static void handle_member(dfws_layer_redis_t *r, const char *key, size_t klen, const char *m, size_t mlen)
 {
@@ -997,8 +1005,17 @@ static void handle_member(dfws_layer_redis_t *r, const char *key, size_t klen, c
         goto out;
     }
     if (had_key) {
-        for (i = 0; i < ndests && !r->base.closing; i++)
+        /* A channel listed twice gets the message once: channels_redis
+         * never repeats one, but any sender may (a browser would see the
+         * signal twice). Sorted, the repeats are neighbours; the order
+         * between different channels means nothing. */
+        if (ndests > 1)
+            qsort(dests, ndests, sizeof(*dests), cmp_strref);
+        for (i = 0; i < ndests && !r->base.closing; i++) {
+            if (i > 0 && !cmp_strref(&dests[i - 1], &dests[i]))
+                continue;
             deliver_to(r, dests[i].s, dests[i].len, out.base, out.len);
+        }
     } else if (klen > plen_prefix && memchr(key, '!', klen) == NULL) {
         deliver_to(r, key + plen_prefix, klen - plen_prefix, out.base, out.len);
     } else {

@@ -9,6 +9,7 @@
 #define DFWS_LOG_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 enum {
     DFWS_LOG_DEBUG = 10, /* same numbers as Python's logging levels */
@@ -26,6 +27,12 @@ int dfws_log_enabled(int level);
 /* sink NULL restores the stderr sink. */
 void dfws_log_set_sink(dfws_log_sink_fn sink, void *ud);
 void dfws_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Client bytes made safe to quote in a log line (see log.c): at most `max`
+ * input bytes, "..." when cut, NUL-terminated in `out`. Size `out` at
+ * DFWS_LOG_QUOTE_SIZE(max) for nothing to be lost. Returns out. */
+#define DFWS_LOG_QUOTE_SIZE(max) (4 * (max) + 4)
+const char *dfws_log_quote(char *out, size_t outsz, const char *data, size_t len, size_t max);
 
 #define dfws_log_debug(...) dfws_log(DFWS_LOG_DEBUG, __VA_ARGS__)
 #define dfws_log_info(...) dfws_log(DFWS_LOG_INFO, __VA_ARGS__)

@@ -9,6 +9,9 @@
 
 #define HEARTBEAT "--heartbeat--"
 #define SLOW_WINDOW_LIMIT (4 * 1024 * 1024) /* bytes queued to one window */
+#define QUOTE_MAX 200                       /* bytes of a client's frame quoted in a log line */
+#define MAX_JSON_DEPTH 64                   /* arrays/objects nested in a signal call */
+#define NAME_MAX_LOG 100                    /* bytes of a signal name quoted in a log line */
 
 struct dfws_native_s {
     dfws_layer_t *layer;
@@ -18,6 +21,8 @@ struct dfws_native_s {
     int json_in_c;
     json_t *queues;           /* signal -> [queue...] (null: dynamic, ask Python) */
     double rate_limit;
+    size_t connect_capacity;  /* windows waiting for ops->connect's answer, at most */
+    size_t connecting;        /* windows waiting for it now */
     const dfws_native_ops_t *ops;
     void *ud;
     dfws_native_stats_t stats;
@@ -35,6 +40,7 @@ struct dfws_window_s {
     double tokens;            /* rate-limit bucket */
     uint64_t tokens_ms;
     int accepted;             /* counted in stats.windows */
+    int connecting;           /* counted in n->connecting */
 };
 
 static const dfws_ws_handler_t native_handler;
@@ -51,6 +57,7 @@ int dfws_native_new(dfws_layer_t *layer, const dfws_native_config_t *cfg,
     n->channels_mode = cfg->channels_mode;
     n->json_in_c = cfg->json_in_c;
     n->rate_limit = cfg->rate_limit;
+    n->connect_capacity = cfg->connect_capacity;
     n->ops = ops;
     n->ud = ud;
     if (cfg->queues_json) {
@@ -115,6 +122,17 @@ int dfws_native_start(dfws_native_t *n, dfws_wsconn_t *wc)
         dfws_wsconn_reject_status(wc, 503);
         return 0;
     }
+    if (n->connect_capacity && n->connecting >= n->connect_capacity) {
+        /* Each connect waits for a Python thread; beyond the capacity a
+         * window would wait with everyone else's, so it is told at once to
+         * come back later (the browser client retries with a backoff). */
+        n->stats.connects_refused++;
+        dfws_log_warn("%s:%u: native window refused (503): %zu windows are already connecting "
+                      "(--websocket-connect-capacity)",
+                      wc->conn->client_host, wc->conn->client_port, n->connecting);
+        dfws_wsconn_reject_status(wc, 503);
+        return 0;
+    }
     w = calloc(1, sizeof(*w));
     if (!w)
         return -1;
@@ -123,12 +141,24 @@ int dfws_native_start(dfws_native_t *n, dfws_wsconn_t *wc)
     w->tokens = n->rate_limit * 2;
     dfws_wsconn_set_handler(wc, &native_handler, n);
     wc->app = w;
+    w->connecting = 1;
+    n->connecting++;
     if (n->ops->connect(n->ud, w, wc->req)) {
+        n->connecting--;
         wc->app = NULL;
         free(w);
         return -1;
     }
     return 0;
+}
+
+/* The application answered the connect (or the window left first). */
+static void connect_done(dfws_window_t *w)
+{
+    if (w->connecting) {
+        w->connecting = 0;
+        w->n->connecting--;
+    }
 }
 
 static void window_free(dfws_window_t *w)
@@ -157,6 +187,16 @@ static void on_deliver(void *ud, const char *channel, const char *mp, size_t len
                       channel);
         return;
     }
+    uint8_t utf8 = 0;
+    if (dfws_ws_utf8_check(&utf8, (const uint8_t *)msg, mlen) || utf8) {
+        /* A text frame must be UTF-8 (RFC 6455 8.1): sent as it is, the
+         * browser would close the socket with 1007. df_websockets messages
+         * are JSON text, so it is no message of ours: dropped. */
+        n->stats.deliveries_dropped++;
+        dfws_log_warn("native window %s: dropped a ws_message whose text is not valid UTF-8",
+                      channel);
+        return;
+    }
     if (dfws_wsconn_write_pending(w->wc) > SLOW_WINDOW_LIMIT) {
         /* A reader this slow would make the server hold its messages forever. */
         n->stats.deliveries_dropped++;
@@ -175,6 +215,7 @@ int dfws_native_connected(dfws_window_t *w, const char *wi_mp, size_t mp_len,
 {
     dfws_native_t *n = w->n;
     char channel[DFWS_LAYER_CHANNEL_BUF];
+    connect_done(w);
     if (!w->wc)
         return -1;
     if (dfws_layer_new_channel(n->layer, channel, sizeof(channel)))
@@ -211,6 +252,7 @@ refuse:
 
 void dfws_native_refused(dfws_window_t *w, int status)
 {
+    connect_done(w);
     if (w->wc)
         dfws_wsconn_reject_status(w->wc, status);
 }
@@ -302,14 +344,46 @@ static int optional_int(json_t *o, const char *key, json_int_t *out)
     return 0;
 }
 
+/* Whether the arrays and objects of a JSON text nest deeper than `limit`.
+ * Checked on the bytes, before any parser: Python's json module recurses
+ * once per level and raises RecursionError near 1000 (in a worker thread,
+ * where nothing would log it), jansson stops at 2048 and the msgpack of a
+ * deep call costs a frame of C stack per level. No signal argument needs
+ * more than a few levels. */
+static int json_nesting_over(const char *data, size_t len, int limit)
+{
+    int depth = 0, in_string = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = data[i];
+        if (in_string) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_string = 0;
+        } else if (c == '"') {
+            in_string = 1;
+        } else if (c == '[' || c == '{') {
+            if (++depth > limit)
+                return 1;
+        } else if ((c == ']' || c == '}') && depth > 0) {
+            depth--;
+        }
+    }
+    return 0;
+}
+
 static void on_signal_frame(dfws_window_t *w, const char *data, size_t len)
 {
     dfws_native_t *n = w->n;
     json_error_t jerr;
+    char qf[DFWS_LOG_QUOTE_SIZE(QUOTE_MAX)], qe[DFWS_LOG_QUOTE_SIZE(JSON_ERROR_TEXT_LENGTH)];
     json_t *msg = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!msg) {
-        dfws_log_warn("native window: invalid JSON frame ignored (%s): %.*s", jerr.text,
-                      (int)(len < 200 ? len : 200), data);
+        /* jansson's error text quotes the offending token */
+        dfws_log_warn("native window: invalid JSON frame ignored (%s): %s",
+                      dfws_log_quote(qe, sizeof(qe), jerr.text, strlen(jerr.text),
+                                     JSON_ERROR_TEXT_LENGTH),
+                      dfws_log_quote(qf, sizeof(qf), data, len, QUOTE_MAX));
         goto drop;
     }
     json_t *sig = json_object_get(msg, "signal");
@@ -322,11 +396,13 @@ static void on_signal_frame(dfws_window_t *w, const char *data, size_t len)
     if (!json_is_string(sig) || (opts && !json_is_object(opts) && !json_is_null(opts)) ||
         optional_int(msg, "eta", &eta) || optional_int(msg, "expires", &expires) ||
         optional_int(msg, "countdown", &countdown)) {
-        dfws_log_warn("native window: invalid signal call ignored: %.*s",
-                      (int)(len < 200 ? len : 200), data);
+        dfws_log_warn("native window: invalid signal call ignored: %s",
+                      dfws_log_quote(qf, sizeof(qf), data, len, QUOTE_MAX));
         goto drop;
     }
     const char *name = json_string_value(sig);
+    char qn[DFWS_LOG_QUOTE_SIZE(NAME_MAX_LOG)];
+    dfws_log_quote(qn, sizeof(qn), name, json_string_length(sig), NAME_MAX_LOG);
     if (!n->channels_mode) {
         n->stats.calls_to_app++;
         n->ops->signal(n->ud, w, data, len);
@@ -335,7 +411,7 @@ static void on_signal_frame(dfws_window_t *w, const char *data, size_t len)
     }
     json_t *queues = json_object_get(n->queues, name);
     if (!queues) {
-        dfws_log_warn("native window: unknown signal %.100s ignored", name);
+        dfws_log_warn("native window: unknown signal %s ignored", qn);
         goto drop;
     }
     if (!json_is_array(queues)) {
@@ -346,7 +422,7 @@ static void on_signal_frame(dfws_window_t *w, const char *data, size_t len)
         return;
     }
     if (eta || expires || countdown) {
-        dfws_log_warn("native window: eta, countdown or expires need Celery; %.100s ignored", name);
+        dfws_log_warn("native window: eta, countdown or expires need Celery; %s ignored", qn);
         goto drop;
     }
     json_t *empty = NULL;
@@ -360,7 +436,7 @@ static void on_signal_frame(dfws_window_t *w, const char *data, size_t len)
             continue;
         int rc = dispatch_to_queue(w, name, opts, json_string_value(q));
         if (rc)
-            dfws_log_warn("native window: %s to queue %s not sent: %s", name,
+            dfws_log_warn("native window: %s to queue %s not sent: %s", qn,
                           json_string_value(q), dfws_layer_strerror(rc));
     }
     json_decref(empty);
@@ -428,6 +504,14 @@ static void on_message(void *ud, dfws_wsconn_t *wc, int binary, const char *data
         dfws_wsconn_send(wc, 0, data, len);
         return;
     }
+    if (json_nesting_over(data, len, MAX_JSON_DEPTH)) {
+        char qf[DFWS_LOG_QUOTE_SIZE(QUOTE_MAX)];
+        dfws_log_warn("native window: invalid signal call ignored (nested deeper than %d "
+                      "levels): %s",
+                      MAX_JSON_DEPTH, dfws_log_quote(qf, sizeof(qf), data, len, QUOTE_MAX));
+        n->stats.calls_dropped++;
+        return;
+    }
     if (!n->json_in_c) {
         n->stats.calls_to_app++;
         n->ops->signal(n->ud, w, data, len);
@@ -445,6 +529,7 @@ static void on_closed(void *ud, dfws_wsconn_t *wc, int code)
     if (!w)
         return;
     w->wc = NULL;
+    connect_done(w);
     if (w->channel) {
         dfws_layer_unlisten(n->layer, w->channel);
         for (size_t i = 0; i < w->ngroups; i++)

@@ -38,6 +38,7 @@ typedef struct dfws_native_config_s {
     int json_in_c;             /* the default JSON decoder: frames may be parsed in C */
     const char *queues_json;   /* {"signal.name": ["queue", ...]} for channels mode */
     double rate_limit;         /* messages per second per window, 0 = none */
+    size_t connect_capacity;   /* windows waiting for ops->connect at once; more: 503. 0 = none */
 } dfws_native_config_t;
 
 /* Creates the endpoint on `layer` (borrowed; must outlive it). Returns 0 or
@@ -52,7 +53,8 @@ int dfws_native_matches(const dfws_native_t *n, const char *target, size_t len);
 
 /* Takes an upgrade request over (state HANDSHAKE) and calls ops->connect,
  * or answers 503 at once when the channel layer is down (the window could
- * neither join its groups nor receive). Returns 0, or -1 (the caller
+ * neither join its groups nor receive) or when connect_capacity windows
+ * already wait for their answer. Returns 0, or -1 (the caller
  * answers 500). */
 int dfws_native_start(dfws_native_t *n, dfws_wsconn_t *wc);
 
@@ -77,7 +79,7 @@ void *dfws_native_get_app(const dfws_window_t *w);
 typedef struct dfws_native_stats_s {
     size_t windows;       /* accepted and open */
     unsigned long long frames_in, heartbeats, calls_dispatched, calls_to_app, calls_dropped,
-        deliveries, deliveries_dropped, rate_limited;
+        deliveries, deliveries_dropped, rate_limited, connects_refused;
 } dfws_native_stats_t;
 void dfws_native_get_stats(const dfws_native_t *n, dfws_native_stats_t *st);
 

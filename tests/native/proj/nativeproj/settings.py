@@ -14,7 +14,8 @@
 - NATIVE_LOG_LEVEL: level of the df_websockets loggers (INFO);
 - NATIVE_LOCMEM_CACHE: set -> a LocMemCache even with Redis;
 - NATIVE_FILE_CACHE: a directory -> a FileBasedCache there;
-- NATIVE_SILENCED: SILENCED_SYSTEM_CHECKS (ids separated by spaces).
+- NATIVE_SILENCED: SILENCED_SYSTEM_CHECKS (ids separated by spaces);
+- NATIVE_DECODER: WEBSOCKET_SIGNAL_DECODER (e.g. nativeapp.slow.SlowDecoder).
 """
 import os
 
@@ -41,6 +42,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "df_websockets.middleware.WebsocketMiddleware",
+    "nativeapp.slow.SlowConnectMiddleware",
 ]
 ROOT_URLCONF = "nativeproj.urls"
 ASGI_APPLICATION = "df_websockets.routing.application"
@@ -61,6 +63,8 @@ WEBSOCKET_WORKERS = os.environ.get("NATIVE_WORKERS", "thread")
 WEBSOCKET_DEFAULT_QUEUE = "celery"
 WEBSOCKET_POOL_SIZES = {None: 2}
 NATIVE_OUT = os.environ.get("NATIVE_OUT", "")
+if os.environ.get("NATIVE_DECODER"):
+    WEBSOCKET_SIGNAL_DECODER = os.environ["NATIVE_DECODER"]
 
 if REDIS_URL:
     CHANNEL_LAYERS = {
