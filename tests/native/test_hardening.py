@@ -194,3 +194,72 @@ def test_anonymous_window_keeps_working_and_is_bound_too(server):
             await ws.close()
 
     run(scenario())
+
+
+# ------------------------------------------------------------------ deliveries
+# Messages put on a window's channel by hand, the way channels_redis.core
+# does (12 random bytes + msgpack in the process's sorted set), with what a
+# faulty or hostile sender could put there.
+
+@pytest.fixture(scope="module")
+def redis_server_native(tmp_path_factory, native_db, redis_server):
+    redis_server.command("FLUSHALL")
+    project = Project(tmp_path_factory.mktemp("hardening-redis"), native_db,
+                      redis_url=redis_server.url, workers="thread")
+    srv = Server(project).start()
+    srv.redis = redis_server
+    yield srv
+    stop_clean(srv)
+
+
+def _mp(value):
+    import msgpack
+
+    return msgpack.packb(value, use_bin_type=True)
+
+
+def put_raw(srv, window_key, message_str_bytes, copies=1):
+    """A ws_message whose ``message`` is the msgpack str of these bytes (not
+    checked), addressed to the window's channel ``copies`` times."""
+    import hashlib
+    import os
+
+    import redis
+
+    conn = redis.Redis.from_url(srv.redis.url + "/0")
+    group = "asgi:group:" + hashlib.sha256(("-window." + window_key).encode()).hexdigest()
+    channel = wait_until(lambda: [c.decode() for c in conn.zrange(group, 0, -1)],
+                         what="the window's channel in its group")[0]
+    assert len(message_str_bytes) < 32
+    body = (b"\x83" + _mp("type") + _mp("ws_message") + _mp("message")
+            + bytes([0xa0 | len(message_str_bytes)]) + message_str_bytes
+            + _mp("__asgi_channel__") + _mp([channel] * copies))
+    conn.zadd("asgi" + channel[:channel.index("!") + 1], {os.urandom(12) + body: time.time()})
+    conn.close()
+
+
+def test_delivery_that_is_not_utf8_is_dropped_with_a_log_line(redis_server_native):
+    srv = redis_server_native
+
+    async def scenario():
+        window = await open_window(srv, "/page/")
+        put_raw(srv, window.key, b'{"bad": "\xff\xfe"}')
+        put_raw(srv, window.key, b'{"good": "\xc3\xa9"}')
+        assert await window.drain(expect=1) == ['{"good": "\u00e9"}']
+        await window.heartbeat()  # not closed (a browser closes with 1007)
+        await window.close()
+
+    run(scenario())
+    assert "dropped a ws_message whose text is not valid UTF-8" in srv.log()
+
+
+def test_channel_listed_twice_in_a_message_gets_it_once(redis_server_native):
+    srv = redis_server_native
+
+    async def scenario():
+        window = await open_window(srv, "/page/")
+        put_raw(srv, window.key, b'{"once": 1}', copies=3)
+        assert await window.drain(expect=1) == ['{"once": 1}']
+        await window.close()
+
+    run(scenario())
