@@ -67,7 +67,9 @@ def get_handshake_topics(request):
     """Group names for a handshake (middleware chain run, ``window_key`` set
     from the cookie): the window's topics when the handshake presents what
     its page was served with (df_websockets.window_keys), else none."""
-    if not getattr(request, "window_key", "") or not window_keys.handshake_allowed(request):
+    # the cache is read even without a key: a cache that is down is an
+    # outage (503 on the native socket), whatever the window presents
+    if not window_keys.handshake_allowed(request):
         return []
     return get_websocket_topics(request)
 
