@@ -287,6 +287,15 @@ static PyObject *server_enable_native(Server *self, PyObject *args)
     return dfws_native_enable(&self->A, args);
 }
 
+static PyObject *server_enable_django_fast_path(Server *self, PyObject *args)
+{
+    if (!self->A.started) {
+        PyErr_SetString(PyExc_RuntimeError, "the server is not running");
+        return NULL;
+    }
+    return dfws_fast_enable(&self->A, args);
+}
+
 static PyObject *server_native_stats(Server *self, PyObject *unused)
 {
     return dfws_native_stats();
@@ -300,6 +309,8 @@ static PyObject *server_close(Server *self, PyObject *unused)
         dfws_server_close(&self->A.server);
         self->A.started = 0;
     }
+    /* after the connections: answers still in flight find their clients gone */
+    dfws_fast_stop(&self->A, 5);
     Py_RETURN_NONE;
 }
 
@@ -325,6 +336,7 @@ static void server_dealloc(Server *self)
         dfws_server_close(&A->server);
         A->started = 0;
     }
+    dfws_fast_stop(A, 5);
     Py_CLEAR(A->loop);
     Py_CLEAR(A->app);
     Py_CLEAR(A->state);
@@ -345,6 +357,9 @@ static PyMethodDef server_methods[] = {
     {"close", (PyCFunction)server_close, METH_NOARGS, "Close every connection now."},
     {"enable_native", (PyCFunction)server_enable_native, METH_VARARGS,
      "enable_native(ws_url, channels_mode, json_in_c, queues_json, connect, signal)."},
+    {"enable_django_fast_path", (PyCFunction)server_enable_django_fast_path, METH_VARARGS,
+     "enable_django_fast_path(run, threads): serve plain HTTP requests through "
+     "dfws.django_fast.FastPath.run on `threads` threads."},
     {"native_stats", (PyCFunction)server_native_stats, METH_NOARGS, "Native window counters."},
     {"start_layer", (PyCFunction)server_start_layer, METH_O,
      "Start the C channel layer from dfws.layer_config JSON."},
@@ -375,7 +390,7 @@ static PyObject *mod_options(PyObject *m, PyObject *unused)
         return NULL;
     }
     return Py_BuildValue(
-        "{s:s,s:s,s:i,s:z,s:i,s:i,s:z,s:i,s:d,s:d,s:s,s:z,s:s,s:i,s:O,s:d,s:d,s:d,s:d,s:d,s:n,s:n}",
+        "{s:s,s:s,s:i,s:z,s:i,s:i,s:z,s:i,s:d,s:d,s:s,s:z,s:s,s:i,s:O,s:d,s:d,s:d,s:d,s:d,s:n,s:n,s:O,s:i}",
         "app", c->app, "bind", c->bind, "port", c->port, "unix_socket", c->unix_socket, "fd", c->fd,
         "is_unix", dfws_asgi_is_unix, "access_log", c->access_log, "verbosity", c->verbosity,
         "http_timeout", c->http_timeout, "application_close_timeout", c->application_close_timeout,
@@ -385,7 +400,8 @@ static PyObject *mod_options(PyObject *m, PyObject *unused)
         "websocket_connect_timeout", c->websocket_connect_timeout, "ping_interval",
         c->ping_interval, "ping_timeout", c->ping_timeout, "websocket_max_message_size",
         (Py_ssize_t)c->ws_max_message_size, "websocket_max_frame_size",
-        (Py_ssize_t)c->ws_max_frame_size);
+        (Py_ssize_t)c->ws_max_frame_size, "django_fast_path", c->django_fast ? Py_True : Py_False,
+        "django_threads", c->django_threads);
 }
 
 static PyObject *mod_lifespan_mode(PyObject *m, PyObject *unused)

@@ -165,6 +165,7 @@ def main():
     try:
         if start_channel_layer(server, loop) and opts["native_websockets"]:
             start_native(server, loop)
+        start_django_fast_path(server, app, opts)
     except Exception as exc:
         print(f"dfws-asgi: error: {exc}", file=sys.stderr)
         server.close()
@@ -395,6 +396,25 @@ def start_native(server, loop):
     from dfws import native
 
     native.setup(server, loop, settings)
+    return True
+
+
+def start_django_fast_path(server, app, opts):
+    """Serve plain HTTP requests to Django's ASGIHandler in one thread hop
+    (dfws.django_fast), unless --no-django-fast-path."""
+    if django_settings() is None:
+        return False
+    if not opts["django_fast_path"]:
+        logger.info("Django fast path: off (--no-django-fast-path)")
+        return False
+    from dfws.django_fast import FastPath
+
+    fast, why = FastPath.create(app)
+    if fast is None:
+        logger.info("Django fast path: off (%s)", why)
+        return False
+    server.enable_django_fast_path(fast.run, opts["django_threads"])
+    logger.info("Django fast path: on (%d threads)", opts["django_threads"])
     return True
 
 

@@ -49,6 +49,8 @@ enum {
     OPT_LIFETIME,
     OPT_RELOAD,
     OPT_RELOAD_DIR,
+    OPT_NO_DJANGO_FAST,
+    OPT_DJANGO_THREADS,
 };
 
 static const struct option long_options[] = {
@@ -95,6 +97,8 @@ static const struct option long_options[] = {
     {"workers-lifetime", required_argument, NULL, OPT_LIFETIME},
     {"reload", no_argument, NULL, OPT_RELOAD},
     {"reload-dir", required_argument, NULL, OPT_RELOAD_DIR},
+    {"no-django-fast-path", no_argument, NULL, OPT_NO_DJANGO_FAST},
+    {"django-threads", required_argument, NULL, OPT_DJANGO_THREADS},
     {"version", no_argument, NULL, OPT_VERSION},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -155,6 +159,8 @@ static const char usage_text[] =
     "      --websocket-max-frame-size B    (default 1048576, 0 = unlimited)\n"
     "      --websocket-rate-limit N  df_websockets socket: messages/s per window (default 100)\n"
     "      --no-native-websockets    serve df_websockets' socket with its Python consumer\n"
+    "      --no-django-fast-path     serve Django's HTTP requests through its ASGIHandler\n"
+    "      --django-threads N        threads of the Django fast path (default 4)\n"
     "      --version                 print the version and exit\n"
     "  -h, --help                    print this help and exit\n";
 
@@ -280,6 +286,8 @@ int dfws_cli_parse(dfws_cli_t *cli, int argc, char **argv)
     cli->ws_max_message_size = 1 << 20;
     cli->ws_max_frame_size = 1 << 20;
     cli->native_ws = 1;
+    cli->django_fast = 1;
+    cli->django_threads = 4;
     cli->ws_rate_limit = 100;
 
     opterr = 0;
@@ -411,6 +419,14 @@ int dfws_cli_parse(dfws_cli_t *cli, int argc, char **argv)
 #undef COUNT_OPT
         case OPT_RELOAD:
             cli->reload = 1;
+            break;
+        case OPT_NO_DJANGO_FAST:
+            cli->django_fast = 0;
+            break;
+        case OPT_DJANGO_THREADS:
+            if (parse_long(optarg, 1, 256, &v))
+                return usage_error("--django-threads takes a number from 1 to 256: %s", optarg);
+            cli->django_threads = (int)v;
             break;
         case OPT_RELOAD_DIR:
             if (cli->n_reload_dirs == DFWS_CLI_MAX_RELOAD_DIRS)

@@ -53,6 +53,10 @@ typedef struct dfws_cli_s {
     int reload;                     /* restart the workers when a Python file changes */
     int n_reload_dirs;
     const char *reload_dirs[DFWS_CLI_MAX_RELOAD_DIRS]; /* none: the current directory */
+    /* Django fast path (asgi/django_fast.c): plain HTTP requests to Django's
+     * ASGIHandler served on one of `django_threads` threads in one hop. */
+    int django_fast;
+    int django_threads;
 } dfws_cli_t;
 
 enum { DFWS_CLI_OK = 0, DFWS_CLI_EXIT = 1, DFWS_CLI_USAGE = 2 };

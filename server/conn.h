@@ -62,6 +62,7 @@ struct dfws_req_s {
     unsigned counted : 1;           /* included in server->active_requests */
     unsigned resp_has_server : 1;
     unsigned resp_has_date : 1;
+    unsigned app_fast : 1;          /* asgi/: `app` is a Django fast-path job, not an ASGI cycle */
 
     dfws_buf_t body;                /* received body bytes not yet handed to the app */
     uint64_t body_received;
