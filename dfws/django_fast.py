@@ -28,13 +28,20 @@ from contextlib import aclosing
 from io import BytesIO
 
 from asgiref.sync import iscoroutinefunction, sync_to_async
-from django.core.handlers.asgi import ASGIHandler, get_script_prefix
+from django.core.handlers.asgi import ASGIHandler
 from django.core.handlers.base import BaseHandler
 from django.http import FileResponse
 from django.urls import Resolver404, get_resolver, set_script_prefix
 from django.utils.module_loading import import_string
 
 logger = logging.getLogger("dfws.server")
+
+try:
+    from django.core.handlers.asgi import get_script_prefix
+except ImportError:  # Django < 5.0: a method of ASGIHandler that does not use self
+
+    def get_script_prefix(scope):
+        return ASGIHandler.get_script_prefix(None, scope)
 
 # run() answers: the request goes back to the ASGI application
 FALLBACK = None

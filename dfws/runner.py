@@ -407,9 +407,13 @@ def start_django_fast_path(server, app, opts):
     if not opts["django_fast_path"]:
         logger.info("Django fast path: off (--no-django-fast-path)")
         return False
-    from dfws.django_fast import FastPath
+    try:
+        from dfws.django_fast import FastPath
 
-    fast, why = FastPath.create(app)
+        fast, why = FastPath.create(app)
+    except Exception as exc:  # a Django this module does not know: serve it all as ASGI
+        logger.warning("Django fast path: off (%s: %s)", type(exc).__name__, exc)
+        return False
     if fast is None:
         logger.info("Django fast path: off (%s)", why)
         return False
