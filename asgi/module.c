@@ -148,16 +148,24 @@ static void python_log_sink(int level, const char *msg, void *ud)
     PyGILState_Release(g);
 }
 
-static void access_log_line(void *ud, const char *line, size_t len)
+/* The access log's sink when the project routes `dfws.access` through its
+ * own logging handlers: one GIL acquisition per batch (a loop turn), one
+ * logger.info() per line. */
+static void access_log_batch(void *ud, const char *lines, size_t len)
 {
     dfws_asgi_t *A = ud;
     PyGILState_STATE g = PyGILState_Ensure();
-    PyObject *s = PyUnicode_DecodeUTF8(line, (Py_ssize_t)len, "replace");
-    PyObject *res = s ? PyObject_CallOneArg(A->access_info, s) : NULL;
-    if (!res)
-        PyErr_Clear();
-    Py_XDECREF(res);
-    Py_XDECREF(s);
+    for (const char *p = lines, *end = lines + len; p < end;) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        PyObject *s = PyUnicode_DecodeUTF8(p, (Py_ssize_t)n, "replace");
+        PyObject *res = s ? PyObject_CallOneArg(A->access_info, s) : NULL;
+        if (!res)
+            PyErr_Clear();
+        Py_XDECREF(res);
+        Py_XDECREF(s);
+        p += n + 1;
+    }
     PyGILState_Release(g);
 }
 
@@ -223,7 +231,6 @@ static int server_init(Server *self, PyObject *args, PyObject *kw)
     A->ops.http_body = dfws_http_body;
     A->ops.http_drain = dfws_http_drain;
     A->ops.http_detach = dfws_http_detach;
-    A->ops.access_log = access_log_line;
     A->ops.ws_request = dfws_ws_request;
     A->ops.ws_message = dfws_ws_message;
     A->ops.ws_closed = dfws_ws_closed;
@@ -234,8 +241,10 @@ static int server_init(Server *self, PyObject *args, PyObject *kw)
         PyErr_Format(PyExc_OSError, "cannot listen: %s", uv_strerror(rc));
         return -1;
     }
-    /* daphne's rule: an access log with --access-log, or on stdout at -v >= 1 */
-    A->server.access_log = A->cli->access_log != NULL || A->cli->verbosity >= 1;
+    /* daphne's rule: an access log with --access-log, or on stdout at -v >= 1;
+     * through `logging` until dfws.runner says where lines can go directly */
+    dfws_access_log_set(&A->server.access_log, A->cli->access_log != NULL || A->cli->verbosity >= 1,
+                        -1, access_log_batch, A);
     A->started = 1;
     dfws_log_set_sink(python_log_sink, NULL);
     return 0;
@@ -285,6 +294,30 @@ static PyObject *server_enable_native(Server *self, PyObject *args)
         return NULL;
     }
     return dfws_native_enable(&self->A, args);
+}
+
+static PyObject *server_set_access_log(Server *self, PyObject *args)
+{
+    const char *mode;
+    int fd = -1;
+    if (!PyArg_ParseTuple(args, "s|i", &mode, &fd))
+        return NULL;
+    if (!self->A.started) {
+        PyErr_SetString(PyExc_RuntimeError, "the server is not running");
+        return NULL;
+    }
+    dfws_access_log_t *L = &self->A.server.access_log;
+    if (!strcmp(mode, "off"))
+        dfws_access_log_set(L, 0, -1, NULL, NULL);
+    else if (!strcmp(mode, "fd") && fd >= 0)
+        dfws_access_log_set(L, 1, fd, NULL, NULL);
+    else if (!strcmp(mode, "logging"))
+        dfws_access_log_set(L, 1, -1, access_log_batch, &self->A);
+    else {
+        PyErr_SetString(PyExc_ValueError, "set_access_log('off' | 'logging' | 'fd', fd)");
+        return NULL;
+    }
+    Py_RETURN_NONE;
 }
 
 static PyObject *server_enable_django_fast_path(Server *self, PyObject *args)
@@ -357,6 +390,9 @@ static PyMethodDef server_methods[] = {
     {"close", (PyCFunction)server_close, METH_NOARGS, "Close every connection now."},
     {"enable_native", (PyCFunction)server_enable_native, METH_VARARGS,
      "enable_native(ws_url, channels_mode, json_in_c, queues_json, connect, signal)."},
+    {"set_access_log", (PyCFunction)server_set_access_log, METH_VARARGS,
+     "set_access_log(mode, fd=-1): 'off', 'logging' (one logger.info per line, batched), or "
+     "'fd' (lines written straight to file descriptor fd, which the caller keeps open)."},
     {"enable_django_fast_path", (PyCFunction)server_enable_django_fast_path, METH_VARARGS,
      "enable_django_fast_path(run, threads): serve plain HTTP requests through "
      "dfws.django_fast.FastPath.run on `threads` threads."},

@@ -79,6 +79,7 @@ def configure_logging(opts):
     dest = opts["access_log"] or ("-" if opts["verbosity"] >= 1 else None)
     access_logger.propagate = False
     access_logger.setLevel(logging.INFO)
+    global _access_handler
     if dest:
         handler = (
             logging.StreamHandler(sys.stdout)
@@ -87,8 +88,30 @@ def configure_logging(opts):
         )
         handler.setFormatter(logging.Formatter("%(message)s"))
         access_logger.addHandler(handler)
+        _access_handler = handler
     else:
         access_logger.disabled = True
+
+
+_access_handler = None  # the dfws.access handler configure_logging made
+
+
+def route_access_log(server):
+    """Where the C server writes access-log lines, decided once the
+    application (and with it the project's LOGGING) is loaded: straight into
+    the stream of the handler configure_logging made, with no Python per
+    line, while it is the logger's only handler; through `logging`, one
+    record per line, when the project configured its own handlers (or
+    filters) for `dfws.access`."""
+    handler = _access_handler
+    if handler is None:
+        server.set_access_log("off")
+    elif access_logger.handlers == [handler] and not access_logger.filters \
+            and not handler.filters:
+        handler.flush()
+        server.set_access_log("fd", handler.stream.fileno())
+    else:
+        server.set_access_log("logging")
 
 
 def describe_listener(opts):
@@ -166,6 +189,7 @@ def main():
         if start_channel_layer(server, loop) and opts["native_websockets"]:
             start_native(server, loop)
         start_django_fast_path(server, app, opts)
+        route_access_log(server)
     except Exception as exc:
         print(f"dfws-asgi: error: {exc}", file=sys.stderr)
         server.close()

@@ -1,5 +1,7 @@
 #include "cli.h"
 
+#include "access_log.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -51,6 +53,7 @@ enum {
     OPT_RELOAD_DIR,
     OPT_NO_DJANGO_FAST,
     OPT_DJANGO_THREADS,
+    OPT_ACCESS_LOG_FORMAT,
 };
 
 static const struct option long_options[] = {
@@ -99,6 +102,7 @@ static const struct option long_options[] = {
     {"reload-dir", required_argument, NULL, OPT_RELOAD_DIR},
     {"no-django-fast-path", no_argument, NULL, OPT_NO_DJANGO_FAST},
     {"django-threads", required_argument, NULL, OPT_DJANGO_THREADS},
+    {"access-log-format", required_argument, NULL, OPT_ACCESS_LOG_FORMAT},
     {"version", no_argument, NULL, OPT_VERSION},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -161,6 +165,9 @@ static const char usage_text[] =
     "      --no-native-websockets    serve df_websockets' socket with its Python consumer\n"
     "      --no-django-fast-path     serve Django's HTTP requests through its ASGIHandler\n"
     "      --django-threads N        threads of the Django fast path (default 4)\n"
+    "      --access-log-format FMT   access-log line with %(field)s: client, client_host,\n"
+    "                                method, path, query, target, status, bytes,\n"
+    "                                duration_ms, user_agent, referer, time, protocol\n"
     "      --version                 print the version and exit\n"
     "  -h, --help                    print this help and exit\n";
 
@@ -423,6 +430,13 @@ int dfws_cli_parse(dfws_cli_t *cli, int argc, char **argv)
         case OPT_NO_DJANGO_FAST:
             cli->django_fast = 0;
             break;
+        case OPT_ACCESS_LOG_FORMAT: {
+            char err[200];
+            if (dfws_access_format_check(optarg, err, sizeof(err)))
+                return usage_error("--access-log-format: %s", err);
+            cli->access_log_format = optarg;
+            break;
+        }
         case OPT_DJANGO_THREADS:
             if (parse_long(optarg, 1, 256, &v))
                 return usage_error("--django-threads takes a number from 1 to 256: %s", optarg);

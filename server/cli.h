@@ -16,6 +16,7 @@ typedef struct dfws_cli_s {
     const char *unix_socket; /* path, or NULL */
     int fd;                  /* inherited listening fd, or -1 */
     const char *access_log;  /* path, "-" for stdout, or NULL */
+    const char *access_log_format; /* --access-log-format, or NULL: daphne's line */
     int verbosity;           /* 0..3 like daphne */
     double http_timeout;     /* s before 503 when the app has not answered; 0 = none */
     double websocket_timeout;         /* max WebSocket lifetime; 0 = no limit */
