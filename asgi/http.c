@@ -641,9 +641,35 @@ out:
     return ret;
 }
 
+/* --health-path: answered here, without the application or the GIL: 200
+ * while serving, 503 once the worker drains (a load balancer then stops
+ * sending it new requests). 1 when r was such a request. */
+static int health_check(dfws_asgi_t *A, dfws_req_t *r)
+{
+    const char *want = A->cli->health_path;
+    size_t n = strlen(want), len = r->url_len;
+    const char *url = r->head.base + r->url_off;
+    const char *q = memchr(url, '?', len);
+    if (q)
+        len = (size_t)(q - url);
+    if (len != n || memcmp(url, want, n))
+        return 0;
+    int draining = A->server.shutting_down;
+    const char *body = draining ? "draining\n" : "ok\n";
+    const char *err = NULL;
+    static const char ctype[] = "text/plain; charset=utf-8", nocache[] = "no-store";
+    if (!dfws_req_response_start(r, draining ? 503 : 200, &err) &&
+        !dfws_req_response_header(r, "Content-Type", 12, ctype, sizeof(ctype) - 1, &err) &&
+        !dfws_req_response_header(r, "Cache-Control", 13, nocache, sizeof(nocache) - 1, &err))
+        dfws_req_response_body(r, body, strlen(body), 0, &err);
+    return 1;
+}
+
 int dfws_http_request(void *ud, dfws_req_t *r)
 {
     dfws_asgi_t *A = ud;
+    if (A->cli->health_path && r->body_done && health_check(A, r))
+        return 0;
     if (A->fast && dfws_fast_offer(A, r))
         return 0; /* no GIL on this thread for the fast path */
     PyGILState_STATE g = PyGILState_Ensure();

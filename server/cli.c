@@ -54,6 +54,7 @@ enum {
     OPT_NO_DJANGO_FAST,
     OPT_DJANGO_THREADS,
     OPT_ACCESS_LOG_FORMAT,
+    OPT_HEALTH_PATH,
 };
 
 static const struct option long_options[] = {
@@ -103,6 +104,7 @@ static const struct option long_options[] = {
     {"no-django-fast-path", no_argument, NULL, OPT_NO_DJANGO_FAST},
     {"django-threads", required_argument, NULL, OPT_DJANGO_THREADS},
     {"access-log-format", required_argument, NULL, OPT_ACCESS_LOG_FORMAT},
+    {"health-path", required_argument, NULL, OPT_HEALTH_PATH},
     {"version", no_argument, NULL, OPT_VERSION},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -168,6 +170,7 @@ static const char usage_text[] =
     "      --access-log-format FMT   access-log line with %(field)s: client, client_host,\n"
     "                                method, path, query, target, status, bytes,\n"
     "                                duration_ms, user_agent, referer, time, protocol\n"
+    "      --health-path PATH        answer PATH from C: 200 while serving, 503 draining\n"
     "      --version                 print the version and exit\n"
     "  -h, --help                    print this help and exit\n";
 
@@ -437,6 +440,11 @@ int dfws_cli_parse(dfws_cli_t *cli, int argc, char **argv)
             cli->access_log_format = optarg;
             break;
         }
+        case OPT_HEALTH_PATH:
+            if (optarg[0] != '/' || strpbrk(optarg, "?# "))
+                return usage_error("--health-path takes a path starting with /: %s", optarg);
+            cli->health_path = optarg;
+            break;
         case OPT_DJANGO_THREADS:
             if (parse_long(optarg, 1, 256, &v))
                 return usage_error("--django-threads takes a number from 1 to 256: %s", optarg);

@@ -58,6 +58,7 @@ typedef struct dfws_cli_s {
      * ASGIHandler served on one of `django_threads` threads in one hop. */
     int django_fast;
     int django_threads;
+    const char *health_path; /* answered 200 (503 while draining) without the app, or NULL */
 } dfws_cli_t;
 
 enum { DFWS_CLI_OK = 0, DFWS_CLI_EXIT = 1, DFWS_CLI_USAGE = 2 };
