@@ -8,9 +8,12 @@
 #define DFWS_ASGI_H
 
 #include <Python.h>
+#include <arpa/inet.h>
 
 #include "cli.h"
 #include "server.h"
+
+typedef struct dfws_fast_s dfws_fast_t;
 
 typedef struct dfws_asgi_s {
     PyObject *loop;
@@ -27,6 +30,7 @@ typedef struct dfws_asgi_s {
     dfws_server_t server;
     dfws_app_ops_t ops;
     int started;
+    dfws_fast_t *fast;        /* the Django fast path, or NULL (django_fast.c) */
 } dfws_asgi_t;
 
 /* The command line and listening socket _dfws.configure() prepared. */
@@ -55,9 +59,28 @@ void dfws_ws_closed(void *ud, dfws_wsconn_t *wc, int code);
 void dfws_ws_drain(void *ud, dfws_wsconn_t *wc);
 int dfws_websocket_types_ready(void);
 
+/* The addresses of a request's connection, copied: the scope can then be
+ * built after the connection is gone, or on another thread. */
+typedef struct dfws_peer_s {
+    char client_host[INET6_ADDRSTRLEN];
+    char server_host[INET6_ADDRSTRLEN];
+    uint16_t client_port, server_port;
+} dfws_peer_t;
+void dfws_peer_from_conn(dfws_peer_t *peer, const dfws_conn_t *c);
+
 /* The scope shared by HTTP and WebSocket (kind: dfws_str_http or
- * dfws_str_websocket). New reference, or NULL with an exception. */
+ * dfws_str_websocket), for a request still on its connection. New
+ * reference, or NULL with an exception. */
 PyObject *dfws_asgi_build_scope(dfws_asgi_t *A, dfws_req_t *r, PyObject *kind);
+/* The same from copied addresses. Reads only the request's head (stable
+ * once its header section is complete) and A's settings, so a thread that
+ * holds the GIL may call it while the loop runs. */
+PyObject *dfws_asgi_build_scope_peer(dfws_asgi_t *A, dfws_req_t *r, PyObject *kind,
+                                     const dfws_peer_t *peer);
+/* Runs `app` (borrowed; NULL: A->app) as the ASGI application of HTTP
+ * request r with `scope` (borrowed; NULL: built now). Holds the GIL.
+ * 0, or -1 with the exception logged. */
+int dfws_http_start(dfws_asgi_t *A, dfws_req_t *r, PyObject *app, PyObject *scope);
 
 /* The Task of an application (task.c). */
 /* Starts A->app(scope, receive, send) as a Task on the loop; receive, send
@@ -66,6 +89,10 @@ PyObject *dfws_asgi_build_scope(dfws_asgi_t *A, dfws_req_t *r, PyObject *kind);
 PyObject *dfws_asgi_start_task(dfws_asgi_t *A, PyObject *self, PyObject *scope,
                                PyMethodDef *receive_def, PyMethodDef *send_def,
                                PyMethodDef *done_def);
+/* The same with another application than A->app (borrowed). */
+PyObject *dfws_asgi_start_app_task(dfws_asgi_t *A, PyObject *app, PyObject *self,
+                                   PyObject *scope, PyMethodDef *receive_def,
+                                   PyMethodDef *send_def, PyMethodDef *done_def);
 /* --application-close-timeout: task.cancel() later; the TimerHandle goes to
  * *handle (nothing happens if one is already there). */
 void dfws_asgi_arm_close_timeout(dfws_asgi_t *A, PyObject *task, PyObject **handle);
@@ -96,6 +123,24 @@ PyObject *dfws_native_enable(dfws_asgi_t *A, PyObject *args);
 int dfws_native_try(dfws_wsconn_t *wc);
 void dfws_native_disable(void);
 PyObject *dfws_native_stats(void);
+
+/* The Django fast path (django_fast.c): plain HTTP requests to Django's
+ * ASGIHandler run on a pool of threads, each in one hop through
+ * dfws.django_fast.FastPath.run, and their response is written from C. The
+ * loop thread never takes the GIL for them. */
+/* Server.enable_django_fast_path(run, stream_app, threads) (GIL held). */
+PyObject *dfws_fast_enable(dfws_asgi_t *A, PyObject *args);
+/* Loop thread, no GIL. Takes request r (its header section complete) when
+ * the fast path is on: 1 taken, 0 the ASGI path must serve it. */
+int dfws_fast_offer(dfws_asgi_t *A, dfws_req_t *r);
+/* ops->http_body / ops->http_detach for a request the fast path took
+ * (r->app_fast). Loop thread, no GIL. */
+void dfws_fast_body(dfws_asgi_t *A, dfws_req_t *r);
+void dfws_fast_detach(dfws_asgi_t *A, dfws_req_t *r);
+/* Stops the threads (waiting at most `timeout` s for running views) and
+ * frees the pool once its handle is closed. Loop thread, GIL held (it is
+ * released while waiting). */
+void dfws_fast_stop(dfws_asgi_t *A, double timeout);
 
 /* Start-up (startup.c): module functions behind dfws/__main__.py and the
  * worker's side of the supervisor. */

@@ -146,30 +146,43 @@ static const dfws_hdr_t *find_header(const dfws_req_t *r, const char *name, size
 }
 
 /* The scope's `server` pair is the same for every connection accepted on
- * one address: keep the last one (borrowed reference, owned here). */
+ * one address: keep the last one (borrowed reference, owned here; the GIL
+ * guards it). */
 static PyObject *last_server;
 static char last_server_host[INET6_ADDRSTRLEN];
 static uint16_t last_server_port;
 
-static PyObject *server_tuple(dfws_conn_t *c)
+static PyObject *server_tuple(const char *host, uint16_t port)
 {
-    if (!last_server || c->server_port != last_server_port ||
-        strcmp(c->server_host, last_server_host)) {
-        PyObject *t = Py_BuildValue("(si)", c->server_host, (int)c->server_port);
+    if (!last_server || port != last_server_port || strcmp(host, last_server_host)) {
+        PyObject *t = Py_BuildValue("(si)", host, (int)port);
         if (!t)
             return NULL;
         Py_XSETREF(last_server, t);
-        memcpy(last_server_host, c->server_host, sizeof(last_server_host));
-        last_server_port = c->server_port;
+        snprintf(last_server_host, sizeof(last_server_host), "%s", host);
+        last_server_port = port;
     }
     return last_server;
 }
 
-/* Builds the scope shared by HTTP and WebSocket requests. `kind` is
- * dfws_str_http or dfws_str_websocket. Returns a new dict or NULL. */
+void dfws_peer_from_conn(dfws_peer_t *peer, const dfws_conn_t *c)
+{
+    memcpy(peer->client_host, c->client_host, sizeof(peer->client_host));
+    memcpy(peer->server_host, c->server_host, sizeof(peer->server_host));
+    peer->client_port = c->client_port;
+    peer->server_port = c->server_port;
+}
+
 PyObject *dfws_asgi_build_scope(dfws_asgi_t *A, dfws_req_t *r, PyObject *kind)
 {
-    dfws_conn_t *c = r->conn;
+    dfws_peer_t peer;
+    dfws_peer_from_conn(&peer, r->conn);
+    return dfws_asgi_build_scope_peer(A, r, kind, &peer);
+}
+
+PyObject *dfws_asgi_build_scope_peer(dfws_asgi_t *A, dfws_req_t *r, PyObject *kind,
+                                     const dfws_peer_t *peer)
+{
     const char *base = r->head.base;
     const char *url = base + r->url_off;
     size_t url_len = r->url_len;
@@ -233,9 +246,9 @@ PyObject *dfws_asgi_build_scope(dfws_asgi_t *A, dfws_req_t *r, PyObject *kind)
         goto fail;
 
     PyObject *client_host = NULL;
-    long client_port = c->client_port;
+    long client_port = peer->client_port;
     if (!A->server.is_unix)
-        client_host = PyUnicode_FromString(c->client_host);
+        client_host = PyUnicode_FromString(peer->client_host);
     if (A->cli->proxy_headers) {
         const char *hn = A->cli->proxy_headers_host, *pn = A->cli->proxy_headers_port;
         const dfws_hdr_t *h = find_header(r, hn, strlen(hn));
@@ -281,7 +294,7 @@ PyObject *dfws_asgi_build_scope(dfws_asgi_t *A, dfws_req_t *r, PyObject *kind)
         if (set_item(scope, dfws_str_client, Py_BuildValue("(Ol)", client_host, client_port)))
             goto fail_client;
         Py_CLEAR(client_host);
-        if (PyDict_SetItem(scope, dfws_str_server, server_tuple(c)))
+        if (PyDict_SetItem(scope, dfws_str_server, server_tuple(peer->server_host, peer->server_port)))
             goto fail;
     } else {
         if (PyDict_SetItem(scope, dfws_str_client, Py_None) ||
@@ -599,12 +612,10 @@ PyTypeObject dfws_http_cycle_type = {
 
 /* ---- ops called by server/ ---------------------------------------------------- */
 
-int dfws_http_request(void *ud, dfws_req_t *r)
+int dfws_http_start(dfws_asgi_t *A, dfws_req_t *r, PyObject *app, PyObject *scope)
 {
-    dfws_asgi_t *A = ud;
     int ret = -1;
-    PyGILState_STATE g = PyGILState_Ensure();
-    PyObject *scope = NULL;
+    PyObject *own_scope = NULL;
     Cycle *self = PyObject_GC_New(Cycle, &dfws_http_cycle_type);
     if (!self)
         goto out;
@@ -613,11 +624,10 @@ int dfws_http_request(void *ud, dfws_req_t *r)
     dfws_req_retain(r);
     self->receive_waiter = self->drain_waiter = self->cancel_handle = self->task = NULL;
     PyObject_GC_Track(self);
-    scope = dfws_asgi_build_scope(A, r, dfws_str_http);
-    if (!scope)
+    if (!scope && !(scope = own_scope = dfws_asgi_build_scope(A, r, dfws_str_http)))
         goto out;
-    self->task = dfws_asgi_start_task(A, (PyObject *)self, scope, &receive_def, &send_def,
-                                      &done_def);
+    self->task = dfws_asgi_start_app_task(A, app ? app : A->app, (PyObject *)self, scope,
+                                          &receive_def, &send_def, &done_def);
     if (!self->task)
         goto out;
     r->app = self;
@@ -626,15 +636,54 @@ int dfws_http_request(void *ud, dfws_req_t *r)
 out:
     if (ret)
         dfws_log_current_exception(A, "Exception while starting the application");
-    Py_XDECREF(scope);
+    Py_XDECREF(own_scope);
     Py_XDECREF(self);
+    return ret;
+}
+
+/* --health-path: answered here, without the application or the GIL: 200
+ * while serving, 503 once the worker drains (a load balancer then stops
+ * sending it new requests). 1 when r was such a request. */
+static int health_check(dfws_asgi_t *A, dfws_req_t *r)
+{
+    const char *want = A->cli->health_path;
+    size_t n = strlen(want), len = r->url_len;
+    const char *url = r->head.base + r->url_off;
+    const char *q = memchr(url, '?', len);
+    if (q)
+        len = (size_t)(q - url);
+    if (len != n || memcmp(url, want, n))
+        return 0;
+    int draining = A->server.shutting_down;
+    const char *body = draining ? "draining\n" : "ok\n";
+    const char *err = NULL;
+    static const char ctype[] = "text/plain; charset=utf-8", nocache[] = "no-store";
+    if (!dfws_req_response_start(r, draining ? 503 : 200, &err) &&
+        !dfws_req_response_header(r, "Content-Type", 12, ctype, sizeof(ctype) - 1, &err) &&
+        !dfws_req_response_header(r, "Cache-Control", 13, nocache, sizeof(nocache) - 1, &err))
+        dfws_req_response_body(r, body, strlen(body), 0, &err);
+    return 1;
+}
+
+int dfws_http_request(void *ud, dfws_req_t *r)
+{
+    dfws_asgi_t *A = ud;
+    if (A->cli->health_path && r->body_done && health_check(A, r))
+        return 0;
+    if (A->fast && dfws_fast_offer(A, r))
+        return 0; /* no GIL on this thread for the fast path */
+    PyGILState_STATE g = PyGILState_Ensure();
+    int ret = dfws_http_start(A, r, NULL, NULL);
     PyGILState_Release(g);
     return ret;
 }
 
 void dfws_http_body(void *ud, dfws_req_t *r)
 {
-    (void)ud;
+    if (r->app_fast) {
+        dfws_fast_body(ud, r);
+        return;
+    }
     PyGILState_STATE g = PyGILState_Ensure();
     if (r->app)
         wake_receiver(r->app);
@@ -654,6 +703,10 @@ void dfws_http_drain(void *ud, dfws_req_t *r)
 void dfws_http_detach(void *ud, dfws_req_t *r)
 {
     dfws_asgi_t *A = ud;
+    if (r->app_fast) {
+        dfws_fast_detach(A, r);
+        return;
+    }
     PyGILState_STATE g = PyGILState_Ensure();
     Cycle *self = r->app;
     if (!self)

@@ -148,16 +148,24 @@ static void python_log_sink(int level, const char *msg, void *ud)
     PyGILState_Release(g);
 }
 
-static void access_log_line(void *ud, const char *line, size_t len)
+/* The access log's sink when the project routes `dfws.access` through its
+ * own logging handlers: one GIL acquisition per batch (a loop turn), one
+ * logger.info() per line. */
+static void access_log_batch(void *ud, const char *lines, size_t len)
 {
     dfws_asgi_t *A = ud;
     PyGILState_STATE g = PyGILState_Ensure();
-    PyObject *s = PyUnicode_DecodeUTF8(line, (Py_ssize_t)len, "replace");
-    PyObject *res = s ? PyObject_CallOneArg(A->access_info, s) : NULL;
-    if (!res)
-        PyErr_Clear();
-    Py_XDECREF(res);
-    Py_XDECREF(s);
+    for (const char *p = lines, *end = lines + len; p < end;) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        PyObject *s = PyUnicode_DecodeUTF8(p, (Py_ssize_t)n, "replace");
+        PyObject *res = s ? PyObject_CallOneArg(A->access_info, s) : NULL;
+        if (!res)
+            PyErr_Clear();
+        Py_XDECREF(res);
+        Py_XDECREF(s);
+        p += n + 1;
+    }
     PyGILState_Release(g);
 }
 
@@ -223,7 +231,6 @@ static int server_init(Server *self, PyObject *args, PyObject *kw)
     A->ops.http_body = dfws_http_body;
     A->ops.http_drain = dfws_http_drain;
     A->ops.http_detach = dfws_http_detach;
-    A->ops.access_log = access_log_line;
     A->ops.ws_request = dfws_ws_request;
     A->ops.ws_message = dfws_ws_message;
     A->ops.ws_closed = dfws_ws_closed;
@@ -234,8 +241,10 @@ static int server_init(Server *self, PyObject *args, PyObject *kw)
         PyErr_Format(PyExc_OSError, "cannot listen: %s", uv_strerror(rc));
         return -1;
     }
-    /* daphne's rule: an access log with --access-log, or on stdout at -v >= 1 */
-    A->server.access_log = A->cli->access_log != NULL || A->cli->verbosity >= 1;
+    /* daphne's rule: an access log with --access-log, or on stdout at -v >= 1;
+     * through `logging` until dfws.runner says where lines can go directly */
+    dfws_access_log_set(&A->server.access_log, A->cli->access_log != NULL || A->cli->verbosity >= 1,
+                        -1, access_log_batch, A);
     A->started = 1;
     dfws_log_set_sink(python_log_sink, NULL);
     return 0;
@@ -287,6 +296,39 @@ static PyObject *server_enable_native(Server *self, PyObject *args)
     return dfws_native_enable(&self->A, args);
 }
 
+static PyObject *server_set_access_log(Server *self, PyObject *args)
+{
+    const char *mode;
+    int fd = -1;
+    if (!PyArg_ParseTuple(args, "s|i", &mode, &fd))
+        return NULL;
+    if (!self->A.started) {
+        PyErr_SetString(PyExc_RuntimeError, "the server is not running");
+        return NULL;
+    }
+    dfws_access_log_t *L = &self->A.server.access_log;
+    if (!strcmp(mode, "off"))
+        dfws_access_log_set(L, 0, -1, NULL, NULL);
+    else if (!strcmp(mode, "fd") && fd >= 0)
+        dfws_access_log_set(L, 1, fd, NULL, NULL);
+    else if (!strcmp(mode, "logging"))
+        dfws_access_log_set(L, 1, -1, access_log_batch, &self->A);
+    else {
+        PyErr_SetString(PyExc_ValueError, "set_access_log('off' | 'logging' | 'fd', fd)");
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *server_enable_django_fast_path(Server *self, PyObject *args)
+{
+    if (!self->A.started) {
+        PyErr_SetString(PyExc_RuntimeError, "the server is not running");
+        return NULL;
+    }
+    return dfws_fast_enable(&self->A, args);
+}
+
 static PyObject *server_native_stats(Server *self, PyObject *unused)
 {
     return dfws_native_stats();
@@ -300,6 +342,8 @@ static PyObject *server_close(Server *self, PyObject *unused)
         dfws_server_close(&self->A.server);
         self->A.started = 0;
     }
+    /* after the connections: answers still in flight find their clients gone */
+    dfws_fast_stop(&self->A, 5);
     Py_RETURN_NONE;
 }
 
@@ -325,6 +369,7 @@ static void server_dealloc(Server *self)
         dfws_server_close(&A->server);
         A->started = 0;
     }
+    dfws_fast_stop(A, 5);
     Py_CLEAR(A->loop);
     Py_CLEAR(A->app);
     Py_CLEAR(A->state);
@@ -345,6 +390,12 @@ static PyMethodDef server_methods[] = {
     {"close", (PyCFunction)server_close, METH_NOARGS, "Close every connection now."},
     {"enable_native", (PyCFunction)server_enable_native, METH_VARARGS,
      "enable_native(ws_url, channels_mode, json_in_c, queues_json, connect, signal)."},
+    {"set_access_log", (PyCFunction)server_set_access_log, METH_VARARGS,
+     "set_access_log(mode, fd=-1): 'off', 'logging' (one logger.info per line, batched), or "
+     "'fd' (lines written straight to file descriptor fd, which the caller keeps open)."},
+    {"enable_django_fast_path", (PyCFunction)server_enable_django_fast_path, METH_VARARGS,
+     "enable_django_fast_path(run, threads): serve plain HTTP requests through "
+     "dfws.django_fast.FastPath.run on `threads` threads."},
     {"native_stats", (PyCFunction)server_native_stats, METH_NOARGS, "Native window counters."},
     {"start_layer", (PyCFunction)server_start_layer, METH_O,
      "Start the C channel layer from dfws.layer_config JSON."},
@@ -375,7 +426,7 @@ static PyObject *mod_options(PyObject *m, PyObject *unused)
         return NULL;
     }
     return Py_BuildValue(
-        "{s:s,s:s,s:i,s:z,s:i,s:i,s:z,s:i,s:d,s:d,s:s,s:z,s:s,s:i,s:O,s:d,s:d,s:d,s:d,s:d,s:n,s:n}",
+        "{s:s,s:s,s:i,s:z,s:i,s:i,s:z,s:i,s:d,s:d,s:s,s:z,s:s,s:i,s:O,s:d,s:d,s:d,s:d,s:d,s:n,s:n,s:O,s:i}",
         "app", c->app, "bind", c->bind, "port", c->port, "unix_socket", c->unix_socket, "fd", c->fd,
         "is_unix", dfws_asgi_is_unix, "access_log", c->access_log, "verbosity", c->verbosity,
         "http_timeout", c->http_timeout, "application_close_timeout", c->application_close_timeout,
@@ -385,7 +436,8 @@ static PyObject *mod_options(PyObject *m, PyObject *unused)
         "websocket_connect_timeout", c->websocket_connect_timeout, "ping_interval",
         c->ping_interval, "ping_timeout", c->ping_timeout, "websocket_max_message_size",
         (Py_ssize_t)c->ws_max_message_size, "websocket_max_frame_size",
-        (Py_ssize_t)c->ws_max_frame_size);
+        (Py_ssize_t)c->ws_max_frame_size, "django_fast_path", c->django_fast ? Py_True : Py_False,
+        "django_threads", c->django_threads);
 }
 
 static PyObject *mod_lifespan_mode(PyObject *m, PyObject *unused)

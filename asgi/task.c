@@ -7,13 +7,20 @@ PyObject *dfws_asgi_start_task(dfws_asgi_t *A, PyObject *self, PyObject *scope,
                                PyMethodDef *receive_def, PyMethodDef *send_def,
                                PyMethodDef *done_def)
 {
+    return dfws_asgi_start_app_task(A, A->app, self, scope, receive_def, send_def, done_def);
+}
+
+PyObject *dfws_asgi_start_app_task(dfws_asgi_t *A, PyObject *app, PyObject *self,
+                                   PyObject *scope, PyMethodDef *receive_def,
+                                   PyMethodDef *send_def, PyMethodDef *done_def)
+{
     PyObject *task = NULL, *coro = NULL, *done = NULL, *res = NULL;
     PyObject *receive = PyCFunction_NewEx(receive_def, self, NULL);
     PyObject *send = PyCFunction_NewEx(send_def, self, NULL);
     if (!receive || !send)
         goto out;
     PyObject *args[3] = {scope, receive, send};
-    coro = PyObject_Vectorcall(A->app, args, 3, NULL);
+    coro = PyObject_Vectorcall(app, args, 3, NULL);
     if (!coro)
         goto out;
     task = PyObject_CallOneArg(A->create_task, coro);

@@ -28,7 +28,7 @@ from contextlib import aclosing
 from io import BytesIO
 
 from asgiref.sync import iscoroutinefunction, sync_to_async
-from django.core.handlers.asgi import ASGIHandler, get_script_prefix
+from django.core.handlers.asgi import ASGIHandler
 from django.core.handlers.base import BaseHandler
 from django.http import FileResponse
 from django.urls import Resolver404, get_resolver, set_script_prefix
@@ -36,8 +36,17 @@ from django.utils.module_loading import import_string
 
 logger = logging.getLogger("dfws.server")
 
+try:
+    from django.core.handlers.asgi import get_script_prefix
+except ImportError:  # Django < 5.0: a method of ASGIHandler that does not use self
+
+    def get_script_prefix(scope):
+        return ASGIHandler.get_script_prefix(None, scope)
+
 # run() answers: the request goes back to the ASGI application
 FALLBACK = None
+# run()'s 4th item: the body came from a streaming response (sent chunked)
+STREAMED = True
 
 
 def django_http_app(app):
@@ -83,14 +92,15 @@ class FastPath(ASGIHandler):
         self.sender = sender  # the project's handler class, sender of the signals
 
     def run(self, scope, body):
-        """Serves one request on the calling (worker) thread.
+        """Serves one request on the calling (pool) thread.
 
         Returns FALLBACK when the ASGI application must serve it, else
-        (status, headers, content, response): `content` is the whole body
-        (bytes, response already closed), or a sync iterator of byte chunks
-        (the caller closes `response` after the last one), or None for a
-        streaming response with an async iterator (run_async_stream on the
-        loop; it closes `response`)."""
+        (status, headers, content): `content` is the whole body as bytes
+        (the response is closed; a 4th item, STREAMED, when it was read
+        from a streaming response), or, for a streaming response with an async
+        iterator, an ASGI application that streams it from the loop (and
+        closes it). A sync iterator is read here to its end, as
+        ASGIHandler reads it (into a list, on a thread) before sending."""
         from django.core import signals
 
         if self._async_view(scope):
@@ -108,10 +118,14 @@ class FastPath(ASGIHandler):
         if not response.streaming:
             content = response.content
             response.close()
-            return response.status_code, headers, content, None
+            return response.status_code, headers, content
         if response.is_async:
-            return response.status_code, headers, None, response
-        return response.status_code, headers, _chunks(response), response
+            return response.status_code, headers, _stream_app(response)
+        try:
+            content = b"".join(_chunks(response))
+        finally:
+            response.close()
+        return response.status_code, headers, content, STREAMED
 
     def _async_view(self, scope):
         """Whether the default URLconf sends this path to a coroutine view
@@ -147,16 +161,22 @@ def _chunks(response):
         yield from (chunk for chunk, _ in ASGIHandler.chunk_bytes(part) if chunk)
 
 
-async def run_async_stream(response, send):
-    """Streams a response whose iterator is async, on the loop, as
-    ASGIHandler.send_response() does after the start message (which C
-    already sent): `send(chunk)` awaits room in the output; b"" ends."""
-    try:
-        async with aclosing(aiter(response)) as content:
-            async for part in content:
-                for chunk, _ in ASGIHandler.chunk_bytes(part):
-                    if chunk:
-                        await send(chunk)
-        await send(b"")
-    finally:
-        await sync_to_async(response.close)()
+def _stream_app(response):
+    """An ASGI application that sends `response` (a streaming response with
+    an async iterator) as ASGIHandler's send_response() does."""
+
+    async def stream(scope, receive, send):
+        try:
+            await send({"type": "http.response.start", "status": response.status_code,
+                        "headers": response_headers(response)})
+            async with aclosing(aiter(response)) as content:
+                async for part in content:
+                    for chunk, _ in ASGIHandler.chunk_bytes(part):
+                        if chunk:
+                            await send({"type": "http.response.body", "body": chunk,
+                                        "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+        finally:
+            await sync_to_async(response.close)()
+
+    return stream

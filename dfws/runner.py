@@ -79,6 +79,7 @@ def configure_logging(opts):
     dest = opts["access_log"] or ("-" if opts["verbosity"] >= 1 else None)
     access_logger.propagate = False
     access_logger.setLevel(logging.INFO)
+    global _access_handler
     if dest:
         handler = (
             logging.StreamHandler(sys.stdout)
@@ -87,8 +88,30 @@ def configure_logging(opts):
         )
         handler.setFormatter(logging.Formatter("%(message)s"))
         access_logger.addHandler(handler)
+        _access_handler = handler
     else:
         access_logger.disabled = True
+
+
+_access_handler = None  # the dfws.access handler configure_logging made
+
+
+def route_access_log(server):
+    """Where the C server writes access-log lines, decided once the
+    application (and with it the project's LOGGING) is loaded: straight into
+    the stream of the handler configure_logging made, with no Python per
+    line, while it is the logger's only handler; through `logging`, one
+    record per line, when the project configured its own handlers (or
+    filters) for `dfws.access`."""
+    handler = _access_handler
+    if handler is None:
+        server.set_access_log("off")
+    elif access_logger.handlers == [handler] and not access_logger.filters \
+            and not handler.filters:
+        handler.flush()
+        server.set_access_log("fd", handler.stream.fileno())
+    else:
+        server.set_access_log("logging")
 
 
 def describe_listener(opts):
@@ -165,6 +188,8 @@ def main():
     try:
         if start_channel_layer(server, loop) and opts["native_websockets"]:
             start_native(server, loop)
+        start_django_fast_path(server, app, opts)
+        route_access_log(server)
     except Exception as exc:
         print(f"dfws-asgi: error: {exc}", file=sys.stderr)
         server.close()
@@ -395,6 +420,29 @@ def start_native(server, loop):
     from dfws import native
 
     native.setup(server, loop, settings)
+    return True
+
+
+def start_django_fast_path(server, app, opts):
+    """Serve plain HTTP requests to Django's ASGIHandler in one thread hop
+    (dfws.django_fast), unless --no-django-fast-path."""
+    if django_settings() is None:
+        return False
+    if not opts["django_fast_path"]:
+        logger.info("Django fast path: off (--no-django-fast-path)")
+        return False
+    try:
+        from dfws.django_fast import FastPath
+
+        fast, why = FastPath.create(app)
+    except Exception as exc:  # a Django this module does not know: serve it all as ASGI
+        logger.warning("Django fast path: off (%s: %s)", type(exc).__name__, exc)
+        return False
+    if fast is None:
+        logger.info("Django fast path: off (%s)", why)
+        return False
+    server.enable_django_fast_path(fast.run, opts["django_threads"])
+    logger.info("Django fast path: on (%d threads)", opts["django_threads"])
     return True
 
 

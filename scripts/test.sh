@@ -65,7 +65,7 @@ installed_pytest_in() { # the same, the checkout's dfws/ (no built extension) of
 step "C build (debug, -Werror)" meson_build build-test -Dwerror=true
 step "C unit tests" unit_tests build-test
 export DFWS_LAYER_TOOL="$ROOT/build-test/tests/c/layer_tool"
-for suite in server websocket embedded layer native app demo; do
+for suite in server websocket embedded layer native app demo django_fast; do
   step "tests/$suite (Django 5.2)" pytest_in .venv "tests/$suite"
 done
 step "tests/live (Django 5.2)" installed_pytest_in .venv tests/live
@@ -73,7 +73,7 @@ step "tests/live (Django 5.2)" installed_pytest_in .venv tests/live
 # HTTP and WebSocket protocol tests do not depend on the stack)
 step "tests/server Django (Django 4.2)" pytest_in .venv-dj42 tests/server/test_django.py
 step "tests/websocket Channels (Django 4.2)" pytest_in .venv-dj42 tests/websocket/test_ws_channels.py
-for suite in embedded layer native app demo; do
+for suite in embedded layer native app demo django_fast; do
   step "tests/$suite (Django 4.2)" pytest_in .venv-dj42 "tests/$suite"
 done
 step "tests/live (Django 4.2)" installed_pytest_in .venv-dj42 tests/live

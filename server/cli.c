@@ -1,5 +1,7 @@
 #include "cli.h"
 
+#include "access_log.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -50,6 +52,10 @@ enum {
     OPT_RELOAD,
     OPT_RELOAD_DIR,
     OPT_WS_CONNECT_CAPACITY,
+    OPT_NO_DJANGO_FAST,
+    OPT_DJANGO_THREADS,
+    OPT_ACCESS_LOG_FORMAT,
+    OPT_HEALTH_PATH,
 };
 
 static const struct option long_options[] = {
@@ -96,6 +102,10 @@ static const struct option long_options[] = {
     {"workers-lifetime", required_argument, NULL, OPT_LIFETIME},
     {"reload", no_argument, NULL, OPT_RELOAD},
     {"reload-dir", required_argument, NULL, OPT_RELOAD_DIR},
+    {"no-django-fast-path", no_argument, NULL, OPT_NO_DJANGO_FAST},
+    {"django-threads", required_argument, NULL, OPT_DJANGO_THREADS},
+    {"access-log-format", required_argument, NULL, OPT_ACCESS_LOG_FORMAT},
+    {"health-path", required_argument, NULL, OPT_HEALTH_PATH},
     {"version", no_argument, NULL, OPT_VERSION},
     {"help", no_argument, NULL, 'h'},
     {"websocket-connect-capacity", required_argument, NULL, OPT_WS_CONNECT_CAPACITY},
@@ -157,10 +167,16 @@ static const char usage_text[] =
     "      --websocket-max-frame-size B    (default 1048576, 0 = unlimited)\n"
     "      --websocket-rate-limit N  df_websockets socket: messages/s per window (default 100)\n"
     "      --no-native-websockets    serve df_websockets' socket with its Python consumer\n"
-    "      --version                 print the version and exit\n"
-    "  -h, --help                    print this help and exit\n"
     "      --websocket-connect-capacity N  df_websockets socket: windows connecting at once,\n"
-    "                                more are answered 503 (default 256, 0 = unlimited)\n";
+    "                                more are answered 503 (default 256, 0 = unlimited)\n"
+    "      --no-django-fast-path     serve Django's HTTP requests through its ASGIHandler\n"
+    "      --django-threads N        threads of the Django fast path (default 4)\n"
+    "      --access-log-format FMT   access-log line with %(field)s: client, client_host,\n"
+    "                                method, path, query, target, status, bytes,\n"
+    "                                duration_ms, user_agent, referer, time, protocol\n"
+    "      --health-path PATH        answer PATH from C: 200 while serving, 503 draining\n"
+    "      --version                 print the version and exit\n"
+    "  -h, --help                    print this help and exit\n";
 
 static int usage_error(const char *fmt, const char *arg)
 {
@@ -284,6 +300,8 @@ int dfws_cli_parse(dfws_cli_t *cli, int argc, char **argv)
     cli->ws_max_message_size = 1 << 20;
     cli->ws_max_frame_size = 1 << 20;
     cli->native_ws = 1;
+    cli->django_fast = 1;
+    cli->django_threads = 4;
     cli->ws_rate_limit = 100;
     cli->ws_connect_capacity = 256;
 
@@ -421,6 +439,26 @@ int dfws_cli_parse(dfws_cli_t *cli, int argc, char **argv)
             if (parse_long(optarg, 0, 1 << 20, &v))
                 return usage_error("--websocket-connect-capacity takes a whole number: %s", optarg);
             cli->ws_connect_capacity = (size_t)v;
+            break;
+        case OPT_NO_DJANGO_FAST:
+            cli->django_fast = 0;
+            break;
+        case OPT_ACCESS_LOG_FORMAT: {
+            char err[200];
+            if (dfws_access_format_check(optarg, err, sizeof(err)))
+                return usage_error("--access-log-format: %s", err);
+            cli->access_log_format = optarg;
+            break;
+        }
+        case OPT_HEALTH_PATH:
+            if (optarg[0] != '/' || strpbrk(optarg, "?# "))
+                return usage_error("--health-path takes a path starting with /: %s", optarg);
+            cli->health_path = optarg;
+            break;
+        case OPT_DJANGO_THREADS:
+            if (parse_long(optarg, 1, 256, &v))
+                return usage_error("--django-threads takes a number from 1 to 256: %s", optarg);
+            cli->django_threads = (int)v;
             break;
         case OPT_RELOAD_DIR:
             if (cli->n_reload_dirs == DFWS_CLI_MAX_RELOAD_DIRS)

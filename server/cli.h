@@ -16,6 +16,7 @@ typedef struct dfws_cli_s {
     const char *unix_socket; /* path, or NULL */
     int fd;                  /* inherited listening fd, or -1 */
     const char *access_log;  /* path, "-" for stdout, or NULL */
+    const char *access_log_format; /* --access-log-format, or NULL: daphne's line */
     int verbosity;           /* 0..3 like daphne */
     double http_timeout;     /* s before 503 when the app has not answered; 0 = none */
     double websocket_timeout;         /* max WebSocket lifetime; 0 = no limit */
@@ -54,6 +55,11 @@ typedef struct dfws_cli_s {
     int n_reload_dirs;
     const char *reload_dirs[DFWS_CLI_MAX_RELOAD_DIRS]; /* none: the current directory */
     size_t ws_connect_capacity; /* native socket: windows waiting for their connect; 0 = none */
+    /* Django fast path (asgi/django_fast.c): plain HTTP requests to Django's
+     * ASGIHandler served on one of `django_threads` threads in one hop. */
+    int django_fast;
+    int django_threads;
+    const char *health_path; /* answered 200 (503 while draining) without the app, or NULL */
 } dfws_cli_t;
 
 enum { DFWS_CLI_OK = 0, DFWS_CLI_EXIT = 1, DFWS_CLI_USAGE = 2 };

@@ -62,6 +62,7 @@ struct dfws_req_s {
     unsigned counted : 1;           /* included in server->active_requests */
     unsigned resp_has_server : 1;
     unsigned resp_has_date : 1;
+    unsigned app_fast : 1;          /* asgi/: `app` is a Django fast-path job, not an ASGI cycle */
 
     dfws_buf_t body;                /* received body bytes not yet handed to the app */
     uint64_t body_received;
@@ -69,6 +70,7 @@ struct dfws_req_s {
     uint64_t resp_length;           /* Content-Length given by the app */
     uint64_t resp_sent;             /* body bytes sent */
     dfws_buf_t resp_head;           /* response head being built */
+    uint64_t start_ns;              /* uv_hrtime() at its first byte (access log duration) */
 };
 
 struct dfws_conn_s {
@@ -102,6 +104,10 @@ struct dfws_conn_s {
     char client_host[INET6_ADDRSTRLEN];
     char server_host[INET6_ADDRSTRLEN];
     uint16_t client_port, server_port;
+    /* the client its last request named through --proxy-headers (access log) */
+    unsigned log_forwarded : 1;
+    uint16_t log_port;
+    char log_host[64];
 };
 
 #define DFWS_CONTAINER_OF(ptr, type, field) ((type *)((char *)(ptr) - offsetof(type, field)))

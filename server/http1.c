@@ -182,6 +182,7 @@ static int on_message_begin(llhttp_t *p)
     r->refs = 1;
     r->conn = c;
     r->server = c->server;
+    r->start_ns = uv_hrtime();
     c->req = r;
     c->head_bytes = 0;
     c->hstate = 0;
@@ -323,6 +324,8 @@ static int on_headers_complete(llhttp_t *p)
     }
     if (!(p->flags & (F_CONTENT_LENGTH | F_CHUNKED)) || ((p->flags & F_CONTENT_LENGTH) && p->content_length == 0))
         r->body_done = 1; /* no body: on_message_complete follows at once */
+    if (s->cli->proxy_headers && s->access_log.on)
+        dfws_access_log_note_client(c, r, s->cli->proxy_headers_host, s->cli->proxy_headers_port);
     dfws_conn_set_timer(c, s->cli->http_timeout > 0 ? DFWS_TIMER_HTTP : DFWS_TIMER_NONE,
                         s->cli->http_timeout);
     s->active_requests++;
@@ -619,25 +622,8 @@ int dfws_req_response_header(dfws_req_t *r, const char *name, size_t nlen, const
 void dfws_http1_access_log(dfws_conn_t *c, const char *action, const char *target, size_t tlen,
                            int status, int64_t size)
 {
-    dfws_server_t *s = c->server;
-    char line[512], date[32], st[16], sz[24];
-    time_t t = time(NULL);
-    struct tm tm;
-    localtime_r(&t, &tm);
-    strftime(date, sizeof(date), "%d/%b/%Y:%H:%M:%S", &tm);
-    snprintf(st, sizeof(st), status < 0 ? "-" : "%d", status);
-    snprintf(sz, sizeof(sz), size < 0 ? "-" : "%" PRId64, size);
-    int tl = (int)(tlen > 300 ? 300 : tlen);
-    int n;
-    /* daphne's line: "host:port - - [date] "METHOD path" status size" */
-    if (s->is_unix)
-        n = snprintf(line, sizeof(line), "- - - [%s] \"%s %.*s\" %s %s", date, action, tl, target,
-                     st, sz);
-    else
-        n = snprintf(line, sizeof(line), "%s:%u - - [%s] \"%s %.*s\" %s %s", c->client_host,
-                     c->client_port, date, action, tl, target, st, sz);
-    if (n > 0)
-        s->ops->access_log(s->ops_ud, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+    dfws_access_entry_t e = {action, target, tlen, status, size, c->req};
+    dfws_access_log_add(&c->server->access_log, c, &e);
 }
 
 /* The response is complete: keep the connection for the next request or
@@ -647,9 +633,11 @@ static void complete(dfws_req_t *r)
     dfws_conn_t *c = r->conn;
     dfws_server_t *s = c->server;
     r->response_done = 1;
-    if (s->access_log)
-        dfws_http1_access_log(c, llhttp_method_name(r->method), r->head.base + r->url_off,
-                              r->url_len, r->status, (int64_t)r->resp_sent);
+    if (s->access_log.on) {
+        dfws_access_entry_t e = {llhttp_method_name(r->method), r->head.base + r->url_off,
+                                 r->url_len, r->status, (int64_t)r->resp_sent, r};
+        dfws_access_log_add(&s->access_log, c, &e);
+    }
     int reuse = r->keep_alive && !s->shutting_down && r->body_done &&
                 !(r->resp_has_length && r->resp_sent < r->resp_length && !r->no_body);
     detach(c, 0);

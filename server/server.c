@@ -32,6 +32,9 @@ int dfws_server_start(dfws_server_t *s, uv_loop_t *loop, const dfws_cli_t *cli, 
     s->ops = ops;
     s->ops_ud = ops_ud;
     s->is_unix = is_unix;
+    rc = dfws_access_log_init(&s->access_log, loop, cli->access_log_format);
+    if (rc)
+        return rc;
     rc = is_unix ? uv_pipe_init(loop, &s->listener.pipe, 0) : uv_tcp_init(loop, &s->listener.tcp);
     if (rc)
         return rc;
@@ -41,6 +44,7 @@ int dfws_server_start(dfws_server_t *s, uv_loop_t *loop, const dfws_cli_t *cli, 
         rc = uv_listen(&s->listener.stream, cli->backlog, on_connection);
     if (rc) {
         uv_close(&s->listener.handle, NULL);
+        dfws_access_log_close(&s->access_log);
         return rc;
     }
     s->listening = 1;
@@ -88,6 +92,7 @@ void dfws_server_close(dfws_server_t *s)
     }
     while (s->conns)
         dfws_conn_close(s->conns);
+    dfws_access_log_close(&s->access_log);
     free(s->server_header);
     s->server_header = NULL;
 }

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "access_log.h"
 #include "cli.h"
 
 typedef struct dfws_server_s dfws_server_t;
@@ -31,8 +32,6 @@ typedef struct dfws_app_ops_s {
     /* The request left its connection: response complete or client gone
      * (req->disconnected tells which). The application may still run. */
     void (*http_detach)(void *ud, dfws_req_t *req);
-    /* One access-log line is ready (only when access logging is on). */
-    void (*access_log)(void *ud, const char *line, size_t len);
     /* A valid WebSocket upgrade request arrived (ws_conn.h): start the
      * application. Returns 0, or -1 (the server answers 500). */
     int (*ws_request)(void *ud, dfws_wsconn_t *wc);
@@ -65,7 +64,7 @@ struct dfws_server_s {
     size_t active_requests;    /* requests whose response is not complete */
     size_t websockets;         /* open WebSocket connections */
     void *ws_config;           /* dfws_ws_config_t shared by every WebSocket */
-    int access_log;            /* emit access-log lines through ops->access_log */
+    dfws_access_log_t access_log; /* lines of every connection (access_log.h) */
     int shutting_down;         /* no keep-alive, close connections when idle */
     uint64_t date_ms;          /* uv_now() when `date` was formatted */
     char date[40];             /* "Sat, 21 Nov 2026 15:51:36 GMT" */

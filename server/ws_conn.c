@@ -301,7 +301,7 @@ int dfws_wsconn_start(dfws_conn_t *c, dfws_req_t *r)
     c->ws = wc;
     s->websockets++;
     r->keep_alive = 0; /* a denial response ends the connection */
-    if (s->access_log) {
+    if (s->access_log.on) {
         const char *target = r->head.base + r->url_off;
         wc->log_path = malloc(r->url_len + 1);
         if (wc->log_path) {

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from conftest import READY_PATH
+from conftest import READY_PATH, build_request
 
 LINE = re.compile(r'^127\.0\.0\.1:(\d+) - - \[(\d{2}/\w{3}/\d{4}:\d{2}:\d{2}:\d{2})\] '
                   r'"([A-Z]+) ([^"]*)" (\d{3}) (\S+)$')
@@ -95,3 +95,79 @@ def test_access_log_goes_through_python_logger(start_server, tmp_path):
     check_line(msg, port, "GET", "/via-logging", 200, "6")
     lines = wait_lines(lambda: log.read_text() if log.exists() else "", 1)
     check_line(lines[0], port, "GET", "/via-logging", 200, "6")
+
+
+def read_lines(path, n, contains="", timeout=5):
+    return [l for l in wait_lines(lambda: path.read_text() if path.exists() else "", n, timeout)
+            if contains in l]
+
+
+def test_access_log_format_fields(start_server, tmp_path):
+    """--access-log-format: every field, client bytes escaped, %% kept."""
+    log = tmp_path / "fmt.log"
+    fmt = ("%(client_host)s|%(client)s|%(method)s|%(path)s|%(query)s|%(target)s|%(status)d|"
+           "%(bytes)s|%(duration_ms).3f|%(user_agent)s|%(referer)s|%(protocol)s|[%(time)s]|100%%")
+    s = start_server("hello_app:app", "--access-log", str(log), "--access-log-format", fmt)
+    c = s.connect()
+    c.send(build_request("GET", "/p/x?a=1&b=2",
+                         headers=[("User-Agent", 'ua "quoted" \\ back'), ("Referer", "http://r/")]))
+    assert c.read_response().status == 200
+    port = c.local_port()
+    c.close()
+    assert s.request("GET", "/plain").status == 200
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and "/plain" not in (log.read_text() if log.exists() else ""):
+        time.sleep(0.05)
+    lines = [l for l in log.read_text().splitlines() if READY_PATH not in l]
+    assert len(lines) == 2, lines
+    f = lines[0].split("|")
+    assert f[:8] == ["127.0.0.1", "127.0.0.1:%d" % port, "GET", "/p/x", "a=1&b=2", "/p/x?a=1&b=2",
+                     "200", "12"], f
+    assert 0 <= float(f[8]) < 5000
+    assert f[9] == "ua \\x22quoted\\x22 \\x5c back"  # a client cannot break the line's quoting
+    assert f[10:12] == ["http://r/", "HTTP/1.1"]
+    datetime.datetime.strptime(f[12], "[%d/%b/%Y:%H:%M:%S]")
+    assert f[13] == "100%"
+    g = lines[1].split("|")
+    assert g[3:5] == ["/plain", ""] and g[9:11] == ["-", "-"]
+
+
+def test_access_log_format_refused_when_invalid():
+    from conftest import run_cli
+    for bad, why in (("%(nope)s", "unknown field %(nope)"), ("50% done", "a lone %"),
+                     ("%(status", "unclosed %(")):
+        r = run_cli(["--access-log-format", bad], "hello_app:app")
+        assert r.returncode == 2, r
+        assert "--access-log-format" in r.stderr and why in r.stderr, r.stderr
+
+
+@pytest.mark.ref("daphne")
+def test_access_log_names_the_forwarded_client(start_server, tmp_path):
+    """With --proxy-headers the line starts with the client the proxy named
+    (daphne does the same), not the proxy's address."""
+    log = tmp_path / "proxied.log"
+    s = start_server("hello_app:app", "--access-log", str(log), "--proxy-headers")
+    s.request("GET", "/fwd", headers=[("X-Forwarded-For", "203.0.113.7, 10.0.0.1"),
+                                      ("X-Forwarded-Port", "4443")])
+    s.request("GET", "/fwd-noport", headers=[("X-Forwarded-For", "198.51.100.2")])
+    s.request("GET", "/direct")
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and "/direct" not in (log.read_text() if log.exists() else ""):
+        time.sleep(0.05)
+    lines = log.read_text().splitlines()
+    assert any(l.startswith("203.0.113.7:4443 - - [") and '"GET /fwd"' in l for l in lines), lines
+    assert any(l.startswith("198.51.100.2:0 - - [") and "/fwd-noport" in l for l in lines), lines
+    assert any(LINE.match(l) and "/direct" in l for l in lines), lines
+
+
+def test_access_log_lines_are_batched_not_lost(start_server, tmp_path):
+    """300 pipelined requests: 300 whole lines, in order."""
+    log = tmp_path / "many.log"
+    s = start_server("hello_app:app", "--access-log", str(log))
+    c = s.connect()
+    c.send(b"".join(build_request("GET", "/n/%d" % i) for i in range(300)))
+    for _ in range(300):
+        assert c.read_response().status == 200
+    c.close()
+    lines = read_lines(log, 300, contains="/n/")
+    assert [LINE.match(l).group(4) for l in lines] == ["/n/%d" % i for i in range(300)]

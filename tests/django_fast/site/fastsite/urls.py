@@ -24,4 +24,5 @@ urlpatterns = [
     path("cookies/", views.cookies),
     path("café/", views.hello),
     path("served-by/", views.served_by),
+    path("sleep/", views.sleep),
 ]

@@ -4,6 +4,7 @@ import asyncio
 import hashlib
 import os
 import threading
+import time
 
 from django import forms
 from django.contrib import messages
@@ -152,3 +153,10 @@ def served_by(request):
     """Not compared: which thread served the request (the tests' proof that
     the fast path was taken)."""
     return HttpResponse(threading.current_thread().name)
+
+
+def sleep(request):
+    """Not compared: holds its thread for ?s= seconds (concurrency and
+    shutdown tests)."""
+    time.sleep(float(request.GET.get("s", "0.5")))
+    return HttpResponse("slept on %s" % threading.current_thread().name)
