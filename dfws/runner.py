@@ -116,6 +116,29 @@ async def _wait_for_requests(server, timeout, restart=False):
                        "graceful" if restart else "shutdown", left())
 
 
+async def _unless(aw, halt):
+    """Runs `aw` unless the future `halt` is set first: (True, its result)
+    or (False, None), `aw` then cancelled."""
+    task = asyncio.ensure_future(aw)
+    await asyncio.wait([task, halt], return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        return True, task.result()
+    task.cancel()
+    await asyncio.wait([task])
+    return False, None
+
+
+async def _lifespan_shutdown(lifespan, timeout, halt):
+    """Lifespan shutdown, bounded by --shutdown-timeout and cut short by
+    another stop signal: an app that never answers cannot keep the worker."""
+    try:
+        done, _ = await _unless(asyncio.wait_for(lifespan.shutdown(), timeout or None), halt)
+        if not done:
+            logger.warning("lifespan shutdown abandoned: stop signal received again")
+    except asyncio.TimeoutError:
+        logger.warning("lifespan shutdown not answered within %g s (--shutdown-timeout)", timeout)
+
+
 def _cancel_remaining(loop):
     tasks = [t for t in asyncio.all_tasks(loop) if not t.done()]
     for t in tasks:
@@ -150,29 +173,14 @@ def main():
 
     loop = uvloop.new_event_loop()
     asyncio.set_event_loop(loop)
-    lifespan = Lifespan(app, _dfws.lifespan_mode())
-    if not loop.run_until_complete(lifespan.startup()):
-        loop.close()
-        return 1
-    try:
-        server = _dfws.Server(
-            loop, app, lifespan.state if lifespan.supported else None, log_exception
-        )
-    except Exception as exc:
-        print(f"dfws-asgi: error: {exc}", file=sys.stderr)
-        loop.run_until_complete(lifespan.shutdown())
-        return 1
-    try:
-        if start_channel_layer(server, loop) and opts["native_websockets"]:
-            start_native(server, loop)
-    except Exception as exc:
-        print(f"dfws-asgi: error: {exc}", file=sys.stderr)
-        server.close()
-        loop.run_until_complete(lifespan.shutdown())
-        return 1
     proc = _dfws.process_info()
     channel = proc["channel"]  # to the supervisor, or -1
     stop = loop.create_future()
+    # SIGTERM/SIGINT stop the worker in every phase: the first one ends a
+    # lifespan startup that has not answered, one more ends a lifespan
+    # shutdown that has not
+    stop_signal = loop.create_future()
+    late_stop = loop.create_future()
 
     def request_stop(why, what):
         if not stop.done():
@@ -184,6 +192,10 @@ def main():
         signum = _dfws.take_pending_signal()
         if not signum:
             return
+        if signum in STOP_SIGNALS:
+            for f in (stop_signal, late_stop) if stop.done() else (stop_signal,):
+                if not f.done():
+                    f.set_result(signum)
         if stop.done():
             late.append(signum)
         elif signum != signal.SIGHUP:
@@ -202,6 +214,35 @@ def main():
     wakeup = _dfws.signal_wakeup_fd()
     loop.add_reader(wakeup, _drain_pipe_then, wakeup, on_signal)
     on_signal()  # what came during start-up
+
+    lifespan = Lifespan(app, _dfws.lifespan_mode(), opts["lifespan_timeout"])
+    answered, started = loop.run_until_complete(_unless(lifespan.startup(), stop_signal))
+    if not answered:
+        logger.info("%s during lifespan startup, stopping", stop.result()[1])
+        _cancel_remaining(loop)
+        loop.remove_reader(wakeup)
+        loop.close()
+        return 0
+    if not started:
+        loop.remove_reader(wakeup)
+        loop.close()
+        return 1
+    try:
+        server = _dfws.Server(
+            loop, app, lifespan.state if lifespan.supported else None, log_exception
+        )
+    except Exception as exc:
+        print(f"dfws-asgi: error: {exc}", file=sys.stderr)
+        loop.run_until_complete(lifespan.shutdown())
+        return 1
+    try:
+        if start_channel_layer(server, loop) and opts["native_websockets"]:
+            start_native(server, loop)
+    except Exception as exc:
+        print(f"dfws-asgi: error: {exc}", file=sys.stderr)
+        server.close()
+        loop.run_until_complete(lifespan.shutdown())
+        return 1
     if channel >= 0:
         loop.add_reader(channel, _on_supervisor, loop, channel, request_stop)
     if proc["limit_max_requests"]:
@@ -222,7 +263,7 @@ def main():
         server, proc["graceful_timeout"] if restart else opts["shutdown_timeout"], restart))
     server.close()
     loop.run_until_complete(asyncio.sleep(0))
-    loop.run_until_complete(lifespan.shutdown())
+    loop.run_until_complete(_lifespan_shutdown(lifespan, opts["shutdown_timeout"], late_stop))
     _cancel_remaining(loop)
     loop.run_until_complete(loop.shutdown_asyncgens())
     if channel >= 0:
