@@ -273,3 +273,23 @@ def test_sigterm_during_lifespan_startup_stops(tmp_path, mode):
             proc.wait()
     assert proc.returncode == 0, err
     assert b"received SIGTERM during lifespan startup" in err
+
+
+def test_lifespan_shutdown_not_answered_is_bounded(start_server):
+    s = start_server("lifespan_stuck_shutdown_app:app", "--shutdown-timeout", "1")
+    assert s.request("GET", "/").status == 200
+    t0 = time.monotonic()
+    s.stop(timeout=6)  # exit 0
+    assert time.monotonic() - t0 < 4
+    assert s.read_out("lifespan") == "lifespan.shutdown\n"
+    assert "lifespan shutdown not answered within 1 s" in s.stderr()
+
+
+def test_second_sigterm_ends_lifespan_shutdown(start_server):
+    s = start_server("lifespan_stuck_shutdown_app:app", "--shutdown-timeout", "60")
+    s.signal(signal.SIGTERM)
+    assert s.wait_out("lifespan", 5) == "lifespan.shutdown\n"
+    t0 = time.monotonic()
+    s.stop(timeout=5)  # the second SIGTERM
+    assert time.monotonic() - t0 < 3
+    assert "lifespan shutdown abandoned" in s.stderr()
