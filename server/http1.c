@@ -630,9 +630,10 @@ void dfws_http1_on_timer(dfws_conn_t *c, int kind)
     case DFWS_TIMER_BODY:
         if (!c->req)
             break;
-        if (!c->reading && !c->paused) {
-            /* backpressure: the application is not reading, the client
-             * is not to blame */
+        if ((!c->reading && !c->paused) ||
+            (c->req->expect_continue && !c->req->continue_sent)) {
+            /* backpressure, or a client waiting for "100 Continue": the
+             * application is not reading, the client is not to blame */
             dfws_conn_set_timer(c, DFWS_TIMER_BODY, c->server->cli->header_timeout);
             break;
         }
@@ -678,6 +679,8 @@ void dfws_req_continue(dfws_req_t *r)
     if (!r->conn || !r->expect_continue || r->continue_sent || r->response_started || r->body_done)
         return;
     r->continue_sent = 1;
+    if (r->conn->timer_kind == DFWS_TIMER_BODY) /* the body starts now */
+        dfws_conn_set_timer(r->conn, DFWS_TIMER_BODY, r->conn->server->cli->header_timeout);
     static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
     uv_buf_t b = uv_buf_init((char *)cont, sizeof(cont) - 1);
     dfws_conn_write(r->conn, &b, 1);

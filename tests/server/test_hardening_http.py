@@ -148,6 +148,30 @@ def test_slow_but_steady_body_is_not_timed_out(start_server):
     assert ast.literal_eval(r.body.decode())["body"] == b"y" * 5000
 
 
+def test_client_waiting_for_100_continue_is_not_timed_out(start_server):
+    # the app reads the body 2 s after the head, --header-timeout 1: the
+    # client waits for "100 Continue", the stall is not its own
+    s = start_server("late_reader_app:app", "--header-timeout", "1")
+    c = s.connect()
+    c.send(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+    assert c.read_response(allow_100=True).status == 100
+    c.send(b"12345")
+    r = c.read_response()
+    assert (r.status, r.body) == (200, b"5")
+    c.close()
+
+
+def test_body_unread_by_the_app_is_not_timed_out(start_server):
+    # 4 MiB sent at once while the app does not read for 2 s: backpressure
+    s = start_server("late_reader_app:app", "--header-timeout", "1")
+    c = s.connect()
+    c.send(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % (4 << 20))
+    c.send(b"z" * (4 << 20))
+    r = c.read_response()
+    assert (r.status, r.body) == (200, b"%d" % (4 << 20))
+    c.close()
+
+
 # ---- item 6: the request after an upgrade nobody takes ----------------------
 
 @pytest.mark.parametrize("first", [
