@@ -208,9 +208,21 @@ PyObject *dfws_asgi_build_scope_peer(dfws_asgi_t *A, dfws_req_t *r, PyObject *ki
     else
         path_len = end, q = NULL;
 
-    PyObject *scope = PyDict_New();
-    if (!scope)
+    /* daphne's Daphne-Root-Path: a proxy mounting the app under a prefix
+     * says so per request. Like daphne, the header (URL-encoded) replaces
+     * --root-path and is not passed on to the application. */
+    const dfws_hdr_t *root_hdr = find_header(r, "daphne-root-path", 16);
+    PyObject *root_path = root_hdr ? decode_path(base + root_hdr->value_off, root_hdr->value_len)
+                                   : Py_NewRef(A->root_path);
+    if (!root_path)
         return NULL;
+    PyObject *scope = PyDict_New();
+    if (!scope || set_item(scope, dfws_str_root_path, root_path)) {
+        Py_XDECREF(scope);
+        if (!scope)
+            Py_DECREF(root_path);
+        return NULL;
+    }
     PyObject *asgi = Py_BuildValue("{OOOO}", dfws_str_version, dfws_str_v3_0, dfws_str_spec_version,
                                    dfws_str_v2_3);
     PyObject *scheme = websocket ? dfws_str_ws : dfws_str_http;
@@ -222,15 +234,16 @@ PyObject *dfws_asgi_build_scope_peer(dfws_asgi_t *A, dfws_req_t *r, PyObject *ki
         set_item(scope, dfws_str_raw_path, PyBytes_FromStringAndSize(url, (Py_ssize_t)path_len)) ||
         set_item(scope, dfws_str_query_string,
                  q ? PyBytes_FromStringAndSize(q + 1, (Py_ssize_t)(end - (size_t)(q - url) - 1))
-                   : PyBytes_FromStringAndSize("", 0)) ||
-        PyDict_SetItem(scope, dfws_str_root_path, A->root_path))
+                   : PyBytes_FromStringAndSize("", 0)))
         goto fail;
 
-    PyObject *headers = PyList_New((Py_ssize_t)r->nhdrs);
+    PyObject *headers = PyList_New((Py_ssize_t)r->nhdrs - (root_hdr ? 1 : 0));
     if (!headers)
         goto fail;
-    for (uint32_t i = 0; i < r->nhdrs; i++) {
+    for (uint32_t i = 0, o = 0; i < r->nhdrs; i++) {
         const dfws_hdr_t *h = &r->hdrs[i];
+        if (h == root_hdr)
+            continue;
         PyObject *name = lower_bytes(base + h->name_off, h->name_len);
         PyObject *value = PyBytes_FromStringAndSize(base + h->value_off, h->value_len);
         PyObject *pair = (name && value) ? PyTuple_Pack(2, name, value) : NULL;
@@ -240,7 +253,7 @@ PyObject *dfws_asgi_build_scope_peer(dfws_asgi_t *A, dfws_req_t *r, PyObject *ki
             Py_DECREF(headers);
             goto fail;
         }
-        PyList_SET_ITEM(headers, i, pair);
+        PyList_SET_ITEM(headers, o++, pair);
     }
     if (set_item(scope, dfws_str_headers, headers))
         goto fail;
@@ -422,7 +435,8 @@ static int send_start(Cycle *self, PyObject *msg)
     long st = PyLong_AsLong(status);
     if (st == -1 && PyErr_Occurred())
         return -1;
-    int rc = dfws_req_response_start(r, (int)st, &err);
+    /* out of int range must not wrap into a valid status (4294967496 → 200) */
+    int rc = dfws_req_response_start(r, st < 0 || st > 999 ? -1 : (int)st, &err);
     if (rc)
         return raise_for(rc, err);
     PyObject *headers = PyDict_GetItemWithError(msg, dfws_str_headers);
@@ -509,9 +523,12 @@ static PyObject *cycle_send(Cycle *self, PyObject *msg)
         (PyUnicode_Check(type) && !PyUnicode_Compare(type, dfws_str_http_response_body)))
         rc = send_body(self, msg);
     else if (type == dfws_str_http_response_start ||
-             (PyUnicode_Check(type) && !PyUnicode_Compare(type, dfws_str_http_response_start)))
-        rc = send_start(self, msg);
-    else {
+             (PyUnicode_Check(type) && !PyUnicode_Compare(type, dfws_str_http_response_start))) {
+        /* a refused header leaves no half-built head: the app may start
+         * again, or fail and get a clean 500 */
+        if ((rc = send_start(self, msg)))
+            dfws_req_response_cancel(self->req);
+    } else {
         if (!PyErr_Occurred())
             PyErr_Format(PyExc_ValueError, "unexpected ASGI message type %R for an HTTP request",
                          type);

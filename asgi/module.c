@@ -426,7 +426,7 @@ static PyObject *mod_options(PyObject *m, PyObject *unused)
         return NULL;
     }
     return Py_BuildValue(
-        "{s:s,s:s,s:i,s:z,s:i,s:i,s:z,s:i,s:d,s:d,s:s,s:z,s:s,s:i,s:O,s:d,s:d,s:d,s:d,s:d,s:n,s:n,s:O,s:i}",
+        "{s:s,s:s,s:i,s:z,s:i,s:i,s:z,s:i,s:d,s:d,s:s,s:z,s:s,s:i,s:O,s:d,s:d,s:d,s:d,s:d,s:n,s:n,s:O,s:i,s:d}",
         "app", c->app, "bind", c->bind, "port", c->port, "unix_socket", c->unix_socket, "fd", c->fd,
         "is_unix", dfws_asgi_is_unix, "access_log", c->access_log, "verbosity", c->verbosity,
         "http_timeout", c->http_timeout, "application_close_timeout", c->application_close_timeout,
@@ -437,7 +437,7 @@ static PyObject *mod_options(PyObject *m, PyObject *unused)
         c->ping_interval, "ping_timeout", c->ping_timeout, "websocket_max_message_size",
         (Py_ssize_t)c->ws_max_message_size, "websocket_max_frame_size",
         (Py_ssize_t)c->ws_max_frame_size, "django_fast_path", c->django_fast ? Py_True : Py_False,
-        "django_threads", c->django_threads);
+        "django_threads", c->django_threads, "lifespan_timeout", c->lifespan_timeout);
 }
 
 static PyObject *mod_lifespan_mode(PyObject *m, PyObject *unused)

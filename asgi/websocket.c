@@ -239,7 +239,10 @@ static int send_close(WSCycle *self, PyObject *msg)
     const char *r = reason ? PyUnicode_AsUTF8AndSize(reason, &rlen) : NULL;
     if (reason && !r)
         return -1;
-    if (dfws_wsconn_close(self->wc, (int)code, r, (size_t)rlen) == DFWS_WS_E_INVAL) {
+    /* a code out of range must not wrap into a valid one (66536 → 1000):
+     * 1 is refused as invalid */
+    if (dfws_wsconn_close(self->wc, code < 0 || code > 65535 ? 1 : (int)code, r, (size_t)rlen) ==
+        DFWS_WS_E_INVAL) {
         PyErr_Format(PyExc_ValueError, "invalid WebSocket close code %ld", code);
         return -1;
     }
@@ -264,7 +267,7 @@ static int send_denial(WSCycle *self, PyObject *msg, int start)
                 PyErr_SetString(PyExc_ValueError, "websocket.http.response.start needs a status");
             return -1;
         }
-        if ((rc = dfws_req_response_start(r, (int)st, &err)))
+        if ((rc = dfws_req_response_start(r, st < 0 || st > 999 ? -1 : (int)st, &err)))
             goto check;
         dfws_ws_header_t *hs;
         Py_buffer *views;

@@ -9,13 +9,17 @@ class Lifespan:
     """Drives one lifespan scope.
 
     mode "off" never calls the app; "auto" tolerates apps that raise on the
-    lifespan scope (they are served without lifespan and without `state`);
-    "on" treats that as a start-up failure.
+    lifespan scope (they are served without lifespan and without `state`),
+    and apps that take the scope and do not answer within `timeout` seconds
+    (daphne never sends lifespan, so a daphne app may just wait: it is then
+    served without lifespan too, with a warning); "on" treats a raise as a
+    start-up failure and waits for the answer without bound.
     """
 
-    def __init__(self, app, mode):
+    def __init__(self, app, mode, timeout=None):
         self.app = app
         self.mode = mode
+        self.timeout = timeout if mode == "auto" and timeout else None
         self.state = {}
         self.supported = mode != "off"
         self._queue = None
@@ -37,7 +41,17 @@ class Lifespan:
         }
         self._task = loop.create_task(self._run(scope))
         await self._queue.put({"type": "lifespan.startup"})
-        await asyncio.wait([self._startup, self._task], return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait([self._startup, self._task], timeout=self.timeout,
+                                     return_when=asyncio.FIRST_COMPLETED)
+        if not done:
+            # The task is left waiting: an answer coming late is ignored, and
+            # the task is cancelled with the others at exit.
+            self.supported = False
+            logger.warning(
+                "lifespan startup not answered within %g s (--lifespan-timeout): serving "
+                "without lifespan (--lifespan on waits for it, --lifespan off skips it)",
+                self.timeout)
+            return True
         if self._startup.done():
             ok, message = self._startup.result()
             if not ok:

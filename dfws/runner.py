@@ -139,6 +139,29 @@ async def _wait_for_requests(server, timeout, restart=False):
                        "graceful" if restart else "shutdown", left())
 
 
+async def _unless(aw, halt):
+    """Runs `aw` unless the future `halt` is set first: (True, its result)
+    or (False, None), `aw` then cancelled."""
+    task = asyncio.ensure_future(aw)
+    await asyncio.wait([task, halt], return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        return True, task.result()
+    task.cancel()
+    await asyncio.wait([task])
+    return False, None
+
+
+async def _lifespan_shutdown(lifespan, timeout, halt):
+    """Lifespan shutdown, bounded by --shutdown-timeout and cut short by
+    another stop signal: an app that never answers cannot keep the worker."""
+    try:
+        done, _ = await _unless(asyncio.wait_for(lifespan.shutdown(), timeout or None), halt)
+        if not done:
+            logger.warning("lifespan shutdown abandoned: stop signal received again")
+    except asyncio.TimeoutError:
+        logger.warning("lifespan shutdown not answered within %g s (--shutdown-timeout)", timeout)
+
+
 def _cancel_remaining(loop):
     tasks = [t for t in asyncio.all_tasks(loop) if not t.done()]
     for t in tasks:
@@ -173,8 +196,58 @@ def main():
 
     loop = uvloop.new_event_loop()
     asyncio.set_event_loop(loop)
-    lifespan = Lifespan(app, _dfws.lifespan_mode())
-    if not loop.run_until_complete(lifespan.startup()):
+    proc = _dfws.process_info()
+    channel = proc["channel"]  # to the supervisor, or -1
+    stop = loop.create_future()
+    # SIGTERM/SIGINT stop the worker in every phase: the first one ends a
+    # lifespan startup that has not answered, one more ends a lifespan
+    # shutdown that has not
+    stop_signal = loop.create_future()
+    late_stop = loop.create_future()
+
+    def request_stop(why, what):
+        if not stop.done():
+            stop.set_result((why, what))
+
+    late = []  # stop signals that came once the worker was already stopping
+
+    def on_signal():
+        signum = _dfws.take_pending_signal()
+        if not signum:
+            return
+        if signum in STOP_SIGNALS:
+            for f in (stop_signal, late_stop) if stop.done() else (stop_signal,):
+                if not f.done():
+                    f.set_result(signum)
+        if stop.done():
+            late.append(signum)
+        elif signum != signal.SIGHUP:
+            request_stop("stop", "received " + signal.Signals(signum).name)
+        elif channel >= 0:
+            logger.info("SIGHUP ignored: the supervisor (pid %d) restarts the workers",
+                        os.getppid())
+        else:
+            request_stop("reexec", "received SIGHUP")
+
+    # SIGTERM, SIGINT and SIGHUP keep the C handler that took them during
+    # start-up (asgi/startup.c) for the worker's whole life: it records the
+    # signal and wakes the loop through a pipe. Unlike loop.add_signal_handler
+    # (uvloop reads its wake-up fd only while the loop runs), none is lost
+    # between two runs of the loop, and none ever meets the default action.
+    wakeup = _dfws.signal_wakeup_fd()
+    loop.add_reader(wakeup, _drain_pipe_then, wakeup, on_signal)
+    on_signal()  # what came during start-up
+
+    lifespan = Lifespan(app, _dfws.lifespan_mode(), opts["lifespan_timeout"])
+    answered, started = loop.run_until_complete(_unless(lifespan.startup(), stop_signal))
+    if not answered:
+        logger.info("%s during lifespan startup, stopping", stop.result()[1])
+        _cancel_remaining(loop)
+        loop.remove_reader(wakeup)
+        loop.close()
+        return 0
+    if not started:
+        loop.remove_reader(wakeup)
         loop.close()
         return 1
     try:
@@ -195,38 +268,6 @@ def main():
         server.close()
         loop.run_until_complete(lifespan.shutdown())
         return 1
-    proc = _dfws.process_info()
-    channel = proc["channel"]  # to the supervisor, or -1
-    stop = loop.create_future()
-
-    def request_stop(why, what):
-        if not stop.done():
-            stop.set_result((why, what))
-
-    late = []  # stop signals that came once the worker was already stopping
-
-    def on_signal():
-        signum = _dfws.take_pending_signal()
-        if not signum:
-            return
-        if stop.done():
-            late.append(signum)
-        elif signum != signal.SIGHUP:
-            request_stop("stop", "received " + signal.Signals(signum).name)
-        elif channel >= 0:
-            logger.info("SIGHUP ignored: the supervisor (pid %d) restarts the workers",
-                        os.getppid())
-        else:
-            request_stop("reexec", "received SIGHUP")
-
-    # SIGTERM, SIGINT and SIGHUP keep the C handler that took them during
-    # start-up (asgi/startup.c) for the worker's whole life: it records the
-    # signal and wakes the loop through a pipe. Unlike loop.add_signal_handler
-    # (uvloop reads its wake-up fd only while the loop runs), none is lost
-    # between two runs of the loop, and none ever meets the default action.
-    wakeup = _dfws.signal_wakeup_fd()
-    loop.add_reader(wakeup, _drain_pipe_then, wakeup, on_signal)
-    on_signal()  # what came during start-up
     if channel >= 0:
         loop.add_reader(channel, _on_supervisor, loop, channel, request_stop)
     if proc["limit_max_requests"]:
@@ -247,7 +288,7 @@ def main():
         server, proc["graceful_timeout"] if restart else opts["shutdown_timeout"], restart))
     server.close()
     loop.run_until_complete(asyncio.sleep(0))
-    loop.run_until_complete(lifespan.shutdown())
+    loop.run_until_complete(_lifespan_shutdown(lifespan, opts["shutdown_timeout"], late_stop))
     _cancel_remaining(loop)
     loop.run_until_complete(loop.shutdown_asyncgens())
     if channel >= 0:

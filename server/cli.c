@@ -36,6 +36,7 @@ enum {
     OPT_LIMIT_BODY,
     OPT_KEEP_ALIVE,
     OPT_HEADER_TIMEOUT,
+    OPT_LIFESPAN_TIMEOUT,
     OPT_SHUTDOWN_TIMEOUT,
     OPT_WS_MAX_MESSAGE,
     OPT_WS_MAX_FRAME,
@@ -89,6 +90,7 @@ static const struct option long_options[] = {
     {"limit-request-body", required_argument, NULL, OPT_LIMIT_BODY},
     {"keep-alive-timeout", required_argument, NULL, OPT_KEEP_ALIVE},
     {"header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT},
+    {"lifespan-timeout", required_argument, NULL, OPT_LIFESPAN_TIMEOUT},
     {"shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN_TIMEOUT},
     {"websocket-max-message-size", required_argument, NULL, OPT_WS_MAX_MESSAGE},
     {"websocket-max-frame-size", required_argument, NULL, OPT_WS_MAX_FRAME},
@@ -147,6 +149,7 @@ static const char usage_text[] =
     "      --log-fmt FMT             Python logging format\n"
     "dfws only:\n"
     "      --lifespan auto|on|off    ASGI lifespan protocol (default auto)\n"
+    "      --lifespan-timeout S      auto: serve without lifespan if startup takes longer (default 10)\n"
     "      --limit-request-line B    request target limit, 414 above (default 8190)\n"
     "      --limit-request-headers B request line + headers limit, 431 above (default 65536)\n"
     "      --limit-request-body B    body limit, 413 above (default 0 = unlimited)\n"
@@ -294,6 +297,7 @@ int dfws_cli_parse(dfws_cli_t *cli, int argc, char **argv)
     cli->limit_request_headers = 65536;
     cli->keep_alive_timeout = 5;
     cli->header_timeout = 10;
+    cli->lifespan_timeout = 10;
     cli->shutdown_timeout = 30;
     cli->graceful_timeout = -1;
     cli->socket_mode = -1;
@@ -354,6 +358,7 @@ int dfws_cli_parse(dfws_cli_t *cli, int argc, char **argv)
             DOUBLE_OPT(OPT_APP_CLOSE_TIMEOUT, application_close_timeout, 0)
             DOUBLE_OPT(OPT_KEEP_ALIVE, keep_alive_timeout, 0)
             DOUBLE_OPT(OPT_HEADER_TIMEOUT, header_timeout, 0)
+            DOUBLE_OPT(OPT_LIFESPAN_TIMEOUT, lifespan_timeout, 0)
             DOUBLE_OPT(OPT_SHUTDOWN_TIMEOUT, shutdown_timeout, 0)
             DOUBLE_OPT(OPT_WS_RATE_LIMIT, ws_rate_limit, 0)
             DOUBLE_OPT(OPT_GRACEFUL_TIMEOUT, graceful_timeout, 0)

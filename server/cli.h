@@ -38,6 +38,7 @@ typedef struct dfws_cli_s {
     size_t limit_request_body;    /* 0 = unlimited */
     double keep_alive_timeout;
     double header_timeout;
+    double lifespan_timeout;    /* --lifespan auto: startup answered within it, else unsupported */
     double shutdown_timeout;
     double graceful_timeout;    /* a retired worker's drain; < 0 = shutdown_timeout */
     size_t ws_max_message_size; /* 0 = unlimited */

@@ -167,15 +167,57 @@ static void fill_addresses(dfws_conn_t *c)
         address_text(&ss, c->server_host, sizeof(c->server_host), &c->server_port);
 }
 
+/* When no connection can be set up, the pending one is still accepted, into
+ * this spare handle, and closed at once: libuv stops watching a listener
+ * until uv_accept() takes its pending socket, so returning without it would
+ * leave a worker that looks healthy and never accepts again. One listener
+ * per process, one spare; a failure while the spare is still closing is
+ * taken up by its close callback. */
+static union {
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+    uv_stream_t stream;
+    uv_handle_t handle;
+} spare;
+static int spare_busy;
+static dfws_server_t *spare_waiting; /* a listener whose pending socket waits for the spare */
+
+static void on_spare_closed(uv_handle_t *h)
+{
+    (void)h;
+    spare_busy = 0;
+    dfws_server_t *s = spare_waiting;
+    spare_waiting = NULL;
+    if (s && s->listening)
+        dfws_conn_accept(s);
+}
+
+static void refuse(dfws_server_t *s, const char *why)
+{
+    if (spare_busy) {
+        spare_waiting = s;
+        return;
+    }
+    if (s->is_unix ? uv_pipe_init(s->loop, &spare.pipe, 0) : uv_tcp_init(s->loop, &spare.tcp))
+        return; /* cannot happen: neither allocates */
+    spare_busy = 1;
+    if (uv_accept(&s->listener.stream, &spare.stream) == 0)
+        dfws_log_error("connection refused: %s", why);
+    uv_close(&spare.handle, on_spare_closed);
+}
+
 void dfws_conn_accept(dfws_server_t *s)
 {
     dfws_conn_t *c = calloc(1, sizeof(*c));
-    if (!c)
+    if (!c) {
+        refuse(s, "out of memory");
         return;
+    }
     c->server = s;
     int rc = s->is_unix ? uv_pipe_init(s->loop, &c->h.pipe, 0) : uv_tcp_init(s->loop, &c->h.tcp);
     if (rc) {
         free(c);
+        refuse(s, uv_strerror(rc));
         return;
     }
     c->h.handle.data = c;

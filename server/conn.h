@@ -21,7 +21,7 @@
 #include "server.h"
 
 enum { DFWS_TIMER_NONE, DFWS_TIMER_KEEPALIVE, DFWS_TIMER_HEADER, DFWS_TIMER_HTTP,
-       DFWS_TIMER_LINGER };
+       DFWS_TIMER_LINGER, DFWS_TIMER_BODY };
 
 typedef struct dfws_hdr_s {
     uint32_t name_off, name_len;
@@ -87,12 +87,15 @@ struct dfws_conn_s {
     dfws_req_t *req;        /* request being parsed or answered; NULL between requests */
     dfws_buf_t in;          /* received bytes not parsed yet (parser paused) */
     size_t write_pending;   /* bytes queued in uv_write requests */
-    size_t head_bytes;      /* size of the current header section, for the limit */
+    size_t head_bytes;      /* bytes of the current request head before this read, for the limit */
+    const char *head_mark;  /* where head bytes start counting in the data being parsed */
+    const char *feed_end;   /* end of the data being parsed */
     int open_handles;
     uint64_t deadline_ms;   /* when the current timer_kind expires (uv_now clock) */
     uint64_t armed_ms;      /* when the uv timer will fire; 0 = not armed */
     uint8_t timer_kind;
-    uint8_t hstate;         /* header parsing: 0 none, 1 in a name, 2 in a value */
+    uint8_t hstate;         /* header parsing: 0 none, 1 in a name, 2 in a value, 3 after a
+                             * value's line ended */
     int error_status;       /* status to answer when the parser stops with an error */
     unsigned closing : 1;
     unsigned reading : 1;
@@ -100,6 +103,7 @@ struct dfws_conn_s {
     unsigned lingering : 1;     /* response sent, write side shut, draining input */
     unsigned upgraded : 1;      /* handed to the WebSocket layer */
     unsigned processing : 1;    /* inside dfws_http1_process: do not re-enter */
+    unsigned in_head : 1;       /* between a request's first byte and its headers' end */
     void *ws;                   /* WebSocket layer state once upgraded */
     char client_host[INET6_ADDRSTRLEN];
     char server_host[INET6_ADDRSTRLEN];
@@ -132,5 +136,12 @@ void dfws_conn_read_stop(dfws_conn_t *c);
 #define DFWS_WRITE_LOW (64 * 1024)
 /* Received body bytes buffered before reading stops. */
 #define DFWS_BODY_HIGH (256 * 1024)
+/* Header fields in one request; more → 431. Like Apache's and gunicorn's
+ * default: browsers send about 20, proxies add a few. */
+#define DFWS_MAX_HEADERS 100
+/* A request body must arrive at this average rate (bytes/s) once
+ * --header-timeout seconds of credit are spent: a client trickling its body
+ * cannot hold a connection (and the application waiting on it) forever. */
+#define DFWS_BODY_MIN_RATE 500
 
 #endif

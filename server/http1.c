@@ -161,10 +161,13 @@ static int valid_token(const char *s, size_t n)
 }
 
 
-static int head_grow(dfws_conn_t *c, size_t len)
+/* The request head counts every byte from the method to the end of the
+ * header section, separators and whitespace included: `end` is the end of
+ * the span just parsed, in the data llhttp_execute is working on, where
+ * counting started at c->head_mark (execute() adds up earlier reads). */
+static int head_check(dfws_conn_t *c, const char *end)
 {
-    c->head_bytes += len;
-    if (c->head_bytes > c->server->cli->limit_request_headers) {
+    if (c->head_bytes + (size_t)(end - c->head_mark) > c->server->cli->limit_request_headers) {
         c->error_status = 431;
         return -1;
     }
@@ -185,17 +188,29 @@ static int on_message_begin(llhttp_t *p)
     r->start_ns = uv_hrtime();
     c->req = r;
     c->head_bytes = 0;
+    c->in_head = 0; /* on_method starts counting at the method's first byte */
     c->hstate = 0;
     if (c->timer_kind != DFWS_TIMER_HEADER)
         dfws_conn_set_timer(c, DFWS_TIMER_HEADER, c->server->cli->header_timeout);
     return 0;
 }
 
+static int on_method(llhttp_t *p, const char *at, size_t len)
+{
+    dfws_conn_t *c = p->data;
+    if (!c->in_head) {
+        c->in_head = 1;
+        c->head_bytes = 0;
+        c->head_mark = at;
+    }
+    return head_check(c, at + len);
+}
+
 static int on_url(llhttp_t *p, const char *at, size_t len)
 {
     dfws_conn_t *c = p->data;
     dfws_req_t *r = c->req;
-    if (head_grow(c, len))
+    if (head_check(c, at + len))
         return -1;
     if (r->url_len + len > c->server->cli->limit_request_line) {
         c->error_status = 414;
@@ -213,7 +228,7 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
     dfws_conn_t *c = p->data;
     dfws_req_t *r = c->req;
-    if (head_grow(c, len))
+    if (head_check(c, at + len))
         return -1;
     /* llhttp 8.1 lets a space into a header name when the name arrives split
      * across reads; check the token ourselves so every chunking agrees. */
@@ -222,6 +237,12 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
         return -1;
     }
     if (c->hstate != 1) {
+        /* Each field costs a slot here and a tuple in the scope, whatever
+         * its size: their number is bounded too. */
+        if (r->nhdrs >= DFWS_MAX_HEADERS) {
+            c->error_status = 431;
+            return -1;
+        }
         if (r->nhdrs == r->hdrs_cap) {
             uint32_t cap = r->hdrs_cap ? r->hdrs_cap * 2 : 16;
             dfws_hdr_t *h = realloc(r->hdrs, cap * sizeof(*h));
@@ -247,9 +268,18 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
 {
     dfws_conn_t *c = p->data;
     dfws_req_t *r = c->req;
-    if (head_grow(c, len))
+    if (head_check(c, at + len))
         return -1;
     dfws_hdr_t *h = &r->hdrs[r->nhdrs - 1];
+    if (c->hstate == 3 || (c->hstate == 2 && at != c->head_mark)) {
+        /* More value after the value's line ended: obs-fold (a line that
+         * starts with whitespace). RFC 9112 5.2 lets us refuse it, and
+         * proxies may read such a header differently. A value carried
+         * over from the previous read goes on at the start of this one
+         * (head_mark: the start of the data, as no method came in it). */
+        c->error_status = 400;
+        return -1;
+    }
     if (c->hstate != 2) {
         h->value_off = (uint32_t)r->head.len;
         h->value_len = 0;
@@ -258,6 +288,10 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
     if (dfws_buf_append(&r->head, at, len))
         return -1;
     h->value_len += (uint32_t)len;
+    /* llhttp ends a value span at the line's end or at the end of the data
+     * given to it, where the value may go on in the next read */
+    if (at + len < c->feed_end)
+        c->hstate = 3;
     return 0;
 }
 
@@ -299,12 +333,84 @@ int dfws_req_is_websocket(const dfws_req_t *r)
     return 0;
 }
 
+/* What strict llhttp still lets through, checked once the head is whole so
+ * that every chunking agrees. Also trims trailing whitespace off the values
+ * (RFC 9110 5.5: it is not part of the value). Returns 0 or the status to
+ * answer. */
+static int head_error(dfws_req_t *r, const llhttp_t *p)
+{
+    unsigned hosts = 0, chunked = 0, other_codings = 0;
+    if (p->http_major != 1 || p->http_minor > 1)
+        return 400; /* "GET /" (HTTP/0.9), "HTTP/2.0" request lines */
+    for (uint32_t i = 0; i < r->nhdrs; i++) {
+        dfws_hdr_t *h = &r->hdrs[i];
+        const char *v = r->head.base + h->value_off;
+        if (h->name_len == 0)
+            return 400; /* ": value" */
+        while (h->value_len && (v[h->value_len - 1] == ' ' || v[h->value_len - 1] == '\t'))
+            h->value_len--;
+        if (header_is(r, h, "host")) {
+            hosts++;
+        } else if (header_is(r, h, "transfer-encoding")) {
+            /* a list: count its codings, empty elements aside */
+            size_t j = 0, n = h->value_len;
+            while (j < n) {
+                while (j < n && (v[j] == ' ' || v[j] == '\t' || v[j] == ','))
+                    j++;
+                size_t start = j;
+                while (j < n && v[j] != ',')
+                    j++;
+                size_t end = j;
+                while (end > start && (v[end - 1] == ' ' || v[end - 1] == '\t'))
+                    end--;
+                if (end - start == 7 && !strncasecmp(v + start, "chunked", 7))
+                    chunked++;
+                else if (end > start)
+                    other_codings++;
+            }
+        }
+    }
+    /* RFC 9112 3.2: exactly one Host in HTTP/1.1, never two */
+    if (hosts > 1 || (hosts == 0 && p->http_minor == 1))
+        return 400;
+    if (p->flags & F_TRANSFER_ENCODING) {
+        /* RFC 9112 6.1: an HTTP/1.0 message with Transfer-Encoding has
+         * faulty framing (a proxy may not have understood it) */
+        if (p->http_minor == 0)
+            return 400;
+        if (other_codings)
+            return 501; /* we decode no coding but a lone chunked */
+        if (chunked != 1)
+            return 400;
+    }
+    return 0;
+}
+
+/* While a request body arrives the connection's timer watches the client
+ * (BODY), then the application (HTTP) until its response starts. */
+static void arm_request_timer(dfws_conn_t *c, const dfws_req_t *r)
+{
+    const dfws_cli_t *cli = c->server->cli;
+    if (!r->body_done && cli->header_timeout > 0)
+        dfws_conn_set_timer(c, DFWS_TIMER_BODY, cli->header_timeout);
+    else if (!r->response_started && cli->http_timeout > 0)
+        dfws_conn_set_timer(c, DFWS_TIMER_HTTP, cli->http_timeout);
+    else
+        dfws_conn_set_timer(c, DFWS_TIMER_NONE, 0);
+}
+
 static int on_headers_complete(llhttp_t *p)
 {
     dfws_conn_t *c = p->data;
     dfws_req_t *r = c->req;
     dfws_server_t *s = c->server;
+    int status;
 
+    c->in_head = 0;
+    if ((status = head_error(r, p))) {
+        c->error_status = status;
+        return -1;
+    }
     r->http_major = p->http_major;
     r->http_minor = p->http_minor;
     r->method = p->method;
@@ -326,8 +432,7 @@ static int on_headers_complete(llhttp_t *p)
         r->body_done = 1; /* no body: on_message_complete follows at once */
     if (s->cli->proxy_headers && s->access_log.on)
         dfws_access_log_note_client(c, r, s->cli->proxy_headers_host, s->cli->proxy_headers_port);
-    dfws_conn_set_timer(c, s->cli->http_timeout > 0 ? DFWS_TIMER_HTTP : DFWS_TIMER_NONE,
-                        s->cli->http_timeout);
+    arm_request_timer(c, r);
     s->active_requests++;
     r->counted = 1;
     dfws_server_count_request(s);
@@ -359,6 +464,17 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
         c->error_status = 503;
         return -1;
     }
+    if (c->timer_kind == DFWS_TIMER_BODY) {
+        /* Credit for the bytes received at DFWS_BODY_MIN_RATE, never more
+         * than --header-timeout ahead: a trickle runs out of time. */
+        uint64_t now = uv_now(c->server->loop);
+        uint64_t cap = now + (uint64_t)(c->server->cli->header_timeout * 1000.0);
+        uint64_t d = c->deadline_ms + (uint64_t)len * 1000 / DFWS_BODY_MIN_RATE;
+        if (d > cap)
+            d = cap;
+        if (d > c->deadline_ms)
+            dfws_conn_set_timer(c, DFWS_TIMER_BODY, (double)(d - now) / 1000.0);
+    }
     if (r->body.len >= DFWS_BODY_HIGH)
         dfws_conn_read_stop(c); /* backpressure: resumes when the app consumes */
     if (r->app_waiting_body) {
@@ -375,6 +491,8 @@ static int on_message_complete(llhttp_t *p)
     if (!r)
         return 0;
     r->body_done = 1;
+    if (c->timer_kind == DFWS_TIMER_BODY)
+        arm_request_timer(c, r);
     if (r->app_waiting_body) {
         r->app_waiting_body = 0;
         c->server->ops->http_body(c->server->ops_ud, r);
@@ -389,6 +507,7 @@ void dfws_http1_init(dfws_conn_t *c)
     if (!parser_settings_ready) {
         llhttp_settings_init(&parser_settings);
         parser_settings.on_message_begin = on_message_begin;
+        parser_settings.on_method = on_method;
         parser_settings.on_url = on_url;
         parser_settings.on_header_field = on_header_field;
         parser_settings.on_header_value = on_header_value;
@@ -411,11 +530,24 @@ static void keep_rest(dfws_conn_t *c, const char *rest, size_t len)
 
 static void execute(dfws_conn_t *c, const char *data, size_t len)
 {
+    c->head_mark = data;
+    c->feed_end = data + len;
     llhttp_errno_t err = llhttp_execute(&c->parser, data, len);
-    if (err == HPE_OK || c->closing)
+    if (c->closing)
         return;
-    const char *pos = llhttp_get_error_pos(&c->parser);
+    const char *pos = err == HPE_OK ? NULL : llhttp_get_error_pos(&c->parser);
     size_t used = pos && pos >= data && pos <= data + len ? (size_t)(pos - data) : len;
+    if (c->in_head && (err == HPE_OK || err == HPE_PAUSED)) {
+        /* a head spread over several reads: what this one brought counts,
+         * whitespace llhttp skipped without a callback included */
+        c->head_bytes += (size_t)(data + used - c->head_mark);
+        if (c->head_bytes > c->server->cli->limit_request_headers) {
+            dfws_http1_error(c, 431);
+            return;
+        }
+    }
+    if (err == HPE_OK)
+        return;
     if (err == HPE_PAUSED) {
         c->paused = 1;
         keep_rest(c, data + used, len - used);
@@ -428,10 +560,16 @@ static void execute(dfws_conn_t *c, const char *data, size_t len)
             dfws_wsconn_take_over(c, data + used, len - used);
             return;
         }
-        /* An upgrade nobody handles (h2c, ...) is served as plain HTTP. */
+        /* An upgrade nobody handles (h2c, ...) or a CONNECT is served as
+         * plain HTTP, and so is what follows it on the connection. llhttp
+         * stops here once the request is complete: when its response is
+         * complete too, go on with the next request at once. */
         llhttp_resume_after_upgrade(&c->parser);
-        c->paused = 1;
         keep_rest(c, data + used, len - used);
+        if (c->req)
+            c->paused = 1; /* complete() resumes */
+        else if (!c->processing)
+            dfws_http1_process(c);
         return;
     }
     int status = c->error_status ? c->error_status : 400;
@@ -492,6 +630,20 @@ void dfws_http1_on_timer(dfws_conn_t *c, int kind)
             dfws_conn_close(c);
         }
         break;
+    case DFWS_TIMER_BODY:
+        if (!c->req)
+            break;
+        if ((!c->reading && !c->paused) ||
+            (c->req->expect_continue && !c->req->continue_sent)) {
+            /* backpressure, or a client waiting for "100 Continue": the
+             * application is not reading, the client is not to blame */
+            dfws_conn_set_timer(c, DFWS_TIMER_BODY, c->server->cli->header_timeout);
+            break;
+        }
+        dfws_log_info("%s:%u: request body stalled (%" PRIu64 " bytes received)", c->client_host,
+                      c->client_port, c->req->body_received);
+        dfws_http1_error(c, 408);
+        break;
     case DFWS_TIMER_HTTP:
         if (c->req && !c->req->response_started) {
             dfws_log_warn("%s:%u: application did not respond in %.1f s", c->client_host,
@@ -530,6 +682,8 @@ void dfws_req_continue(dfws_req_t *r)
     if (!r->conn || !r->expect_continue || r->continue_sent || r->response_started || r->body_done)
         return;
     r->continue_sent = 1;
+    if (r->conn->timer_kind == DFWS_TIMER_BODY) /* the body starts now */
+        dfws_conn_set_timer(r->conn, DFWS_TIMER_BODY, r->conn->server->cli->header_timeout);
     static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
     uv_buf_t b = uv_buf_init((char *)cont, sizeof(cont) - 1);
     dfws_conn_write(r->conn, &b, 1);
@@ -548,8 +702,13 @@ int dfws_req_response_start(dfws_req_t *r, int status, const char **err)
         *err = "http.response.start sent twice";
         return -EINVAL;
     }
-    if (status < 100 || status > 999) {
-        *err = "invalid HTTP status";
+    if (status < 100 || status > 599) {
+        *err = "invalid HTTP status (not in 200..599)";
+        return -EINVAL;
+    }
+    if (status < 200) {
+        /* the client would take the next response as this request's */
+        *err = "a 1xx status cannot be the response to a request";
         return -EINVAL;
     }
     if (!r->conn)
@@ -596,6 +755,13 @@ int dfws_req_response_header(dfws_req_t *r, const char *name, size_t nlen, const
         if (errno || *end || !isdigit((unsigned char)tmp[0])) {
             *err = "invalid content-length";
             return -EINVAL;
+        }
+        if (r->resp_has_length) {
+            if (v != r->resp_length) {
+                *err = "conflicting content-length headers";
+                return -EINVAL;
+            }
+            return 0; /* the same value twice is sent once */
         }
         r->resp_has_length = 1;
         r->resp_length = v;
@@ -740,12 +906,30 @@ int dfws_req_response_body(dfws_req_t *r, const char *data, size_t len, int more
     return 0;
 }
 
+void dfws_req_response_cancel(dfws_req_t *r)
+{
+    if (!r->response_started || r->head_written)
+        return;
+    r->response_started = 0;
+    r->resp_has_length = r->resp_has_server = r->resp_has_date = 0;
+    r->no_body = r->chunked = 0;
+    r->resp_length = 0;
+    r->status = 0;
+    dfws_buf_reset(&r->resp_head);
+    /* response_start stopped the HTTP timer: the application is again
+     * expected to answer in time */
+    if (r->conn && r->conn->timer_kind == DFWS_TIMER_NONE)
+        arm_request_timer(r->conn, r);
+}
+
 void dfws_req_abort(dfws_req_t *r, int status)
 {
     dfws_conn_t *c = r->conn;
     const char *err;
     if (!c || r->response_done)
         return;
+    /* a head refused before it was written leaves nothing on the wire */
+    dfws_req_response_cancel(r);
     if (r->response_started) {
         /* A partial response cannot be ended cleanly: the client must see
          * the connection drop rather than a short body taken as complete. */

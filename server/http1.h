@@ -53,6 +53,10 @@ int dfws_req_response_header(dfws_req_t *r, const char *name, size_t nlen, const
                              size_t vlen, const char **err);
 int dfws_req_response_body(dfws_req_t *r, const char *data, size_t len, int more,
                            const char **err);
+/* Forgets a response whose head was not written yet (a header the
+ * application gave was refused): it may start again, or be aborted with a
+ * clean error response. No-op once the head is out. */
+void dfws_req_response_cancel(dfws_req_t *r);
 /* The application finished without completing the response: answer 500
  * when nothing was sent yet, else close the connection. */
 void dfws_req_abort(dfws_req_t *r, int status);

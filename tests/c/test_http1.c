@@ -5,11 +5,14 @@
 #include "http1.h"
 #include "log.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 static int passed, failed;
@@ -318,6 +321,127 @@ static int check_bad_chunk(rig_t *t)
     return expect_status(t, "HTTP/1.1 400 ");
 }
 
+static int check_501(rig_t *t)
+{
+    CHECK(nseen == 0, "a body in an unknown coding reached the app");
+    return expect_status(t, "HTTP/1.1 501 ");
+}
+
+static int check_trimmed(rig_t *t)
+{
+    CHECK(nseen == 1, "nseen=%d", nseen);
+    CHECK(!strcmp(seen[0].headers, "Host=h;X=b;Y=c d;"), "%s", seen[0].headers);
+    return 0;
+}
+
+/* An upgrade nobody takes (h2c) or a CONNECT is answered as plain HTTP, and
+ * the request after it on the same connection is answered too. */
+static int check_after_upgrade(rig_t *t)
+{
+    CHECK(nseen == 2, "nseen=%d out=%s", nseen, t->out);
+    CHECK(!strcmp(seen[1].url, "/2"), "%s", seen[1].url);
+    CHECK(strstr(t->out, "ok 0") && strstr(t->out, "ok 1"), "%s", t->out);
+    return 0;
+}
+
+/* The server code linked into this program calls calloc through here
+ * (tests/c/meson.build links it with --wrap=calloc): an allocation of
+ * `fail_calloc_size` bytes fails while it is set. */
+static size_t fail_calloc_size;
+void *__real_calloc(size_t n, size_t size);
+void *__wrap_calloc(size_t n, size_t size);
+void *__wrap_calloc(size_t n, size_t size)
+{
+    if (fail_calloc_size && size == fail_calloc_size)
+        return NULL;
+    return __real_calloc(n, size);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int connect_port(uint16_t port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    MUST(fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0);
+    fcntl(fd, F_SETFL, O_NONBLOCK);
+    return fd;
+}
+
+/* Issue #10, item 5: a connection that cannot be allocated is accepted and
+ * closed, and the listener goes on accepting. Before, libuv stopped
+ * watching the listener for good after one failed calloc. */
+static int check_accept_after_failed_alloc(void)
+{
+    uv_loop_t loop;
+    dfws_server_t server;
+    dfws_cli_t cli;
+    char *argv[] = {"dfws-asgi", "x:app", NULL};
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    socklen_t alen = sizeof(a);
+    char out[4096];
+    size_t out_len = 0;
+    int refused = 0, rc = 0;
+
+    MUST(uv_loop_init(&loop) == 0);
+    MUST(dfws_cli_parse(&cli, 2, argv) == DFWS_CLI_OK);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    MUST(lfd >= 0 && bind(lfd, (struct sockaddr *)&a, sizeof(a)) == 0 && listen(lfd, 16) == 0);
+    MUST(getsockname(lfd, (struct sockaddr *)&a, &alen) == 0);
+    MUST(dfws_server_start(&server, &loop, &cli, lfd, 0, &ops, NULL) == 0);
+    nseen = 0;
+
+    fail_calloc_size = sizeof(dfws_conn_t);
+    int first = connect_port(ntohs(a.sin_port));
+    for (double end = now_s() + 5; !refused && now_s() < end;) {
+        uv_run(&loop, UV_RUN_NOWAIT);
+        char b;
+        ssize_t n = read(first, &b, 1);
+        refused = n == 0 || (n < 0 && errno == ECONNRESET);
+        usleep(1000);
+    }
+    fail_calloc_size = 0;
+    close(first);
+    if (!refused) {
+        fprintf(stderr, "the connection that could not be allocated was left pending\n");
+        rc = -1;
+    }
+
+    int second = connect_port(ntohs(a.sin_port));
+    static const char req[] = "GET /after HTTP/1.1\r\nHost: h\r\n\r\n";
+    MUST(write(second, req, sizeof(req) - 1) == (ssize_t)sizeof(req) - 1);
+    for (double end = now_s() + 5; !strstr(out, "ok 0") && now_s() < end;) {
+        uv_run(&loop, UV_RUN_NOWAIT);
+        drive_app();
+        ssize_t n = read(second, out + out_len, sizeof(out) - 1 - out_len);
+        if (n > 0)
+            out_len += (size_t)n;
+        out[out_len] = '\0';
+        usleep(1000);
+    }
+    close(second);
+    if (!strstr(out, "HTTP/1.1 200 OK") || !strstr(out, "ok 0")) {
+        fprintf(stderr, "the next connection was not served: %s\n", out);
+        rc = -1;
+    }
+    dfws_server_close(&server);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    for (int i = 0; i < nseen; i++)
+        if (!seen[i].responded) {
+            seen[i].req->app = NULL;
+            dfws_req_release(seen[i].req);
+        }
+    CHECK(uv_loop_close(&loop) == 0, "loop not closed clean");
+    return rc;
+}
+
 #define RUN(name, in, lh, lb, fn)                                                                  \
     do {                                                                                           \
         if (run_all_chunkings(name, in, lh, lb, fn) == 0) {                                        \
@@ -359,6 +483,77 @@ int main(void)
     RUN("invalid chunk size",
         "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
         65536, 0, check_bad_chunk);
+    /* what lenient llhttp let through (issue #10, item 3) */
+    RUN("CR not followed by LF ends no header section",
+        "GET / HTTP/1.1\r\nHost: h\r\n\rXGET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n", 65536, 0,
+        check_400);
+    RUN("chunk data not followed by CRLF",
+        "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcXY0\r\n\r\n",
+        65536, 0, check_bad_chunk);
+    RUN("obs-fold in transfer-encoding",
+        "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n chunked\r\n\r\n3\r\nabc\r\n"
+        "0\r\n\r\n",
+        65536, 0, check_400);
+    RUN("obs-fold in any header", "GET / HTTP/1.1\r\nHost: h\r\nX: a\r\n b\r\n\r\n", 65536, 0,
+        check_400);
+    RUN("transfer-encoding in http/1.0",
+        "POST / HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n"
+        "0\r\n\r\nGET /next HTTP/1.1\r\nHost: h\r\n\r\n",
+        65536, 0, check_400);
+    RUN("empty header name", "GET / HTTP/1.1\r\nHost: h\r\n: empty\r\n\r\n", 65536, 0, check_400);
+    RUN("tab after the method", "GET\t/ HTTP/1.1\r\nHost: h\r\n\r\n", 65536, 0, check_400);
+    RUN("tab in the target", "GET /\tx HTTP/1.1\r\nHost: h\r\n\r\n", 65536, 0, check_400);
+    RUN("http/0.9 request line", "GET /\r\n\r\n", 65536, 0, check_400);
+    RUN("http/2.0 request line", "GET / HTTP/2.0\r\nHost: h\r\n\r\n", 65536, 0, check_400);
+    RUN("transfer-encoding gzip",
+        "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\nabc", 65536, 0, check_501);
+    RUN("transfer-encoding gzip, chunked",
+        "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 65536, 0,
+        check_501);
+    RUN("transfer-encoding chunked twice",
+        "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n"
+        "\r\n0\r\n\r\n",
+        65536, 0, check_400);
+    RUN("http/1.1 without host", "GET / HTTP/1.1\r\nX: y\r\n\r\n", 65536, 0, check_400);
+    RUN("two host headers", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 65536, 0, check_400);
+    RUN("http/1.0 with two host headers", "GET / HTTP/1.0\r\nHost: a\r\nHost: a\r\n\r\n", 65536, 0,
+        check_400);
+    RUN("non-ascii path", "GET /\xc3\xa4\xc3\xb6 HTTP/1.1\r\nHost: h\r\n\r\n", 65536, 0, check_400);
+    RUN("non-ascii query", "GET /?q=\xc3\xa4 HTTP/1.1\r\nHost: h\r\n\r\n", 65536, 0, check_400);
+    RUN("trailing whitespace off header values",
+        "GET / HTTP/1.1\r\nHost: h  \r\nX: b \t\r\nY:  c d \r\n\r\n", 65536, 0, check_trimmed);
+    /* item 4: every byte of the head counts, and the number of fields */
+    RUN("empty headers count their separators",
+        "GET / HTTP/1.1\r\nHost: h\r\nA:\r\nB:\r\nC:\r\nD:\r\nE:\r\nF:\r\nG:\r\nH:\r\nI:\r\nJ:\r\n"
+        "K:\r\nL:\r\nM:\r\nN:\r\nO:\r\nP:\r\nQ:\r\nR:\r\nS:\r\nT:\r\n\r\n",
+        100, 0, check_431);
+    RUN("whitespace before values counts",
+        "GET / HTTP/1.1\r\nHost: h\r\nX:                                                           "
+        "                                                   v\r\n\r\n",
+        100, 0, check_431);
+    {
+        static char many[4096];
+        size_t n = (size_t)snprintf(many, sizeof(many), "GET / HTTP/1.1\r\nHost: h\r\n");
+        for (int i = 0; i < DFWS_MAX_HEADERS; i++)
+            n += (size_t)snprintf(many + n, sizeof(many) - n, "%c:\r\n", 'a' + i % 26);
+        snprintf(many + n, sizeof(many) - n, "\r\n");
+        RUN("more header fields than DFWS_MAX_HEADERS", many, 65536, 0, check_431);
+    }
+    /* item 6 */
+    RUN("request after an upgrade nobody takes",
+        "GET / HTTP/1.1\r\nHost: h\r\nUpgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+        "HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\nGET /2 HTTP/1.1\r\nHost: h\r\n\r\n",
+        65536, 0, check_after_upgrade);
+    RUN("request after a CONNECT",
+        "CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\nGET /2 HTTP/1.1\r\nHost: h\r\n\r\n", 65536, 0,
+        check_after_upgrade);
+    if (check_accept_after_failed_alloc() == 0) {
+        passed++;
+        printf("ok   accept after a failed allocation\n");
+    } else {
+        failed++;
+        printf("FAIL accept after a failed allocation\n");
+    }
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

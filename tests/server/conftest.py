@@ -81,7 +81,7 @@ _VALUE_FLAGS = {
     "--websocket_timeout", "--websocket_connect_timeout", "--ping-interval",
     "--ping-timeout", "--application-close-timeout", "--root-path",
     "--proxy-headers-host", "--proxy-headers-port", "-s", "--server-name",
-    "--log-fmt", "--workers", "--lifespan", "--backlog",
+    "--log-fmt", "--workers", "--lifespan", "--lifespan-timeout", "--backlog",
     "--limit-request-line", "--limit-request-headers", "--limit-request-body",
     "--keep-alive-timeout", "--header-timeout", "--shutdown-timeout",
     "--graceful-timeout", "--socket-mode", "--limit-max-requests",
@@ -129,7 +129,8 @@ def _to_uvicorn(args, app):
 def _to_daphne(args, app):
     out = [PYTHON, "-m", "daphne"]
     for flag, val in _pairs(args):
-        if flag in ("--workers", "--lifespan", "--backlog", "--shutdown-timeout",
+        if flag in ("--workers", "--lifespan", "--lifespan-timeout", "--backlog",
+                    "--shutdown-timeout",
                     "--limit-request-line", "--limit-request-headers",
                     "--limit-request-body", "--keep-alive-timeout",
                     "--header-timeout"):

@@ -20,7 +20,7 @@ def test_help_exits_0_and_lists_flags():
     for flag in ("--bind", "--port", "--unix-socket", "--fd", "--access-log",
                  "--http-timeout", "--application-close-timeout", "--root-path",
                  "--proxy-headers", "--server-name", "--no-server-name",
-                 "--workers", "--lifespan", "--limit-request-body",
+                 "--workers", "--lifespan", "--lifespan-timeout", "--limit-request-body",
                  "--header-timeout", "--keep-alive-timeout", "--shutdown-timeout",
                  "--graceful-timeout", "--socket-mode", "--limit-max-requests",
                  "--limit-max-requests-jitter", "--workers-max-rss", "--workers-lifetime",

@@ -96,6 +96,18 @@ def test_app_close_code_and_reason(srv, code, reason):
     run(go())
 
 
+@pytest.mark.parametrize("code", [66536, 2 ** 32 + 1000])
+def test_app_close_code_out_of_range_refused(srv, code):
+    # issue #10 item 7: the code was truncated (66536 went out as 1000); now
+    # send() raises, and the app's exception closes with 1011
+    async def go():
+        async with ws_connect(srv.url("/close?code=%d&tag=range" % code)) as ws:
+            with pytest.raises(websockets.exceptions.ConnectionClosed):
+                await ws.recv()
+            assert ws.close_code == 1011
+    run(go())
+
+
 def test_app_close_seen_on_raw_socket(srv):
     ws = srv.ws_raw("/close?code=4321&reason=raw%20reason&tag=rawclose")
     try:
