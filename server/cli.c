@@ -1,6 +1,7 @@
 #include "cli.h"
 
 #include "access_log.h"
+#include "proxy.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -56,6 +57,7 @@ enum {
     OPT_DJANGO_THREADS,
     OPT_ACCESS_LOG_FORMAT,
     OPT_HEALTH_PATH,
+    OPT_FORWARDED_ALLOW_IPS,
 };
 
 static const struct option long_options[] = {
@@ -106,6 +108,7 @@ static const struct option long_options[] = {
     {"django-threads", required_argument, NULL, OPT_DJANGO_THREADS},
     {"access-log-format", required_argument, NULL, OPT_ACCESS_LOG_FORMAT},
     {"health-path", required_argument, NULL, OPT_HEALTH_PATH},
+    {"forwarded-allow-ips", required_argument, NULL, OPT_FORWARDED_ALLOW_IPS},
     {"version", no_argument, NULL, OPT_VERSION},
     {"help", no_argument, NULL, 'h'},
     {"websocket-connect-capacity", required_argument, NULL, OPT_WS_CONNECT_CAPACITY},
@@ -175,6 +178,9 @@ static const char usage_text[] =
     "                                method, path, query, target, status, bytes,\n"
     "                                duration_ms, user_agent, referer, time, protocol\n"
     "      --health-path PATH        answer PATH from C: 200 while serving, 503 draining\n"
+    "      --forwarded-allow-ips LIST  peers whose proxy headers are trusted: addresses,\n"
+    "                                networks (10.0.0.0/8) or * (default: env\n"
+    "                                FORWARDED_ALLOW_IPS, else *, as daphne)\n"
     "      --version                 print the version and exit\n"
     "  -h, --help                    print this help and exit\n";
 
@@ -302,6 +308,9 @@ int dfws_cli_parse(dfws_cli_t *cli, int argc, char **argv)
     cli->native_ws = 1;
     cli->django_fast = 1;
     cli->django_threads = 4;
+    cli->forwarded_allow_ips = getenv("FORWARDED_ALLOW_IPS");
+    if (!cli->forwarded_allow_ips || !*cli->forwarded_allow_ips)
+        cli->forwarded_allow_ips = "*";
     cli->ws_rate_limit = 100;
     cli->ws_connect_capacity = 256;
 
@@ -450,6 +459,9 @@ int dfws_cli_parse(dfws_cli_t *cli, int argc, char **argv)
             cli->access_log_format = optarg;
             break;
         }
+        case OPT_FORWARDED_ALLOW_IPS:
+            cli->forwarded_allow_ips = optarg;
+            break;
         case OPT_HEALTH_PATH:
             if (optarg[0] != '/' || strpbrk(optarg, "?# "))
                 return usage_error("--health-path takes a path starting with /: %s", optarg);
@@ -485,6 +497,10 @@ int dfws_cli_parse(dfws_cli_t *cli, int argc, char **argv)
     cli->app = argv[optind];
     if (cli->socket_mode >= 0 && !cli->unix_socket)
         return usage_error("%s", "--socket-mode applies to a UNIX socket (-u PATH)");
+    dfws_proxy_allow_t allow;
+    char err[128];
+    if (dfws_proxy_allow_parse(&allow, cli->forwarded_allow_ips, err, sizeof(err)))
+        return usage_error("--forwarded-allow-ips (or FORWARDED_ALLOW_IPS): %s", err);
     return DFWS_CLI_OK;
 }
 

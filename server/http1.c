@@ -1,4 +1,5 @@
 #include "http1.h"
+#include "proxy.h"
 #include "log.h"
 #include "ws_conn.h"
 
@@ -324,8 +325,7 @@ static int on_headers_complete(llhttp_t *p)
     }
     if (!(p->flags & (F_CONTENT_LENGTH | F_CHUNKED)) || ((p->flags & F_CONTENT_LENGTH) && p->content_length == 0))
         r->body_done = 1; /* no body: on_message_complete follows at once */
-    if (s->cli->proxy_headers && s->access_log.on)
-        dfws_access_log_note_client(c, r, s->cli->proxy_headers_host, s->cli->proxy_headers_port);
+    dfws_proxy_resolve(c, r); /* the client a trusted proxy names, for the scope and the log */
     dfws_conn_set_timer(c, s->cli->http_timeout > 0 ? DFWS_TIMER_HTTP : DFWS_TIMER_NONE,
                         s->cli->http_timeout);
     s->active_requests++;
