@@ -58,6 +58,7 @@ enum {
     OPT_ACCESS_LOG_FORMAT,
     OPT_HEALTH_PATH,
     OPT_FORWARDED_ALLOW_IPS,
+    OPT_PROXY_PROTOCOL,
 };
 
 static const struct option long_options[] = {
@@ -109,6 +110,7 @@ static const struct option long_options[] = {
     {"access-log-format", required_argument, NULL, OPT_ACCESS_LOG_FORMAT},
     {"health-path", required_argument, NULL, OPT_HEALTH_PATH},
     {"forwarded-allow-ips", required_argument, NULL, OPT_FORWARDED_ALLOW_IPS},
+    {"proxy-protocol", no_argument, NULL, OPT_PROXY_PROTOCOL},
     {"version", no_argument, NULL, OPT_VERSION},
     {"help", no_argument, NULL, 'h'},
     {"websocket-connect-capacity", required_argument, NULL, OPT_WS_CONNECT_CAPACITY},
@@ -181,6 +183,8 @@ static const char usage_text[] =
     "      --forwarded-allow-ips LIST  peers whose proxy headers are trusted: addresses,\n"
     "                                networks (10.0.0.0/8) or * (default: env\n"
     "                                FORWARDED_ALLOW_IPS, else *, as daphne)\n"
+    "      --proxy-protocol          connections start with a PROXY protocol v1/v2 header\n"
+    "                                (HAProxy, AWS NLB): its source is the client\n"
     "      --version                 print the version and exit\n"
     "  -h, --help                    print this help and exit\n";
 
@@ -459,6 +463,9 @@ int dfws_cli_parse(dfws_cli_t *cli, int argc, char **argv)
             cli->access_log_format = optarg;
             break;
         }
+        case OPT_PROXY_PROTOCOL:
+            cli->proxy_protocol = 1;
+            break;
         case OPT_FORWARDED_ALLOW_IPS:
             cli->forwarded_allow_ips = optarg;
             break;

@@ -100,6 +100,7 @@ struct dfws_conn_s {
     unsigned lingering : 1;     /* response sent, write side shut, draining input */
     unsigned upgraded : 1;      /* handed to the WebSocket layer */
     unsigned processing : 1;    /* inside dfws_http1_process: do not re-enter */
+    unsigned proxy_pending : 1; /* --proxy-protocol: its header has not been read yet */
     void *ws;                   /* WebSocket layer state once upgraded */
     char client_host[INET6_ADDRSTRLEN];
     char server_host[INET6_ADDRSTRLEN];

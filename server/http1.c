@@ -399,6 +399,7 @@ void dfws_http1_init(dfws_conn_t *c)
     }
     llhttp_init(&c->parser, HTTP_REQUEST, &parser_settings);
     c->parser.data = c;
+    c->proxy_pending = c->server->cli->proxy_protocol ? 1 : 0;
 }
 
 /* ---- feeding the parser ------------------------------------------------- */
@@ -459,6 +460,17 @@ void dfws_http1_process(dfws_conn_t *c)
 
 void dfws_http1_on_data(dfws_conn_t *c, const char *data, size_t len)
 {
+    if (c->proxy_pending) { /* the balancer's PROXY header comes before any HTTP */
+        keep_rest(c, data, len);
+        int rc = c->closing ? -1 : dfws_proxy_protocol_take(c);
+        if (rc < 0)
+            dfws_conn_close(c);
+        if (rc <= 0)
+            return;
+        c->proxy_pending = 0;
+        dfws_http1_process(c);
+        return;
+    }
     if (c->paused || c->in.len || c->processing) {
         keep_rest(c, data, len);
         /* A client pipelining far ahead of us waits in the kernel. */

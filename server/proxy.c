@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "conn.h"
+#include "log.h"
 
 /* ---- --forwarded-allow-ips ------------------------------------------------- */
 
@@ -277,4 +278,116 @@ void dfws_proxy_resolve(dfws_conn_t *c, const dfws_req_t *r)
         return;
     if (!forwarded(c, r))
         x_forwarded(c, r);
+}
+
+/* ---- the PROXY protocol ----------------------------------------------------------- */
+
+#define V1_MAX 107 /* "PROXY TCP6 <39> <39> 65535 65535\r\n" */
+static const char v2_sig[12] = {'\r', '\n', '\r', '\n', '\0', '\r', '\n', 'Q', 'U', 'I', 'T', '\n'};
+
+static long parse_v1(const char *data, size_t len, char *src, size_t srclen, uint16_t *sport,
+                     char *dst, size_t dstlen, uint16_t *dport)
+{
+    const char *nl = memchr(data, '\n', len < V1_MAX ? len : V1_MAX);
+    if (!nl)
+        return len >= V1_MAX ? -1 : 0;
+    if (nl == data || nl[-1] != '\r')
+        return -1;
+    char line[V1_MAX + 1];
+    size_t n = (size_t)(nl - 1 - data);
+    memcpy(line, data, n);
+    line[n] = '\0';
+    long used = (long)(nl - data) + 1;
+    if (!strncmp(line, "PROXY UNKNOWN", 13) && (line[13] == '\0' || line[13] == ' '))
+        return used;
+    char proto[8], a[48], b[48];
+    unsigned sp, dp;
+    char extra;
+    if (sscanf(line, "PROXY %7s %47s %47s %u %u%c", proto, a, b, &sp, &dp, &extra) != 5 ||
+        sp > 65535 || dp > 65535)
+        return -1;
+    unsigned char bin[16];
+    int family = !strcmp(proto, "TCP4") ? AF_INET : !strcmp(proto, "TCP6") ? AF_INET6 : 0;
+    if (!family || inet_pton(family, a, bin) != 1 || inet_pton(family, b, bin) != 1)
+        return -1;
+    snprintf(src, srclen, "%s", a);
+    snprintf(dst, dstlen, "%s", b);
+    *sport = (uint16_t)sp;
+    *dport = (uint16_t)dp;
+    return used;
+}
+
+static long parse_v2(const unsigned char *d, size_t len, char *src, size_t srclen,
+                     uint16_t *sport, char *dst, size_t dstlen, uint16_t *dport)
+{
+    if (len < 16)
+        return 0;
+    size_t body = (size_t)d[14] << 8 | d[15];
+    if (len < 16 + body)
+        return 0;
+    int version = d[12] >> 4, command = d[12] & 15, family = d[13] >> 4;
+    if (version != 2 || command > 1)
+        return -1;
+    long used = (long)(16 + body);
+    if (command == 0) /* LOCAL: the balancer's own health check */
+        return used;
+    if (family == 1 && body >= 12) { /* AF_INET */
+        inet_ntop(AF_INET, d + 16, src, (socklen_t)srclen);
+        inet_ntop(AF_INET, d + 20, dst, (socklen_t)dstlen);
+        *sport = (uint16_t)(d[24] << 8 | d[25]);
+        *dport = (uint16_t)(d[26] << 8 | d[27]);
+    } else if (family == 2 && body >= 36) { /* AF_INET6 */
+        inet_ntop(AF_INET6, d + 16, src, (socklen_t)srclen);
+        inet_ntop(AF_INET6, d + 32, dst, (socklen_t)dstlen);
+        *sport = (uint16_t)(d[48] << 8 | d[49]);
+        *dport = (uint16_t)(d[50] << 8 | d[51]);
+    } else if (family == 0 || family == 3) {
+        /* UNSPEC, or AF_UNIX: no address worth taking */
+    } else {
+        return -1;
+    }
+    return used;
+}
+
+long dfws_proxy_protocol_parse(const char *data, size_t len, char *src, size_t srclen,
+                               uint16_t *sport, char *dst, size_t dstlen, uint16_t *dport)
+{
+    src[0] = dst[0] = '\0';
+    *sport = *dport = 0;
+    size_t k = len < 12 ? len : 12;
+    if (!memcmp(data, v2_sig, k))
+        return k < 12 ? 0 : parse_v2((const unsigned char *)data, len, src, srclen, sport, dst,
+                                     dstlen, dport);
+    k = len < 6 ? len : 6;
+    if (!memcmp(data, "PROXY ", k))
+        return k < 6 ? 0 : parse_v1(data, len, src, srclen, sport, dst, dstlen, dport);
+    return -1;
+}
+
+int dfws_proxy_protocol_take(dfws_conn_t *c)
+{
+    char src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN];
+    uint16_t sport, dport;
+    if (!c->server->is_unix && !dfws_proxy_allowed(&c->server->proxy_allow, c->client_host)) {
+        dfws_log_warn("%s:%u: PROXY protocol header from a peer not in --forwarded-allow-ips; "
+                      "closing", c->client_host, c->client_port);
+        return -1;
+    }
+    long n = dfws_proxy_protocol_parse(c->in.base, c->in.len, src, sizeof(src), &sport, dst,
+                                       sizeof(dst), &dport);
+    if (n == 0)
+        return 0;
+    if (n < 0) {
+        dfws_log_warn("%s:%u: no valid PROXY protocol header (--proxy-protocol); closing",
+                      c->client_host, c->client_port);
+        return -1;
+    }
+    if (src[0]) {
+        snprintf(c->client_host, sizeof(c->client_host), "%s", src);
+        c->client_port = sport;
+        snprintf(c->server_host, sizeof(c->server_host), "%s", dst);
+        c->server_port = dport;
+    }
+    dfws_buf_consume(&c->in, (size_t)n);
+    return 1;
 }

@@ -43,4 +43,19 @@ int dfws_proxy_allowed(const dfws_proxy_allow_t *a, const char *host);
  * them. */
 void dfws_proxy_resolve(struct dfws_conn_s *c, const struct dfws_req_s *r);
 
+/* --proxy-protocol: the PROXY protocol header (v1 text or v2 binary) a load
+ * balancer (HAProxy, AWS NLB) sends before the first byte of HTTP. Parses
+ * it from the start of c->in, consumes it and takes its source and
+ * destination as the connection's client and server addresses (a v2 LOCAL
+ * command, or v1 UNKNOWN, keeps the socket's). Returns 1 done, 0 when more
+ * bytes are needed, -1 when the bytes are not a valid header or the peer is
+ * not in --forwarded-allow-ips (the caller closes the connection; the
+ * reason is logged here). */
+int dfws_proxy_protocol_take(struct dfws_conn_s *c);
+/* The same parse on raw bytes, for tests and fuzzing: 0 need more, -1
+ * invalid, else the header's length; addresses go to the out parameters
+ * (src/dst empty for LOCAL/UNKNOWN). */
+long dfws_proxy_protocol_parse(const char *data, size_t len, char *src, size_t srclen,
+                               uint16_t *sport, char *dst, size_t dstlen, uint16_t *dport);
+
 #endif
