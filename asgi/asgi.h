@@ -62,9 +62,11 @@ int dfws_websocket_types_ready(void);
 /* The addresses of a request's connection, copied: the scope can then be
  * built after the connection is gone, or on another thread. */
 typedef struct dfws_peer_s {
-    char client_host[INET6_ADDRSTRLEN];
+    char client_host[64];      /* the socket's peer, or the client a trusted proxy named */
     char server_host[INET6_ADDRSTRLEN];
     uint16_t client_port, server_port;
+    uint8_t has_client;        /* 0: a UNIX socket with no proxy naming a client (None) */
+    uint8_t scheme;            /* DFWS_FWD_SCHEME_*: what a trusted proxy said */
 } dfws_peer_t;
 void dfws_peer_from_conn(dfws_peer_t *peer, const dfws_conn_t *c);
 

@@ -167,10 +167,17 @@ static PyObject *server_tuple(const char *host, uint16_t port)
 
 void dfws_peer_from_conn(dfws_peer_t *peer, const dfws_conn_t *c)
 {
-    memcpy(peer->client_host, c->client_host, sizeof(peer->client_host));
+    if (c->fwd_client) {
+        snprintf(peer->client_host, sizeof(peer->client_host), "%s", c->fwd_host);
+        peer->client_port = c->fwd_port;
+    } else {
+        snprintf(peer->client_host, sizeof(peer->client_host), "%s", c->client_host);
+        peer->client_port = c->client_port;
+    }
+    peer->has_client = c->fwd_client || !c->server->is_unix;
     memcpy(peer->server_host, c->server_host, sizeof(peer->server_host));
-    peer->client_port = c->client_port;
     peer->server_port = c->server_port;
+    peer->scheme = c->fwd_scheme;
 }
 
 PyObject *dfws_asgi_build_scope(dfws_asgi_t *A, dfws_req_t *r, PyObject *kind)
@@ -237,70 +244,38 @@ PyObject *dfws_asgi_build_scope_peer(dfws_asgi_t *A, dfws_req_t *r, PyObject *ki
                    : PyBytes_FromStringAndSize("", 0)))
         goto fail;
 
-    PyObject *headers = PyList_New((Py_ssize_t)r->nhdrs - (root_hdr ? 1 : 0));
+    PyObject *headers = PyList_New(0);
     if (!headers)
         goto fail;
-    for (uint32_t i = 0, o = 0; i < r->nhdrs; i++) {
+    for (uint32_t i = 0; i < r->nhdrs; i++) {
         const dfws_hdr_t *h = &r->hdrs[i];
-        if (h == root_hdr)
+        /* A name with '_' never reaches the application (daphne does the
+         * same): WSGI-style META maps '-' and '_' alike, so `X_User` could
+         * pass for `X-User` set by a proxy (Django CVE-2026-3902). */
+        if (h == root_hdr || memchr(base + h->name_off, '_', h->name_len))
             continue;
         PyObject *name = lower_bytes(base + h->name_off, h->name_len);
         PyObject *value = PyBytes_FromStringAndSize(base + h->value_off, h->value_len);
         PyObject *pair = (name && value) ? PyTuple_Pack(2, name, value) : NULL;
         Py_XDECREF(name);
         Py_XDECREF(value);
-        if (!pair) {
+        if (!pair || PyList_Append(headers, pair)) {
+            Py_XDECREF(pair);
             Py_DECREF(headers);
             goto fail;
         }
-        PyList_SET_ITEM(headers, o++, pair);
+        Py_DECREF(pair);
     }
     if (set_item(scope, dfws_str_headers, headers))
         goto fail;
 
     PyObject *client_host = NULL;
     long client_port = peer->client_port;
-    if (!A->server.is_unix)
-        client_host = PyUnicode_FromString(peer->client_host);
-    if (A->cli->proxy_headers) {
-        const char *hn = A->cli->proxy_headers_host, *pn = A->cli->proxy_headers_port;
-        const dfws_hdr_t *h = find_header(r, hn, strlen(hn));
-        if (h && h->value_len) {
-            /* the left-most address is the original client */
-            const char *v = base + h->value_off;
-            size_t n = h->value_len;
-            const char *comma = memchr(v, ',', n);
-            if (comma)
-                n = (size_t)(comma - v);
-            while (n && (v[0] == ' ' || v[0] == '\t'))
-                v++, n--;
-            while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
-                n--;
-            if (n) {
-                Py_XDECREF(client_host);
-                client_host = PyUnicode_DecodeLatin1(v, (Py_ssize_t)n, NULL);
-                client_port = 0;
-            }
-        }
-        h = find_header(r, pn, strlen(pn));
-        if (h && h->value_len && h->value_len < 8) {
-            char tmp[8];
-            memcpy(tmp, base + h->value_off, h->value_len);
-            tmp[h->value_len] = '\0';
-            char *e;
-            long p = strtol(tmp, &e, 10);
-            if (!*e && p >= 0 && p <= 65535)
-                client_port = p;
-        }
-        h = find_header(r, "x-forwarded-proto", 17);
-        if (h) {
-            const char *v = base + h->value_off;
-            if (h->value_len == 5 && !strncasecmp(v, "https", 5))
-                scheme = websocket ? dfws_str_wss : dfws_str_https;
-            else if (h->value_len == 3 && !strncasecmp(v, "wss", 3))
-                scheme = dfws_str_wss;
-        }
-    }
+    if (peer->has_client)
+        client_host = PyUnicode_DecodeLatin1(peer->client_host, (Py_ssize_t)strlen(peer->client_host),
+                                             NULL);
+    if (peer->scheme == DFWS_FWD_SCHEME_SECURE)
+        scheme = websocket ? dfws_str_wss : dfws_str_https;
     if (PyDict_SetItem(scope, dfws_str_scheme, scheme))
         goto fail_client;
     if (client_host) {

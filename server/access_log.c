@@ -263,10 +263,10 @@ static const char *log_date(dfws_access_log_t *L)
 
 static void append_client(dfws_buf_t *b, const dfws_conn_t *c, int with_port)
 {
-    if (c->log_forwarded) {
-        append_escaped(b, c->log_host, strlen(c->log_host));
+    if (c->fwd_client) {
+        append_escaped(b, c->fwd_host, strlen(c->fwd_host));
         if (with_port)
-            dfws_buf_appendf(b, ":%u", c->log_port);
+            dfws_buf_appendf(b, ":%u", c->fwd_port);
     } else if (c->server->is_unix) {
         dfws_buf_append(b, "-", 1);
     } else if (with_port) {
@@ -381,41 +381,3 @@ void dfws_access_log_add(dfws_access_log_t *L, dfws_conn_t *c, const dfws_access
         uv_check_start(&L->check, on_check);
 }
 
-/* ---- the client a proxy named ------------------------------------------------------ */
-
-void dfws_access_log_note_client(dfws_conn_t *c, const dfws_req_t *r, const char *host_header,
-                                 const char *port_header)
-{
-    const dfws_hdr_t *h = header(r, host_header, strlen(host_header));
-    c->log_forwarded = 0;
-    if (!h || !h->value_len)
-        return;
-    /* the left-most address is the original client, as in the scope */
-    const char *v = r->head.base + h->value_off;
-    size_t n = h->value_len;
-    const char *comma = memchr(v, ',', n);
-    if (comma)
-        n = (size_t)(comma - v);
-    while (n && (v[0] == ' ' || v[0] == '\t'))
-        v++, n--;
-    while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
-        n--;
-    if (!n)
-        return;
-    if (n >= sizeof(c->log_host))
-        n = sizeof(c->log_host) - 1;
-    memcpy(c->log_host, v, n);
-    c->log_host[n] = '\0';
-    c->log_port = 0;
-    c->log_forwarded = 1;
-    h = header(r, port_header, strlen(port_header));
-    if (h && h->value_len && h->value_len < 6) {
-        char tmp[6];
-        memcpy(tmp, r->head.base + h->value_off, h->value_len);
-        tmp[h->value_len] = '\0';
-        char *end;
-        long p = strtol(tmp, &end, 10);
-        if (!*end && p >= 0 && p <= 65535)
-            c->log_port = (uint16_t)p;
-    }
-}

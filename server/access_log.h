@@ -63,11 +63,6 @@ void dfws_access_log_set(dfws_access_log_t *L, int on, int fd, dfws_access_sink_
                          void *ud);
 /* Adds one line (when the log is on). */
 void dfws_access_log_add(dfws_access_log_t *L, struct dfws_conn_s *c, const dfws_access_entry_t *e);
-/* With --proxy-headers: remembers on connection c the client that request
- * r names in those headers, for the lines of c from now on (its WebSocket
- * lines included); nothing when r names none. */
-void dfws_access_log_note_client(struct dfws_conn_s *c, const struct dfws_req_s *r,
-                                 const char *host_header, const char *port_header);
 /* Writes what is pending now. */
 void dfws_access_log_flush(dfws_access_log_t *L);
 /* Flushes, closes the handle and frees the buffers. The handle's memory is

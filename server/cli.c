@@ -1,6 +1,7 @@
 #include "cli.h"
 
 #include "access_log.h"
+#include "proxy.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -57,6 +58,8 @@ enum {
     OPT_DJANGO_THREADS,
     OPT_ACCESS_LOG_FORMAT,
     OPT_HEALTH_PATH,
+    OPT_FORWARDED_ALLOW_IPS,
+    OPT_PROXY_PROTOCOL,
 };
 
 static const struct option long_options[] = {
@@ -108,6 +111,8 @@ static const struct option long_options[] = {
     {"django-threads", required_argument, NULL, OPT_DJANGO_THREADS},
     {"access-log-format", required_argument, NULL, OPT_ACCESS_LOG_FORMAT},
     {"health-path", required_argument, NULL, OPT_HEALTH_PATH},
+    {"forwarded-allow-ips", required_argument, NULL, OPT_FORWARDED_ALLOW_IPS},
+    {"proxy-protocol", no_argument, NULL, OPT_PROXY_PROTOCOL},
     {"version", no_argument, NULL, OPT_VERSION},
     {"help", no_argument, NULL, 'h'},
     {"websocket-connect-capacity", required_argument, NULL, OPT_WS_CONNECT_CAPACITY},
@@ -178,6 +183,11 @@ static const char usage_text[] =
     "                                method, path, query, target, status, bytes,\n"
     "                                duration_ms, user_agent, referer, time, protocol\n"
     "      --health-path PATH        answer PATH from C: 200 while serving, 503 draining\n"
+    "      --forwarded-allow-ips LIST  peers whose proxy headers are trusted: addresses,\n"
+    "                                networks (10.0.0.0/8) or * (default: env\n"
+    "                                FORWARDED_ALLOW_IPS, else *, as daphne)\n"
+    "      --proxy-protocol          connections start with a PROXY protocol v1/v2 header\n"
+    "                                (HAProxy, AWS NLB): its source is the client\n"
     "      --version                 print the version and exit\n"
     "  -h, --help                    print this help and exit\n";
 
@@ -306,6 +316,9 @@ int dfws_cli_parse(dfws_cli_t *cli, int argc, char **argv)
     cli->native_ws = 1;
     cli->django_fast = 1;
     cli->django_threads = 4;
+    cli->forwarded_allow_ips = getenv("FORWARDED_ALLOW_IPS");
+    if (!cli->forwarded_allow_ips || !*cli->forwarded_allow_ips)
+        cli->forwarded_allow_ips = "*";
     cli->ws_rate_limit = 100;
     cli->ws_connect_capacity = 256;
 
@@ -455,6 +468,12 @@ int dfws_cli_parse(dfws_cli_t *cli, int argc, char **argv)
             cli->access_log_format = optarg;
             break;
         }
+        case OPT_PROXY_PROTOCOL:
+            cli->proxy_protocol = 1;
+            break;
+        case OPT_FORWARDED_ALLOW_IPS:
+            cli->forwarded_allow_ips = optarg;
+            break;
         case OPT_HEALTH_PATH:
             if (optarg[0] != '/' || strpbrk(optarg, "?# "))
                 return usage_error("--health-path takes a path starting with /: %s", optarg);
@@ -490,6 +509,10 @@ int dfws_cli_parse(dfws_cli_t *cli, int argc, char **argv)
     cli->app = argv[optind];
     if (cli->socket_mode >= 0 && !cli->unix_socket)
         return usage_error("%s", "--socket-mode applies to a UNIX socket (-u PATH)");
+    dfws_proxy_allow_t allow;
+    char err[128];
+    if (dfws_proxy_allow_parse(&allow, cli->forwarded_allow_ips, err, sizeof(err)))
+        return usage_error("--forwarded-allow-ips (or FORWARDED_ALLOW_IPS): %s", err);
     return DFWS_CLI_OK;
 }
 

@@ -60,6 +60,8 @@ typedef struct dfws_cli_s {
      * ASGIHandler served on one of `django_threads` threads in one hop. */
     int django_fast;
     int django_threads;
+    int proxy_protocol;      /* connections start with a PROXY protocol v1/v2 header */
+    const char *forwarded_allow_ips; /* peers trusted with proxy headers; "*" = all */
     const char *health_path; /* answered 200 (503 while draining) without the app, or NULL */
 } dfws_cli_t;
 

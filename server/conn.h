@@ -104,14 +104,16 @@ struct dfws_conn_s {
     unsigned upgraded : 1;      /* handed to the WebSocket layer */
     unsigned processing : 1;    /* inside dfws_http1_process: do not re-enter */
     unsigned in_head : 1;       /* between a request's first byte and its headers' end */
+    unsigned proxy_pending : 1; /* --proxy-protocol: its header has not been read yet */
     void *ws;                   /* WebSocket layer state once upgraded */
     char client_host[INET6_ADDRSTRLEN];
     char server_host[INET6_ADDRSTRLEN];
     uint16_t client_port, server_port;
-    /* the client its last request named through --proxy-headers (access log) */
-    unsigned log_forwarded : 1;
-    uint16_t log_port;
-    char log_host[64];
+    /* what its last request said through trusted proxy headers (proxy.c) */
+    unsigned fwd_client : 1;    /* fwd_host/fwd_port name the client */
+    uint8_t fwd_scheme;         /* DFWS_FWD_SCHEME_* */
+    uint16_t fwd_port;
+    char fwd_host[64];
 };
 
 #define DFWS_CONTAINER_OF(ptr, type, field) ((type *)((char *)(ptr) - offsetof(type, field)))

@@ -1,4 +1,5 @@
 #include "http1.h"
+#include "proxy.h"
 #include "log.h"
 #include "ws_conn.h"
 
@@ -430,8 +431,7 @@ static int on_headers_complete(llhttp_t *p)
     }
     if (!(p->flags & (F_CONTENT_LENGTH | F_CHUNKED)) || ((p->flags & F_CONTENT_LENGTH) && p->content_length == 0))
         r->body_done = 1; /* no body: on_message_complete follows at once */
-    if (s->cli->proxy_headers && s->access_log.on)
-        dfws_access_log_note_client(c, r, s->cli->proxy_headers_host, s->cli->proxy_headers_port);
+    dfws_proxy_resolve(c, r); /* the client a trusted proxy names, for the scope and the log */
     arm_request_timer(c, r);
     s->active_requests++;
     r->counted = 1;
@@ -518,6 +518,7 @@ void dfws_http1_init(dfws_conn_t *c)
     }
     llhttp_init(&c->parser, HTTP_REQUEST, &parser_settings);
     c->parser.data = c;
+    c->proxy_pending = c->server->cli->proxy_protocol ? 1 : 0;
 }
 
 /* ---- feeding the parser ------------------------------------------------- */
@@ -597,6 +598,17 @@ void dfws_http1_process(dfws_conn_t *c)
 
 void dfws_http1_on_data(dfws_conn_t *c, const char *data, size_t len)
 {
+    if (c->proxy_pending) { /* the balancer's PROXY header comes before any HTTP */
+        keep_rest(c, data, len);
+        int rc = c->closing ? -1 : dfws_proxy_protocol_take(c);
+        if (rc < 0)
+            dfws_conn_close(c);
+        if (rc <= 0)
+            return;
+        c->proxy_pending = 0;
+        dfws_http1_process(c);
+        return;
+    }
     if (c->paused || c->in.len || c->processing) {
         keep_rest(c, data, len);
         /* A client pipelining far ahead of us waits in the kernel. */

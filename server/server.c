@@ -32,6 +32,9 @@ int dfws_server_start(dfws_server_t *s, uv_loop_t *loop, const dfws_cli_t *cli, 
     s->ops = ops;
     s->ops_ud = ops_ud;
     s->is_unix = is_unix;
+    char err[128];
+    if (dfws_proxy_allow_parse(&s->proxy_allow, cli->forwarded_allow_ips, err, sizeof(err)))
+        return UV_EINVAL; /* the command line was checked */
     rc = dfws_access_log_init(&s->access_log, loop, cli->access_log_format);
     if (rc)
         return rc;

@@ -11,6 +11,7 @@
 
 #include "access_log.h"
 #include "cli.h"
+#include "proxy.h"
 
 typedef struct dfws_server_s dfws_server_t;
 typedef struct dfws_conn_s dfws_conn_t;
@@ -65,6 +66,7 @@ struct dfws_server_s {
     size_t websockets;         /* open WebSocket connections */
     void *ws_config;           /* dfws_ws_config_t shared by every WebSocket */
     dfws_access_log_t access_log; /* lines of every connection (access_log.h) */
+    dfws_proxy_allow_t proxy_allow; /* peers whose proxy headers count (proxy.h) */
     int shutting_down;         /* no keep-alive, close connections when idle */
     uint64_t date_ms;          /* uv_now() when `date` was formatted */
     char date[40];             /* "Sat, 21 Nov 2026 15:51:36 GMT" */
