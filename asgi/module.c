@@ -5,8 +5,10 @@
 #include "http1.h"
 #include "layer.h"
 #include "log.h"
+#include "static.h"
 #include "str.h"
 
+#include <limits.h>
 #include <uv.h>
 
 const dfws_cli_t *dfws_asgi_cli;
@@ -247,7 +249,30 @@ static int server_init(Server *self, PyObject *args, PyObject *kw)
                         -1, access_log_batch, A);
     A->started = 1;
     dfws_log_set_sink(python_log_sink, NULL);
+    char err[PATH_MAX + 128];
+    if (dfws_static_add_cli(&A->server, err, sizeof(err))) {
+        PyErr_SetString(PyExc_OSError, err);
+        return -1; /* the server closes with the object */
+    }
     return 0;
+}
+
+static PyObject *server_add_static(Server *self, PyObject *args)
+{
+    const char *route, *dir;
+    char err[PATH_MAX + 128];
+    if (!PyArg_ParseTuple(args, "ss", &route, &dir))
+        return NULL;
+    if (!self->A.started) {
+        PyErr_SetString(PyExc_RuntimeError, "the server is not running");
+        return NULL;
+    }
+    if (dfws_static_add(&self->A.server, route, dir, self->A.cli->static_expires, err,
+                        sizeof(err))) {
+        PyErr_SetString(PyExc_ValueError, err);
+        return NULL;
+    }
+    Py_RETURN_NONE;
 }
 
 static PyObject *server_shutdown(Server *self, PyObject *args)
@@ -388,6 +413,9 @@ static PyMethodDef server_methods[] = {
     {"retire_after", (PyCFunction)server_retire_after, METH_O,
      "retire_after(n): ask the supervisor for a replacement after n requests."},
     {"close", (PyCFunction)server_close, METH_NOARGS, "Close every connection now."},
+    {"add_static", (PyCFunction)server_add_static, METH_VARARGS,
+     "add_static(route, directory): serve the files below directory on the URL prefix route "
+     "from C (--static-path-expires applies); ValueError with the reason if it cannot."},
     {"enable_native", (PyCFunction)server_enable_native, METH_VARARGS,
      "enable_native(ws_url, channels_mode, json_in_c, queues_json, connect, signal)."},
     {"set_access_log", (PyCFunction)server_set_access_log, METH_VARARGS,
@@ -425,7 +453,7 @@ static PyObject *mod_options(PyObject *m, PyObject *unused)
         PyErr_SetString(PyExc_RuntimeError, "no options outside dfws-asgi");
         return NULL;
     }
-    return Py_BuildValue(
+    PyObject *d = Py_BuildValue(
         "{s:s,s:s,s:i,s:z,s:i,s:i,s:z,s:i,s:d,s:d,s:s,s:z,s:s,s:i,s:O,s:d,s:d,s:d,s:d,s:d,s:n,s:n,s:O,s:i,s:d}",
         "app", c->app, "bind", c->bind, "port", c->port, "unix_socket", c->unix_socket, "fd", c->fd,
         "is_unix", dfws_asgi_is_unix, "access_log", c->access_log, "verbosity", c->verbosity,
@@ -438,6 +466,9 @@ static PyObject *mod_options(PyObject *m, PyObject *unused)
         (Py_ssize_t)c->ws_max_message_size, "websocket_max_frame_size",
         (Py_ssize_t)c->ws_max_frame_size, "django_fast_path", c->django_fast ? Py_True : Py_False,
         "django_threads", c->django_threads, "lifespan_timeout", c->lifespan_timeout);
+    if (d && PyDict_SetItemString(d, "django_static", c->django_static ? Py_True : Py_False))
+        Py_CLEAR(d);
+    return d;
 }
 
 static PyObject *mod_lifespan_mode(PyObject *m, PyObject *unused)

@@ -187,6 +187,14 @@ def main():
 
     app = guarantee_single_callable(app)
     problems = refuse_to_start(opts)
+    static_mount = None
+    if opts["django_static"]:
+        from dfws.static import StaticConfigError, django_static_mount
+
+        try:
+            static_mount = django_static_mount()
+        except StaticConfigError as exc:
+            problems.append(str(exc))
     for problem in problems:
         print(f"dfws-asgi: error: {problem}", file=sys.stderr)
     if problems:
@@ -259,6 +267,8 @@ def main():
         loop.run_until_complete(lifespan.shutdown())
         return 1
     try:
+        if static_mount:
+            server.add_static(*static_mount)
         if start_channel_layer(server, loop) and opts["native_websockets"]:
             start_native(server, loop)
         start_django_fast_path(server, app, opts)

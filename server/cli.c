@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #ifndef DFWS_VERSION
 #define DFWS_VERSION "0.0.0"
@@ -60,6 +61,10 @@ enum {
     OPT_HEALTH_PATH,
     OPT_FORWARDED_ALLOW_IPS,
     OPT_PROXY_PROTOCOL,
+    OPT_STATIC_ROUTE,
+    OPT_STATIC_MOUNT,
+    OPT_STATIC_EXPIRES,
+    OPT_DJANGO_STATIC,
 };
 
 static const struct option long_options[] = {
@@ -116,6 +121,10 @@ static const struct option long_options[] = {
     {"version", no_argument, NULL, OPT_VERSION},
     {"help", no_argument, NULL, 'h'},
     {"websocket-connect-capacity", required_argument, NULL, OPT_WS_CONNECT_CAPACITY},
+    {"static-path-route", required_argument, NULL, OPT_STATIC_ROUTE},
+    {"static-path-mount", required_argument, NULL, OPT_STATIC_MOUNT},
+    {"static-path-expires", required_argument, NULL, OPT_STATIC_EXPIRES},
+    {"django-static", no_argument, NULL, OPT_DJANGO_STATIC},
     {NULL, 0, NULL, 0},
 };
 
@@ -189,7 +198,13 @@ static const char usage_text[] =
     "      --proxy-protocol          connections start with a PROXY protocol v1/v2 header\n"
     "                                (HAProxy, AWS NLB): its source is the client\n"
     "      --version                 print the version and exit\n"
-    "  -h, --help                    print this help and exit\n";
+    "  -h, --help                    print this help and exit\n"
+    "Static files, served from C (granian's flags; see docs/cli.md):\n"
+    "      --static-path-route R     URL prefix of the next mount (default /static; repeatable)\n"
+    "      --static-path-mount DIR   serve the files below DIR on that route (repeatable)\n"
+    "      --static-path-expires S   Cache-Control max-age, seconds or 30m, 12h, 7d\n"
+    "                                (default 86400, 0 = none)\n"
+    "      --django-static           serve Django's STATIC_URL from STATIC_ROOT (collectstatic)\n";
 
 static int usage_error(const char *fmt, const char *arg)
 {
@@ -284,6 +299,61 @@ static int parse_endpoint(dfws_cli_t *cli, char *spec)
     return -1;
 }
 
+/* granian's durations: seconds, or numbers with units: 90, 30m, 12h, 7d, 1h30m. */
+static int parse_duration(const char *s, long *out)
+{
+    long total = 0;
+    if (!*s)
+        return -1;
+    while (*s) {
+        char *end;
+        errno = 0;
+        long v = strtol(s, &end, 10);
+        if (errno || end == s || v < 0 || *s == '-' || *s == '+')
+            return -1;
+        long unit = 1;
+        switch (*end) {
+        case '\0': break;
+        case 's': unit = 1; end++; break;
+        case 'm': unit = 60; end++; break;
+        case 'h': unit = 3600; end++; break;
+        case 'd': unit = 86400; end++; break;
+        case 'w': unit = 7 * 86400; end++; break;
+        default: return -1;
+        }
+        if (v > (1L << 40) / unit)
+            return -1;
+        total += v * unit;
+        s = end;
+    }
+    *out = total;
+    return 0;
+}
+
+/* The static mounts pair up with their routes, and exist. */
+static int check_static(const dfws_cli_t *cli)
+{
+    if (cli->n_static_routes && !cli->n_static_mounts)
+        return usage_error("%s", "--static-path-route needs a --static-path-mount DIR");
+    if (cli->n_static_mounts > 1 && cli->n_static_routes != cli->n_static_mounts)
+        return usage_error("%s", "give one --static-path-route per --static-path-mount (they "
+                                 "pair up in order)");
+    if (cli->n_static_mounts == 1 && cli->n_static_routes > 1)
+        return usage_error("%s", "give one --static-path-mount per --static-path-route");
+    for (int i = 0; i < cli->n_static_routes; i++) {
+        const char *r = cli->static_routes[i];
+        if (r[0] != '/' || strspn(r, "/") == strlen(r) || strpbrk(r, "?%\\"))
+            return usage_error("--static-path-route takes a path such as /static (not / alone, "
+                               "no ? %% or \\): %s", r);
+    }
+    for (int i = 0; i < cli->n_static_mounts; i++) {
+        struct stat st;
+        if (stat(cli->static_mounts[i], &st) || !S_ISDIR(st.st_mode))
+            return usage_error("--static-path-mount: not a directory: %s", cli->static_mounts[i]);
+    }
+    return 0;
+}
+
 int dfws_cli_parse(dfws_cli_t *cli, int argc, char **argv)
 {
     memset(cli, 0, sizeof(*cli));
@@ -321,6 +391,7 @@ int dfws_cli_parse(dfws_cli_t *cli, int argc, char **argv)
         cli->forwarded_allow_ips = "*";
     cli->ws_rate_limit = 100;
     cli->ws_connect_capacity = 256;
+    cli->static_expires = 86400;
 
     opterr = 0;
     optind = 1;
@@ -496,6 +567,24 @@ int dfws_cli_parse(dfws_cli_t *cli, int argc, char **argv)
         case 'h':
             fputs(usage_text, stdout);
             return DFWS_CLI_EXIT;
+        case OPT_STATIC_ROUTE:
+            if (cli->n_static_routes == DFWS_CLI_MAX_STATIC)
+                return usage_error("at most 16 --static-path-route: %s", optarg);
+            cli->static_routes[cli->n_static_routes++] = optarg;
+            break;
+        case OPT_STATIC_MOUNT:
+            if (cli->n_static_mounts == DFWS_CLI_MAX_STATIC)
+                return usage_error("at most 16 --static-path-mount: %s", optarg);
+            cli->static_mounts[cli->n_static_mounts++] = optarg;
+            break;
+        case OPT_STATIC_EXPIRES:
+            if (parse_duration(optarg, &cli->static_expires))
+                return usage_error("--static-path-expires takes seconds or a duration such as "
+                                   "30m, 12h, 7d: %s", optarg);
+            break;
+        case OPT_DJANGO_STATIC:
+            cli->django_static = 1;
+            break;
         case ':':
             return usage_error("option %s needs a value", argv[optind - 1]);
         default:
@@ -513,6 +602,9 @@ int dfws_cli_parse(dfws_cli_t *cli, int argc, char **argv)
     char err[128];
     if (dfws_proxy_allow_parse(&allow, cli->forwarded_allow_ips, err, sizeof(err)))
         return usage_error("--forwarded-allow-ips (or FORWARDED_ALLOW_IPS): %s", err);
+    int rc = check_static(cli);
+    if (rc)
+        return rc;
     return DFWS_CLI_OK;
 }
 

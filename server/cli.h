@@ -8,6 +8,7 @@
 enum { DFWS_LIFESPAN_AUTO, DFWS_LIFESPAN_ON, DFWS_LIFESPAN_OFF };
 
 #define DFWS_CLI_MAX_RELOAD_DIRS 16
+#define DFWS_CLI_MAX_STATIC 16
 
 typedef struct dfws_cli_s {
     const char *app;         /* "module:attr" */
@@ -63,6 +64,14 @@ typedef struct dfws_cli_s {
     int proxy_protocol;      /* connections start with a PROXY protocol v1/v2 header */
     const char *forwarded_allow_ips; /* peers trusted with proxy headers; "*" = all */
     const char *health_path; /* answered 200 (503 while draining) without the app, or NULL */
+    /* Static files served from C (server/static.c), granian's flags: the
+     * i-th route is mounted on the i-th directory; without any route, the
+     * one mount is on /static. */
+    int n_static_routes, n_static_mounts;
+    const char *static_routes[DFWS_CLI_MAX_STATIC];
+    const char *static_mounts[DFWS_CLI_MAX_STATIC];
+    long static_expires; /* Cache-Control max-age, s; 0 = none (default 86400) */
+    int django_static;   /* mount Django's STATIC_URL on STATIC_ROOT (dfws/runner.py) */
 } dfws_cli_t;
 
 enum { DFWS_CLI_OK = 0, DFWS_CLI_EXIT = 1, DFWS_CLI_USAGE = 2 };

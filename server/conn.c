@@ -1,6 +1,7 @@
 #include "conn.h"
 #include "http1.h"
 #include "log.h"
+#include "static.h"
 #include "ws_conn.h"
 
 #include <errno.h>
@@ -263,6 +264,8 @@ void dfws_conn_close(dfws_conn_t *c)
             s->active_requests--;
         }
         r->conn = NULL;
+        if (r->local)
+            dfws_static_on_detach(r);
         if (s->ops->http_detach && r->app)
             s->ops->http_detach(s->ops_ud, r);
         dfws_req_release(r);
@@ -300,7 +303,10 @@ static void on_write(uv_write_t *req, int status)
     dfws_req_t *r = c->req;
     if (r && r->app_waiting_drain && c->write_pending < DFWS_WRITE_LOW) {
         r->app_waiting_drain = 0;
-        c->server->ops->http_drain(c->server->ops_ud, r);
+        if (r->local)
+            dfws_static_on_drain(r);
+        else
+            c->server->ops->http_drain(c->server->ops_ud, r);
     }
 }
 

@@ -33,6 +33,8 @@ struct dfws_req_s {
     dfws_conn_t *conn;      /* NULL once detached (response complete or client gone) */
     dfws_server_t *server;
     void *app;              /* application layer state; owned by asgi/ */
+    void *local;            /* a response server/ writes itself (static.c), or NULL:
+                             * its drain and detach go to static.c, not to the app */
 
     /* request, as received: bytes live in `head`, located by offsets */
     dfws_buf_t head;

@@ -1,6 +1,7 @@
 #include "http1.h"
 #include "proxy.h"
 #include "log.h"
+#include "static.h"
 #include "ws_conn.h"
 
 #include <ctype.h>
@@ -101,6 +102,8 @@ static void detach(dfws_conn_t *c, int gone)
         r->counted = 0;
         s->active_requests--;
     }
+    if (r->local)
+        dfws_static_on_detach(r);
     if (r->app && s->ops->http_detach)
         s->ops->http_detach(s->ops_ud, r);
     dfws_req_release(r);
@@ -442,6 +445,11 @@ static int on_headers_complete(llhttp_t *p)
          * at the upgrade point (HPE_PAUSED_UPGRADE). */
         return dfws_wsconn_start(c, r) ? -1 : 0;
     }
+    /* Static routes are answered here and never reach the application; a
+     * response completed at once leaves the parser running on, unless the
+     * connection is ending. */
+    if (dfws_static_try(c, r))
+        return c->closing || c->lingering ? HPE_PAUSED : 0;
     if (s->ops->http_request(s->ops_ud, r)) {
         c->error_status = 500;
         return -1;

@@ -2,6 +2,7 @@
 #include "conn.h"
 #include "http1.h"
 #include "log.h"
+#include "static.h"
 #include "ws_conn.h"
 
 #include <stdio.h>
@@ -98,6 +99,7 @@ void dfws_server_close(dfws_server_t *s)
     dfws_access_log_close(&s->access_log);
     free(s->server_header);
     s->server_header = NULL;
+    dfws_static_free(s);
 }
 
 const char *dfws_server_date(dfws_server_t *s)

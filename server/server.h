@@ -77,6 +77,7 @@ struct dfws_server_s {
     uint64_t requests_total;   /* requests whose header section was complete */
     uint64_t requests_limit;   /* on_requests_limit when requests_total reaches it; 0 = never */
     void (*on_requests_limit)(dfws_server_t *s);
+    struct dfws_static_s *statics; /* static routes (static.c), or NULL */
 };
 
 /* Starts serving on the listening socket `fd` (ownership passes to the
