@@ -15,7 +15,10 @@ Two kinds of attackers, opened at once and kept for --duration seconds:
   or times them out; both are fine, unbounded growth is not.
 
 Meanwhile a prober opens a normal connection every second, alternately an
-HTTP request and a WebSocket echo, and times it. Prints the server's RSS
+HTTP request and a WebSocket echo, and times it (probes started while the
+attackers are still connecting are counted apart, under "ramp": one worker
+that accepts 10,000 connections in a couple of seconds serves a newcomer
+after them). Prints the server's RSS
 (VmRSS of its process tree) as the attack goes, then one JSON line with the
 figures: RSS before, with every attacker connected, at the middle and at the
 end of the attack, the peak, RSS per attacker, the probes' latencies and
@@ -178,21 +181,32 @@ class Prober(threading.Thread):
     def __init__(self, host, port, timeout):
         super().__init__(daemon=True)
         self.host, self.port, self.timeout = host, port, timeout
-        self.http, self.ws, self.failures = [], [], []
+        self.http, self.ws, self.failures = [], [], []  # (phase, latency or text)
         self.stop = threading.Event()
+        self.ramp = threading.Event()  # set while the attackers connect
 
     def run(self):
         n = 0
         while not self.stop.is_set():
             n += 1
+            # a probe belongs to the phase it started in
+            phase = "ramp" if self.ramp.is_set() else "attack"
             try:
                 if n % 2:
-                    self.http.append(probe_http(self.host, self.port, self.timeout))
+                    self.http.append((phase, probe_http(self.host, self.port, self.timeout)))
                 else:
-                    self.ws.append(probe_ws(self.host, self.port, self.timeout, n))
+                    self.ws.append((phase, probe_ws(self.host, self.port, self.timeout, n)))
             except Exception as e:  # noqa: BLE001 - every failure is a finding
-                self.failures.append("%s probe %d: %r" % ("http" if n % 2 else "ws", n, e))
+                self.failures.append((phase, "%s probe %d: %r" % ("http" if n % 2 else "ws", n, e)))
             self.stop.wait(1.0)
+
+    def figures(self, phase):
+        http = [t for p, t in self.http if p == phase]
+        ws = [t for p, t in self.ws if p == phase]
+        fails = [f for p, f in self.failures if p == phase]
+        return {"probes_http": len(http), "probes_ws": len(ws), "probe_failures": fails[:10],
+                "n_probe_failures": len(fails), "http_p50_ms": _pct(http, 50),
+                "http_max_ms": _pct(http, 100), "ws_p50_ms": _pct(ws, 50), "ws_max_ms": _pct(ws, 100)}
 
 
 def _pct(values, p):
@@ -221,6 +235,7 @@ def run_attack(host, port, pid, n_ws, n_trickle, duration, probe_timeout=10.0, l
     rss = {"before": tree_rss(pid)}
     peak = [rss["before"]]
     prober = Prober(host, port, probe_timeout)
+    prober.ramp.set()
     prober.start()
     ws, trickle, connect_errors = [], [], []
     pings = b"".join(ws_frame(9, PING_PAYLOAD) for _ in range(PING_BURST))
@@ -245,6 +260,7 @@ def run_attack(host, port, pid, n_ws, n_trickle, duration, probe_timeout=10.0, l
             peak.append(tree_rss(pid))
             log("connected %d + %d clients: server RSS %.1f MiB" % (len(ws), len(trickle), peak[-1] / MiB))
     connect_s = time.monotonic() - t_connect
+    prober.ramp.clear()
     rss["connected"] = tree_rss(pid)
     log("all connected in %.1f s: server RSS %.1f MiB" % (connect_s, rss["connected"] / MiB))
 
@@ -304,11 +320,11 @@ def run_attack(host, port, pid, n_ws, n_trickle, duration, probe_timeout=10.0, l
         "rss_per_attacker_kib": round((max(peak) - rss["before"]) / 1024 / max(1, attackers), 2),
         "ws_blocked": ws_state.count("blocked"), "ws_closed_by_server": ws_state.count("closed"),
         "trickle_closed_by_server": trickle_state.count("closed"),
-        "probes_http": len(prober.http), "probes_ws": len(prober.ws),
-        "probe_failures": prober.failures[:10], "n_probe_failures": len(prober.failures),
-        "http_p50_ms": _pct(prober.http, 50), "http_max_ms": _pct(prober.http, 100),
-        "ws_p50_ms": _pct(prober.ws, 50), "ws_max_ms": _pct(prober.ws, 100),
     }
+    # probes once every attacker is connected (the attack proper) at the top
+    # level; those started while they were still connecting under "ramp"
+    res.update(prober.figures("attack"))
+    res["ramp"] = prober.figures("ramp")
     if connect_errors:
         res["connect_error_sample"] = connect_errors[:3]
     return res
@@ -330,6 +346,7 @@ def main():
     ap.add_argument("--dfws", default=os.path.join(REPO, ".venv", "bin", "dfws-asgi"))
     ap.add_argument("--port", type=int, help="attack a server already listening on 127.0.0.1:PORT")
     ap.add_argument("--pid", type=int, help="its process id (with --port)")
+    ap.add_argument("--server-log", help="the started server's stderr (-v 1) into this file")
     args = ap.parse_args()
     nofile = raise_nofile()
     need = max(args.ws, 0) + max(args.trickle, 0) + 100
@@ -345,8 +362,10 @@ def main():
         port = _free_port()
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         env.pop("PYTHONPATH", None)
+        log = open(args.server_log, "wb") if args.server_log else None
         proc = subprocess.Popen([args.dfws, "-b", "127.0.0.1", "-p", str(port), "--backlog", "4096",
-                                 "-v", "0", "attack_app:app"], cwd=APPS, env=env)
+                                 "-v", "1" if log else "0", "attack_app:app"], cwd=APPS, env=env,
+                                stderr=log)
         pid = proc.pid
         deadline = time.monotonic() + 30
         while True:
@@ -367,7 +386,7 @@ def main():
             proc.terminate()
             proc.wait(30)
     print(json.dumps(res))
-    return 0 if res["n_probe_failures"] == 0 else 1
+    return 0 if res["n_probe_failures"] == 0 and res["ramp"]["n_probe_failures"] == 0 else 1
 
 
 if __name__ == "__main__":

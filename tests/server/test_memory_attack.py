@@ -35,6 +35,7 @@ def test_slow_clients_bounded_memory_and_normal_clients_served(start_server):
     assert res["ws_clients"] == N_WS and res["trickle_clients"] == N_TRICKLE
     # normal clients served throughout, with bounded latency
     assert res["n_probe_failures"] == 0, res["probe_failures"]
+    assert res["ramp"]["n_probe_failures"] == 0, res["ramp"]
     assert res["probes_http"] >= DURATION / 2 - 2 and res["probes_ws"] >= DURATION / 2 - 2, res
     assert res["http_max_ms"] < PROBE_MAX_S * 1000 and res["ws_max_ms"] < PROBE_MAX_S * 1000, res
     # bounded memory, and no growth while the attack goes on
