@@ -97,12 +97,29 @@ step "C build (ASan+UBSan)" meson_build build-asan -Db_sanitize=address,undefine
 step "C unit tests (ASan+UBSan)" unit_tests build-asan
 step "dfws wheel (ASan+UBSan)" scripts/asan-venv.sh
 asan_pytest() {
-  DFWS_ASGI="$ROOT/scripts/asan-dfws-asgi" pytest_in .venv-asan "$@"
+  DFWS_ASGI="$ROOT/scripts/asan-dfws-asgi" DFWS_LAYER_TOOL="$ROOT/build-asan/tests/c/layer_tool" \
+    pytest_in .venv-asan "$@"
 }
-for suite in server websocket embedded native; do
+# The suites that also run the sanitized extension in Python processes of
+# their own (manage.py, runserver, a fresh python3 -c, the live server's
+# fork) need libasan preloaded into every Python they start, pytest's own
+# included; tests/cdp.py keeps it out of chromium.
+asan_pytest_preloaded() {
+  LD_PRELOAD="$(gcc -print-file-name=libasan.so)" asan_pytest "$@"
+}
+# Time these add on the 2-core CI machine (ASan run, December 2026):
+# layer 25 s, app 40 s, demo 45 s, live 15 s.
+for suite in server websocket embedded native layer; do
   step "tests/$suite (ASan+UBSan)" asan_pytest "tests/$suite"
 done
-step "fuzzing (libFuzzer, 15 s per driver)" bash -c 'scripts/fuzz.sh 15 && ! ls tests/artifacts/fuzz/crash-* tests/artifacts/fuzz/leak-* 2>/dev/null'
+for suite in app demo; do
+  step "tests/$suite (ASan+UBSan)" asan_pytest_preloaded "tests/$suite"
+done
+asan_installed_pytest() { # tests/live: the installed (sanitized) dfws, as installed_pytest_in
+  PYTHONSAFEPATH=1 asan_pytest_preloaded "$@"
+}
+step "tests/live (ASan+UBSan)" asan_installed_pytest tests/live
+step "fuzzing (libFuzzer, 6 drivers from their committed corpora, 15 s each)" bash -c 'scripts/fuzz.sh 15 && ! ls tests/artifacts/fuzz/crash-* tests/artifacts/fuzz/leak-* 2>/dev/null'
 
 echo
 if [ $failed -gt 0 ]; then

@@ -59,6 +59,9 @@ def chromium(profile):
          "--remote-debugging-port=0", "--remote-debugging-address=127.0.0.1",
          "--user-data-dir=%s" % profile, "about:blank"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        # the browser is not under test: no sanitizer runtime preloaded into it
+        # (scripts/test.sh preloads libasan into the ASan runs' Python processes)
+        env={k: v for k, v in os.environ.items() if k != "LD_PRELOAD"},
     )
     port_file = os.path.join(str(profile), "DevToolsActivePort")
     try:

@@ -137,7 +137,12 @@ static json_t *obj_to_json(const msgpack_object *o)
             char *ks;
             if (k->type != MSGPACK_OBJECT_STR)
                 continue;
-            ks = strndup(k->via.str.ptr, k->via.str.size);
+            /* not strndup: the key is not NUL-terminated, and ASan's
+             * strict_string_checks reads a strndup source to its end */
+            if (!(ks = malloc(k->via.str.size + 1)))
+                continue;
+            memcpy(ks, k->via.str.ptr, k->via.str.size);
+            ks[k->via.str.size] = '\0';
             json_object_set_new(m, ks, obj_to_json(&o->via.map.ptr[i].val));
             free(ks);
         }
