@@ -62,6 +62,7 @@ typedef struct dfws_cli_s {
     int django_threads;
     int proxy_protocol;      /* connections start with a PROXY protocol v1/v2 header */
     const char *forwarded_allow_ips; /* peers trusted with proxy headers; "*" = all */
+    const char *metrics_bind; /* HOST:PORT the supervisor serves /metrics on, or NULL */
     const char *health_path; /* answered 200 (503 while draining) without the app, or NULL */
 } dfws_cli_t;
 
