@@ -31,6 +31,8 @@ typedef struct dfws_asgi_s {
     dfws_app_ops_t ops;
     int started;
     dfws_fast_t *fast;        /* the Django fast path, or NULL (django_fast.c) */
+    uv_timer_t metrics_timer; /* --metrics-bind: refreshes the slot each second */
+    int metrics_timer_on;
 } dfws_asgi_t;
 
 /* The command line and listening socket _dfws.configure() prepared. */
@@ -125,6 +127,8 @@ PyObject *dfws_native_enable(dfws_asgi_t *A, PyObject *args);
 int dfws_native_try(dfws_wsconn_t *wc);
 void dfws_native_disable(void);
 PyObject *dfws_native_stats(void);
+/* Copies the native endpoint's counters into this worker's metrics slot. */
+void dfws_native_metrics(void);
 
 /* The Django fast path (django_fast.c): plain HTTP requests to Django's
  * ASGIHandler run on a pool of threads, each in one hop through

@@ -5,6 +5,7 @@
 #include "http1.h"
 #include "layer.h"
 #include "log.h"
+#include "metrics.h"
 #include "static.h"
 #include "str.h"
 
@@ -171,6 +172,34 @@ static void access_log_batch(void *ud, const char *lines, size_t len)
     PyGILState_Release(g);
 }
 
+/* ---- metrics --------------------------------------------------------------------- */
+
+/* --metrics-bind: the gauges of this worker, and the counters other modules
+ * keep, copied into its slot once a second (the hot paths add to it
+ * themselves: requests, bytes). */
+static void refresh_metrics(dfws_asgi_t *A)
+{
+    dfws_metrics_slot_t *m = dfws_metrics;
+    if (!m)
+        return;
+    dfws_metrics_set(&m->http_connections, (int64_t)A->server.nconns);
+    dfws_metrics_set(&m->websockets, (int64_t)A->server.websockets);
+    dfws_native_metrics();
+    dfws_layer_t *l = dfws_asgi_layer();
+    if (l) {
+        dfws_layer_stats_t st;
+        dfws_layer_get_stats(l, &st);
+        __atomic_store_n(&m->layer_sent, st.sent, __ATOMIC_RELAXED);
+        __atomic_store_n(&m->layer_received, st.received, __ATOMIC_RELAXED);
+        __atomic_store_n(&m->redis_reconnects, st.reconnects, __ATOMIC_RELAXED);
+    }
+}
+
+static void on_metrics_timer(uv_timer_t *t)
+{
+    refresh_metrics(DFWS_CONTAINER_OF(t, dfws_asgi_t, metrics_timer));
+}
+
 /* ---- Server --------------------------------------------------------------------- */
 
 typedef struct {
@@ -253,6 +282,11 @@ static int server_init(Server *self, PyObject *args, PyObject *kw)
     if (dfws_static_add_cli(&A->server, err, sizeof(err))) {
         PyErr_SetString(PyExc_OSError, err);
         return -1; /* the server closes with the object */
+    }
+    if (dfws_metrics && !uv_timer_init(uvloop, &A->metrics_timer)) {
+        A->metrics_timer_on = 1;
+        uv_unref((uv_handle_t *)&A->metrics_timer);
+        uv_timer_start(&A->metrics_timer, on_metrics_timer, 0, 1000);
     }
     return 0;
 }
@@ -359,8 +393,18 @@ static PyObject *server_native_stats(Server *self, PyObject *unused)
     return dfws_native_stats();
 }
 
+static void stop_metrics(dfws_asgi_t *A)
+{
+    if (!A->metrics_timer_on)
+        return;
+    A->metrics_timer_on = 0;
+    refresh_metrics(A); /* the last figures, before the supervisor folds them */
+    uv_close((uv_handle_t *)&A->metrics_timer, NULL);
+}
+
 static PyObject *server_close(Server *self, PyObject *unused)
 {
+    stop_metrics(&self->A);
     dfws_native_disable();
     dfws_asgi_layer_stop();
     if (self->A.started) {

@@ -8,6 +8,7 @@
  * every method is a no-op). */
 #include "asgi.h"
 #include "log.h"
+#include "metrics.h"
 #include "native.h"
 #include "str.h"
 
@@ -244,6 +245,21 @@ void dfws_native_disable(void)
     native = NULL;
     Py_CLEAR(py_connect);
     Py_CLEAR(py_signal);
+}
+
+void dfws_native_metrics(void)
+{
+    dfws_metrics_slot_t *m = dfws_metrics;
+    if (!m || !native)
+        return;
+    dfws_native_stats_t st = {0};
+    dfws_native_get_stats(native, &st);
+    /* this process's running totals: the slot follows them */
+    __atomic_store_n(&m->deliveries, (uint64_t)st.deliveries, __ATOMIC_RELAXED);
+    __atomic_store_n(&m->deliveries_dropped, (uint64_t)st.deliveries_dropped, __ATOMIC_RELAXED);
+    __atomic_store_n(&m->signal_calls, (uint64_t)st.calls_dispatched, __ATOMIC_RELAXED);
+    __atomic_store_n(&m->connects_refused, (uint64_t)st.connects_refused, __ATOMIC_RELAXED);
+    dfws_metrics_set(&m->native_windows, (int64_t)st.windows);
 }
 
 PyObject *dfws_native_stats(void)

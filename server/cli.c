@@ -65,6 +65,7 @@ enum {
     OPT_STATIC_MOUNT,
     OPT_STATIC_EXPIRES,
     OPT_DJANGO_STATIC,
+    OPT_METRICS_BIND,
 };
 
 static const struct option long_options[] = {
@@ -118,6 +119,7 @@ static const struct option long_options[] = {
     {"health-path", required_argument, NULL, OPT_HEALTH_PATH},
     {"forwarded-allow-ips", required_argument, NULL, OPT_FORWARDED_ALLOW_IPS},
     {"proxy-protocol", no_argument, NULL, OPT_PROXY_PROTOCOL},
+    {"metrics-bind", required_argument, NULL, OPT_METRICS_BIND},
     {"version", no_argument, NULL, OPT_VERSION},
     {"help", no_argument, NULL, 'h'},
     {"websocket-connect-capacity", required_argument, NULL, OPT_WS_CONNECT_CAPACITY},
@@ -197,6 +199,8 @@ static const char usage_text[] =
     "                                FORWARDED_ALLOW_IPS, else *, as daphne)\n"
     "      --proxy-protocol          connections start with a PROXY protocol v1/v2 header\n"
     "                                (HAProxy, AWS NLB): its source is the client\n"
+    "      --metrics-bind HOST:PORT  serve Prometheus metrics of all workers on\n"
+    "                                http://HOST:PORT/metrics (from the supervisor)\n"
     "      --version                 print the version and exit\n"
     "  -h, --help                    print this help and exit\n"
     "Static files, served from C (granian's flags; see docs/cli.md):\n"
@@ -539,6 +543,14 @@ int dfws_cli_parse(dfws_cli_t *cli, int argc, char **argv)
             cli->access_log_format = optarg;
             break;
         }
+        case OPT_METRICS_BIND: {
+            const char *colon = strrchr(optarg, ':');
+            const char *port = colon ? colon + 1 : optarg;
+            if (parse_long(port, 1, 65535, &v))
+                return usage_error("--metrics-bind takes HOST:PORT or PORT: %s", optarg);
+            cli->metrics_bind = optarg;
+            break;
+        }
         case OPT_PROXY_PROTOCOL:
             cli->proxy_protocol = 1;
             break;
@@ -610,7 +622,7 @@ int dfws_cli_parse(dfws_cli_t *cli, int argc, char **argv)
 
 int dfws_cli_supervised(const dfws_cli_t *cli)
 {
-    return cli->workers > 1 || cli->reload || cli->limit_max_requests > 0 ||
+    return cli->workers > 1 || cli->reload || cli->limit_max_requests > 0 || cli->metrics_bind ||
            cli->workers_max_rss > 0 || cli->workers_lifetime > 0;
 }
 

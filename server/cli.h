@@ -63,6 +63,7 @@ typedef struct dfws_cli_s {
     int django_threads;
     int proxy_protocol;      /* connections start with a PROXY protocol v1/v2 header */
     const char *forwarded_allow_ips; /* peers trusted with proxy headers; "*" = all */
+    const char *metrics_bind; /* HOST:PORT the supervisor serves /metrics on, or NULL */
     const char *health_path; /* answered 200 (503 while draining) without the app, or NULL */
     /* Static files served from C (server/static.c), granian's flags: the
      * i-th route is mounted on the i-th directory; without any route, the

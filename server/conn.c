@@ -1,6 +1,7 @@
 #include "conn.h"
 #include "http1.h"
 #include "log.h"
+#include "metrics.h"
 #include "static.h"
 #include "ws_conn.h"
 
@@ -52,6 +53,8 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
     dfws_conn_t *c = stream->data;
     if (nread > 0) {
+        if (dfws_metrics)
+            dfws_metrics_add(&dfws_metrics->bytes_in, (uint64_t)nread);
         if (c->lingering)
             ; /* draining input before close: discard */
         else if (c->upgraded)
@@ -319,6 +322,8 @@ int dfws_conn_write(dfws_conn_t *c, const uv_buf_t *bufs, unsigned nbufs)
         total += bufs[i].len;
     if (total == 0)
         return 0;
+    if (dfws_metrics)
+        dfws_metrics_add(&dfws_metrics->bytes_out, total);
     if (c->write_pending == 0) {
         int n = uv_try_write(&c->h.stream, bufs, nbufs);
         if (n >= 0)

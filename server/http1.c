@@ -1,4 +1,5 @@
 #include "http1.h"
+#include "metrics.h"
 #include "proxy.h"
 #include "log.h"
 #include "static.h"
@@ -140,6 +141,9 @@ void dfws_http1_error(dfws_conn_t *c, int status)
         dfws_log_warn("%s:%u: answering %d", c->client_host, c->client_port, status);
     else
         dfws_log_info("%s:%u: bad request, answering %d", c->client_host, c->client_port, status);
+    if (dfws_metrics && can_answer) /* before detach: r may be freed there */
+        dfws_metrics_request(r && !c->in_head ? r->method : -1, status,
+                             r ? uv_hrtime() - r->start_ns : 0); /* method known once parsed */
     detach(c, 1);
     if (!can_answer) {
         dfws_conn_close(c);
@@ -411,6 +415,7 @@ static int on_headers_complete(llhttp_t *p)
     int status;
 
     c->in_head = 0;
+    r->method = p->method; /* known from here on, refused or not (metrics) */
     if ((status = head_error(r, p))) {
         c->error_status = status;
         return -1;
@@ -819,6 +824,8 @@ static void complete(dfws_req_t *r)
     dfws_conn_t *c = r->conn;
     dfws_server_t *s = c->server;
     r->response_done = 1;
+    if (dfws_metrics)
+        dfws_metrics_request(r->method, r->status, uv_hrtime() - r->start_ns);
     if (s->access_log.on) {
         dfws_access_entry_t e = {llhttp_method_name(r->method), r->head.base + r->url_off,
                                  r->url_len, r->status, (int64_t)r->resp_sent, r};

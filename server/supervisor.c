@@ -10,7 +10,9 @@
  * and loads the code that is on disk now.
  */
 #include "supervisor.h"
+
 #include "log.h"
+#include "metrics.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -52,6 +54,7 @@ typedef struct worker_s {
     const char *retire; /* why it must be replaced (quota, RSS, lifetime), or NULL */
     double started;
     double kill_at;     /* 0, or when SIGKILL ends a stop that was not heeded */
+    dfws_metrics_slot_t *mslot; /* its --metrics-bind slot, or NULL */
 } worker_t;
 
 typedef struct sup_s {
@@ -78,6 +81,8 @@ typedef struct sup_s {
     char **wd_path;         /* inotify watch descriptor -> directory (owned) */
     int n_wd;
     int n_watched;
+    dfws_metrics_t *metrics; /* --metrics-bind: the workers' slots, or NULL */
+    int metrics_fd;          /* its listener, or -1 */
 } sup_t;
 
 static double now_s(void)
@@ -127,6 +132,8 @@ static void become_worker(sup_t *S, int fd)
     close(S->sfd);
     if (S->ifd >= 0)
         close(S->ifd);
+    if (S->metrics_fd >= 0)
+        close(S->metrics_fd);
     free(S->w);
     free_watches(S);
     channel_fd = fd;
@@ -165,11 +172,15 @@ static int spawn(sup_t *S, double now)
         S->spawn_at = now + 1.0;
         return -1;
     }
+    dfws_metrics_slot_t *mslot = S->metrics ? dfws_metrics_claim(S->metrics, S->next_id) : NULL;
+    if (S->metrics && !mslot)
+        dfws_log_warn("metrics: no free slot; worker %d is not counted", S->next_id);
     if (S->hooks && S->hooks->before)
         S->hooks->before();
     pid_t pid = fork();
     if (pid == 0) {
         close(sv[0]);
+        dfws_metrics = mslot;
         become_worker(S, sv[1]);
         return 1;
     }
@@ -179,6 +190,8 @@ static int spawn(sup_t *S, double now)
     close(sv[1]);
     if (pid < 0) {
         close(sv[0]);
+        if (mslot)
+            dfws_metrics_release(S->metrics, mslot);
         S->fork_backoff = S->fork_backoff > 0 ? S->fork_backoff * 2 : FORK_BACKOFF_FIRST;
         if (S->fork_backoff > FORK_BACKOFF_MAX)
             S->fork_backoff = FORK_BACKOFF_MAX;
@@ -197,6 +210,11 @@ static int spawn(sup_t *S, double now)
     w->id = S->next_id++;
     w->gen = S->gen;
     w->started = now;
+    w->mslot = mslot;
+    if (mslot)
+        __atomic_store_n(&mslot->pid, (int64_t)pid, __ATOMIC_RELAXED);
+    if (S->metrics && w->id >= S->cli->workers)
+        __atomic_add_fetch(&S->metrics->worker_restarts, 1, __ATOMIC_RELAXED);
     dfws_log_info("worker %d started (pid %d)", w->id, (int)pid);
     return 0;
 }
@@ -367,6 +385,8 @@ static void reap(sup_t *S, double now)
             S->w[i] = S->w[--S->nw];
             if (w.fd >= 0)
                 close(w.fd);
+            if (w.mslot)
+                dfws_metrics_release(S->metrics, w.mslot);
             on_worker_exit(S, &w, wstatus, now);
             break;
         }
@@ -684,6 +704,17 @@ static void read_signals(sup_t *S, double now)
     }
 }
 
+/* --metrics-bind: answers the scrapers waiting on the metrics listener. */
+static void accept_scrapes(sup_t *S)
+{
+    for (int i = 0; i < 8; i++) {
+        int fd = accept4(S->metrics_fd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0)
+            return;
+        dfws_metrics_serve(S->metrics, fd);
+    }
+}
+
 static int run_loop(sup_t *S)
 {
     struct pollfd *pfd = NULL;
@@ -699,7 +730,7 @@ static int run_loop(sup_t *S)
             break;
         if (!S->stopping && S->spawn_at > now && (next == 0 || S->spawn_at < next))
             next = S->spawn_at;
-        if (npfd < S->nw + 2) {
+        if (npfd < S->nw + 3) {
             struct pollfd *p = realloc(pfd, (size_t)(S->nw + 8) * sizeof(*p));
             if (!p) {
                 sleep(1);
@@ -710,7 +741,8 @@ static int run_loop(sup_t *S)
         }
         pfd[0] = (struct pollfd){.fd = S->sfd, .events = POLLIN};
         pfd[1] = (struct pollfd){.fd = S->ifd, .events = POLLIN}; /* -1: ignored by poll */
-        int n = 2;
+        pfd[2] = (struct pollfd){.fd = S->metrics_fd, .events = POLLIN}; /* -1: ignored */
+        int n = 3;
         for (int i = 0; i < S->nw; i++)
             if (S->w[i].fd >= 0)
                 pfd[n++] = (struct pollfd){.fd = S->w[i].fd, .events = POLLIN};
@@ -725,9 +757,11 @@ static int run_loop(sup_t *S)
             continue;
         }
         now = now_s();
-        for (int i = 2; i < n; i++)
+        for (int i = 3; i < n; i++)
             if (pfd[i].revents)
                 read_channel(S, pfd[i].fd);
+        if (pfd[2].fd >= 0 && pfd[2].revents)
+            accept_scrapes(S);
         if (pfd[1].fd >= 0 && pfd[1].revents)
             read_inotify(S, now);
         if (pfd[0].revents)
@@ -744,6 +778,7 @@ int dfws_supervisor_run(const dfws_cli_t *cli, int listen_fd, const dfws_prefork
     S.cli = cli;
     S.hooks = hooks;
     S.ifd = -1;
+    S.metrics_fd = -1;
     S.listen_fd = listen_fd;
     S.gen_reason = "start";
 
@@ -767,6 +802,18 @@ int dfws_supervisor_run(const dfws_cli_t *cli, int listen_fd, const dfws_prefork
     }
     if (cli->reload && reload_setup(&S))
         goto out;
+    if (cli->metrics_bind) {
+        char err[256];
+        if ((S.metrics_fd = dfws_metrics_listen(cli->metrics_bind, err, sizeof(err))) < 0) {
+            dfws_log_error("--metrics-bind: cannot listen on %s", err);
+            goto out;
+        }
+        /* room for every worker, the replacements of a rolling restart and
+         * workers still draining */
+        if (!(S.metrics = dfws_metrics_map((size_t)cli->workers * 4 + 8)))
+            goto out;
+        dfws_log_info("metrics: http://%s/metrics", cli->metrics_bind);
+    }
     rc = run_loop(&S);
     if (rc == DFWS_SUPERVISOR_WORKER)
         return rc; /* become_worker() released the supervisor's state */
@@ -775,6 +822,8 @@ out:
         close(S.sfd);
     if (S.ifd >= 0)
         close(S.ifd);
+    if (S.metrics_fd >= 0)
+        close(S.metrics_fd);
     if (S.listen_fd >= 0)
         close(S.listen_fd);
     free(S.w);

@@ -1,6 +1,7 @@
 #include "ws_conn.h"
 #include "http1.h"
 #include "log.h"
+#include "metrics.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -391,6 +392,8 @@ int dfws_wsconn_accept(dfws_wsconn_t *wc, const char *subprotocol, size_t sublen
     if (wc->log_path)
         dfws_http1_access_log(c, "WSCONNECT", wc->log_path, strlen(wc->log_path), -1, -1);
     wc->state = DFWS_WSC_OPEN;
+    if (dfws_metrics)
+        dfws_metrics_add(&dfws_metrics->websockets_opened, 1);
     wc->opened_ms = wc->last_in_ms = uv_now(c->server->loop);
     wc->early_pending = wc->early.len != 0;
     arm_timer(wc);
