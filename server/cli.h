@@ -60,6 +60,10 @@ typedef struct dfws_cli_s {
     int django_fast;
     int django_threads;
     const char *health_path; /* answered 200 (503 while draining) without the app, or NULL */
+    /* permessage-deflate (RFC 7692) on WebSockets, ASGI and native alike */
+    int ws_per_message_deflate;   /* negotiate it when offered (default on) */
+    int ws_deflate_level;         /* zlib level 1-9 (default 6) */
+    size_t ws_deflate_threshold;  /* messages shorter are sent uncompressed (default 128) */
 } dfws_cli_t;
 
 enum { DFWS_CLI_OK = 0, DFWS_CLI_EXIT = 1, DFWS_CLI_USAGE = 2 };

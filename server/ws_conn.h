@@ -57,6 +57,8 @@ struct dfws_wsconn_s {
     uint8_t pong_len;
     uint16_t close_code;         /* code to report to the application */
     uint16_t hs_key_len;
+    dfws_ws_pmd_t pmd;           /* permessage-deflate agreed at the handshake (zero: none),
+                                    switched on in the codec once the 101 is out */
 };
 
 /* Builds the codec configuration every WebSocket of `s` shares. */
