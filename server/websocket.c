@@ -49,9 +49,13 @@
  * trailing empty stored block's 4 bytes are removed; the receiver appends
  * them again before inflating. */
 static const uint8_t PMD_TAIL[4] = { 0x00, 0x00, 0xff, 0xff };
-/* The last compressed message is kept (input and output) for the next
- * connection only up to this size; larger ones are compressed per send. */
-#define PMD_REUSE_MAX ((size_t)256 * 1024)
+/* The last few compressed messages are kept (input and output) for the
+ * next connections: several broadcasts delivered in one loop turn reach
+ * each window in turn (A, B, A, B...), so one entry would never hit.
+ * Messages above PMD_REUSE_MAX are compressed per send.  At most
+ * PMD_ENTRIES * 2 * PMD_REUSE_MAX bytes per process. */
+#define PMD_ENTRIES 8
+#define PMD_REUSE_MAX ((size_t)128 * 1024)
 
 /* ------------------------------------------------------------------ */
 /* Errors                                                               */
@@ -455,14 +459,17 @@ struct dfws_ws_deflate_s {
     z_stream zs;                /* the one deflate stream (zs_bits != 0) */
     int zs_bits;
     z_stream *spare;            /* an idle inflater, reset, or NULL */
-    /* the last message compressed: input, output, window bits */
-    uint8_t *last_in;
-    size_t last_in_len;
-    uint8_t *last_out;
-    size_t last_out_len;
-    size_t last_out_cap;
-    int last_bits;              /* 0: nothing kept */
-    int last_plain;             /* compressing did not make it smaller */
+    /* messages compressed lately, keyed by window bits, length, CRC-32
+     * and confirmed byte for byte */
+    struct pmd_entry_s {
+        uint8_t *data;          /* input (in_len bytes), then output */
+        size_t in_len, out_len;
+        unsigned long long used; /* `clock` at the last hit: LRU */
+        uint32_t crc;
+        uint8_t bits;           /* 0: empty */
+        uint8_t plain;          /* compressing did not make it smaller */
+    } cache[PMD_ENTRIES];
+    unsigned long long clock;
     dfws_ws_deflate_stats_t stats;
 };
 
@@ -491,8 +498,8 @@ void dfws_ws_deflate_free(dfws_ws_deflate_t *d)
         inflateEnd(d->spare);
         free(d->spare);
     }
-    free(d->last_in);
-    free(d->last_out);
+    for (int i = 0; i < PMD_ENTRIES; i++)
+        free(d->cache[i].data);
     free(d);
 }
 
@@ -507,30 +514,40 @@ void dfws_ws_deflate_get_stats(const dfws_ws_deflate_t *d,
 
 /* Compresses one message with `bits` window bits, without context
  * (the stream is reset first).  Returns 1 with *out and *outn set (the frame
- * payload: owned by d, or by *tmp which the caller frees after writing),
- * 0 when the message is better sent as it is, or a negative code (send it
- * as it is too). */
+ * payload: owned by d's cache, or by *tmp which the caller frees after
+ * writing), 0 when the message is better sent as it is, or a negative code
+ * (send it as it is too). */
 static int pmd_compress(dfws_ws_deflate_t *d, int bits, const uint8_t *p,
                         size_t n, const uint8_t **out, size_t *outn,
                         uint8_t **tmp)
 {
+    struct pmd_entry_s *e = NULL;
     size_t cap, len;
-    uint8_t *buf;
+    uint8_t *block;
+    uint32_t crc = 0;
     int keep = n <= PMD_REUSE_MAX;
 
     *tmp = NULL;
-    if (d->last_bits == bits && d->last_in_len == n &&
-        memcmp(d->last_in, p, n) == 0) {
-        /* the same message to the next connection: same bytes */
-        d->stats.reused++;
-        if (d->last_plain)
-            return 0;
-        *out = d->last_out;
-        *outn = d->last_out_len;
-        return 1;
-    }
     if (n > UINT_MAX / 2)
         return 0;
+    d->clock++;
+    if (keep) {
+        /* the same message to the next connection: the same bytes */
+        crc = (uint32_t)crc32(0, p, (uInt)n);
+        for (int i = 0; i < PMD_ENTRIES; i++) {
+            struct pmd_entry_s *c = &d->cache[i];
+            if (c->bits == bits && c->in_len == n && c->crc == crc &&
+                memcmp(c->data, p, n) == 0) {
+                c->used = d->clock;
+                d->stats.reused++;
+                if (c->plain)
+                    return 0;
+                *out = c->data + n;
+                *outn = c->out_len;
+                return 1;
+            }
+        }
+    }
     if (d->zs_bits != bits) {
         if (d->zs_bits)
             deflateEnd(&d->zs);
@@ -546,62 +563,60 @@ static int pmd_compress(dfws_ws_deflate_t *d, int bits, const uint8_t *p,
     /* Z_SYNC_FLUSH adds at most an empty stored block (5 bytes) and a
      * partial byte to what deflateBound allows for Z_FINISH */
     cap = deflateBound(&d->zs, (uLong)n) + 16;
-    if (keep) {
-        if (d->last_out_cap < cap) {
-            buf = realloc(d->last_out, cap);
-            if (buf == NULL)
-                return DFWS_WS_E_NOMEM;
-            d->last_out = buf;
-            d->last_out_cap = cap;
-        }
-        buf = d->last_out;
-    } else {
-        if ((buf = *tmp = malloc(cap)) == NULL)
-            return DFWS_WS_E_NOMEM;
-    }
-    d->last_bits = 0; /* whatever happens now, the kept result is stale */
+    /* kept: one block holds the input, then the output */
+    block = malloc((keep ? n : 0) + cap);
+    if (block == NULL)
+        return DFWS_WS_E_NOMEM;
     d->zs.next_in = (Bytef *)(uintptr_t)p;
     d->zs.avail_in = (uInt)n;
-    d->zs.next_out = buf;
+    d->zs.next_out = block + (keep ? n : 0);
     d->zs.avail_out = (uInt)cap;
     if (deflate(&d->zs, Z_SYNC_FLUSH) != Z_OK || d->zs.avail_in != 0 ||
-        d->zs.avail_out == 0) {
-        free(*tmp);
-        *tmp = NULL;
-        return DFWS_WS_E_INVAL;
-    }
+        d->zs.avail_out == 0)
+        goto bad;
     len = cap - d->zs.avail_out;
-    if (len < 4 || memcmp(buf + len - 4, PMD_TAIL, 4) != 0) {
-        free(*tmp);
-        *tmp = NULL;
-        return DFWS_WS_E_INVAL;
-    }
+    if (len < 4 || memcmp(block + (keep ? n : 0) + len - 4, PMD_TAIL, 4) != 0)
+        goto bad;
     len -= 4;
     d->stats.compressed++;
     d->stats.bytes_in += n;
     d->stats.bytes_out += len < n ? len : n;
-    if (keep) {
-        uint8_t *copy = n ? realloc(d->last_in, n) : d->last_in;
-        if (n && copy == NULL)
-            return DFWS_WS_E_NOMEM;
-        d->last_in = copy;
-        if (n)
-            memcpy(d->last_in, p, n);
-        d->last_in_len = n;
-        d->last_out_len = len;
-        d->last_plain = len >= n;
-        d->last_bits = bits;
-    }
-    if (len >= n) {
-        /* no gain: the peer would only spend time inflating it */
+    if (len >= n) /* no gain: the peer would only spend time inflating it */
         d->stats.not_smaller++;
-        free(*tmp);
-        *tmp = NULL;
-        return 0;
+    if (!keep) {
+        if (len >= n) {
+            free(block);
+            return 0;
+        }
+        *tmp = block;
+        *out = block;
+        *outn = len;
+        return 1;
     }
-    *out = buf;
+    /* into the empty or least recently used entry */
+    for (int i = 0; i < PMD_ENTRIES; i++)
+        if (e == NULL || d->cache[i].bits == 0 || d->cache[i].used < e->used) {
+            e = &d->cache[i];
+            if (e->bits == 0)
+                break;
+        }
+    free(e->data);
+    memcpy(block, p, n);
+    e->data = block;
+    e->in_len = n;
+    e->out_len = len;
+    e->crc = crc;
+    e->bits = (uint8_t)bits;
+    e->plain = len >= n;
+    e->used = d->clock;
+    if (e->plain)
+        return 0;
+    *out = block + n;
     *outn = len;
     return 1;
+bad:
+    free(block);
+    return DFWS_WS_E_INVAL;
 }
 
 /* One parsed permessage-deflate offer: -1 = parameter absent,

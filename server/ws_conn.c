@@ -114,6 +114,15 @@ static void cb_fatal(void *owner, int err, const char *what)
  * the default handler that forwards events to the server's ops. */
 static dfws_ws_config_t ws_config;
 static dfws_ws_handler_t ops_handler;
+/* permessage-deflate: one compressor, its cache of recent messages and one
+ * spare inflater for the whole process, never one per connection
+ * (websocket.h); created once, lives as long as the process. */
+static dfws_ws_deflate_t *deflate;
+
+void dfws_wsconn_deflate_stats(dfws_ws_deflate_stats_t *st)
+{
+    dfws_ws_deflate_get_stats(deflate, st);
+}
 
 static void ops_message(void *ud, dfws_wsconn_t *wc, int binary, const char *data, size_t len)
 {
@@ -156,9 +165,6 @@ void dfws_wsconn_config(dfws_server_t *s)
     cfg->cb.on_fatal = cb_fatal;
     cfg->max_message_size = s->cli->ws_max_message_size;
     cfg->max_frame_size = s->cli->ws_max_frame_size;
-    /* permessage-deflate: one compressor and one spare inflater for the
-     * whole process, never one per connection (websocket.h) */
-    static dfws_ws_deflate_t *deflate;
     if (!deflate && s->cli->ws_per_message_deflate) {
         deflate = dfws_ws_deflate_new(s->cli->ws_deflate_level, s->cli->ws_deflate_threshold, 15);
         if (!deflate)

@@ -63,6 +63,10 @@ struct dfws_wsconn_s {
 
 /* Builds the codec configuration every WebSocket of `s` shares. */
 void dfws_wsconn_config(dfws_server_t *s);
+/* permessage-deflate counters of this process (zeros when it is off).
+ * Written on the loop thread only; a read from another thread may be a
+ * message behind. */
+void dfws_wsconn_deflate_stats(dfws_ws_deflate_stats_t *st);
 
 /* Called by http1.c for an upgrade request: validates the handshake
  * (answering 400/426 itself, then returning -1 with nothing to do), creates
