@@ -8,6 +8,7 @@
 #include "metrics.h"
 #include "static.h"
 #include "str.h"
+#include "ws_conn.h"
 
 #include <limits.h>
 #include <uv.h>
@@ -521,8 +522,20 @@ static PyObject *mod_lifespan_mode(PyObject *m, PyObject *unused)
     return PyUnicode_FromString(dfws_asgi_cli ? names[dfws_asgi_cli->lifespan] : "auto");
 }
 
+static PyObject *mod_ws_deflate_stats(PyObject *m, PyObject *unused)
+{
+    dfws_ws_deflate_stats_t st;
+    dfws_wsconn_deflate_stats(&st);
+    return Py_BuildValue("{s:K,s:K,s:K,s:K,s:K,s:K}", "compressed", st.compressed, "reused",
+                         st.reused, "not_smaller", st.not_smaller, "inflated", st.inflated,
+                         "bytes_in", st.bytes_in, "bytes_out", st.bytes_out);
+}
+
 static PyMethodDef module_methods[] = {
     {"options", mod_options, METH_NOARGS, "The command-line options of this worker."},
+    {"ws_deflate_stats", mod_ws_deflate_stats, METH_NOARGS,
+     "permessage-deflate counters of this process (messages compressed, sends that reused "
+     "a compressed message, ...)."},
     {"lifespan_mode", mod_lifespan_mode, METH_NOARGS, "auto, on or off."},
     {NULL, NULL, 0, NULL},
 };

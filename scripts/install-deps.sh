@@ -11,6 +11,7 @@ PACKAGES=(
   build-essential clang libclang-rt-14-dev pkg-config
   # C libraries (the wheel bundles them: auditwheel)
   libuv1-dev node-llhttp libwslay-dev libjansson-dev libhiredis-dev libmsgpack-dev libssl-dev
+  zlib1g-dev
   # Debian's own Python 3.11, on which the tests also install dfws
   python3 python3-venv python3-dev libpython3.11-dev
   # tests

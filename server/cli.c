@@ -66,6 +66,10 @@ enum {
     OPT_STATIC_EXPIRES,
     OPT_DJANGO_STATIC,
     OPT_METRICS_BIND,
+    OPT_WS_DEFLATE,
+    OPT_NO_WS_DEFLATE,
+    OPT_WS_DEFLATE_LEVEL,
+    OPT_WS_DEFLATE_THRESHOLD,
 };
 
 static const struct option long_options[] = {
@@ -127,6 +131,10 @@ static const struct option long_options[] = {
     {"static-path-mount", required_argument, NULL, OPT_STATIC_MOUNT},
     {"static-path-expires", required_argument, NULL, OPT_STATIC_EXPIRES},
     {"django-static", no_argument, NULL, OPT_DJANGO_STATIC},
+    {"ws-per-message-deflate", required_argument, NULL, OPT_WS_DEFLATE},
+    {"no-ws-per-message-deflate", no_argument, NULL, OPT_NO_WS_DEFLATE},
+    {"ws-deflate-level", required_argument, NULL, OPT_WS_DEFLATE_LEVEL},
+    {"ws-deflate-threshold", required_argument, NULL, OPT_WS_DEFLATE_THRESHOLD},
     {NULL, 0, NULL, 0},
 };
 
@@ -201,6 +209,11 @@ static const char usage_text[] =
     "                                (HAProxy, AWS NLB): its source is the client\n"
     "      --metrics-bind HOST:PORT  serve Prometheus metrics of all workers on\n"
     "                                http://HOST:PORT/metrics (from the supervisor)\n"
+    "      --ws-per-message-deflate true|false\n"
+    "                                WebSocket compression (RFC 7692) when the client offers\n"
+    "                                it (default true; also --no-ws-per-message-deflate)\n"
+    "      --ws-deflate-level N      zlib level 1-9 (default 6)\n"
+    "      --ws-deflate-threshold B  messages shorter than B bytes go uncompressed (default 128)\n"
     "      --version                 print the version and exit\n"
     "  -h, --help                    print this help and exit\n"
     "Static files, served from C (granian's flags; see docs/cli.md):\n"
@@ -396,6 +409,9 @@ int dfws_cli_parse(dfws_cli_t *cli, int argc, char **argv)
     cli->ws_rate_limit = 100;
     cli->ws_connect_capacity = 256;
     cli->static_expires = 86400;
+    cli->ws_per_message_deflate = 1;
+    cli->ws_deflate_level = 6;
+    cli->ws_deflate_threshold = 128;
 
     opterr = 0;
     optind = 1;
@@ -572,6 +588,35 @@ int dfws_cli_parse(dfws_cli_t *cli, int argc, char **argv)
                 return usage_error("at most 16 --reload-dir: %s", optarg);
             cli->reload_dirs[cli->n_reload_dirs++] = optarg;
             cli->reload = 1;
+            break;
+        case OPT_WS_DEFLATE: {
+            /* uvicorn's spelling: --ws-per-message-deflate BOOL */
+            static const char *const yes[] = {"true", "1", "yes", "on", "True"};
+            static const char *const no[] = {"false", "0", "no", "off", "False"};
+            int val = -1;
+            for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+                if (!strcmp(optarg, yes[i]))
+                    val = 1;
+                if (!strcmp(optarg, no[i]))
+                    val = 0;
+            }
+            if (val < 0)
+                return usage_error("--ws-per-message-deflate takes true or false: %s", optarg);
+            cli->ws_per_message_deflate = val;
+            break;
+        }
+        case OPT_NO_WS_DEFLATE:
+            cli->ws_per_message_deflate = 0;
+            break;
+        case OPT_WS_DEFLATE_LEVEL:
+            if (parse_long(optarg, 1, 9, &v))
+                return usage_error("--ws-deflate-level takes a number from 1 to 9: %s", optarg);
+            cli->ws_deflate_level = (int)v;
+            break;
+        case OPT_WS_DEFLATE_THRESHOLD:
+            if (parse_long(optarg, 0, (long)1 << 40, &v))
+                return usage_error("--ws-deflate-threshold takes a size in bytes: %s", optarg);
+            cli->ws_deflate_threshold = (size_t)v;
             break;
         case OPT_VERSION:
             printf("dfws-asgi %s\n", DFWS_VERSION);

@@ -73,6 +73,10 @@ typedef struct dfws_cli_s {
     const char *static_mounts[DFWS_CLI_MAX_STATIC];
     long static_expires; /* Cache-Control max-age, s; 0 = none (default 86400) */
     int django_static;   /* mount Django's STATIC_URL on STATIC_ROOT (dfws/runner.py) */
+    /* permessage-deflate (RFC 7692) on WebSockets, ASGI and native alike */
+    int ws_per_message_deflate;   /* negotiate it when offered (default on) */
+    int ws_deflate_level;         /* zlib level 1-9 (default 6) */
+    size_t ws_deflate_threshold;  /* messages shorter are sent uncompressed (default 128) */
 } dfws_cli_t;
 
 enum { DFWS_CLI_OK = 0, DFWS_CLI_EXIT = 1, DFWS_CLI_USAGE = 2 };

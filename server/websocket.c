@@ -19,12 +19,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <limits.h>
+#include <stdio.h>
+
 #include <openssl/evp.h>
 #include <wslay/wslay.h>
+#include <zlib.h>
 
 /* flags */
 #define F_IN_FRAME 0x01u   /* a frame's first chunk was seen, not its last */
 #define F_IN_FEED 0x02u    /* inside dfws_ws_feed (re-entrance guard) */
+#define F_DEFLATED 0x04u   /* the message being received is compressed */
+#define F_ZEND 0x08u       /* ...and its deflate stream ended (BFINAL) */
 
 #define OP_CONT 0x0u
 #define OP_TEXT 0x1u
@@ -38,6 +44,18 @@
 
 /* Returned by the chunk handlers: stop processing input. */
 #define STOP 1
+
+/* RFC 7692 7.2.1: a message is compressed with Z_SYNC_FLUSH and the
+ * trailing empty stored block's 4 bytes are removed; the receiver appends
+ * them again before inflating. */
+static const uint8_t PMD_TAIL[4] = { 0x00, 0x00, 0xff, 0xff };
+/* The last few compressed messages are kept (input and output) for the
+ * next connections: several broadcasts delivered in one loop turn reach
+ * each window in turn (A, B, A, B...), so one entry would never hit.
+ * Messages above PMD_REUSE_MAX are compressed per send.  At most
+ * PMD_ENTRIES * 2 * PMD_REUSE_MAX bytes per process. */
+#define PMD_ENTRIES 8
+#define PMD_REUSE_MAX ((size_t)128 * 1024)
 
 /* ------------------------------------------------------------------ */
 /* Errors                                                               */
@@ -432,6 +450,377 @@ int dfws_ws_build_response(const char *key, size_t key_len,
 }
 
 /* ------------------------------------------------------------------ */
+/* permessage-deflate: shared state and negotiation (RFC 7692)          */
+
+struct dfws_ws_deflate_s {
+    int level;
+    int window_bits;            /* the most we compress with */
+    size_t threshold;
+    z_stream zs;                /* the one deflate stream (zs_bits != 0) */
+    int zs_bits;
+    z_stream *spare;            /* an idle inflater, reset, or NULL */
+    /* messages compressed lately, keyed by window bits, length, CRC-32
+     * and confirmed byte for byte */
+    struct pmd_entry_s {
+        uint8_t *data;          /* input (in_len bytes), then output */
+        size_t in_len, out_len;
+        unsigned long long used; /* `clock` at the last hit: LRU */
+        uint32_t crc;
+        uint8_t bits;           /* 0: empty */
+        uint8_t plain;          /* compressing did not make it smaller */
+    } cache[PMD_ENTRIES];
+    unsigned long long clock;
+    dfws_ws_deflate_stats_t stats;
+};
+
+dfws_ws_deflate_t *dfws_ws_deflate_new(int level, size_t threshold,
+                                       int window_bits)
+{
+    dfws_ws_deflate_t *d;
+    if (level < 1 || level > 9 || window_bits < 9 || window_bits > 15)
+        return NULL;
+    d = calloc(1, sizeof(*d));
+    if (d == NULL)
+        return NULL;
+    d->level = level;
+    d->threshold = threshold;
+    d->window_bits = window_bits;
+    return d;
+}
+
+void dfws_ws_deflate_free(dfws_ws_deflate_t *d)
+{
+    if (d == NULL)
+        return;
+    if (d->zs_bits)
+        deflateEnd(&d->zs);
+    if (d->spare) {
+        inflateEnd(d->spare);
+        free(d->spare);
+    }
+    for (int i = 0; i < PMD_ENTRIES; i++)
+        free(d->cache[i].data);
+    free(d);
+}
+
+void dfws_ws_deflate_get_stats(const dfws_ws_deflate_t *d,
+                               dfws_ws_deflate_stats_t *st)
+{
+    if (d)
+        *st = d->stats;
+    else
+        memset(st, 0, sizeof(*st));
+}
+
+/* Compresses one message with `bits` window bits, without context
+ * (the stream is reset first).  Returns 1 with *out and *outn set (the frame
+ * payload: owned by d's cache, or by *tmp which the caller frees after
+ * writing), 0 when the message is better sent as it is, or a negative code
+ * (send it as it is too). */
+static int pmd_compress(dfws_ws_deflate_t *d, int bits, const uint8_t *p,
+                        size_t n, const uint8_t **out, size_t *outn,
+                        uint8_t **tmp)
+{
+    struct pmd_entry_s *e = NULL;
+    size_t cap, len;
+    uint8_t *block;
+    uint32_t crc = 0;
+    int keep = n <= PMD_REUSE_MAX;
+
+    *tmp = NULL;
+    if (n > UINT_MAX / 2)
+        return 0;
+    d->clock++;
+    if (keep) {
+        /* the same message to the next connection: the same bytes */
+        crc = (uint32_t)crc32(0, p, (uInt)n);
+        for (int i = 0; i < PMD_ENTRIES; i++) {
+            struct pmd_entry_s *c = &d->cache[i];
+            if (c->bits == bits && c->in_len == n && c->crc == crc &&
+                memcmp(c->data, p, n) == 0) {
+                c->used = d->clock;
+                d->stats.reused++;
+                if (c->plain)
+                    return 0;
+                *out = c->data + n;
+                *outn = c->out_len;
+                return 1;
+            }
+        }
+    }
+    if (d->zs_bits != bits) {
+        if (d->zs_bits)
+            deflateEnd(&d->zs);
+        d->zs_bits = 0;
+        memset(&d->zs, 0, sizeof(d->zs));
+        if (deflateInit2(&d->zs, d->level, Z_DEFLATED, -bits, 8,
+                         Z_DEFAULT_STRATEGY) != Z_OK)
+            return DFWS_WS_E_NOMEM;
+        d->zs_bits = bits;
+    } else if (deflateReset(&d->zs) != Z_OK) {
+        return DFWS_WS_E_INVAL;
+    }
+    /* Z_SYNC_FLUSH adds at most an empty stored block (5 bytes) and a
+     * partial byte to what deflateBound allows for Z_FINISH */
+    cap = deflateBound(&d->zs, (uLong)n) + 16;
+    /* kept: one block holds the input, then the output */
+    block = malloc((keep ? n : 0) + cap);
+    if (block == NULL)
+        return DFWS_WS_E_NOMEM;
+    d->zs.next_in = (Bytef *)(uintptr_t)p;
+    d->zs.avail_in = (uInt)n;
+    d->zs.next_out = block + (keep ? n : 0);
+    d->zs.avail_out = (uInt)cap;
+    if (deflate(&d->zs, Z_SYNC_FLUSH) != Z_OK || d->zs.avail_in != 0 ||
+        d->zs.avail_out == 0)
+        goto bad;
+    len = cap - d->zs.avail_out;
+    if (len < 4 || memcmp(block + (keep ? n : 0) + len - 4, PMD_TAIL, 4) != 0)
+        goto bad;
+    len -= 4;
+    d->stats.compressed++;
+    d->stats.bytes_in += n;
+    d->stats.bytes_out += len < n ? len : n;
+    if (len >= n) /* no gain: the peer would only spend time inflating it */
+        d->stats.not_smaller++;
+    if (!keep) {
+        if (len >= n) {
+            free(block);
+            return 0;
+        }
+        *tmp = block;
+        *out = block;
+        *outn = len;
+        return 1;
+    }
+    /* into the empty or least recently used entry */
+    for (int i = 0; i < PMD_ENTRIES; i++)
+        if (e == NULL || d->cache[i].bits == 0 || d->cache[i].used < e->used) {
+            e = &d->cache[i];
+            if (e->bits == 0)
+                break;
+        }
+    free(e->data);
+    memcpy(block, p, n);
+    e->data = block;
+    e->in_len = n;
+    e->out_len = len;
+    e->crc = crc;
+    e->bits = (uint8_t)bits;
+    e->plain = len >= n;
+    e->used = d->clock;
+    if (e->plain)
+        return 0;
+    *out = block + n;
+    *outn = len;
+    return 1;
+bad:
+    free(block);
+    return DFWS_WS_E_INVAL;
+}
+
+/* One parsed permessage-deflate offer: -1 = parameter absent,
+ * 0 = present without a value (client_max_window_bits), else its value. */
+typedef struct pmd_offer_s {
+    int server_nct, client_nct;
+    int server_bits, client_bits;
+} pmd_offer_t;
+
+static size_t skip_ows(const char *p, size_t i, size_t n)
+{
+    while (i < n && is_ows(p[i]))
+        i++;
+    return i;
+}
+
+static size_t scan_token(const char *p, size_t i, size_t n)
+{
+    while (i < n && is_tchar((unsigned char)p[i]))
+        i++;
+    return i;
+}
+
+/* "8".."15", no leading zero (RFC 7692 7.1.2). */
+static int window_bits_value(const char *v, size_t n)
+{
+    int bits;
+    if (n == 1 && v[0] >= '8' && v[0] <= '9')
+        return v[0] - '0';
+    if (n != 2 || v[0] != '1' || v[1] < '0' || v[1] > '5')
+        return -1;
+    bits = 10 + (v[1] - '0');
+    return bits;
+}
+
+/* Parses one extension element (between commas).  Returns 1 for a valid
+ * permessage-deflate offer (filled into *o), 0 otherwise (another
+ * extension, or a malformed or unacceptable element). */
+static int pmd_parse_offer(const char *p, size_t n, pmd_offer_t *o)
+{
+    size_t i = skip_ows(p, 0, n), j;
+
+    o->server_nct = o->client_nct = -1;
+    o->server_bits = o->client_bits = -1;
+    j = scan_token(p, i, n);
+    if (!ieq(p + i, j - i, "permessage-deflate"))
+        return 0;
+    i = skip_ows(p, j, n);
+    while (i < n) {
+        const char *name, *val = NULL;
+        size_t nlen, vlen = 0;
+        char unq[8];
+        int *slot, bits;
+
+        if (p[i] != ';')
+            return 0;
+        i = skip_ows(p, i + 1, n);
+        j = scan_token(p, i, n);
+        if (j == i)
+            return 0;
+        name = p + i;
+        nlen = j - i;
+        i = skip_ows(p, j, n);
+        if (i < n && p[i] == '=') {
+            i = skip_ows(p, i + 1, n);
+            if (i < n && p[i] == '"') {
+                /* quoted-string; after unescaping it must be a token
+                 * (RFC 6455 9.1): our values are 1-2 digits */
+                i++;
+                while (i < n && p[i] != '"') {
+                    if (p[i] == '\\' && ++i == n)
+                        return 0;
+                    if (vlen == sizeof(unq))
+                        return 0;
+                    unq[vlen++] = p[i++];
+                }
+                if (i == n)
+                    return 0;
+                i++;
+                val = unq;
+            } else {
+                j = scan_token(p, i, n);
+                val = p + i;
+                vlen = j - i;
+                i = j;
+            }
+            if (vlen == 0)
+                return 0;
+            i = skip_ows(p, i, n);
+        }
+        if (ieq(name, nlen, "server_no_context_takeover"))
+            slot = &o->server_nct;
+        else if (ieq(name, nlen, "client_no_context_takeover"))
+            slot = &o->client_nct;
+        else if (ieq(name, nlen, "server_max_window_bits"))
+            slot = &o->server_bits;
+        else if (ieq(name, nlen, "client_max_window_bits"))
+            slot = &o->client_bits;
+        else
+            return 0; /* unknown parameter: decline this offer */
+        if (*slot != -1)
+            return 0; /* each parameter at most once */
+        if (slot == &o->server_nct || slot == &o->client_nct) {
+            if (val)
+                return 0;
+            *slot = 1;
+            continue;
+        }
+        if (val == NULL) {
+            if (slot == &o->server_bits)
+                return 0; /* server_max_window_bits needs a value */
+            *slot = 0;
+            continue;
+        }
+        if ((bits = window_bits_value(val, vlen)) < 0)
+            return 0;
+        *slot = bits;
+    }
+    return 1;
+}
+
+int dfws_ws_pmd_response(const dfws_ws_pmd_t *pmd, char *buf, size_t cap)
+{
+    int n;
+    if (pmd->server_bits < 9 || pmd->server_bits > 15 ||
+        pmd->client_bits < 8 || pmd->client_bits > 15)
+        return DFWS_WS_E_INVAL;
+    /* "%.0d" prints nothing for 0: the window bits only when named */
+    n = snprintf(buf, cap, "permessage-deflate; server_no_context_takeover; "
+                 "client_no_context_takeover%s%.0d%s%.0d",
+                 pmd->say_server_bits ? "; server_max_window_bits=" : "",
+                 pmd->say_server_bits ? pmd->server_bits : 0,
+                 pmd->say_client_bits ? "; client_max_window_bits=" : "",
+                 pmd->say_client_bits ? pmd->client_bits : 0);
+    if (n < 0 || (size_t)n >= cap)
+        return DFWS_WS_E_INVAL;
+    return n;
+}
+
+int dfws_ws_pmd_negotiate(const dfws_ws_deflate_t *d,
+                          const dfws_ws_header_t *headers, size_t nheaders,
+                          dfws_ws_pmd_t *pmd,
+                          char resp[DFWS_WS_PMD_RESPONSE_MAX])
+{
+    memset(pmd, 0, sizeof(*pmd));
+    if (d == NULL)
+        return 0;
+    for (size_t h = 0; h < nheaders; h++) {
+        const char *v = headers[h].value;
+        size_t vlen = headers[h].value_len, start = 0;
+        int quoted = 0;
+
+        if (!ieq(headers[h].name, headers[h].name_len,
+                 "sec-websocket-extensions"))
+            continue;
+        for (size_t i = 0; i <= vlen; i++) {
+            pmd_offer_t o;
+            int sbits, cbits;
+
+            if (i < vlen) {
+                /* commas inside a quoted-string do not split */
+                if (quoted && v[i] == '\\') {
+                    i++; /* the escaped character is skipped too */
+                    continue;
+                }
+                if (v[i] == '"')
+                    quoted = !quoted;
+                if (quoted || v[i] != ',')
+                    continue;
+            }
+            if (!pmd_parse_offer(v + start, i - start, &o)) {
+                start = i + 1;
+                quoted = 0;
+                continue;
+            }
+            start = i + 1;
+            /* Our window: what we are configured with, within the
+             * client's limit.  zlib has no 256-byte raw window, so a
+             * limit of 8 cannot be honoured: decline that offer. */
+            sbits = d->window_bits;
+            if (o.server_bits > 0 && o.server_bits < sbits)
+                sbits = o.server_bits;
+            if (sbits < 9)
+                continue;
+            /* The client's window: a smaller one may be asked for only
+             * when the client offered client_max_window_bits. */
+            cbits = 15;
+            if (o.client_bits >= 0) {
+                cbits = d->window_bits;
+                if (o.client_bits > 0 && o.client_bits < cbits)
+                    cbits = o.client_bits;
+            }
+            pmd->server_bits = (uint8_t)sbits;
+            pmd->client_bits = (uint8_t)cbits;
+            pmd->say_server_bits = sbits < 15 || o.server_bits > 0;
+            pmd->say_client_bits = cbits < 15;
+            dfws_ws_pmd_response(pmd, resp, DFWS_WS_PMD_RESPONSE_MAX);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
 /* Connection                                                           */
 
 void dfws_ws_config_init(dfws_ws_config_t *cfg)
@@ -460,8 +849,57 @@ static void free_frame_ctx(dfws_ws_t *ws)
     ws->frame_left = 0;
 }
 
+/* The inflater of a compressed message: the config's spare if it has one
+ * (reset to this connection's window), else a new one. */
+static int zin_acquire(dfws_ws_t *ws)
+{
+    dfws_ws_deflate_t *d = ws->cfg->deflate;
+    int bits = ws->pmd_client_bits ? ws->pmd_client_bits : 15;
+    z_stream *z = d->spare;
+
+    if (z) {
+        d->spare = NULL;
+        if (inflateReset2(z, -bits) != Z_OK) {
+            inflateEnd(z);
+            free(z);
+            z = NULL;
+        }
+    }
+    if (z == NULL) {
+        z = calloc(1, sizeof(*z));
+        if (z == NULL)
+            return -1;
+        if (inflateInit2(z, -bits) != Z_OK) {
+            free(z);
+            return -1;
+        }
+    }
+    ws->zin = z;
+    return 0;
+}
+
+/* The message ended (or the connection did): keep one inflater as the
+ * config's spare, free the others. */
+static void zin_release(dfws_ws_t *ws)
+{
+    z_stream *z = ws->zin;
+    dfws_ws_deflate_t *d = ws->cfg->deflate;
+
+    if (z == NULL)
+        return;
+    ws->zin = NULL;
+    if (d && d->spare == NULL && inflateReset(z) == Z_OK) {
+        d->spare = z;
+        return;
+    }
+    inflateEnd(z);
+    free(z);
+}
+
 static void free_msg(dfws_ws_t *ws)
 {
+    zin_release(ws);
+    ws->flags &= (uint8_t)~(F_DEFLATED | F_ZEND);
     free(ws->msg);
     ws->msg = NULL;
     ws->msg_len = 0;
@@ -510,9 +948,18 @@ static int out(dfws_ws_t *ws, const uint8_t *p, size_t n)
     return 0;
 }
 
+void dfws_ws_set_pmd(dfws_ws_t *ws, const dfws_ws_pmd_t *pmd)
+{
+    if (ws->cfg->deflate == NULL || pmd->server_bits < 9)
+        return;
+    ws->pmd_server_bits = pmd->server_bits;
+    ws->pmd_client_bits = pmd->client_bits ? pmd->client_bits : 15;
+}
+
+/* `opcode` may carry RSV1 (0x40: a compressed message). */
 static size_t encode_header(uint8_t *h, unsigned opcode, uint64_t len)
 {
-    h[0] = (uint8_t)(0x80u | opcode); /* FIN, no RSV, never masked */
+    h[0] = (uint8_t)(0x80u | opcode); /* FIN, never masked */
     if (len < 126) {
         h[1] = (uint8_t)len;
         return 2;
@@ -574,14 +1021,29 @@ static int check_can_send(const dfws_ws_t *ws)
     }
 }
 
+#define RSV1 0x40u /* in a frame's first byte */
+
 int dfws_ws_send(dfws_ws_t *ws, int binary, const uint8_t *data, size_t len)
 {
+    dfws_ws_deflate_t *d = ws->cfg->deflate;
+    unsigned op = binary ? OP_BINARY : OP_TEXT;
     int rc = check_can_send(ws);
     if (rc)
         return rc;
     if (len && data == NULL)
         return DFWS_WS_E_INVAL;
-    return write_frame(ws, binary ? OP_BINARY : OP_TEXT, data, len);
+    if (ws->pmd_server_bits && d && len && len >= d->threshold) {
+        const uint8_t *z;
+        size_t zn;
+        uint8_t *tmp;
+        if (pmd_compress(d, ws->pmd_server_bits, data, len, &z, &zn, &tmp) == 1) {
+            rc = write_frame(ws, op | RSV1, z, zn);
+            free(tmp);
+            return rc;
+        }
+        /* not smaller, or zlib failed: the message goes as it is */
+    }
+    return write_frame(ws, op, data, len);
 }
 
 static int send_control(dfws_ws_t *ws, unsigned op, const uint8_t *data,
@@ -712,10 +1174,20 @@ static int check_frame_start(dfws_ws_t *ws,
     const dfws_ws_config_t *cfg = ws->cfg;
     unsigned op = io->opcode;
 
-    if (io->rsv)
+    int deflated;
+
+    if (io->rsv & (WSLAY_RSV2_BIT | WSLAY_RSV3_BIT))
+        return fail(ws, 1002, "reserved bits RSV2/RSV3 set");
+    if ((io->rsv & WSLAY_RSV1_BIT) && !ws->pmd_server_bits)
         return fail(ws, 1002, "reserved bits set (no extension negotiated)");
     if (!(op <= OP_BINARY || (op >= OP_CLOSE && op <= OP_PONG)))
         return fail(ws, 1002, "reserved opcode");
+    /* RFC 7692 6.1: RSV1 marks a compressed message on its first frame
+     * only; never on a continuation or a control frame. */
+    if ((io->rsv & WSLAY_RSV1_BIT) && op >= OP_CLOSE)
+        return fail(ws, 1002, "RSV1 set on a control frame");
+    if ((io->rsv & WSLAY_RSV1_BIT) && op == OP_CONT)
+        return fail(ws, 1002, "RSV1 set on a continuation frame");
     if (!io->mask)
         return fail(ws, 1002, "client frame not masked");
     if (op >= OP_CLOSE) {
@@ -728,15 +1200,27 @@ static int check_frame_start(dfws_ws_t *ws,
         return fail(ws, 1002, "continuation frame without a message");
     if (op != OP_CONT && ws->msg_op != 0)
         return fail(ws, 1002, "new message inside a fragmented message");
+    deflated = op == OP_CONT ? (ws->flags & F_DEFLATED) != 0
+                             : (io->rsv & WSLAY_RSV1_BIT) != 0;
     if (cfg->max_frame_size && io->payload_length > cfg->max_frame_size)
         return fail(ws, 1009, "frame too big");
-    if (cfg->max_message_size &&
+    /* a compressed message's limit is checked on its inflated size, as
+     * it grows (inflate_chunk) */
+    if (!deflated && cfg->max_message_size &&
         io->payload_length > cfg->max_message_size - ws->msg_len)
         return fail(ws, 1009, "message too big");
     if (op != OP_CONT) {
         ws->msg_op = (uint8_t)op;
         ws->msg_len = 0;
         ws->utf8 = U_ACCEPT;
+        if (deflated) {
+            if (zin_acquire(ws) != 0) {
+                fatal(ws, DFWS_WS_E_NOMEM, "websocket: out of memory");
+                return STOP;
+            }
+            ws->flags |= F_DEFLATED;
+            cfg->deflate->stats.inflated++;
+        }
     }
     return 0;
 }
@@ -769,11 +1253,101 @@ static int deliver(dfws_ws_t *ws, unsigned op, const uint8_t *p, size_t n)
     return ws->state >= DFWS_WS_CLOSED ? STOP : 0;
 }
 
+/* Inflates n bytes of a compressed message into ws->msg.  The output
+ * never grows past max_message_size + 1 bytes: a message over the limit
+ * fails with 1009 after at most that much work, whatever its compressed
+ * size.  Text is checked for UTF-8 as it comes out. */
+static int inflate_chunk(dfws_ws_t *ws, const uint8_t *in, size_t n)
+{
+    z_stream *z = ws->zin;
+    size_t limit = ws->cfg->max_message_size;
+
+    if (n == 0 || (ws->flags & F_ZEND))
+        return 0; /* after a BFINAL block, the rest is ignored (7.2.2) */
+    z->next_in = (Bytef *)(uintptr_t)in;
+    z->avail_in = (uInt)n; /* n <= wslay's 4 KiB buffer, or 4 */
+    for (;;) {
+        size_t room, made;
+        int zr;
+
+        if (ws->msg_len == ws->msg_cap) {
+            size_t cap = ws->msg_cap ? ws->msg_cap * 2 : 1024;
+            uint8_t *p;
+            if (limit && cap > limit + 1)
+                cap = limit + 1;
+            p = realloc(ws->msg, cap);
+            if (p == NULL) {
+                fatal(ws, DFWS_WS_E_NOMEM, "websocket: out of memory");
+                return STOP;
+            }
+            ws->msg = p;
+            ws->msg_cap = cap;
+        }
+        room = ws->msg_cap - ws->msg_len;
+        if (room > UINT_MAX)
+            room = UINT_MAX;
+        z->next_out = ws->msg + ws->msg_len;
+        z->avail_out = (uInt)room;
+        zr = inflate(z, Z_SYNC_FLUSH);
+        made = room - z->avail_out;
+        if (made) {
+            if (ws->msg_op == OP_TEXT &&
+                dfws_ws_utf8_check(&ws->utf8, ws->msg + ws->msg_len, made) != 0)
+                return fail(ws, 1007, "text message is not valid UTF-8");
+            ws->msg_len += made;
+            if (limit && ws->msg_len > limit)
+                return fail(ws, 1009, "message too big (once inflated)");
+        }
+        if (zr == Z_STREAM_END) {
+            ws->flags |= F_ZEND;
+            return 0;
+        }
+        if (zr == Z_MEM_ERROR) {
+            fatal(ws, DFWS_WS_E_NOMEM, "websocket: out of memory");
+            return STOP;
+        }
+        if (zr != Z_OK && zr != Z_BUF_ERROR)
+            return fail(ws, 1007, "invalid compressed data");
+        if (z->avail_out != 0)
+            return 0; /* all input used, all output out */
+        /* output buffer full: grow it and go on */
+    }
+}
+
+static int on_deflated_chunk(dfws_ws_t *ws, const struct wslay_frame_iocb *io,
+                             int last)
+{
+    unsigned op = ws->msg_op;
+    uint8_t *msg;
+    size_t len;
+    int rc;
+
+    if (inflate_chunk(ws, io->data, io->data_length) != 0)
+        return STOP;
+    if (!(last && io->fin))
+        return 0;
+    if (inflate_chunk(ws, PMD_TAIL, sizeof(PMD_TAIL)) != 0)
+        return STOP;
+    if (op == OP_TEXT && ws->utf8 != U_ACCEPT)
+        return fail(ws, 1007, "text message ends inside a UTF-8 sequence");
+    /* free the buffer and the inflater whatever the callback does */
+    msg = ws->msg;
+    len = ws->msg_len;
+    ws->msg = NULL;
+    free_msg(ws);
+    rc = deliver(ws, op, msg ? msg : (const uint8_t *)"", len);
+    free(msg);
+    return rc;
+}
+
 static int on_data_chunk(dfws_ws_t *ws, const struct wslay_frame_iocb *io,
                          int first, int last)
 {
     unsigned op = ws->msg_op;
     int rc;
+
+    if (ws->flags & F_DEFLATED)
+        return on_deflated_chunk(ws, io, last);
 
     if (op == OP_TEXT && io->data_length &&
         dfws_ws_utf8_check(&ws->utf8, io->data, io->data_length) != 0)

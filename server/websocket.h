@@ -201,14 +201,23 @@ typedef struct dfws_ws_callbacks_s {
     void (*on_fatal)(void *owner, int err, const char *what);
 } dfws_ws_callbacks_t;
 
+/* permessage-deflate (RFC 7692) state shared by every connection of a
+ * config: see "permessage-deflate" below. */
+typedef struct dfws_ws_deflate_s dfws_ws_deflate_t;
+
 /* Shared by every connection of a server (caller-owned; must outlive them
  * all; not copied). */
 typedef struct dfws_ws_config_s {
     dfws_ws_callbacks_t cb;
     /* Limits in payload bytes; 0 = unlimited.  Exceeding either fails the
-     * connection with close code 1009. */
+     * connection with close code 1009.  On a compressed message,
+     * max_frame_size applies to each frame as received (compressed) and
+     * max_message_size to the message once inflated, checked as it grows. */
     size_t max_message_size;
     size_t max_frame_size;
+    /* permessage-deflate: NULL (the default) = never negotiated; else
+     * created by dfws_ws_deflate_new (owned by the caller). */
+    dfws_ws_deflate_t *deflate;
 } dfws_ws_config_t;
 
 #define DFWS_WS_DEFAULT_MAX_SIZE ((size_t)1 << 20)
@@ -225,7 +234,7 @@ enum {
 };
 
 /* Per-connection state.  Embed it in the connection struct; fields are
- * private (read `state` if you like).  sizeof is 96 bytes on x86-64. */
+ * private (read `state` if you like).  sizeof is 104 bytes on x86-64. */
 typedef struct dfws_ws_s {
     const dfws_ws_config_t *cfg;
     void *owner;
@@ -245,6 +254,11 @@ typedef struct dfws_ws_s {
     uint8_t flags;
     uint8_t utf8;                   /* UTF-8 validator state */
     uint8_t ctl_len;
+    uint8_t pmd_server_bits;        /* permessage-deflate agreed: our window
+                                       bits (9-15), 0 = not negotiated */
+    uint8_t pmd_client_bits;        /* the client's window bits (8-15) */
+    void *zin;                      /* inflater, only while a compressed
+                                       message is being received */
 } dfws_ws_t;
 
 /* Initialises ws (no allocation, cannot fail).  cfg and owner are
@@ -291,6 +305,82 @@ int dfws_ws_close(dfws_ws_t *ws, uint16_t code, const char *reason,
 /* 1 if a close frame received from the peer may carry this code
  * (RFC 6455 7.4 + IANA registry), else 0. */
 int dfws_ws_close_code_valid(unsigned code);
+
+/* ---------------------------------------------------------------------
+ * permessage-deflate (RFC 7692).
+ *
+ * Memory is what this design is about.  The server always answers with
+ * server_no_context_takeover and client_no_context_takeover (RFC 7692
+ * 7.1.1.1 and 7.1.1.2 let a server add both to any accepted offer, and a
+ * client must then comply), so every message is compressed and inflated on
+ * its own and no zlib state belongs to a connection between messages:
+ *   - outgoing messages are compressed by ONE deflate stream per config
+ *     (reset before each message), and the last compressed message is kept
+ *     with its input: a broadcast sent to N connections with the same
+ *     window bits is compressed once and the same bytes are written N
+ *     times;
+ *   - an incoming compressed message gets an inflater (ws->zin) when its
+ *     first frame arrives and gives it back when it ends; the config keeps
+ *     one spare so the common case allocates nothing.
+ * An idle connection costs the 2 bytes of agreed parameters, nothing more.
+ */
+
+/* Creates the shared state.  level: zlib level 1-9; threshold: messages
+ * shorter than this many bytes are sent uncompressed; window_bits 9-15:
+ * the LZ77 window we compress with (answered as server_max_window_bits
+ * when below 15).  Returns NULL on bad arguments or no memory. */
+dfws_ws_deflate_t *dfws_ws_deflate_new(int level, size_t threshold,
+                                       int window_bits);
+/* Frees it (after every connection using it is cleaned up). */
+void dfws_ws_deflate_free(dfws_ws_deflate_t *d);
+
+typedef struct dfws_ws_deflate_stats_s {
+    unsigned long long compressed;   /* messages run through deflate */
+    unsigned long long reused;       /* sends served from the last result */
+    unsigned long long not_smaller;  /* compressed, not smaller: sent plain */
+    unsigned long long inflated;     /* compressed messages received */
+    unsigned long long bytes_in;     /* bytes before compression */
+    unsigned long long bytes_out;    /* bytes after compression */
+} dfws_ws_deflate_stats_t;
+void dfws_ws_deflate_get_stats(const dfws_ws_deflate_t *d,
+                               dfws_ws_deflate_stats_t *st);
+
+/* Parameters agreed for one connection (4 bytes; zero = none). */
+typedef struct dfws_ws_pmd_s {
+    uint8_t server_bits;    /* 9-15 */
+    uint8_t client_bits;    /* 8-15 */
+    uint8_t say_server_bits; /* the response names server_max_window_bits */
+    uint8_t say_client_bits; /* ... and client_max_window_bits */
+} dfws_ws_pmd_t;
+
+/* Longest Sec-WebSocket-Extensions value dfws_ws_pmd_negotiate writes. */
+#define DFWS_WS_PMD_RESPONSE_MAX 160
+
+/* Reads every Sec-WebSocket-Extensions header of the request and takes the
+ * first permessage-deflate offer it can honour: known parameters only,
+ * each at most once, values in range (server_max_window_bits 9-15: zlib
+ * has no 8-bit raw window; client_max_window_bits 8-15 or no value).
+ * Malformed or unacceptable offers are skipped, never an error: the
+ * handshake then goes on without the extension.  On success returns 1,
+ * fills *pmd and writes the response value (NUL-terminated, at most
+ * DFWS_WS_PMD_RESPONSE_MAX bytes) into resp; returns 0 when nothing was
+ * accepted (or d is NULL). */
+int dfws_ws_pmd_negotiate(const dfws_ws_deflate_t *d,
+                          const dfws_ws_header_t *headers, size_t nheaders,
+                          dfws_ws_pmd_t *pmd,
+                          char resp[DFWS_WS_PMD_RESPONSE_MAX]);
+
+/* Writes the Sec-WebSocket-Extensions value for agreed parameters (what
+ * dfws_ws_pmd_negotiate wrote), NUL-terminated.  Returns its length, or
+ * DFWS_WS_E_INVAL if pmd agrees nothing or cap is too small. */
+int dfws_ws_pmd_response(const dfws_ws_pmd_t *pmd, char *buf, size_t cap);
+
+/* Switches the extension on for ws with the agreed parameters (call it
+ * right after the 101 response is written, before any frame is fed or
+ * sent).  The config must have a `deflate`.  From then on frames with
+ * RSV1 are inflated, and dfws_ws_send compresses messages of at least the
+ * threshold's size (when that makes them smaller). */
+void dfws_ws_set_pmd(dfws_ws_t *ws, const dfws_ws_pmd_t *pmd);
 
 /* Incremental UTF-8 validation (exposed for the tests and for callers that
  * want to check outgoing text).  *state starts at 0; returns 0 while the

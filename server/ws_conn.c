@@ -115,6 +115,15 @@ static void cb_fatal(void *owner, int err, const char *what)
  * the default handler that forwards events to the server's ops. */
 static dfws_ws_config_t ws_config;
 static dfws_ws_handler_t ops_handler;
+/* permessage-deflate: one compressor, its cache of recent messages and one
+ * spare inflater for the whole process, never one per connection
+ * (websocket.h); created once, lives as long as the process. */
+static dfws_ws_deflate_t *deflate;
+
+void dfws_wsconn_deflate_stats(dfws_ws_deflate_stats_t *st)
+{
+    dfws_ws_deflate_get_stats(deflate, st);
+}
 
 static void ops_message(void *ud, dfws_wsconn_t *wc, int binary, const char *data, size_t len)
 {
@@ -157,6 +166,13 @@ void dfws_wsconn_config(dfws_server_t *s)
     cfg->cb.on_fatal = cb_fatal;
     cfg->max_message_size = s->cli->ws_max_message_size;
     cfg->max_frame_size = s->cli->ws_max_frame_size;
+    if (!deflate && s->cli->ws_per_message_deflate) {
+        deflate = dfws_ws_deflate_new(s->cli->ws_deflate_level, s->cli->ws_deflate_threshold, 15);
+        if (!deflate)
+            dfws_log_warn("permessage-deflate unavailable (out of memory): WebSockets go "
+                          "uncompressed");
+    }
+    cfg->deflate = s->cli->ws_per_message_deflate ? deflate : NULL;
     s->ws_config = cfg;
 }
 
@@ -270,6 +286,13 @@ int dfws_wsconn_start(dfws_conn_t *c, dfws_req_t *r)
     const char *key;
     size_t klen;
     int rc = dfws_ws_handshake_check(method, strlen(method), hs, r->nhdrs, &key, &klen);
+    /* An offer we cannot honour, or a malformed one, leaves the extension
+     * out of the response; it never fails the handshake. */
+    dfws_ws_pmd_t pmd;
+    char ext[DFWS_WS_PMD_RESPONSE_MAX];
+    const dfws_ws_config_t *wcfg = s->ws_config;
+    if (rc || !dfws_ws_pmd_negotiate(wcfg->deflate, hs, r->nhdrs, &pmd, ext))
+        memset(&pmd, 0, sizeof(pmd));
     /* the key is a slice of the request buffer, not NUL-terminated */
     char *key_copy = rc || klen > 64 ? NULL : malloc(klen + 1);
     if (key_copy) {
@@ -298,6 +321,7 @@ int dfws_wsconn_start(dfws_conn_t *c, dfws_req_t *r)
     wc->handler = &ops_handler;
     wc->handler_ud = s;
     wc->hs_key_len = (uint16_t)klen;
+    wc->pmd = pmd;
     wc->state = DFWS_WSC_HANDSHAKE;
     c->ws = wc;
     s->websockets++;
@@ -372,15 +396,40 @@ int dfws_wsconn_accept(dfws_wsconn_t *wc, const char *subprotocol, size_t sublen
     dfws_conn_t *c = wc->conn;
     if (wc->state != DFWS_WSC_HANDSHAKE || c->closing)
         return DFWS_WS_E_CLOSED;
-    int n = dfws_ws_build_response(wc->hs_key, wc->hs_key_len, subprotocol, sublen, headers,
-                                   nheaders, NULL, 0);
+    /* The extension's answer goes first, then the application's headers;
+     * an application that names the extension itself has the last word
+     * (the extension is then not switched on). */
+    char ext[DFWS_WS_PMD_RESPONSE_MAX];
+    dfws_ws_header_t stack[9], *all = stack;
+    size_t nall = nheaders;
+    int pmd = wc->pmd.server_bits != 0;
+    for (size_t i = 0; i < nheaders && pmd; i++)
+        if (headers[i].name_len == 24 &&
+            !strncasecmp(headers[i].name, "sec-websocket-extensions", 24))
+            pmd = 0;
+    if (pmd && dfws_ws_pmd_response(&wc->pmd, ext, sizeof(ext)) > 0) {
+        nall = nheaders + 1;
+        if (nall > sizeof(stack) / sizeof(stack[0]) && !(all = malloc(nall * sizeof(*all))))
+            return DFWS_WS_E_NOMEM;
+        all[0] = (dfws_ws_header_t){"Sec-WebSocket-Extensions", 24, ext, strlen(ext)};
+        if (nheaders)
+            memcpy(all + 1, headers, nheaders * sizeof(*headers));
+    } else {
+        pmd = 0;
+        all = (dfws_ws_header_t *)headers;
+    }
+    int n = dfws_ws_build_response(wc->hs_key, wc->hs_key_len, subprotocol, sublen, all, nall,
+                                   NULL, 0);
+    char *buf = n < 0 ? NULL : malloc((size_t)n);
+    if (buf)
+        dfws_ws_build_response(wc->hs_key, wc->hs_key_len, subprotocol, sublen, all, nall, buf,
+                               (size_t)n);
+    if (all != stack && all != headers)
+        free(all);
     if (n < 0)
         return n;
-    char *buf = malloc((size_t)n);
     if (!buf)
         return DFWS_WS_E_NOMEM;
-    dfws_ws_build_response(wc->hs_key, wc->hs_key_len, subprotocol, sublen, headers, nheaders,
-                           buf, (size_t)n);
     free(wc->hs_key);
     wc->hs_key = NULL;
     uv_buf_t b = uv_buf_init(buf, (unsigned)n);
@@ -389,6 +438,11 @@ int dfws_wsconn_accept(dfws_wsconn_t *wc, const char *subprotocol, size_t sublen
     if (rc)
         return DFWS_WS_E_CLOSED;
     detach_request(wc, 101);
+    if (pmd) {
+        dfws_ws_set_pmd(&wc->ws, &wc->pmd);
+        dfws_log_debug("%s:%u: WebSocket with permessage-deflate (window bits %u/%u)",
+                       c->client_host, c->client_port, wc->pmd.server_bits, wc->pmd.client_bits);
+    }
     if (wc->log_path)
         dfws_http1_access_log(c, "WSCONNECT", wc->log_path, strlen(wc->log_path), -1, -1);
     wc->state = DFWS_WSC_OPEN;

@@ -57,10 +57,16 @@ struct dfws_wsconn_s {
     uint8_t pong_len;
     uint16_t close_code;         /* code to report to the application */
     uint16_t hs_key_len;
+    dfws_ws_pmd_t pmd;           /* permessage-deflate agreed at the handshake (zero: none),
+                                    switched on in the codec once the 101 is out */
 };
 
 /* Builds the codec configuration every WebSocket of `s` shares. */
 void dfws_wsconn_config(dfws_server_t *s);
+/* permessage-deflate counters of this process (zeros when it is off).
+ * Written on the loop thread only; a read from another thread may be a
+ * message behind. */
+void dfws_wsconn_deflate_stats(dfws_ws_deflate_stats_t *st);
 
 /* Called by http1.c for an upgrade request: validates the handshake
  * (answering 400/426 itself, then returning -1 with nothing to do), creates

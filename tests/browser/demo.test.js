@@ -120,6 +120,32 @@ describe('demo project in chromium', () => {
     });
   });
 
+  test('the native socket is compressed: permessage-deflate agreed with chromium', {
+    skip: /daphne/.test(process.env.DFWS_SERVER_CMD || '') && 'daphne does not offer it',
+  }, async (t) => {
+    await scenario(t, async (watch) => {
+      const page = watch('page', await (await browser.newContext()).newPage());
+      const cdp = await page.context().newCDPSession(page);
+      await cdp.send('Network.enable');
+      const handshakes = [];
+      cdp.on('Network.webSocketHandshakeResponseReceived', (e) => handshakes.push(e.response));
+      await openDemoPage(page, '/');
+      assert.equal(handshakes.length, 1);
+      const headers = Object.fromEntries(
+        Object.entries(handshakes[0].headers).map(([k, v]) => [k.toLowerCase(), v]));
+      assert.match(headers['sec-websocket-extensions'] || '',
+        /^permessage-deflate; server_no_context_takeover; client_no_context_takeover/);
+      // a large message from the browser (chromium compresses it): the
+      // server inflates it, drops the unknown signal, the socket stays
+      await page.evaluate(() => window.DFSignals.connection.send(JSON.stringify(
+        { signal: 'no.such.signal', opts: { pad: 'x'.repeat(5000) } })));
+      const initial = await textOf(page, '#hello-target');
+      await page.click('#hello-btn');
+      await waitTextChange(page, '#hello-target', initial);
+      assert.equal(await page.evaluate(() => window.DFSignals.connection.readyState), 1);
+    });
+  });
+
   test('heartbeats are echoed: the connection stays up', async (t) => {
     await scenario(t, async (watch) => {
       const context = await browser.newContext();

@@ -12,7 +12,7 @@
  * Build and run:
  *   gcc -std=gnu11 -Wall -Wextra -Wstrict-prototypes -Werror -g \
  *       -fsanitize=address,undefined -fno-sanitize-recover -Iserver \
- *       server/websocket.c tests/c/test_websocket.c -lwslay -lcrypto \
+ *       server/websocket.c tests/c/test_websocket.c -lwslay -lcrypto -lz \
  *       -o /tmp/test_websocket && /tmp/test_websocket
  */
 #include "websocket.h"
@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 /* ------------------------------------------------------------------ */
 /* Tiny test framework                                                  */
@@ -156,6 +157,63 @@ static void close_frame(bb_t *b, unsigned code, const char *reason)
     frame(b, 1, 8, p, 2 + rl);
 }
 
+/* Raw deflate as a permessage-deflate client sends it: no context,
+ * Z_SYNC_FLUSH, the 00 00 ff ff tail removed. */
+static void raw_deflate(const void *data, size_t n, bb_t *out)
+{
+    z_stream z;
+    memset(&z, 0, sizeof(z));
+    if (deflateInit2(&z, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        abort();
+    size_t cap = deflateBound(&z, n) + 16;
+    uint8_t *buf = malloc(cap);
+    if (buf == NULL)
+        abort();
+    z.next_in = (Bytef *)data;
+    z.avail_in = (uInt)n;
+    z.next_out = buf;
+    z.avail_out = (uInt)cap;
+    if (deflate(&z, Z_SYNC_FLUSH) != Z_OK || z.avail_in)
+        abort();
+    size_t len = cap - z.avail_out;
+    if (len < 4 || memcmp(buf + len - 4, "\x00\x00\xff\xff", 4))
+        abort();
+    bb_put(out, buf, len - 4);
+    deflateEnd(&z);
+    free(buf);
+}
+
+/* Inflates a server's compressed payload (appending the tail). */
+static int raw_inflate(const uint8_t *p, size_t n, bb_t *out)
+{
+    z_stream z;
+    uint8_t buf[4096];
+    int rc = 0;
+    bb_t in = { 0 };
+    bb_put(&in, p, n);
+    bb_put(&in, "\x00\x00\xff\xff", 4);
+    memset(&z, 0, sizeof(z));
+    if (inflateInit2(&z, -15) != Z_OK)
+        abort();
+    z.next_in = in.p;
+    z.avail_in = (uInt)in.len;
+    do {
+        z.next_out = buf;
+        z.avail_out = sizeof(buf);
+        int zr = inflate(&z, Z_SYNC_FLUSH);
+        if (zr != Z_OK && zr != Z_STREAM_END && zr != Z_BUF_ERROR) {
+            rc = -1;
+            break;
+        }
+        bb_put(out, buf, sizeof(buf) - z.avail_out);
+        if (zr == Z_BUF_ERROR)
+            break;
+    } while (z.avail_in || z.avail_out == 0);
+    inflateEnd(&z);
+    bb_free(&in);
+    return rc;
+}
+
 /* ------------------------------------------------------------------ */
 /* Transcript recorder                                                  */
 
@@ -195,6 +253,7 @@ typedef struct rec_s {
     uint8_t ping[125];
     size_t ping_len;
     int busy_rc;
+    size_t cap_at_close;   /* reassembly buffer size when on_close ran */
 } rec_t;
 
 static void logf_(rec_t *r, const char *fmt, ...)
@@ -245,11 +304,20 @@ static void drain_out(rec_t *r)
         }
         if (o->len - pos < hl + n)
             break;
-        CHECK((h[0] & 0xF0) == 0x80); /* FIN, RSV 0 */
+        /* FIN, RSV 0 (RSV1 only on a compressed data frame) */
+        int rsv1 = (h[0] & 0x40) != 0;
+        CHECK((h[0] & 0xB0) == 0x80);
         CHECK((h[1] & 0x80) == 0);    /* server frames are not masked */
         const uint8_t *p = h + hl;
         int op = h[0] & 0x0f;
-        if (op == 8) {
+        CHECK(!rsv1 || op == 1 || op == 2);
+        if (rsv1) {
+            bb_t plain = { 0 };
+            CHECK_INT(raw_inflate(p, (size_t)n, &plain), 0);
+            logf_(r, "W:%s+z%zu:%s", names[op], (size_t)n,
+                  desc(plain.p, plain.len));
+            bb_free(&plain);
+        } else if (op == 8) {
             if (n >= 2)
                 logf_(r, "W:close:%u", (unsigned)((p[0] << 8) | p[1]));
             else
@@ -303,6 +371,7 @@ static void cb_close(void *owner, const dfws_ws_close_info_t *info)
     CHECK((info->origin == DFWS_WS_CLOSE_BY_ERROR) == (info->error != NULL));
     logf_(r, "C:%c:%u:%u", origin[info->origin], info->code_received,
           info->code_sent);
+    r->cap_at_close = r->ws.msg_cap;
     if (info->reason_len)
         logf_(r, "reason:%s", desc(info->reason, info->reason_len));
 }
@@ -356,8 +425,11 @@ static void rec_finish(rec_t *r, int rc)
         logf_(r, "+msg");
     if (r->ws.ctl)
         logf_(r, "+ctl");
+    if (r->ws.zin)
+        logf_(r, "+zin");
     dfws_ws_cleanup(&r->ws);
-    CHECK(r->ws.fc == NULL && r->ws.msg == NULL && r->ws.ctl == NULL);
+    CHECK(r->ws.fc == NULL && r->ws.msg == NULL && r->ws.ctl == NULL &&
+          r->ws.zin == NULL);
     bb_free(&r->out);
 }
 
@@ -1255,7 +1327,7 @@ static void test_memory_held_only_while_needed(void)
     free(r);
     bb_free(&g);
 
-    CHECK(sizeof(dfws_ws_t) <= 96);
+    CHECK(sizeof(dfws_ws_t) <= 104); /* 96 before permessage-deflate */
     printf("sizeof(dfws_ws_t) = %zu bytes\n", sizeof(dfws_ws_t));
 }
 
@@ -1384,8 +1456,464 @@ static void test_reentrant_feed_refused(void)
     bb_free(&in);
 }
 
+/* ------------------------------------------------------------------ */
+/* permessage-deflate (RFC 7692)                                        */
+
+static dfws_ws_deflate_t *g_deflate; /* level 6, threshold 0, 15 bits */
+
+static void pmd_config(dfws_ws_config_t *cfg)
+{
+    dfws_ws_config_init(cfg);
+    cfg->deflate = g_deflate;
+}
+
+static void setup_pmd(rec_t *r)
+{
+    dfws_ws_pmd_t p = { 15, 15, 0, 0 };
+    dfws_ws_set_pmd(&r->ws, &p);
+}
+
+/* Offers in one or two headers -> the response value, "" when declined. */
+static void expect_offer(const dfws_ws_deflate_t *d, const char *h1,
+                         const char *h2, const char *want)
+{
+    dfws_ws_header_t hs[3] = {
+        H("Host", "x"),
+        { "Sec-WebSocket-Extensions", 24, h1, strlen(h1) },
+        { "sec-websocket-extensions", 24, h2 ? h2 : "", h2 ? strlen(h2) : 0 },
+    };
+    char resp[DFWS_WS_PMD_RESPONSE_MAX];
+    dfws_ws_pmd_t p;
+    resp[0] = '\0';
+    int rc = dfws_ws_pmd_negotiate(d, hs, h2 ? 3 : 2, &p, resp);
+    if (rc != (*want != '\0') || (rc && strcmp(resp, want) != 0)) {
+        fprintf(stderr, "  %s: offer [%s]%s%s -> %d [%s], expected [%s]\n",
+                g_case, h1, h2 ? " + " : "", h2 ? h2 : "", rc, rc ? resp : "",
+                want);
+        g_case_failed = 1;
+    }
+    if (rc)
+        CHECK(p.server_bits >= 9 && p.server_bits <= 15 &&
+              p.client_bits >= 8 && p.client_bits <= 15);
+    else
+        CHECK(p.server_bits == 0 && p.client_bits == 0);
+}
+
+#define PMD_BASE "permessage-deflate; server_no_context_takeover; " \
+                 "client_no_context_takeover"
+
+static void test_pmd_negotiation(void)
+{
+    const dfws_ws_deflate_t *d = g_deflate;
+    /* what browsers send (Chromium, Firefox) */
+    expect_offer(d, "permessage-deflate; client_max_window_bits", NULL, PMD_BASE);
+    expect_offer(d, "permessage-deflate", NULL, PMD_BASE);
+    /* Python websockets' default offer */
+    expect_offer(d, "permessage-deflate; server_max_window_bits=12; "
+                 "client_max_window_bits=12", NULL,
+                 PMD_BASE "; server_max_window_bits=12; client_max_window_bits=12");
+    expect_offer(d, "permessage-deflate; server_no_context_takeover; "
+                 "client_no_context_takeover", NULL, PMD_BASE);
+    expect_offer(d, "permessage-deflate;server_max_window_bits=9", NULL,
+                 PMD_BASE "; server_max_window_bits=9");
+    expect_offer(d, "permessage-deflate ; client_max_window_bits = \"10\"", NULL,
+                 PMD_BASE "; client_max_window_bits=10");
+    expect_offer(d, "PerMessage-Deflate; SERVER_MAX_WINDOW_BITS=15", NULL,
+                 PMD_BASE "; server_max_window_bits=15");
+    /* declined: cannot be honoured (zlib has no 256-byte raw window) */
+    expect_offer(d, "permessage-deflate; server_max_window_bits=8", NULL, "");
+    /* declined: invalid offers */
+    static const char *bad[] = {
+        "permessage-deflate; foo",
+        "permessage-deflate; foo=1",
+        "permessage-deflate; server_no_context_takeover; server_no_context_takeover",
+        "permessage-deflate; client_max_window_bits; client_max_window_bits=9",
+        "permessage-deflate; server_no_context_takeover=1",
+        "permessage-deflate; client_no_context_takeover=\"\"",
+        "permessage-deflate; server_max_window_bits",
+        "permessage-deflate; server_max_window_bits=16",
+        "permessage-deflate; server_max_window_bits=7",
+        "permessage-deflate; server_max_window_bits=010",
+        "permessage-deflate; client_max_window_bits=abc",
+        "permessage-deflate; client_max_window_bits=",
+        "permessage-deflate; client_max_window_bits=\"10",
+        "permessage-deflate;",
+        "permessage-deflate;;",
+        "permessage-deflate x",
+        "permessage-deflate; =1",
+        "x-webkit-deflate-frame",
+        "permessage-deflatex",
+        "",
+        ",,,",
+        "\"permessage-deflate\"",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        expect_offer(d, bad[i], NULL, "");
+    /* the first acceptable offer wins; the others are skipped */
+    expect_offer(d, "permessage-deflate; server_max_window_bits=8, "
+                 "permessage-deflate; server_max_window_bits=10", NULL,
+                 PMD_BASE "; server_max_window_bits=10");
+    expect_offer(d, "permessage-deflate; foo, permessage-deflate", NULL, PMD_BASE);
+    expect_offer(d, "x-foo; a=\"b,permessage-deflate\", permessage-deflate; "
+                 "client_max_window_bits=11", NULL,
+                 PMD_BASE "; client_max_window_bits=11");
+    expect_offer(d, " , permessage-deflate , ", NULL, PMD_BASE);
+    expect_offer(d, "x-foo", "permessage-deflate", PMD_BASE);
+    expect_offer(d, "permessage-deflate; x", "permessage-deflate; "
+                 "server_max_window_bits=13", PMD_BASE "; server_max_window_bits=13");
+    /* no extension configured: nothing is accepted */
+    expect_offer(NULL, "permessage-deflate", NULL, "");
+
+    /* a server configured with a smaller window says so; it asks the
+     * client for one only if the client offered client_max_window_bits */
+    dfws_ws_deflate_t *d12 = dfws_ws_deflate_new(6, 0, 12);
+    CHECK(d12 != NULL);
+    expect_offer(d12, "permessage-deflate", NULL,
+                 PMD_BASE "; server_max_window_bits=12");
+    expect_offer(d12, "permessage-deflate; client_max_window_bits", NULL,
+                 PMD_BASE "; server_max_window_bits=12; client_max_window_bits=12");
+    expect_offer(d12, "permessage-deflate; server_max_window_bits=14; "
+                 "client_max_window_bits=9", NULL,
+                 PMD_BASE "; server_max_window_bits=12; client_max_window_bits=9");
+    dfws_ws_deflate_free(d12);
+    CHECK(dfws_ws_deflate_new(0, 0, 15) == NULL);
+    CHECK(dfws_ws_deflate_new(6, 0, 8) == NULL);
+}
+
+/* A client frame whose payload is given as bytes (already compressed). */
+static void zframe(bb_t *b, int fin, int rsv1, int op, const char *hex_bytes,
+                   size_t n)
+{
+    frame_x(b, fin, rsv1 ? 4 : 0, op, hex_bytes, n, 0);
+}
+
+static void test_pmd_rfc7692_examples(void)
+{
+    dfws_ws_config_t cfg;
+    pmd_config(&cfg);
+    /* 7.2.3.1: "Hello" in one compressed frame */
+    bb_t a = { 0 };
+    zframe(&a, 1, 1, 1, "\xf2\x48\xcd\xc9\xc9\x07\x00", 7);
+    expect_all(&cfg, setup_pmd, &a, "M:T:5'Hello' R0");
+    /* ... and fragmented: RSV1 on the first frame only */
+    bb_t b = { 0 };
+    zframe(&b, 0, 1, 1, "\xf2\x48\xcd", 3);
+    zframe(&b, 1, 0, 0, "\xc9\xc9\x07\x00", 4);
+    expect_all(&cfg, setup_pmd, &b, "M:T:5'Hello' R0");
+    /* 7.2.3.2: the second message of a shared LZ77 window refers back to
+     * the first; with no context takeover agreed, it cannot inflate */
+    bb_t c = { 0 };
+    zframe(&c, 1, 1, 1, "\xf2\x48\xcd\xc9\xc9\x07\x00", 7);
+    zframe(&c, 1, 1, 1, "\xf2\x00\x11\x00\x00", 5);
+    expect_all(&cfg, setup_pmd, &c, "M:T:5'Hello' W:close:1007 C:e:1006:1007 R-4");
+    /* 7.2.3.3: a stored (uncompressed) block */
+    bb_t e = { 0 };
+    zframe(&e, 1, 1, 1, "\x00\x05\x00\xfa\xff\x48\x65\x6c\x6c\x6f\x00", 11);
+    expect_all(&cfg, setup_pmd, &e, "M:T:5'Hello' R0");
+    /* 7.2.3.4: two DEFLATE blocks in one message */
+    bb_t f = { 0 };
+    zframe(&f, 1, 1, 1, "\xf2\x48\x05\x00\x00\x00\xff\xff\xca\xc9\xc9\x07\x00", 13);
+    expect_all(&cfg, setup_pmd, &f, "M:T:5'Hello' R0");
+    /* 7.2.3.5: a block with BFINAL set (the appended tail is ignored) */
+    bb_t g = { 0 };
+    zframe(&g, 1, 1, 1, "\xf3\x48\xcd\xc9\xc9\x07\x00\x00", 8);
+    zframe(&g, 1, 1, 2, "\xf3\x48\xcd\xc9\xc9\x07\x00\x00", 8);
+    expect_all(&cfg, setup_pmd, &g, "M:T:5'Hello' M:B:5'Hello' R0");
+    /* compressed and plain messages mix; an empty compressed message */
+    bb_t h = { 0 };
+    zframe(&h, 1, 1, 1, "\x00", 1);
+    frame_s(&h, 1, 1, "plain");
+    zframe(&h, 1, 1, 1, "\xf2\x48\xcd\xc9\xc9\x07\x00", 7);
+    expect_all(&cfg, setup_pmd, &h, "M:T:0'' M:T:5'plain' M:T:5'Hello' R0");
+    bb_free(&a); bb_free(&b); bb_free(&c); bb_free(&e); bb_free(&f);
+    bb_free(&g); bb_free(&h);
+}
+
+static void test_pmd_fragmented_and_large(void)
+{
+    dfws_ws_config_t cfg;
+    pmd_config(&cfg);
+    /* 20000 bytes of text compressed, cut into 7 frames with pings
+     * between them; fed in every chunking */
+    static uint8_t text[20000];
+    for (size_t i = 0; i < sizeof(text); i++)
+        text[i] = (uint8_t)('a' + (i * 7 + i / 13) % 26);
+    bb_t z = { 0 }, in = { 0 };
+    raw_deflate(text, sizeof(text), &z);
+    size_t step = z.len / 7 + 1;
+    for (size_t off = 0; off < z.len; off += step) {
+        size_t n = z.len - off < step ? z.len - off : step;
+        frame_x(&in, off + n == z.len, off == 0 ? 4 : 0, off == 0 ? 1 : 0,
+                z.p + off, n, 0);
+        if (off == 0)
+            frame_s(&in, 1, 9, "p");
+    }
+    expect_all(&cfg, setup_pmd, &in,
+               fmt("W:pong:1'p' M:T:%s R0", desc(text, sizeof(text))));
+    /* the message split across feeds holds the inflater; a complete one
+     * gives it back */
+    bb_t part = { 0 };
+    bb_put(&part, in.p, in.len - 3);
+    expect_all(&cfg, setup_pmd, &part, "W:pong:1'p' R0 +fc +msg +zin");
+    bb_free(&z); bb_free(&in); bb_free(&part);
+
+    /* binary data that does not compress */
+    static uint8_t noise[3000];
+    uint32_t x = 12345;
+    for (size_t i = 0; i < sizeof(noise); i++) {
+        x = x * 1103515245u + 12345u;
+        noise[i] = (uint8_t)(x >> 16);
+    }
+    bb_t nz = { 0 }, nin = { 0 };
+    raw_deflate(noise, sizeof(noise), &nz);
+    frame_x(&nin, 1, 4, 2, nz.p, nz.len, 0);
+    expect_all(&cfg, setup_pmd, &nin, fmt("M:B:%s R0", desc(noise, sizeof(noise))));
+    bb_free(&nz); bb_free(&nin);
+}
+
+static void test_pmd_errors(void)
+{
+    dfws_ws_config_t cfg;
+    pmd_config(&cfg);
+    /* RSV1 on a continuation frame */
+    bb_t a = { 0 };
+    frame_s(&a, 0, 1, "Hel");
+    zframe(&a, 1, 1, 0, "lo", 2);
+    expect_all(&cfg, setup_pmd, &a, "W:close:1002 C:e:1006:1002 R-4");
+    bb_t a2 = { 0 };
+    zframe(&a2, 0, 1, 1, "\xf2\x48\xcd", 3);
+    zframe(&a2, 1, 1, 0, "\xc9\xc9\x07\x00", 4);
+    expect_all(&cfg, setup_pmd, &a2, "W:close:1002 C:e:1006:1002 R-4");
+    /* RSV1 on control frames */
+    for (int op = 8; op <= 10; op++) {
+        bb_t c = { 0 };
+        frame_x(&c, 1, 4, op, "", 0, 0);
+        expect_all(&cfg, setup_pmd, &c, "W:close:1002 C:e:1006:1002 R-4");
+        bb_free(&c);
+    }
+    /* RSV2, RSV3 stay reserved */
+    for (int rsv = 1; rsv <= 3; rsv++) {
+        bb_t c = { 0 };
+        frame_x(&c, 1, rsv | 4, 1, "\x00", 1, 0);
+        expect_all(&cfg, setup_pmd, &c, "W:close:1002 C:e:1006:1002 R-4");
+        bb_free(&c);
+    }
+    /* RSV1 on a connection that did not negotiate the extension (the
+     * config has it, this connection does not) */
+    bb_t n = { 0 };
+    zframe(&n, 1, 1, 1, "\xf2\x48\xcd\xc9\xc9\x07\x00", 7);
+    expect_all(&cfg, NULL, &n, "W:close:1002 C:e:1006:1002 R-4");
+    /* not DEFLATE data: 1007 */
+    bb_t g = { 0 };
+    zframe(&g, 1, 1, 2, "\xff\xff\xff\xff", 4);
+    expect_all(&cfg, setup_pmd, &g, "W:close:1007 C:e:1006:1007 R-4");
+    /* the inflated text is checked for UTF-8: bad bytes, and a message
+     * that ends inside a character */
+    bb_t z1 = { 0 }, u = { 0 };
+    raw_deflate("ok \xed\xa0\x80 surrogate", 15, &z1);
+    frame_x(&u, 1, 4, 1, z1.p, z1.len, 0);
+    expect_all(&cfg, setup_pmd, &u, "W:close:1007 C:e:1006:1007 R-4");
+    bb_t z2 = { 0 }, u2 = { 0 };
+    raw_deflate("cut \xe2\x82", 6, &z2);
+    frame_x(&u2, 1, 4, 1, z2.p, z2.len, 0);
+    expect_all(&cfg, setup_pmd, &u2, "W:close:1007 C:e:1006:1007 R-4");
+    /* the same bytes as binary are fine */
+    bb_t u3 = { 0 };
+    frame_x(&u3, 1, 4, 2, z2.p, z2.len, 0);
+    expect_all(&cfg, setup_pmd, &u3, fmt("M:B:%s R0", desc("cut \xe2\x82", 6)));
+    bb_free(&a); bb_free(&a2); bb_free(&n); bb_free(&g); bb_free(&z1);
+    bb_free(&u); bb_free(&z2); bb_free(&u2); bb_free(&u3);
+}
+
+/* A decompression bomb: the limit applies to the inflated size, and no
+ * more than limit + 1 bytes are ever produced. */
+static void test_pmd_bomb(void)
+{
+    dfws_ws_config_t cfg;
+    pmd_config(&cfg);
+    cfg.max_message_size = 1 << 20;
+    size_t big = (size_t)16 << 20;
+    uint8_t *zeros = calloc(1, big);
+    if (zeros == NULL)
+        abort();
+    bb_t z = { 0 }, in = { 0 };
+    raw_deflate(zeros, big, &z); /* 16 MiB -> about 16 KiB */
+    CHECK(z.len < 20000);
+    frame_x(&in, 1, 4, 2, z.p, z.len, 0);
+    expect_all(&cfg, setup_pmd, &in, "W:close:1009 C:e:1006:1009 R-4");
+    rec_t *r = malloc(sizeof(*r));
+    if (r == NULL)
+        abort();
+    rec_init(r, &cfg);
+    setup_pmd(r);
+    CHECK_INT(dfws_ws_feed(&r->ws, in.p, in.len), DFWS_WS_E_CLOSED);
+    CHECK(r->cap_at_close <= cfg.max_message_size + 1);
+    rec_finish(r, 0);
+    free(r);
+    /* spread over many frames, too */
+    bb_t many = { 0 };
+    size_t step = 1000;
+    for (size_t off = 0; off < z.len; off += step) {
+        size_t n = z.len - off < step ? z.len - off : step;
+        frame_x(&many, off + n == z.len, off == 0 ? 4 : 0, off == 0 ? 2 : 0,
+                z.p + off, n, 0);
+    }
+    rec_t *r2 = malloc(sizeof(*r2));
+    if (r2 == NULL)
+        abort();
+    rec_init(r2, &cfg);
+    setup_pmd(r2);
+    CHECK_INT(dfws_ws_feed(&r2->ws, many.p, many.len), DFWS_WS_E_CLOSED);
+    CHECK(r2->cap_at_close <= cfg.max_message_size + 1);
+    rec_finish(r2, 0);
+    CHECK_STR(r2->log, "W:close:1009 C:e:1006:1009 R0");
+    free(r2);
+    bb_free(&many);
+
+    /* exactly at the limit: delivered; one byte more: 1009 */
+    cfg.max_message_size = 5000;
+    cfg.max_frame_size = 64; /* the compressed frames are small */
+    bb_t zok = { 0 }, ok = { 0 }, zover = { 0 }, over = { 0 };
+    raw_deflate(zeros, 5000, &zok);
+    frame_x(&ok, 1, 4, 2, zok.p, zok.len, 0);
+    expect_all(&cfg, setup_pmd, &ok, fmt("M:B:%s R0", desc(zeros, 5000)));
+    raw_deflate(zeros, 5001, &zover);
+    frame_x(&over, 1, 4, 2, zover.p, zover.len, 0);
+    expect_all(&cfg, setup_pmd, &over, "W:close:1009 C:e:1006:1009 R-4");
+    /* max_frame_size applies to the compressed frame as received */
+    cfg.max_frame_size = 8;
+    expect_all(&cfg, setup_pmd, &ok, "W:close:1009 C:e:1006:1009 R-4");
+    bb_free(&zok); bb_free(&ok); bb_free(&zover); bb_free(&over);
+    bb_free(&z); bb_free(&in);
+    free(zeros);
+}
+
+static void test_pmd_send(void)
+{
+    dfws_ws_config_t cfg;
+    dfws_ws_deflate_stats_t st0, st;
+    pmd_config(&cfg);
+    rec_t *r = malloc(sizeof(*r));
+    if (r == NULL)
+        abort();
+
+    /* RFC 7692 7.2.3.1's "Hello" takes 7 bytes compressed: not smaller,
+     * so it goes as it is; ten of them shrink */
+    rec_init(r, &cfg);
+    setup_pmd(r);
+    CHECK_INT(dfws_ws_send(&r->ws, 0, (const uint8_t *)"Hello", 5), 0);
+    CHECK(r->out.len == 7 && !memcmp(r->out.p, "\x81\x05Hello", 7));
+    const char *h10 = "HelloHelloHelloHelloHelloHelloHelloHelloHelloHello";
+    CHECK_INT(dfws_ws_send(&r->ws, 0, (const uint8_t *)h10, 50), 0);
+    CHECK(r->out.len > 9 && r->out.p[7] == 0xc1 && r->out.p[8] < 50);
+    rec_finish(r, 0);
+    CHECK_STR(r->log, fmt("W:text:5'Hello' W:text+z10:%s R0", desc(h10, 50)));
+
+    /* no extension on this connection: plain */
+    rec_init(r, &cfg);
+    CHECK_INT(dfws_ws_send(&r->ws, 0, (const uint8_t *)"Hello", 5), 0);
+    rec_finish(r, 0);
+    CHECK_STR(r->log, "W:text:5'Hello' R0");
+
+    /* below the threshold, or not smaller once compressed: plain */
+    dfws_ws_deflate_t *d = dfws_ws_deflate_new(1, 100, 15);
+    cfg.deflate = d;
+    static uint8_t noise[1000], text[1000];
+    uint32_t x = 99;
+    for (size_t i = 0; i < sizeof(noise); i++) {
+        x = x * 1103515245u + 12345u;
+        noise[i] = (uint8_t)(x >> 16);
+        text[i] = (uint8_t)('a' + i % 3);
+    }
+    rec_init(r, &cfg);
+    setup_pmd(r);
+    CHECK_INT(dfws_ws_send(&r->ws, 1, text, 99), 0);
+    CHECK_INT(dfws_ws_send(&r->ws, 1, noise, sizeof(noise)), 0);
+    CHECK_INT(dfws_ws_send(&r->ws, 1, text, 100), 0);
+    rec_finish(r, 0);
+    CHECK_STR(r->log, fmt("W:binary:%s W:binary:%s W:binary+z8:%s R0",
+                          desc(text, 99), desc(noise, sizeof(noise)),
+                          desc(text, 100)));
+
+    /* a broadcast: the same message to many connections is compressed
+     * once and the same bytes go to each */
+    dfws_ws_deflate_get_stats(d, &st0);
+    bb_t first = { 0 };
+    for (int i = 0; i < 5; i++) {
+        rec_init(r, &cfg);
+        setup_pmd(r);
+        CHECK_INT(dfws_ws_send(&r->ws, 0, text, sizeof(text)), 0);
+        if (i == 0)
+            bb_put(&first, r->out.p, r->out.len);
+        else
+            CHECK(r->out.len == first.len && !memcmp(r->out.p, first.p, first.len));
+        rec_finish(r, 0);
+    }
+    dfws_ws_deflate_get_stats(d, &st);
+    CHECK_INT(st.compressed - st0.compressed, 1);
+    CHECK_INT(st.reused - st0.reused, 4);
+    /* several broadcasts delivered in turn (A, B, C to each window) are
+     * each compressed once too */
+    dfws_ws_deflate_get_stats(d, &st0);
+    static uint8_t msgs[3][400];
+    for (int m = 0; m < 3; m++)
+        for (size_t i = 0; i < sizeof(msgs[m]); i++)
+            msgs[m][i] = (uint8_t)('a' + (i % (5 + m)));
+    for (int i = 0; i < 4; i++) {
+        rec_init(r, &cfg);
+        setup_pmd(r);
+        for (int m = 0; m < 3; m++)
+            CHECK_INT(dfws_ws_send(&r->ws, 0, msgs[m], sizeof(msgs[m])), 0);
+        rec_finish(r, 0);
+        for (int m = 0; m < 3; m++)
+            CHECK(strstr(r->log, fmt(":%s", desc(msgs[m], sizeof(msgs[m])))) != NULL);
+        CHECK(!strstr(r->log, "W:text:"));
+    }
+    dfws_ws_deflate_get_stats(d, &st);
+    CHECK_INT(st.compressed - st0.compressed, 3);
+    CHECK_INT(st.reused - st0.reused, 9);
+    dfws_ws_deflate_get_stats(d, &st0);
+    /* another window size is another compression */
+    rec_init(r, &cfg);
+    dfws_ws_pmd_t p10 = { 10, 15, 1, 0 };
+    dfws_ws_set_pmd(&r->ws, &p10);
+    CHECK_INT(dfws_ws_send(&r->ws, 0, text, sizeof(text)), 0);
+    rec_finish(r, 0);
+    CHECK(strstr(r->log, "W:text+z") && strstr(r->log, desc(text, sizeof(text))));
+    dfws_ws_deflate_get_stats(d, &st);
+    CHECK_INT(st.compressed - st0.compressed, 1);
+    /* a different message of the same length is compressed anew */
+    text[500] = 'z';
+    rec_init(r, &cfg);
+    setup_pmd(r);
+    CHECK_INT(dfws_ws_send(&r->ws, 0, text, sizeof(text)), 0);
+    rec_finish(r, 0);
+    CHECK(strstr(r->log, desc(text, sizeof(text))) != NULL);
+    dfws_ws_deflate_get_stats(d, &st);
+    CHECK_INT(st.compressed - st0.compressed, 2);
+    bb_free(&first);
+
+    /* echo through the codec: what we send, a client inflates */
+    cfg.deflate = g_deflate;
+    bb_t in = { 0 }, z = { 0 };
+    raw_deflate(text, sizeof(text), &z);
+    frame_x(&in, 1, 4, 1, z.p, z.len, 0);
+    dfws_ws_config_t ecfg = cfg;
+    ecfg.deflate = g_deflate;
+    rec_init(r, &ecfg);
+    setup_pmd(r);
+    r->reply_on_message = 1;
+    CHECK_INT(dfws_ws_feed(&r->ws, in.p, in.len), 0);
+    rec_finish(r, 0);
+    CHECK(strstr(r->log, "W:text+z") != NULL);
+    bb_free(&in); bb_free(&z);
+    free(r);
+    dfws_ws_deflate_free(d);
+}
+
 int main(void)
 {
+    g_deflate = dfws_ws_deflate_new(6, 0, 15);
     RUN(test_accept_key);
     RUN(test_handshake_check);
     RUN(test_parse_protocols);
@@ -1410,6 +1938,13 @@ int main(void)
     RUN(test_send);
     RUN(test_write_failure_is_fatal);
     RUN(test_reentrant_feed_refused);
+    RUN(test_pmd_negotiation);
+    RUN(test_pmd_rfc7692_examples);
+    RUN(test_pmd_fragmented_and_large);
+    RUN(test_pmd_errors);
+    RUN(test_pmd_bomb);
+    RUN(test_pmd_send);
+    dfws_ws_deflate_free(g_deflate);
     printf("%d passed, %d failed\n", g_passed, g_failed);
     return g_failed ? 1 : 0;
 }

@@ -300,12 +300,13 @@ def test_firefox_style_connection_header(srv):
 
 
 def test_unsupported_extension_not_negotiated(srv):
-    # no extension is implemented: permessage-deflate must not be accepted
-    # (else the client would send RSV1 frames the server rejects)
+    # only permessage-deflate is implemented (tests/websocket/test_ws_deflate.py):
+    # another extension must not be accepted (else the client would send RSV1
+    # frames the server rejects)
     c = RawConn.tcp(srv.port)
     try:
         c.send(upgrade_request("/echo", headers=[
-            ("Sec-WebSocket-Extensions", "permessage-deflate; client_max_window_bits")]))
+            ("Sec-WebSocket-Extensions", "x-webkit-deflate-frame; no_context_takeover")]))
         status, headers = c.read_head()
         assert status == 101
         assert "sec-websocket-extensions" not in dict(headers), headers

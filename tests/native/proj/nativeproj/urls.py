@@ -7,4 +7,5 @@ urlpatterns = [
     path("login/<str:username>/", views.login_page),
     path("trigger/", views.trigger_view),
     path("pid/", views.pid),
+    path("deflate-stats/", views.deflate_stats),
 ]

@@ -2,6 +2,7 @@
 tests read the window key without parsing HTML."""
 import json
 import os
+import sys
 
 from django.contrib.auth import get_user_model, login
 from django.http import HttpResponseBadRequest, JsonResponse
@@ -57,3 +58,10 @@ def trigger_view(request):
 
 def pid(request):
     return JsonResponse({"pid": os.getpid()})
+
+
+def deflate_stats(request):
+    """The server's permessage-deflate counters (dfws._dfws, loaded by
+    dfws-asgi at start-up; never imported here)."""
+    module = sys.modules.get("dfws._dfws")
+    return JsonResponse(module.ws_deflate_stats() if module else {})
