@@ -19,33 +19,8 @@
 /* Growable byte buffers are server/buf.h's dfws_buf_t. */
 #include "buf.h"
 
-/* ---- string-keyed hash map (keys copied and owned by the map) ---------- */
-typedef struct dfws_map_entry_s {
-    struct dfws_map_entry_s *next;
-    char *key;
-    size_t klen;
-    uint32_t hash;
-    void *value;
-} dfws_map_entry_t;
-
-typedef struct dfws_map_s {
-    dfws_map_entry_t **buckets;
-    size_t nbuckets;
-    size_t count;
-} dfws_map_t;
-
-void dfws_map_init(dfws_map_t *m);
-/* Frees entries and keys; values are the caller's (free them first with
- * dfws_map_foreach). */
-void dfws_map_free(dfws_map_t *m);
-void *dfws_map_get(const dfws_map_t *m, const char *key, size_t klen);
-/* Insert or replace; returns 0 or DFWS_LAYER_ENOMEM. */
-int dfws_map_put(dfws_map_t *m, const char *key, size_t klen, void *value);
-/* Remove; returns the value that was stored, or NULL. */
-void *dfws_map_del(dfws_map_t *m, const char *key, size_t klen);
-/* Iteration safe against deleting the current entry from inside fn. */
-void dfws_map_foreach(dfws_map_t *m, void (*fn)(void *ctx, const char *key, size_t klen, void *value),
-                      void *ctx);
+/* The string-keyed hash map is server/map.h's dfws_map_t. */
+#include "map.h"
 
 /* ---- msgpack helpers (no allocation unless stated) --------------------- */
 /* Size in bytes of the msgpack object at p (validated, nesting <= 64). */

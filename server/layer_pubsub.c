@@ -252,7 +252,7 @@ static int pubsub_group_add(dfws_layer_t *l, const char *group, const char *chan
             return DFWS_LAYER_ENOMEM;
         }
     }
-    return dfws_map_put(members, channel, strlen(channel), (void *)1);
+    return dfws_map_put(members, channel, strlen(channel), (void *)1) ? DFWS_LAYER_ENOMEM : 0;
 }
 
 static int pubsub_group_discard(dfws_layer_t *l, const char *group, const char *channel)

@@ -1,5 +1,6 @@
 #include "native.h"
 #include "log.h"
+#include "map.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -26,14 +27,31 @@ struct dfws_native_s {
     const dfws_native_ops_t *ops;
     void *ud;
     dfws_native_stats_t stats;
+    dfws_map_t groups;        /* group name -> group_t*: the groups local windows joined */
 };
+
+/* One group (a df_websockets topic) as this process takes part in it: ONE
+ * member channel of this process joins the layer's group, however many
+ * windows here belong to it, and a message for it is fanned out here to
+ * the group's windows. A group_send then names one channel per process
+ * instead of one per window (channels_redis builds, and Redis stores, the
+ * list), and the wire format is unchanged for every sender. */
+typedef struct group_s {
+    dfws_native_t *n;
+    char *name;
+    char *channel;            /* this process's member of the group */
+    dfws_window_t **windows;  /* local windows in the group (unordered) */
+    size_t nwindows, cap;
+    int delivering;           /* inside fan_out: freeing is deferred */
+} group_t;
 
 struct dfws_window_s {
     dfws_native_t *n;
     dfws_wsconn_t *wc;        /* NULL once the connection is gone */
     void *app;
-    char *channel;            /* set once connected */
-    char **groups;
+    char *channel;            /* set once connected: for messages to this window alone */
+    group_t **groups;         /* the groups it joined, and its index in each */
+    size_t *group_pos;
     size_t ngroups;
     char *wi_mp;              /* msgpack of the WindowInfo dict */
     size_t wi_len;
@@ -60,6 +78,7 @@ int dfws_native_new(dfws_layer_t *layer, const dfws_native_config_t *cfg,
     n->connect_capacity = cfg->connect_capacity;
     n->ops = ops;
     n->ud = ud;
+    dfws_map_init(&n->groups);
     if (cfg->queues_json) {
         json_error_t jerr;
         n->queues = json_loads(cfg->queues_json, 0, &jerr);
@@ -75,10 +94,20 @@ int dfws_native_new(dfws_layer_t *layer, const dfws_native_config_t *cfg,
     return 0;
 }
 
+static void group_free(group_t *g);
+
+static void free_group_cb(void *ctx, const char *key, size_t klen, void *value)
+{
+    (void)ctx, (void)key, (void)klen;
+    group_free(value);
+}
+
 void dfws_native_free(dfws_native_t *n)
 {
     if (!n)
         return;
+    dfws_map_foreach(&n->groups, free_group_cb, NULL);
+    dfws_map_free(&n->groups);
     json_decref(n->queues);
     free(n->ws_url);
     free(n);
@@ -163,9 +192,8 @@ static void connect_done(dfws_window_t *w)
 
 static void window_free(dfws_window_t *w)
 {
-    for (size_t i = 0; i < w->ngroups; i++)
-        free(w->groups[i]);
     free(w->groups);
+    free(w->group_pos);
     free(w->channel);
     free(w->wi_mp);
     free(w);
@@ -173,34 +201,43 @@ static void window_free(dfws_window_t *w)
 
 /* ---- deliveries: layer -> browser, no Python -------------------------------- */
 
-static void on_deliver(void *ud, const char *channel, const char *mp, size_t len)
+/* The text of a ws_message (mp: a channel-layer message), or NULL when it is
+ * not one we can send (logged once, with `who`, counted dropped `n_drop`). */
+static const char *ws_message_text(dfws_native_t *n, const char *who, const char *mp, size_t len,
+                                   size_t *mlen, size_t n_drop)
 {
-    dfws_window_t *w = ud;
-    dfws_native_t *n = w->n;
     const char *type, *msg;
-    size_t tlen, mlen;
-    if (!w->wc || dfws_layer_msg_peek(mp, len, &type, &tlen, &msg, &mlen) || tlen != 10 ||
+    size_t tlen;
+    if (dfws_layer_msg_peek(mp, len, &type, &tlen, &msg, mlen) || tlen != 10 ||
         memcmp(type, "ws_message", 10) || !msg) {
-        n->stats.deliveries_dropped++;
-        dfws_log_warn("native window %s: dropped a message that is not a ws_message with a "
-                      "string message",
-                      channel);
-        return;
+        n->stats.deliveries_dropped += n_drop;
+        dfws_log_warn("native %s: dropped a message that is not a ws_message with a string "
+                      "message", who);
+        return NULL;
     }
     uint8_t utf8 = 0;
-    if (dfws_ws_utf8_check(&utf8, (const uint8_t *)msg, mlen) || utf8) {
+    if (dfws_ws_utf8_check(&utf8, (const uint8_t *)msg, *mlen) || utf8) {
         /* A text frame must be UTF-8 (RFC 6455 8.1): sent as it is, the
          * browser would close the socket with 1007. df_websockets messages
          * are JSON text, so it is no message of ours: dropped. */
+        n->stats.deliveries_dropped += n_drop;
+        dfws_log_warn("native %s: dropped a ws_message whose text is not valid UTF-8", who);
+        return NULL;
+    }
+    return msg;
+}
+
+static void send_text(dfws_window_t *w, const char *msg, size_t mlen)
+{
+    dfws_native_t *n = w->n;
+    if (!w->wc) {
         n->stats.deliveries_dropped++;
-        dfws_log_warn("native window %s: dropped a ws_message whose text is not valid UTF-8",
-                      channel);
         return;
     }
     if (dfws_wsconn_write_pending(w->wc) > SLOW_WINDOW_LIMIT) {
         /* A reader this slow would make the server hold its messages forever. */
         n->stats.deliveries_dropped++;
-        dfws_log_warn("native window %s reads too slowly; closing it", channel);
+        dfws_log_warn("native window %s reads too slowly; closing it", w->channel);
         dfws_wsconn_close(w->wc, 1008, "too slow", 8);
         return;
     }
@@ -208,6 +245,112 @@ static void on_deliver(void *ud, const char *channel, const char *mp, size_t len
         n->stats.deliveries++;
     else
         n->stats.deliveries_dropped++;
+}
+
+/* A message sent to one window's own channel. */
+static void on_deliver(void *ud, const char *channel, const char *mp, size_t len)
+{
+    dfws_window_t *w = ud;
+    size_t mlen;
+    const char *msg = ws_message_text(w->n, channel, mp, len, &mlen, 1);
+    if (msg)
+        send_text(w, msg, mlen);
+}
+
+/* A message for a group: checked once, then written to each local window of
+ * the group. Windows leave by swapping the last one into their place, so
+ * the loop runs from the end: a window closed while it is sent to (a slow
+ * reader) is replaced by one that was already served. */
+static void on_group_deliver(void *ud, const char *channel, const char *mp, size_t len)
+{
+    group_t *g = ud;
+    size_t mlen;
+    (void)channel;
+    const char *msg = ws_message_text(g->n, g->name, mp, len, &mlen, g->nwindows);
+    if (!msg)
+        return;
+    g->delivering = 1;
+    for (size_t i = g->nwindows; i-- > 0;)
+        if (i < g->nwindows)
+            send_text(g->windows[i], msg, mlen);
+    g->delivering = 0;
+    if (!g->nwindows)
+        group_free(g); /* every window left while it was being served */
+}
+
+static void group_free(group_t *g)
+{
+    free(g->windows);
+    free(g->channel);
+    free(g->name);
+    free(g);
+}
+
+/* The window joins group `name`: this process's member joins the layer's
+ * group with the first local window. 0, or -1 (out of memory, layer). */
+static int group_join(dfws_window_t *w, const char *name)
+{
+    dfws_native_t *n = w->n;
+    size_t nlen = strlen(name);
+    group_t *g = dfws_map_get(&n->groups, name, nlen);
+    for (size_t i = 0; g && i < w->ngroups; i++)
+        if (w->groups[i] == g)
+            return 0; /* listed twice */
+    if (!g) {
+        char channel[DFWS_LAYER_CHANNEL_BUF];
+        if (!(g = calloc(1, sizeof(*g))))
+            return -1;
+        g->n = n;
+        g->name = strdup(name);
+        if (!g->name || dfws_layer_new_channel(n->layer, channel, sizeof(channel)) ||
+            !(g->channel = strdup(channel)) || dfws_map_put(&n->groups, name, nlen, g)) {
+            group_free(g);
+            return -1;
+        }
+        if (dfws_layer_listen(n->layer, g->channel, on_group_deliver, g)) {
+            dfws_map_del(&n->groups, name, nlen);
+            group_free(g);
+            return -1;
+        }
+        dfws_layer_group_add(n->layer, g->name, g->channel);
+    }
+    if (g->nwindows == g->cap) {
+        size_t cap = g->cap ? g->cap * 2 : 4;
+        dfws_window_t **ws = realloc(g->windows, cap * sizeof(*ws));
+        if (!ws)
+            return -1;
+        g->windows = ws;
+        g->cap = cap;
+    }
+    w->groups[w->ngroups] = g;
+    w->group_pos[w->ngroups] = g->nwindows;
+    g->windows[g->nwindows++] = w;
+    w->ngroups++;
+    return 0;
+}
+
+/* The window leaves group g; the process leaves the layer's group with the
+ * last local window. */
+static void group_leave(dfws_window_t *w, size_t k)
+{
+    group_t *g = w->groups[k];
+    dfws_native_t *n = w->n;
+    size_t pos = w->group_pos[k], last = g->nwindows - 1;
+    if (pos != last) {
+        dfws_window_t *moved = g->windows[last];
+        g->windows[pos] = moved;
+        for (size_t j = 0; j < moved->ngroups; j++)
+            if (moved->groups[j] == g)
+                moved->group_pos[j] = pos;
+    }
+    g->nwindows--;
+    if (g->nwindows)
+        return;
+    dfws_layer_group_discard(n->layer, g->name, g->channel);
+    dfws_layer_unlisten(n->layer, g->channel);
+    dfws_map_del(&n->groups, g->name, strlen(g->name));
+    if (!g->delivering)
+        group_free(g);
 }
 
 int dfws_native_connected(dfws_window_t *w, const char *wi_mp, size_t mp_len,
@@ -222,8 +365,9 @@ int dfws_native_connected(dfws_window_t *w, const char *wi_mp, size_t mp_len,
         goto refuse;
     w->channel = strdup(channel);
     w->wi_mp = malloc(mp_len ? mp_len : 1);
-    w->groups = calloc(ngroups ? ngroups : 1, sizeof(char *));
-    if (!w->channel || !w->wi_mp || !w->groups)
+    w->groups = calloc(ngroups ? ngroups : 1, sizeof(*w->groups));
+    w->group_pos = calloc(ngroups ? ngroups : 1, sizeof(*w->group_pos));
+    if (!w->channel || !w->wi_mp || !w->groups || !w->group_pos)
         goto refuse;
     memcpy(w->wi_mp, wi_mp, mp_len);
     w->wi_len = mp_len;
@@ -234,10 +378,8 @@ int dfws_native_connected(dfws_window_t *w, const char *wi_mp, size_t mp_len,
             dfws_log_warn("native window: invalid group name %.100s skipped", groups[i]);
             continue;
         }
-        if (!(w->groups[w->ngroups] = strdup(groups[i])))
+        if (group_join(w, groups[i]))
             goto refuse;
-        dfws_layer_group_add(n->layer, groups[i], w->channel);
-        w->ngroups++;
     }
     if (dfws_wsconn_accept(w->wc, NULL, 0, NULL, 0))
         return -1;
@@ -532,8 +674,8 @@ static void on_closed(void *ud, dfws_wsconn_t *wc, int code)
     connect_done(w);
     if (w->channel) {
         dfws_layer_unlisten(n->layer, w->channel);
-        for (size_t i = 0; i < w->ngroups; i++)
-            dfws_layer_group_discard(n->layer, w->groups[i], w->channel);
+        while (w->ngroups)
+            group_leave(w, --w->ngroups);
     }
     if (w->accepted)
         n->stats.windows--;

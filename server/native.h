@@ -60,7 +60,10 @@ int dfws_native_start(dfws_native_t *n, dfws_wsconn_t *wc);
 
 /* The application's answer to ops->connect. `window_info_mp` is the msgpack
  * of WindowInfo.to_dict() (copied), `groups` the group names to join. The
- * window listens on a new channel, joins its groups, and is accepted. */
+ * window listens on a new channel of its own (messages to it alone), joins
+ * its groups (the process takes part in each group once, with one member
+ * channel, and fans a group's messages out to its local windows), and is
+ * accepted. */
 int dfws_native_connected(dfws_window_t *w, const char *window_info_mp, size_t mp_len,
                           const char *const *groups, size_t ngroups);
 /* Refuses with `status`: 403 (the application said no: Origin, middleware)
