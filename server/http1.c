@@ -309,22 +309,38 @@ static int header_is(const dfws_req_t *r, const dfws_hdr_t *h, const char *name)
     return h->name_len == n && !strncasecmp(r->head.base + h->name_off, name, n);
 }
 
-static int value_has_token(const char *v, size_t len, const char *token)
+int dfws_http_list_next(const char *v, size_t len, size_t *pos, const char **elem, size_t *elen)
 {
-    size_t tl = strlen(token);
-    size_t i = 0;
-    while (i < len) {
+    size_t i = *pos;
+    for (;;) {
         while (i < len && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
             i++;
+        if (i >= len) {
+            *pos = i;
+            return 0;
+        }
         size_t start = i;
         while (i < len && v[i] != ',')
             i++;
         size_t end = i;
         while (end > start && (v[end - 1] == ' ' || v[end - 1] == '\t'))
             end--;
-        if (end - start == tl && !strncasecmp(v + start, token, tl))
+        if (end > start) {
+            *pos = i;
+            *elem = v + start;
+            *elen = end - start;
             return 1;
+        }
     }
+}
+
+static int value_has_token(const char *v, size_t len, const char *token)
+{
+    size_t tl = strlen(token), pos = 0, n;
+    const char *e;
+    while (dfws_http_list_next(v, len, &pos, &e, &n))
+        if (n == tl && !strncasecmp(e, token, tl))
+            return 1;
     return 0;
 }
 
@@ -361,19 +377,12 @@ static int head_error(dfws_req_t *r, const llhttp_t *p)
             hosts++;
         } else if (header_is(r, h, "transfer-encoding")) {
             /* a list: count its codings, empty elements aside */
-            size_t j = 0, n = h->value_len;
-            while (j < n) {
-                while (j < n && (v[j] == ' ' || v[j] == '\t' || v[j] == ','))
-                    j++;
-                size_t start = j;
-                while (j < n && v[j] != ',')
-                    j++;
-                size_t end = j;
-                while (end > start && (v[end - 1] == ' ' || v[end - 1] == '\t'))
-                    end--;
-                if (end - start == 7 && !strncasecmp(v + start, "chunked", 7))
+            size_t pos = 0, n;
+            const char *e;
+            while (dfws_http_list_next(v, h->value_len, &pos, &e, &n)) {
+                if (n == 7 && !strncasecmp(e, "chunked", 7))
                     chunked++;
-                else if (end > start)
+                else
                     other_codings++;
             }
         }

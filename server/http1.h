@@ -15,6 +15,10 @@ void dfws_http1_on_data(dfws_conn_t *c, const char *data, size_t len);
 void dfws_http1_on_eof(dfws_conn_t *c);
 /* A timer of the connection fired. */
 void dfws_http1_on_timer(dfws_conn_t *c, int kind);
+/* Iterates the elements of a comma-separated header value (RFC 9110 5.6.1),
+ * skipping empty elements and the whitespace around each. *pos starts at 0;
+ * returns 1 with the next element in *elem / *elen, 0 at the end. */
+int dfws_http_list_next(const char *v, size_t len, size_t *pos, const char **elem, size_t *elen);
 /* Whether the request asks for a WebSocket upgrade. */
 int dfws_req_is_websocket(const dfws_req_t *r);
 /* Writes one access-log line in daphne's format when access logging is on;

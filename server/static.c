@@ -599,22 +599,14 @@ void dfws_static_on_drain(dfws_req_t *r)
 static int etag_matches(const char *v, size_t len, const char *etag)
 {
     const char *opaque = etag + 2; /* ours is W/"..." */
-    size_t ol = strlen(opaque);
-    size_t i = 0;
-    while (i < len) {
-        while (i < len && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
-            i++;
-        size_t start = i;
-        while (i < len && v[i] != ',')
-            i++;
-        size_t end = i;
-        while (end > start && (v[end - 1] == ' ' || v[end - 1] == '\t'))
-            end--;
-        if (end - start == 1 && v[start] == '*')
+    size_t ol = strlen(opaque), pos = 0, n;
+    const char *e;
+    while (dfws_http_list_next(v, len, &pos, &e, &n)) {
+        if (n == 1 && *e == '*')
             return 1;
-        if (end - start > 2 && v[start] == 'W' && v[start + 1] == '/')
-            start += 2;
-        if (end - start == ol && !memcmp(v + start, opaque, ol))
+        if (n > 2 && e[0] == 'W' && e[1] == '/')
+            e += 2, n -= 2;
+        if (n == ol && !memcmp(e, opaque, ol))
             return 1;
     }
     return 0;
