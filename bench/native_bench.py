@@ -176,9 +176,12 @@ def run_server(name, count, args, env, redis, workdir):
     """One server holding `count` windows; returns (Server, results dict)."""
     redis.command(b"FLUSHALL")
     port = runner.free_port()
+    # dfws-asgi runs the dfws and df_websockets its environment installed:
+    # the checkout on PYTHONPATH would shadow them (and has no built C server)
+    server_env = dict(env, PYTHONPATH=PROJ) if name == "dfws" else env
     srv = runner.Server(name, server_argv(name, port, args), port,
-                        os.path.join(workdir, "%s-%d.log" % (name, count)), cwd=PROJ, env=env,
-                        cpu=args.server_cpu)
+                        os.path.join(workdir, "%s-%d.log" % (name, count)), cwd=PROJ,
+                        env=server_env, cpu=args.server_cpu)
     res = {}
     print("== %s, %d windows" % (name, count), file=sys.stderr)
     if not srv.launch(page_check(port), args.start_timeout):
