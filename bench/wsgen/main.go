@@ -25,9 +25,21 @@
 //	                                         -> round_s, lat_us, missing, dups
 //	{"cmd":"wait","seqs":[...],"timeout":S}  -> complete, missing, last_recv
 //	{"cmd":"stats","seqs":[...]}             -> lat_us, received, first_recv, last_recv,
-//	                                            dups, unexpected, open, closed, close_codes
+//	                                            dups, unexpected, open, closed, close_codes,
+//	                                            wire_bytes, message_bytes, wire_bytes_total,
+//	                                            deflate_accepted, deflate_refused,
+//	                                            inflate_errors
 //	{"cmd":"cpu"}                            -> cpu (seconds of this process)
 //	{"cmd":"quit"}                           -> bye, cpu; closes every connection
+//
+// wire_bytes and message_bytes sum, over the first receipt of each seq by
+// each connection, the frame bytes read (headers included, before
+// inflation) and the message's bytes (after inflation); wire_bytes_total
+// counts every byte read since the handshakes (heartbeats, control frames).
+// -deflate offers permessage-deflate (RFC 7692, no context takeover either
+// way); deflate_accepted/deflate_refused count the connections whose
+// server accepted it or answered without it (they go on uncompressed), and
+// the "ready" line carries both too.
 //
 // Latencies are receive time minus the sender's timestamp, in microseconds,
 // on the same machine and clock. -sources binds connections round-robin to
@@ -57,6 +69,7 @@ import (
 type config struct {
 	mode, addr, path, page, origin string
 	count, concurrency             int
+	deflate                        bool
 	sources                        []net.IP
 	heartbeat, timeout             time.Duration
 }
@@ -70,22 +83,40 @@ type gen struct {
 	echoRun atomic.Pointer[echoRun]
 	poller  *poller
 	nextSeq int // broadcast mode: sequence numbers it sends itself
+	// -deflate: connections whose 101 accepted permessage-deflate, or not
+	deflateAccepted, deflateRefused int
+}
+
+// seqStat is what the deliveries of one sequenced message left.
+type seqStat struct {
+	lat         []int32 // latencies in µs, one per first receipt
+	first, last float64 // unix time of the first/last receipt
+	wire, plain int64   // frame bytes read and message bytes, over those receipts
 }
 
 // recorder keeps every delivery of a sequenced message.
 type recorder struct {
-	mu          sync.Mutex
-	lat         map[int][]int32 // seq -> latencies in µs
-	first, last map[int]float64 // seq -> unix time of the first/last receipt
-	dups        int
-	unexpected  int
-	live        atomic.Int64  // open connections: the deliveries each seq needs
-	notify      chan struct{} // poked when a seq reached every open connection
+	mu         sync.Mutex
+	seqs       map[int]*seqStat
+	dups       int
+	unexpected int
+	live       atomic.Int64  // open connections: the deliveries each seq needs
+	notify     chan struct{} // poked when a seq reached every open connection
 }
 
 func unixSeconds(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
 
-func (r *recorder) record(c *wsConn, seq int, ts float64, t time.Time) {
+// get returns seq's record, made on first use; r.mu held.
+func (r *recorder) get(seq int) *seqStat {
+	s := r.seqs[seq]
+	if s == nil {
+		s = &seqStat{}
+		r.seqs[seq] = s
+	}
+	return s
+}
+
+func (r *recorder) record(c *wsConn, seq int, ts float64, t time.Time, wire, plain int) {
 	now := unixSeconds(t)
 	fresh := c.markSeen(seq) // only the poller goroutine touches c.seen
 	r.mu.Lock()
@@ -93,12 +124,15 @@ func (r *recorder) record(c *wsConn, seq int, ts float64, t time.Time) {
 	if !fresh {
 		r.dups++
 	} else {
-		r.lat[seq] = append(r.lat[seq], int32((now-ts)*1e6))
-		if _, ok := r.first[seq]; !ok {
-			r.first[seq] = now
+		s := r.get(seq)
+		s.lat = append(s.lat, int32((now-ts)*1e6))
+		if s.first == 0 {
+			s.first = now
 		}
-		r.last[seq] = now
-		complete = int64(len(r.lat[seq])) >= r.live.Load()
+		s.last = now
+		s.wire += int64(wire)
+		s.plain += int64(plain)
+		complete = int64(len(s.lat)) >= r.live.Load()
 	}
 	r.mu.Unlock()
 	if complete { // waking wait() once per seq, not per delivery, keeps it cheap
@@ -139,7 +173,7 @@ func numberAfter(msg, key []byte) ([]byte, bool) {
 	return msg[i:j], j > i
 }
 
-func (g *gen) onMessage(c *wsConn, msg []byte, t time.Time) {
+func (g *gen) onMessage(c *wsConn, msg []byte, wire int, t time.Time) {
 	switch g.cfg.mode {
 	case "echo":
 		if r := g.echoRun.Load(); r != nil && len(msg) == len(r.payload) {
@@ -159,7 +193,7 @@ func (g *gen) onMessage(c *wsConn, msg []byte, t time.Time) {
 			g.rec.bad()
 			return
 		}
-		g.rec.record(c, seq, ts, t)
+		g.rec.record(c, seq, ts, t, wire, len(msg))
 	case "windows":
 		if string(msg) == "--heartbeat--" {
 			return
@@ -172,7 +206,7 @@ func (g *gen) onMessage(c *wsConn, msg []byte, t time.Time) {
 			g.rec.bad()
 			return
 		}
-		g.rec.record(c, seq, ts, t)
+		g.rec.record(c, seq, ts, t, wire, len(msg))
 	}
 }
 
@@ -260,6 +294,13 @@ func (g *gen) openAll() {
 				}
 				c, err := g.openOne(i, &page)
 				mu.Lock()
+				if c != nil && g.cfg.deflate {
+					if c.deflate {
+						g.deflateAccepted++
+					} else {
+						g.deflateRefused++
+					}
+				}
 				if err != nil {
 					g.failed++
 					if len(g.errors) < 5 {
@@ -291,7 +332,8 @@ func (g *gen) openOne(i int, page *pageClient) (*wsConn, error) {
 			return nil, err
 		}
 	}
-	c, err := wsOpen(i, g.source(i), g.cfg.addr, g.cfg.path, g.cfg.origin, cookie, g.cfg.timeout)
+	c, err := wsOpen(i, g.source(i), g.cfg.addr, g.cfg.path, g.cfg.origin, cookie,
+		g.cfg.deflate, g.cfg.timeout)
 	if err != nil {
 		return nil, err
 	}
@@ -332,9 +374,13 @@ func (g *gen) missing(seqs []int) (int, float64) {
 	g.rec.mu.Lock()
 	defer g.rec.mu.Unlock()
 	miss, last := 0, 0.0
-	for _, s := range seqs {
-		miss += max(0, live-len(g.rec.lat[s]))
-		last = max(last, g.rec.last[s])
+	for _, seq := range seqs {
+		if s := g.rec.seqs[seq]; s != nil {
+			miss += max(0, live-len(s.lat))
+			last = max(last, s.last)
+		} else {
+			miss += live
+		}
 	}
 	return miss, last
 }
@@ -359,12 +405,19 @@ func (g *gen) stats(seqs []int) map[string]any {
 	g.rec.mu.Lock()
 	lat := []int32{}
 	first, last := 0.0, 0.0
-	for _, s := range seqs {
-		lat = append(lat, g.rec.lat[s]...)
-		if f, ok := g.rec.first[s]; ok && (first == 0 || f < first) {
-			first = f
+	var wire, plain int64
+	for _, seq := range seqs {
+		s := g.rec.seqs[seq]
+		if s == nil {
+			continue
 		}
-		last = max(last, g.rec.last[s])
+		lat = append(lat, s.lat...)
+		if first == 0 || s.first < first {
+			first = s.first
+		}
+		last = max(last, s.last)
+		wire += s.wire
+		plain += s.plain
 	}
 	dups, unexpected := g.rec.dups, g.rec.unexpected
 	g.rec.mu.Unlock()
@@ -384,7 +437,10 @@ func (g *gen) stats(seqs []int) map[string]any {
 	}
 	return map[string]any{"event": "stats", "lat_us": lat, "received": len(lat),
 		"first_recv": first, "last_recv": last, "dups": dups, "unexpected": unexpected,
-		"open": len(g.conns) - closed, "closed": closed, "close_codes": codeList}
+		"open": len(g.conns) - closed, "closed": closed, "close_codes": codeList,
+		"wire_bytes": wire, "message_bytes": plain, "wire_bytes_total": wireTotal.Load(),
+		"deflate_accepted": g.deflateAccepted, "deflate_refused": g.deflateRefused,
+		"inflate_errors": inflateErrors.Load()}
 }
 
 // echoRun is one "echo" command: each connection has one message in flight;
@@ -529,6 +585,8 @@ func parseFlags() config {
 	flag.StringVar(&sources, "sources", "", "comma-separated source addresses (127.0.0.2,...)")
 	flag.Float64Var(&heartbeat, "heartbeat", 60, "windows: seconds between heartbeats (0: none)")
 	flag.Float64Var(&timeout, "timeout", 30, "seconds one connection may take to open")
+	flag.BoolVar(&cfg.deflate, "deflate", false,
+		"offer permessage-deflate (no context takeover) and inflate what arrives compressed")
 	flag.Parse()
 	cfg.addr = net.JoinHostPort(host, strconv.Itoa(port))
 	cfg.heartbeat, cfg.timeout = seconds(heartbeat), seconds(timeout)
@@ -556,8 +614,7 @@ func main() {
 	if os.Getenv("GOMAXPROCS") == "" {
 		runtime.GOMAXPROCS(1)
 	}
-	g := &gen{cfg: cfg, rec: recorder{lat: map[int][]int32{}, first: map[int]float64{},
-		last: map[int]float64{}, notify: make(chan struct{}, 1)}}
+	g := &gen{cfg: cfg, rec: recorder{seqs: map[int]*seqStat{}, notify: make(chan struct{}, 1)}}
 	out := json.NewEncoder(os.Stdout)
 	var err error
 	pause := 200 * time.Microsecond // fan-out modes: see poller.pause
@@ -580,7 +637,8 @@ func main() {
 	g.openAll()
 	out.Encode(map[string]any{"event": "ready", "open": len(g.conns), "failed": g.failed,
 		"errors": g.errors, "seconds": time.Since(start).Seconds(), "nofile": lim.Cur,
-		"cpu": cpuSeconds()})
+		"cpu": cpuSeconds(), "deflate_accepted": g.deflateAccepted,
+		"deflate_refused": g.deflateRefused})
 	stopBeats := make(chan struct{})
 	if cfg.mode == "windows" && cfg.heartbeat > 0 {
 		go g.heartbeats(cfg.heartbeat, stopBeats)

@@ -3,7 +3,11 @@ package main
 // A minimal RFC 6455 client connection: the opening handshake (through Go's
 // net package), then the socket is handed to one epoll loop per process
 // (poller below): masked frames out, unmasked frames in, ping answered,
-// close echoed. Only what the benchmarks need; no extensions.
+// close echoed. Only what the benchmarks need. The one extension is
+// permessage-deflate (RFC 7692) when -deflate asks for it: offered with both
+// no_context_takeover parameters, incoming compressed messages inflated by
+// one shared flate reader, outgoing messages left uncompressed (7.2.1 lets
+// a sender compress none).
 //
 // Why not a goroutine per connection: each message then costs a goroutine
 // wake-up and a second read that ends in EAGAIN; with tens of thousands of
@@ -13,6 +17,8 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"compress/flate"
 	"crypto/rand"
 	"crypto/sha1"
 	"encoding/base64"
@@ -23,6 +29,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -49,10 +56,13 @@ type wsConn struct {
 	wbuf      []byte
 	closed    atomic.Bool
 	closeCode atomic.Int32
+	deflate   bool // permessage-deflate was negotiated
 	// touched only by the poller goroutine:
-	in   []byte   // bytes read and not yet parsed into frames
-	frag []byte   // a fragmented message being assembled
-	seen []uint64 // bitset of the sequence numbers received (duplicates)
+	in       []byte   // bytes read and not yet parsed into frames
+	frag     []byte   // a fragmented message being assembled
+	fragWire int      // frame bytes (headers included) of that message so far
+	fragComp bool     // its first frame had RSV1: it is compressed
+	seen     []uint64 // bitset of the sequence numbers received (duplicates)
 	// echo mode: when the message in flight was sent (unix nanoseconds)
 	sentAt atomic.Int64
 }
@@ -66,10 +76,17 @@ func dial(source net.IP, addr string, timeout time.Duration) (net.Conn, error) {
 	return d.Dial("tcp", addr)
 }
 
+// The offer -deflate sends. Without context takeover neither side keeps
+// zlib state between messages: one inflater serves every connection here,
+// and dfws adds both parameters to any offer anyway.
+const deflateOffer = "permessage-deflate; client_no_context_takeover; server_no_context_takeover"
+
 // wsOpen dials addr and performs the opening handshake for path with the
-// given Origin and Cookie header values (empty: not sent). The returned
-// connection's socket is non-blocking, ready for poller.add.
-func wsOpen(id int, source net.IP, addr, path, origin, cookie string,
+// given Origin and Cookie header values (empty: not sent), offering
+// permessage-deflate when deflate is set (c.deflate tells whether the
+// server accepted). The returned connection's socket is non-blocking,
+// ready for poller.add.
+func wsOpen(id int, source net.IP, addr, path, origin, cookie string, deflate bool,
 	timeout time.Duration) (*wsConn, error) {
 	nc, err := dial(source, addr, timeout)
 	if err != nil {
@@ -90,6 +107,9 @@ func wsOpen(id int, source net.IP, addr, path, origin, cookie string,
 	if cookie != "" {
 		fmt.Fprintf(&b, "Cookie: %s\r\n", cookie)
 	}
+	if deflate {
+		fmt.Fprintf(&b, "Sec-WebSocket-Extensions: %s\r\n", deflateOffer)
+	}
 	b.WriteString("\r\n")
 	if _, err := io.WriteString(nc, b.String()); err != nil {
 		return nil, err
@@ -107,6 +127,10 @@ func wsOpen(id int, source net.IP, addr, path, origin, cookie string,
 	if resp.Header.Get("Sec-WebSocket-Accept") != base64.StdEncoding.EncodeToString(sum[:]) {
 		return nil, errors.New("wrong Sec-WebSocket-Accept")
 	}
+	accepted, err := deflateAnswer(resp.Header.Values("Sec-WebSocket-Extensions"), deflate)
+	if err != nil {
+		return nil, err
+	}
 	// Frames that arrived with the 101 answer are already in br.
 	early, _ := br.Peek(br.Buffered())
 	file, err := nc.(*net.TCPConn).File()
@@ -118,9 +142,58 @@ func wsOpen(id int, source net.IP, addr, path, origin, cookie string,
 		file.Close()
 		return nil, err
 	}
-	c := &wsConn{id: id, fd: fd, file: file}
+	c := &wsConn{id: id, fd: fd, file: file, deflate: accepted}
 	c.in = append(make([]byte, 0, 512), early...)
 	return c, nil
+}
+
+// deflateAnswer checks the server's Sec-WebSocket-Extensions answer
+// (RFC 7692 5 and 7.1): true when it accepted permessage-deflate, an error
+// when it answered with what was not offered (a client must then fail the
+// connection). client_max_window_bits was not offered, so it is an error;
+// server_max_window_bits only limits what the server uses, which the
+// inflater (32 KiB window) reads whatever its value.
+func deflateAnswer(values []string, offered bool) (bool, error) {
+	accepted := false
+	for _, v := range values {
+		for _, ext := range strings.Split(v, ",") {
+			params := strings.Split(ext, ";")
+			name := strings.TrimSpace(params[0])
+			if name == "" {
+				continue
+			}
+			if !offered || name != "permessage-deflate" || accepted {
+				return false, fmt.Errorf("extension answered but not offered: %q", v)
+			}
+			seen := map[string]bool{}
+			for _, p := range params[1:] {
+				key, val, _ := strings.Cut(strings.TrimSpace(p), "=")
+				key, val = strings.TrimSpace(key), strings.Trim(strings.TrimSpace(val), `"`)
+				switch {
+				case seen[key]:
+					return false, fmt.Errorf("permessage-deflate parameter %s repeated", key)
+				case key == "server_no_context_takeover" || key == "client_no_context_takeover":
+					if val != "" {
+						return false, fmt.Errorf("permessage-deflate %s with a value", key)
+					}
+				case key == "server_max_window_bits":
+					if n, err := strconv.Atoi(val); err != nil || n < 8 || n > 15 {
+						return false, fmt.Errorf("permessage-deflate server_max_window_bits=%q", val)
+					}
+				default:
+					return false, fmt.Errorf("permessage-deflate answered with %q", p)
+				}
+				seen[key] = true
+			}
+			if !seen["server_no_context_takeover"] {
+				// offered, so an answer without it would keep the server's
+				// context between messages, which a fresh inflater cannot read
+				return false, errors.New("permessage-deflate accepted without server_no_context_takeover")
+			}
+			accepted = true
+		}
+	}
+	return accepted, nil
 }
 
 // send writes one masked frame; safe from any goroutine.
@@ -165,9 +238,20 @@ func (c *wsConn) send(opcode byte, payload []byte) error {
 	return nil
 }
 
+// Counters read by the stats command; written by the poller goroutine.
+var (
+	wireTotal     atomic.Int64 // every byte read from the sockets after the handshakes
+	inflateErrors atomic.Int64 // compressed messages that did not inflate
+)
+
+// onMessageFunc gets each complete text or binary message: msg (inflated,
+// valid until it returns) and the frame bytes it took on the wire, headers
+// included.
+type onMessageFunc func(c *wsConn, msg []byte, wire int, t time.Time)
+
 // readable reads what the socket has and hands every complete text or
 // binary message to onMessage. False when the connection is over.
-func (c *wsConn) readable(onMessage func(c *wsConn, msg []byte, t time.Time)) bool {
+func (c *wsConn) readable(onMessage onMessageFunc) bool {
 	if cap(c.in)-len(c.in) < 256 {
 		c.in = append(make([]byte, 0, 2*cap(c.in)), c.in...)
 	}
@@ -178,15 +262,17 @@ func (c *wsConn) readable(onMessage func(c *wsConn, msg []byte, t time.Time)) bo
 	if n <= 0 {
 		return false
 	}
+	wireTotal.Add(int64(n))
 	c.in = c.in[:len(c.in)+n]
 	t := time.Now()
 	data := c.in
 	for {
-		payload, opcode, fin, size := parseFrame(data)
+		payload, head, size := parseFrame(data)
 		if size == 0 {
 			break
 		}
 		data = data[size:]
+		opcode, fin := head&0x0F, head&0x80 != 0
 		switch opcode {
 		case opPing:
 			c.send(opPong, payload)
@@ -199,15 +285,23 @@ func (c *wsConn) readable(onMessage func(c *wsConn, msg []byte, t time.Time)) bo
 			c.send(opClose, payload[:min(2, len(payload))])
 			return false
 		case opText, opBin:
-			if fin {
-				onMessage(c, payload, t)
+			// RSV1 marks a compressed message, on its first frame only (7.2.3.1)
+			comp := c.deflate && head&0x40 != 0
+			if fin && !comp {
+				onMessage(c, payload, size, t)
+			} else if fin {
+				c.deliverInflated(payload, size, t, onMessage)
 			} else {
 				c.frag = append(c.frag[:0], payload...)
+				c.fragWire, c.fragComp = size, comp
 			}
 		case opCont:
 			c.frag = append(c.frag, payload...)
-			if fin {
-				onMessage(c, c.frag, t)
+			c.fragWire += size
+			if fin && !c.fragComp {
+				onMessage(c, c.frag, c.fragWire, t)
+			} else if fin {
+				c.deliverInflated(c.frag, c.fragWire, t, onMessage)
 			}
 		}
 	}
@@ -215,37 +309,93 @@ func (c *wsConn) readable(onMessage func(c *wsConn, msg []byte, t time.Time)) bo
 	return true
 }
 
-// parseFrame decodes the frame at the start of data: its (unmasked)
-// payload, opcode, FIN bit and total size; size 0 when data holds only part
-// of it. The payload is unmasked in place.
-func parseFrame(data []byte) (payload []byte, opcode byte, fin bool, size int) {
-	if len(data) < 2 {
-		return nil, 0, false, 0
+// inflater inflates one message at a time for every connection: with no
+// context takeover either way no state outlives a message, so one reader
+// and two buffers serve the whole process. Used only by the poller goroutine.
+type inflater struct {
+	comp []byte        // the message's payload and the tail below
+	src  bytes.Reader  // reads comp
+	fr   io.ReadCloser // flate reader, Reset (flate.Resetter) per message
+	out  []byte        // the inflated message
+}
+
+var infl inflater
+
+// A message's payload is deflate data ending in a sync flush whose last 4
+// bytes (00 00 ff ff) the sender removed (RFC 7692 7.2.1); put them back,
+// then add an empty final stored block (01 00 00 ff ff) so that the reader
+// ends with io.EOF instead of waiting for more blocks. A message that
+// already ended with a final block stops the reader there (7.2.2).
+var deflateTail = []byte{0x00, 0x00, 0xff, 0xff, 0x01, 0x00, 0x00, 0xff, 0xff}
+
+func (z *inflater) inflate(payload []byte) ([]byte, error) {
+	z.comp = append(append(z.comp[:0], payload...), deflateTail...)
+	z.src.Reset(z.comp)
+	if z.fr == nil {
+		z.fr = flate.NewReader(&z.src)
+	} else if err := z.fr.(flate.Resetter).Reset(&z.src, nil); err != nil {
+		return nil, err
 	}
-	fin, opcode = data[0]&0x80 != 0, data[0]&0x0F
+	out := z.out[:0]
+	for {
+		if len(out) == cap(out) {
+			out = append(out, 0)[:len(out)] // grow
+		}
+		n, err := z.fr.Read(out[len(out):cap(out)])
+		out = out[:len(out)+n]
+		if err == io.EOF {
+			z.out = out
+			return out, nil
+		}
+		if err != nil {
+			z.out = out
+			return nil, err
+		}
+	}
+}
+
+// deliverInflated hands a compressed message to onMessage once inflated;
+// one that does not inflate is counted (inflate_errors) and dropped.
+func (c *wsConn) deliverInflated(payload []byte, wire int, t time.Time, onMessage onMessageFunc) {
+	msg, err := infl.inflate(payload)
+	if err != nil {
+		inflateErrors.Add(1)
+		return
+	}
+	onMessage(c, msg, wire, t)
+}
+
+// parseFrame decodes the frame at the start of data: its (unmasked)
+// payload, its first byte (FIN, RSV1-3, opcode) and its total size; size 0
+// when data holds only part of it. The payload is unmasked in place.
+func parseFrame(data []byte) (payload []byte, head byte, size int) {
+	if len(data) < 2 {
+		return nil, 0, 0
+	}
+	head = data[0]
 	masked := data[1]&0x80 != 0 // servers must not mask; accept it anyway
 	n, i := uint64(data[1]&0x7F), 2
 	switch n {
 	case 126:
 		if len(data) < 4 {
-			return nil, 0, false, 0
+			return nil, 0, 0
 		}
 		n, i = uint64(binary.BigEndian.Uint16(data[2:4])), 4
 	case 127:
 		if len(data) < 10 {
-			return nil, 0, false, 0
+			return nil, 0, 0
 		}
 		n, i = binary.BigEndian.Uint64(data[2:10]), 10
 	}
 	var mask []byte
 	if masked {
 		if len(data) < i+4 {
-			return nil, 0, false, 0
+			return nil, 0, 0
 		}
 		mask, i = data[i:i+4], i+4
 	}
 	if uint64(len(data)-i) < n {
-		return nil, 0, false, 0
+		return nil, 0, 0
 	}
 	payload = data[i : i+int(n)]
 	for k := range mask {
@@ -253,7 +403,7 @@ func parseFrame(data []byte) (payload []byte, opcode byte, fin bool, size int) {
 			payload[j] ^= mask[k]
 		}
 	}
-	return payload, opcode, fin, i + int(n)
+	return payload, head, i + int(n)
 }
 
 // close sends a close frame (1000); the process exit closes the socket.
@@ -307,7 +457,7 @@ func (p *poller) add(c *wsConn) error {
 
 // run reads ready connections forever; onClose is called once for each
 // connection that ended (after it is marked closed and its socket closed).
-func (p *poller) run(onMessage func(c *wsConn, msg []byte, t time.Time), onClose func(*wsConn)) {
+func (p *poller) run(onMessage onMessageFunc, onClose func(*wsConn)) {
 	events := make([]syscall.EpollEvent, 512)
 	for {
 		n, err := syscall.EpollWait(p.epfd, events, -1)
