@@ -19,7 +19,16 @@ window count in --windows and each server:
    previous one: per-delivery latency p50/p99 and the time to reach all;
 3. burst: --burst broadcasts fired back to back: deliveries/s =
    deliveries / (last receipt - first trigger), latency under that load;
-4. lost (never received) and duplicated deliveries.
+4. lost (never received) and duplicated deliveries;
+5. bytes: the frame bytes each delivery took on the wire (what wsgen read,
+   headers included, before inflation) and the message's own bytes; with
+   --deflate the windows offer permessage-deflate (RFC 7692, no context
+   takeover) and wsgen inflates what arrives compressed, so "compressed /
+   plain" is what the extension saved. --payload pads the signal with table
+   rows (fire.py) so that it is long enough to be compressed at all: dfws
+   sends messages under --ws-deflate-threshold (128 bytes) as they are, and
+   the bare signal is about 120. --no-server-deflate starts dfws-asgi with
+   --no-ws-per-message-deflate: the same offer, refused.
 
 One wsgen process holds up to 19,000 windows (this machine's open-files
 limit is 20,000 per process); above that, one process per 19,000, each bound
@@ -30,6 +39,7 @@ the server needs --workers to hold them.
 import argparse
 import math
 import os
+import shlex
 import shutil
 import sys
 import tempfile
@@ -50,7 +60,9 @@ TARGET_RATIO, TARGET_P99, TARGET_KIB, TARGET_P99_19K = 100.0, 0.050, 3.0, 0.250
 def server_argv(name, port, args):
     if name == "dfws":
         workers = ["--workers", str(args.workers)] if args.workers > 1 else []
-        return [args.dfws, "-b", HOST, "-p", str(port), "-v", "0"] + workers + [APP]
+        extra = ["--no-ws-per-message-deflate"] if args.no_server_deflate else []
+        return ([args.dfws, "-b", HOST, "-p", str(port), "-v", "0"] + workers + extra
+                + shlex.split(args.dfws_args) + [APP])
     return [os.path.join(runner.PEERS_BIN, "daphne"), "-b", HOST, "-p", str(port), "-v", "0",
             APP]
 
@@ -71,12 +83,14 @@ def open_windows(args, port, count):
     return runner.Generator("windows", port, count, procs=procs, cpu=args.client_cpu,
                             sources=sources, path="/ws/", page="/page/",
                             origin="http://%s:%d" % (HOST, port),
-                            concurrency=args.connect_concurrency, heartbeat=args.heartbeat)
+                            concurrency=args.connect_concurrency, heartbeat=args.heartbeat,
+                            deflate=args.deflate)
 
 
-def fire(trigger, seqs, timeout):
-    """Have fire.py trigger the broadcasts seqs; [(seq, ts before, ts after)]."""
-    trigger.tell({"cmd": "fire", "seqs": seqs})
+def fire(trigger, seqs, timeout, pad):
+    """Have fire.py trigger the broadcasts seqs, each padded with pad
+    characters of html; [(seq, ts before, ts after)]."""
+    trigger.tell({"cmd": "fire", "seqs": seqs, "pad": pad})
     answer = trigger.read(timeout)
     if answer is None:
         raise RuntimeError("the trigger process (fire.py) died or hung")
@@ -93,14 +107,17 @@ def merged(gen, seqs):
             "dups": sum(p["dups"] for p in parts),
             "unexpected": sum(p["unexpected"] for p in parts),
             "closed": sum(p["closed"] for p in parts),
-            "codes": sorted({c for p in parts for c in p["close_codes"]})}
+            "codes": sorted({c for p in parts for c in p["close_codes"]}),
+            "wire": sum(p["wire_bytes"] for p in parts),
+            "plain": sum(p["message_bytes"] for p in parts),
+            "inflate_errors": sum(p["inflate_errors"] for p in parts)}
 
 
 def measure_windows(srv, args, count, trigger):
     """Steps 1-4 of the module doc on a started server; returns a dict."""
     res = {}
     warm = open_windows(args, srv.port, args.warmup_windows)
-    fire(trigger, [0], 30)
+    fire(trigger, [0], 30, args.payload)
     waited = warm.command({"cmd": "wait", "seqs": [0], "timeout": 10}, 40)
     warm.close()
     if warm.error or not all(w and w["complete"] for w in waited):
@@ -111,7 +128,8 @@ def measure_windows(srv, args, count, trigger):
     t0 = time.monotonic()
     gen = open_windows(args, srv.port, count)
     try:
-        res.update(open=gen.open, connect_s=time.monotonic() - t0)
+        res.update(open=gen.open, connect_s=time.monotonic() - t0,
+                   deflate_accepted=sum((r or {}).get("deflate_accepted", 0) for r in gen.ready))
         print("  %-7s %d windows open in %.1fs" % (srv.name, gen.open, res["connect_s"]),
               file=sys.stderr)
         if gen.error:
@@ -127,7 +145,7 @@ def measure_windows(srv, args, count, trigger):
 
         def one_at_a_time():
             for seq in paced:
-                _, before, after = fire(trigger, [seq], 60)[0]
+                _, before, after = fire(trigger, [seq], 60, args.payload)[0]
                 calls.append(after - before)
                 waited = gen.command({"cmd": "wait", "seqs": [seq],
                                       "timeout": args.round_timeout}, args.round_timeout + 60)
@@ -142,13 +160,13 @@ def measure_windows(srv, args, count, trigger):
         burst = list(range(args.broadcasts + 1, args.broadcasts + args.burst + 1))
 
         def back_to_back():
-            fired = fire(trigger, burst, 120)
+            fired = fire(trigger, burst, 120, args.payload)
             timeout = args.round_timeout * max(1, args.burst / 4)
             gen.command({"cmd": "wait", "seqs": burst, "timeout": timeout}, timeout + 60)
             return fired
         fired, wall, scpu, ccpu = runner.measure(srv, gen.cpu, back_to_back)
         first_ts = fired[0][1]
-        res.update(burst_cpu=scpu / wall, burst_client_cpu=ccpu / wall,
+        res.update(burst_cpu=scpu / wall, burst_client_cpu=ccpu / wall, burst_scpu=scpu,
                    fire_rate=len(burst) / (fired[-1][2] - first_ts))
 
         p, b = merged(gen, paced), merged(gen, burst)
@@ -158,6 +176,15 @@ def measure_windows(srv, args, count, trigger):
                    if b["last"] > first_ts else None,
                    lost=gen.open * (len(paced) + len(burst)) - len(p["lat"]) - len(b["lat"]),
                    dups=b["dups"], closed=b["closed"])
+        if b["lat"]:
+            res["burst_cpu_us"] = res["burst_scpu"] * 1e6 / len(b["lat"])
+        delivered = len(p["lat"]) + len(b["lat"])
+        if delivered:
+            res.update(wire_per_delivery=(p["wire"] + b["wire"]) / delivered,
+                       plain_per_delivery=(p["plain"] + b["plain"]) / delivered)
+        if p["inflate_errors"] + b["inflate_errors"]:
+            srv.notes.append("%d compressed messages did not inflate"
+                             % (p["inflate_errors"] + b["inflate_errors"]))
         if b["closed"]:
             srv.notes.append("%d windows closed by the server (codes %s)" % (b["closed"],
                                                                              b["codes"]))
@@ -217,6 +244,7 @@ ROWS = [
     # label, key (or a function of the results), format, ratio: "up" = dfws/daphne
     # is better when larger, "down" = daphne/dfws, None = no ratio
     ("windows connected", "open", "{:d}".format, None),
+    ("windows with permessage-deflate", "deflate_accepted", "{:d}".format, None),
     ("connect time (GET + upgrade)", "connect_s", "{:.1f} s".format, "down"),
     ("server RSS before / with windows / after closing", rss_line, str, None),
     ("RSS per idle window", "kib_per_window", "{:.2f} KiB".format, "down"),
@@ -231,8 +259,13 @@ ROWS = [
     ("burst: latency p50", "burst_p50", runner.fmt_ms, "down"),
     ("burst: latency p99", "burst_p99", runner.fmt_ms, "down"),
     ("burst: server CPU", "burst_cpu", "{:.0%}".format, None),
+    ("burst: server CPU per delivery", "burst_cpu_us", "{:.1f} µs".format, "down"),
     ("burst: load generator CPU", "burst_client_cpu", "{:.0%}".format, None),
     ("burst: trigger rate (fire.py)", "fire_rate", "{:.0f}/s".format, None),
+    ("bytes on the wire per delivery", "wire_per_delivery", "{:,.0f}".format, "down"),
+    ("message bytes per delivery", "plain_per_delivery", "{:,.0f}".format, None),
+    ("compressed / plain", lambda r: r["wire_per_delivery"] / r["plain_per_delivery"]
+     if r.get("plain_per_delivery") else None, "{:.2f}".format, None),
     ("lost deliveries", "lost", "{:d}".format, None),
     ("duplicated deliveries", "dups", "{:d}".format, None),
     ("peak RSS (VmHWM)", "peak_kib", runner.fmt_mib, None),
@@ -291,6 +324,21 @@ def targets(runs):
     return lines
 
 
+def setup_label(args):
+    """What --payload, --deflate, --no-server-deflate and --dfws-args
+    changed, for the table's title; empty for the default run."""
+    parts = []
+    if args.payload:
+        parts.append("signals padded to +%d characters" % args.payload)
+    if args.deflate:
+        parts.append("permessage-deflate offered")
+    if args.no_server_deflate:
+        parts.append("dfws --no-ws-per-message-deflate")
+    if args.dfws_args:
+        parts.append("dfws %s" % args.dfws_args)
+    return " (%s)" % "; ".join(parts) if parts else ""
+
+
 def versions(args):
     out = runner.python_versions(runner.PEERS_PYTHON, ["daphne", "Django", "channels",
                                                         "channels-redis", "django-redis"])
@@ -321,6 +369,16 @@ def parse_args(argv=None):
     p.add_argument("--warmup-windows", type=int, default=200,
                    help="windows connected and closed before the idle RSS is read")
     p.add_argument("--settle", type=float, default=2, help="idle seconds before reading RSS")
+    p.add_argument("--payload", type=int, default=0, metavar="CHARS",
+                   help="html characters added to each broadcast signal (fire.py's table "
+                        "rows); 0: the bare signal, ~120 bytes, under dfws' deflate threshold")
+    p.add_argument("--deflate", action="store_true",
+                   help="the windows offer permessage-deflate (wsgen -deflate)")
+    p.add_argument("--no-server-deflate", action="store_true",
+                   help="dfws-asgi --no-ws-per-message-deflate: the offer is refused")
+    p.add_argument("--dfws-args", default="",
+                   help="more dfws-asgi arguments, one shell-quoted string "
+                        "(e.g. '--ws-deflate-level 6')")
     runner.add_common_args(p, "wsgen processes")
     p.add_argument("--smoke", action="store_true",
                    help="3 broadcasts, a burst of 3, 50 warm-up windows: proves the harness "
@@ -336,6 +394,12 @@ def parse_args(argv=None):
         args.broadcasts, args.burst, args.warmup_windows = 3, 3, 50
     if min(args.windows + [args.broadcasts, args.burst, args.warmup_windows]) < 1:
         p.error("counts must be positive")
+    if args.payload < 0:
+        p.error("--payload must be 0 or more")
+    if args.deflate and args.payload < 128:
+        print("note: with --payload %d the signals stay under dfws' --ws-deflate-threshold "
+              "(128 bytes) and go uncompressed; try --payload 1024" % args.payload,
+              file=sys.stderr)
     return args
 
 
@@ -366,7 +430,7 @@ def main():
             shutil.rmtree(workdir, ignore_errors=True)
     load = (load_before, runner.loadavg())
     head, rows = build_table(runs)
-    runner.print_tables([("df_websockets windows", head, rows)])
+    runner.print_tables([("df_websockets windows" + setup_label(args), head, rows)])
     problems = ["FAILED %s, %d: %s" % (n, c, s.error) for (n, c), (s, _) in runs.items()
                 if s.error]
     problems += ["NOTE %s, %d: %s" % (n, c, x) for (n, c), (s, _) in runs.items()
@@ -377,9 +441,9 @@ def main():
     if args.docs or args.markdown:
         extra = (" %d broadcasts one at a time, a burst of %d, fired by fire.py; bench/wsgen "
                  "windows (heartbeat every %gs), up to %d per process; dfws --workers %d; "
-                 "server on CPU %s, wsgen on CPU %s."
+                 "server on CPU %s, wsgen on CPU %s.%s"
                  % (args.broadcasts, args.burst, args.heartbeat, PER_PROCESS, args.workers,
-                    args.server_cpu or "any", args.client_cpu or "any"))
+                    args.server_cpu or "any", args.client_cpu or "any", setup_label(args)))
         text = "\n".join(runner.run_header("native_bench.py", load, versions(args), extra,
                                            runner.SMOKE_NOTE if args.smoke else "")
                          + ["", runner.md_table(head, rows), ""] + ["- " + x for x in problems]

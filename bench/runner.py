@@ -384,7 +384,10 @@ class Generator:
             if sources:
                 argv += ["-sources", sources[i % len(sources)]]
             for key, value in flags.items():
-                argv += ["-" + key, str(value)]
+                if value is True or value is False:   # Go's bool flags take no word
+                    argv += ["-" + key] if value else []
+                else:
+                    argv += ["-" + key, str(value)]
             self.procs.append(JsonProcess(argv, cpu))
         # daphne opens ~35 df_websockets windows a second on a quiet machine:
         # allow 100 ms per connection before calling a wsgen process hung
