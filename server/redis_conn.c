@@ -32,6 +32,7 @@ typedef struct uvglue_s {
     redisAsyncContext *ac; /* NULL once hiredis let go of the context */
     uv_poll_t poll;
     int events;
+    size_t reply_elements; /* the reader's count (dfws_redis_bound_reader) */
 } uvglue_t;
 
 static void on_poll(uv_poll_t *h, int status, int events)
@@ -99,6 +100,52 @@ static void glue_cleanup(void *p)
     uv_close((uv_handle_t *)&g->poll, on_glue_closed);
 }
 
+/* ---- bounded replies ------------------------------------------------------------ */
+
+/* hiredis's reader allocates an array reply's element table as soon as it
+ * reads the header: "*2147483647\r\n" (13 bytes from the server) asks for
+ * 16 GiB, and nested arrays multiply that. The reader's own functions are
+ * kept; only createArray is wrapped, and it refuses a reply whose arrays
+ * hold more than DFWS_REDIS_MAX_ELEMENTS elements in all (hiredis then
+ * fails the read, which drops the connection: it reconnects with backoff). */
+#if HIREDIS_MAJOR >= 1
+typedef size_t dfws_redis_nelem_t;
+#else
+typedef int dfws_redis_nelem_t;
+#endif
+static redisReplyObjectFunctions bounded_fns;
+static void *(*reader_create_array)(const redisReadTask *, dfws_redis_nelem_t);
+
+static void *create_array_bounded(const redisReadTask *task, dfws_redis_nelem_t elements)
+{
+    size_t *count = task->privdata;
+    if (task->parent == NULL)
+        *count = 0; /* a new reply */
+    if (elements > 0) {
+        if ((size_t)elements > DFWS_REDIS_MAX_ELEMENTS - *count) {
+            dfws_layer__log(DFWS_LOG_WARNING,
+                            "redis reply with more than %d array elements refused; dropping the "
+                            "connection",
+                            DFWS_REDIS_MAX_ELEMENTS);
+            return NULL;
+        }
+        *count += (size_t)elements;
+    }
+    return reader_create_array(task, elements);
+}
+
+void dfws_redis_bound_reader(redisReader *r, size_t *count)
+{
+    if (reader_create_array == NULL) {
+        bounded_fns = *r->fn;
+        reader_create_array = r->fn->createArray;
+        bounded_fns.createArray = create_array_bounded;
+    }
+    *count = 0;
+    r->privdata = count;
+    r->fn = &bounded_fns;
+}
+
 int dfws_redis_attach(redisAsyncContext *ac, uv_loop_t *loop)
 {
     uvglue_t *g;
@@ -114,6 +161,7 @@ int dfws_redis_attach(redisAsyncContext *ac, uv_loop_t *loop)
     }
     g->poll.data = g;
     g->ac = ac;
+    dfws_redis_bound_reader(ac->c.reader, &g->reply_elements); /* g outlives the reader */
     ac->ev.data = g;
     ac->ev.addRead = glue_add_read;
     ac->ev.delRead = glue_del_read;

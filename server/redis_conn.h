@@ -27,6 +27,14 @@
  * handle closes on its own). REDIS_OK or REDIS_ERR (ac untouched then). */
 int dfws_redis_attach(redisAsyncContext *ac, uv_loop_t *loop);
 
+/* At most this many array elements in one Redis reply (all its arrays
+ * together): the largest legitimate one is a group's member list. */
+#define DFWS_REDIS_MAX_ELEMENTS (1 << 20)
+/* Make reader r refuse larger replies (a read error, as on a corrupt
+ * stream). count is the reader's running count; it must outlive r.
+ * dfws_redis_attach() does this for every context. */
+void dfws_redis_bound_reader(redisReader *r, size_t *count);
+
 /* The callbacks of a context made by dfws_redis_open(). */
 typedef struct dfws_redis_callbacks_s {
     redisConnectCallback *connected;

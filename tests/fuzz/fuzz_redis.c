@@ -194,7 +194,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     r->recv[0].state = ST_READY;
     r->recv[0].client_id = 7;
 
+    /* bounded as every connection's reader is (dfws_redis_attach) */
+    static size_t reply_elements;
     redisReader *rd = redisReaderCreate();
+    dfws_redis_bound_reader(rd, &reply_elements);
     redisReaderFeed(rd, (const char *)data + 1, size - 1);
     void *reply;
     for (int i = 0; i < 8 && redisReaderGetReply(rd, &reply) == REDIS_OK && reply; i++) {
