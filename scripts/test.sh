@@ -112,7 +112,7 @@ asan_pytest_preloaded() {
 for suite in server websocket embedded native layer; do
   step "tests/$suite (ASan+UBSan)" asan_pytest "tests/$suite"
 done
-for suite in app demo; do
+for suite in app demo django_fast; do
   step "tests/$suite (ASan+UBSan)" asan_pytest_preloaded "tests/$suite"
 done
 asan_installed_pytest() { # tests/live: the installed (sanitized) dfws, as installed_pytest_in
