@@ -15,12 +15,14 @@
 #                      (server/layer_redis.c, server/layer_pubsub.c)
 #   fuzz_layer_msg     channels_redis msgpack messages (server/layer.c)
 #   fuzz_layer_config  CHANNEL_LAYERS JSON and Redis URLs (server/layer.c)
+#   fuzz_edge          PROXY protocol headers, --forwarded-allow-ips, static file paths,
+#                      Range, Accept-Encoding, dates (server/proxy.c, server/static.c)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${1:-60}
 shift || true
 DRIVERS=("$@")
-[ ${#DRIVERS[@]} -gt 0 ] || DRIVERS=(fuzz_http1 fuzz_websocket fuzz_native fuzz_redis fuzz_layer_msg fuzz_layer_config)
+[ ${#DRIVERS[@]} -gt 0 ] || DRIVERS=(fuzz_http1 fuzz_websocket fuzz_native fuzz_redis fuzz_layer_msg fuzz_layer_config fuzz_edge)
 OUT=build-fuzz
 mkdir -p "$OUT" tests/artifacts/fuzz
 CFLAGS=(-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -D_GNU_SOURCE
@@ -46,7 +48,7 @@ for d in "${DRIVERS[@]}"; do
     fuzz_http1) build $d $(server_but) "${LLHTTP[@]}" ;;
     fuzz_native) build $d $(server_but server/native.c) "${LLHTTP[@]}" ;;
     fuzz_redis) build $d $(server_but server/layer_redis.c) "${LLHTTP[@]}" ;;
-    fuzz_layer_msg | fuzz_layer_config) build $d $(server_but) "${LLHTTP[@]}" ;;
+    fuzz_layer_msg | fuzz_layer_config | fuzz_edge) build $d $(server_but) "${LLHTTP[@]}" ;;
     *) echo "fuzz.sh: unknown driver $d" >&2; exit 2 ;;
   esac
 done

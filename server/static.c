@@ -169,11 +169,13 @@ static size_t decode_path(const char *p, size_t len, char *dec, int *bad)
             } else {
                 ch = (char)(hexval((unsigned char)p[i + 1]) * 16 + hexval((unsigned char)p[i + 2]));
                 i += 2;
-                if (ch == '\0' || ch == '/')
-                    *bad = 1; /* NUL, or a slash that is not a path separator */
+                if (ch == '/')
+                    *bad = 1; /* a slash that is not a path separator */
             }
         }
-        if (ch == '\\')
+        /* a NUL (encoded, or raw where a caller did not reject it) would
+         * end the name the file system sees; a backslash is no separator */
+        if (ch == '\\' || ch == '\0')
             *bad = 1;
         dec[n++] = ch;
     }

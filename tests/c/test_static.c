@@ -77,6 +77,13 @@ static void test_resolve(void)
     expect_rc("/static/a%2Fb", DFWS_STATIC_BAD);
     expect_rc("/static%2f..%2fetc", DFWS_STATIC_BAD);
     expect_rc("/static/x%00.js", DFWS_STATIC_BAD);
+    {
+        /* a raw NUL (found by fuzz_edge): the name would end there, at "a/." */
+        static const char raw[] = "/static/a/%2e\0/b.js";
+        char out[PATH_MAX];
+        int rc = dfws_static_resolve("/static", 7, raw, sizeof(raw) - 1, out, sizeof(out));
+        CHECK(rc == DFWS_STATIC_BAD, "raw NUL -> rc %d", rc);
+    }
     expect_rc("/static/..\\etc\\passwd", DFWS_STATIC_BAD);
     expect_rc("/static/a%5cb", DFWS_STATIC_BAD);
     expect_rc("/static/a%zzb", DFWS_STATIC_BAD);

@@ -1,6 +1,8 @@
 /* libFuzzer driver for the WebSocket codec (server/websocket.c): arbitrary
  * bytes from a client, fed in two pieces split where the first input byte
- * says; the codec must never crash, leak or write out of bounds. */
+ * says (its top bit: permessage-deflate negotiated, so compressed frames
+ * are inflated and echoes compressed); the codec must never crash, leak or
+ * write out of bounds. */
 #include "websocket.h"
 
 #include <stddef.h>
@@ -48,8 +50,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cfg.cb.on_fatal = on_fatal;
     cfg.max_message_size = 1 << 16;
     cfg.max_frame_size = 1 << 16;
+    static dfws_ws_deflate_t *deflate; /* shared, as in the server: made once */
+    int pmd = data[0] & 0x80;
+    if (pmd && !deflate)
+        deflate = dfws_ws_deflate_new(6, 16, 15);
+    if (pmd)
+        cfg.deflate = deflate;
     dfws_ws_init(&ws, &cfg, &ws);
-    size_t split = data[0] % size;
+    if (pmd && deflate) {
+        dfws_ws_pmd_t agreed = {15, 15, 0, 0};
+        dfws_ws_set_pmd(&ws, &agreed);
+    }
+    size_t split = (data[0] & 0x7f) % size;
     data++;
     size--;
     if (split > size)
