@@ -414,7 +414,8 @@ def test_thread_mode_runs_in_pool(tmp_path):
     assert wait_for(lambda: out.exists() and sorted(out.read_text().splitlines()) == ["again t1", "t1"])
     from dfws_testapp.signals import CALLS
 
-    assert ("7f8d28ba4820", "t1") in CALLS
+    # the handler appends to CALLS after writing the file: wait for both
+    assert wait_for(lambda: ("7f8d28ba4820", "t1") in CALLS)
 
 
 @pytest.mark.django_db(transaction=True)
