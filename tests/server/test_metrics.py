@@ -95,6 +95,7 @@ def test_metrics_count_what_was_sent(start_server):
 
     # a worker killed: it is replaced, and no counter goes down
     pid = int(s.request("GET", "/pid").body)
+    time.sleep(0.3)  # the worker counts a request just after writing its response
     import os
     os.kill(pid, signal.SIGKILL)
     wait_for(lambda: value(scrape(mport), "dfws_worker_restarts_total") == 1, 15)
