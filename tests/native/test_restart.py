@@ -33,6 +33,15 @@ def test_sighup_closes_native_windows_with_1012_and_they_come_back(tmp_path, nat
             again = [await open_window(server, "/page/", cookies=w.cookies) for w in windows]
             wait_until(lambda: not set(server.children()) & old, 30,
                        what="the old workers to exit")
+            # workers are replaced one at a time: a window that came back to
+            # the old worker still serving was told 1012 in its turn, and
+            # comes back once more, as the browser client does
+            for i, w in enumerate(again):
+                try:
+                    await w.heartbeat()
+                except websockets.exceptions.ConnectionClosed as e:
+                    assert e.rcvd is not None and e.rcvd.code == 1012, e
+                    again[i] = await open_window(server, "/page/", cookies=w.cookies)
             server.fire([{"to": "broadcast", "value": "after"}])
             for w in again:
                 assert signal_values(await w.drain(expect=1)) == ["after"]
