@@ -70,6 +70,10 @@ enum {
     OPT_NO_WS_DEFLATE,
     OPT_WS_DEFLATE_LEVEL,
     OPT_WS_DEFLATE_THRESHOLD,
+    OPT_SSL_KEYFILE,
+    OPT_SSL_CERTFILE,
+    OPT_SSL_CA_CERTS,
+    OPT_SSL_CIPHERS,
 };
 
 static const struct option long_options[] = {
@@ -135,6 +139,10 @@ static const struct option long_options[] = {
     {"no-ws-per-message-deflate", no_argument, NULL, OPT_NO_WS_DEFLATE},
     {"ws-deflate-level", required_argument, NULL, OPT_WS_DEFLATE_LEVEL},
     {"ws-deflate-threshold", required_argument, NULL, OPT_WS_DEFLATE_THRESHOLD},
+    {"ssl-keyfile", required_argument, NULL, OPT_SSL_KEYFILE},
+    {"ssl-certfile", required_argument, NULL, OPT_SSL_CERTFILE},
+    {"ssl-ca-certs", required_argument, NULL, OPT_SSL_CA_CERTS},
+    {"ssl-ciphers", required_argument, NULL, OPT_SSL_CIPHERS},
     {NULL, 0, NULL, 0},
 };
 
@@ -148,8 +156,14 @@ static const char usage_text[] =
     "  -p, --port N                  port to listen on (default 8000)\n"
     "  -u, --unix-socket PATH        listen on a UNIX socket instead\n"
     "      --fd N                    listen on an inherited file descriptor\n"
-    "  -e, --endpoint SPEC           tcp:PORT[:interface=ADDR], unix:PATH or fd:fileno=N\n"
+    "  -e, --endpoint SPEC           tcp:PORT[:interface=ADDR], unix:PATH, fd:fileno=N or\n"
+    "                                ssl:PORT:privateKey=KEY.pem:certKey=CERT.pem\n"
     "      --backlog N               listen backlog (default 2048)\n"
+    "TLS (uvicorn's flags):\n"
+    "      --ssl-certfile FILE       certificate chain (PEM): serve HTTPS and WSS\n"
+    "      --ssl-keyfile FILE        its private key (PEM)\n"
+    "      --ssl-ca-certs FILE       CA bundle to verify client certificates with\n"
+    "      --ssl-ciphers LIST        OpenSSL cipher list for TLS 1.2\n"
     "      --socket-mode MODE        permissions of the UNIX socket file, octal (e.g. 660)\n"
     "      --workers N               pre-fork N worker processes sharing the socket (default 1)\n"
     "Behaviour (daphne's flags):\n"
@@ -292,6 +306,32 @@ static int parse_endpoint(dfws_cli_t *cli, char *spec)
             else if (strncmp(tok, "backlog=", 8))
                 return -1;
         }
+        return 0;
+    }
+    if (!strncmp(spec, "ssl:", 4)) {
+        /* ssl:PORT[:interface=ADDR]:privateKey=K[:certKey=C][:extraCertChainFile=CA] */
+        char *save = NULL;
+        char *tok = strtok_r(spec + 4, ":", &save);
+        for (; tok; tok = strtok_r(NULL, ":", &save)) {
+            if (!strncmp(tok, "port=", 5))
+                tok += 5;
+            if (!strncmp(tok, "interface=", 10))
+                cli->bind = tok + 10;
+            else if (!strncmp(tok, "privateKey=", 11))
+                cli->ssl_keyfile = tok + 11;
+            else if (!strncmp(tok, "certKey=", 8))
+                cli->ssl_certfile = tok + 8;
+            else if (!strncmp(tok, "extraCertChainFile=", 19))
+                cli->ssl_ca_certs = tok + 19;
+            else if (!parse_long(tok, 0, 65535, &v))
+                cli->port = (int)v;
+            else if (strncmp(tok, "backlog=", 8))
+                return -1;
+        }
+        if (!cli->ssl_keyfile)
+            return -1;
+        if (!cli->ssl_certfile) /* Twisted: certKey defaults to privateKey */
+            cli->ssl_certfile = cli->ssl_keyfile;
         return 0;
     }
     if (!strncmp(spec, "unix:", 5)) {
@@ -641,6 +681,18 @@ int dfws_cli_parse(dfws_cli_t *cli, int argc, char **argv)
             break;
         case OPT_DJANGO_STATIC:
             cli->django_static = 1;
+            break;
+        case OPT_SSL_KEYFILE:
+            cli->ssl_keyfile = optarg;
+            break;
+        case OPT_SSL_CERTFILE:
+            cli->ssl_certfile = optarg;
+            break;
+        case OPT_SSL_CA_CERTS:
+            cli->ssl_ca_certs = optarg;
+            break;
+        case OPT_SSL_CIPHERS:
+            cli->ssl_ciphers = optarg;
             break;
         case ':':
             return usage_error("option %s needs a value", argv[optind - 1]);

@@ -77,6 +77,12 @@ typedef struct dfws_cli_s {
     int ws_per_message_deflate;   /* negotiate it when offered (default on) */
     int ws_deflate_level;         /* zlib level 1-9 (default 6) */
     size_t ws_deflate_threshold;  /* messages shorter are sent uncompressed (default 128) */
+    /* TLS (uvicorn's flags, or daphne's `-e ssl:PORT:privateKey=K:certKey=C`):
+     * with a certificate, the listener serves HTTPS and WSS. */
+    const char *ssl_keyfile;
+    const char *ssl_certfile;
+    const char *ssl_ca_certs;   /* CA bundle: client certificates are asked for and checked */
+    const char *ssl_ciphers;    /* OpenSSL cipher list for TLS 1.2 (default: OpenSSL's) */
 } dfws_cli_t;
 
 enum { DFWS_CLI_OK = 0, DFWS_CLI_EXIT = 1, DFWS_CLI_USAGE = 2 };
