@@ -137,7 +137,9 @@ static int bad_value(const dfws_option_t *o, const char *arg, char *err, size_t 
             snprintf(what, sizeof(what), "a number from %ld to %ld", o->lo, o->hi);
         break;
     case DFWS_OPT_SIZE:
-        if (o->lo > 0)
+        if (o->metavar && !strcmp(o->metavar, "N")) /* a count kept in a size_t */
+            snprintf(what, sizeof(what), "a whole number from %ld to %ld", o->lo, o->hi);
+        else if (o->lo > 0)
             snprintf(what, sizeof(what), "a size in bytes, at least %ld", o->lo);
         else
             snprintf(what, sizeof(what), "a size in bytes");
