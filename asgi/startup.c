@@ -143,11 +143,11 @@ static int configure_from_dict(PyObject *dict)
 
 static PyObject *configure(PyObject *m, PyObject *args)
 {
-    PyObject *list;
+    PyObject *config; /* argv (a list) or options (a dict) */
     int inherited_fd = -1;
-    if (!PyArg_ParseTuple(args, "O|i", &list, &inherited_fd))
+    if (!PyArg_ParseTuple(args, "O|i", &config, &inherited_fd))
         return NULL;
-    if (!PyList_Check(list) && !PyDict_Check(list)) {
+    if (!PyList_Check(config) && !PyDict_Check(config)) {
         PyErr_SetString(PyExc_TypeError, "configure() takes argv (a list) or options (a dict)");
         return NULL;
     }
@@ -156,18 +156,18 @@ static PyObject *configure(PyObject *m, PyObject *args)
         return NULL;
     }
     int rc;
-    if (PyDict_Check(list)) {
-        if ((rc = configure_from_dict(list)) < 0)
+    if (PyDict_Check(config)) {
+        if ((rc = configure_from_dict(config)) < 0)
             return NULL;
     } else {
         /* getopt keeps pointers into argv: the strings live as long as the
          * process (the options are read by every worker). */
-        Py_ssize_t argc = PyList_GET_SIZE(list);
+        Py_ssize_t argc = PyList_GET_SIZE(config);
         char **argv = PyMem_RawCalloc((size_t)argc + 1, sizeof(char *));
         if (!argv)
             return PyErr_NoMemory();
         for (Py_ssize_t i = 0; i < argc; i++) {
-            const char *a = PyUnicode_AsUTF8(PyList_GET_ITEM(list, i));
+            const char *a = PyUnicode_AsUTF8(PyList_GET_ITEM(config, i));
             if (!a || !(argv[i] = strdup(a))) {
                 for (Py_ssize_t j = 0; j < i; j++)
                     free(argv[j]);
