@@ -6,6 +6,7 @@
 #include "layer.h"
 #include "log.h"
 #include "metrics.h"
+#include "options.h"
 #include "static.h"
 #include "str.h"
 #include "ws_conn.h"
@@ -491,6 +492,46 @@ static PyTypeObject server_type = {
 
 /* ---- module functions ------------------------------------------------------------ */
 
+/* One option's value, by its type (server/options.h). */
+static PyObject *option_value(const dfws_cli_t *c, const dfws_option_t *o)
+{
+    const void *f = dfws_option_field(c, o);
+    switch (o->type) {
+    case DFWS_OPT_STRING:
+    case DFWS_OPT_CLEAR: {
+        const char *s = *(const char *const *)f;
+        if (s)
+            return PyUnicode_FromString(s);
+        Py_RETURN_NONE;
+    }
+    case DFWS_OPT_INT:
+    case DFWS_OPT_OCTAL: return PyLong_FromLong(*(const int *)f);
+    case DFWS_OPT_LONG:
+    case DFWS_OPT_DURATION: return PyLong_FromLong(*(const long *)f);
+    case DFWS_OPT_SIZE: return PyLong_FromSize_t(*(const size_t *)f);
+    case DFWS_OPT_SECONDS:
+    case DFWS_OPT_NUMBER: return PyFloat_FromDouble(*(const double *)f);
+    case DFWS_OPT_ENUM: return PyUnicode_FromString(o->choices[*(const int *)f]);
+    case DFWS_OPT_BOOL:
+    case DFWS_OPT_FLAG: return PyBool_FromLong(*(const int *)f);
+    case DFWS_OPT_LIST: {
+        int n = *(const int *)((const char *)c + o->count_offset);
+        PyObject *list = PyList_New(n);
+        for (int i = 0; list && i < n; i++) {
+            PyObject *s = PyUnicode_FromString(((const char *const *)f)[i]);
+            if (!s)
+                Py_CLEAR(list);
+            else
+                PyList_SET_ITEM(list, i, s);
+        }
+        return list;
+    }
+    case DFWS_OPT_ACTION: break;
+    }
+    Py_RETURN_NONE;
+}
+
+/* Every option of server/options.c by its key, plus is_unix. */
 static PyObject *mod_options(PyObject *m, PyObject *unused)
 {
     const dfws_cli_t *c = dfws_asgi_cli;
@@ -498,20 +539,18 @@ static PyObject *mod_options(PyObject *m, PyObject *unused)
         PyErr_SetString(PyExc_RuntimeError, "no options outside dfws-asgi");
         return NULL;
     }
-    PyObject *d = Py_BuildValue(
-        "{s:s,s:s,s:i,s:z,s:i,s:i,s:z,s:i,s:d,s:d,s:s,s:z,s:s,s:i,s:O,s:d,s:d,s:d,s:d,s:d,s:n,s:n,s:O,s:i,s:d}",
-        "app", c->app, "bind", c->bind, "port", c->port, "unix_socket", c->unix_socket, "fd", c->fd,
-        "is_unix", dfws_asgi_is_unix, "access_log", c->access_log, "verbosity", c->verbosity,
-        "http_timeout", c->http_timeout, "application_close_timeout", c->application_close_timeout,
-        "root_path", c->root_path, "server_name", c->server_name, "log_fmt", c->log_fmt, "workers",
-        c->workers, "native_websockets", c->native_ws ? Py_True : Py_False, "shutdown_timeout",
-        c->shutdown_timeout, "websocket_timeout", c->websocket_timeout,
-        "websocket_connect_timeout", c->websocket_connect_timeout, "ping_interval",
-        c->ping_interval, "ping_timeout", c->ping_timeout, "websocket_max_message_size",
-        (Py_ssize_t)c->ws_max_message_size, "websocket_max_frame_size",
-        (Py_ssize_t)c->ws_max_frame_size, "django_fast_path", c->django_fast ? Py_True : Py_False,
-        "django_threads", c->django_threads, "lifespan_timeout", c->lifespan_timeout);
-    if (d && PyDict_SetItemString(d, "django_static", c->django_static ? Py_True : Py_False))
+    PyObject *d = PyDict_New();
+    for (size_t i = 0; d && i < dfws_n_options; i++) {
+        const dfws_option_t *o = &dfws_options[i];
+        char key[64];
+        if ((o->flags & DFWS_OPT_F_NOKEY) || o->type == DFWS_OPT_ACTION)
+            continue;
+        PyObject *v = option_value(c, o);
+        if (!v || PyDict_SetItemString(d, dfws_option_key(o, key, sizeof(key)), v))
+            Py_CLEAR(d);
+        Py_XDECREF(v);
+    }
+    if (d && PyDict_SetItemString(d, "is_unix", dfws_asgi_is_unix ? Py_True : Py_False))
         Py_CLEAR(d);
     return d;
 }

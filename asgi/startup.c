@@ -92,32 +92,91 @@ static PyObject *take_pending_signal(PyObject *m, PyObject *unused)
     return PyLong_FromLong(sig);
 }
 
+/* {name: value} into `cli`, as dfws_cli_parse() does with argv: a value is
+ * a str, int or float, True/False (a flag given or not), None (left out)
+ * or a list (a repeatable option given once per item). The strings live as
+ * long as the process, as argv's. */
+static int configure_from_dict(PyObject *dict)
+{
+    char err[512];
+    PyObject *key, *value;
+    Py_ssize_t pos = 0;
+    dfws_cli_defaults(&cli);
+    while (PyDict_Next(dict, &pos, &key, &value)) {
+        const char *name = PyUnicode_AsUTF8(key);
+        if (!name)
+            return -1;
+        int many = PyList_Check(value) || PyTuple_Check(value);
+        PyObject *items = many ? PySequence_Fast(value, "") : PyTuple_Pack(1, value);
+        if (!items)
+            return -1;
+        for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(items); i++) {
+            PyObject *v = PySequence_Fast_GET_ITEM(items, i);
+            const char *arg = v == Py_True ? "true" : v == Py_False ? "false" : NULL;
+            if (v == Py_None)
+                continue;
+            if (!arg) {
+                PyObject *str = PyObject_Str(v);
+                const char *utf8 = str ? PyUnicode_AsUTF8(str) : NULL;
+                char *copy = utf8 ? strdup(utf8) : NULL;
+                Py_XDECREF(str);
+                if (!copy) {
+                    Py_DECREF(items);
+                    if (!PyErr_Occurred())
+                        PyErr_NoMemory();
+                    return -1;
+                }
+                arg = copy;
+            }
+            int rc = dfws_cli_set(&cli, name, arg, err, sizeof(err));
+            if (rc) {
+                Py_DECREF(items);
+                return rc == DFWS_CLI_USAGE ? dfws_cli_usage_error(err) : rc;
+            }
+        }
+        Py_DECREF(items);
+    }
+    if (dfws_cli_check(&cli, err, sizeof(err)))
+        return dfws_cli_usage_error(err);
+    return DFWS_CLI_OK;
+}
+
 static PyObject *configure(PyObject *m, PyObject *args)
 {
-    PyObject *list;
+    PyObject *config; /* argv (a list) or options (a dict) */
     int inherited_fd = -1;
-    if (!PyArg_ParseTuple(args, "O!|i", &PyList_Type, &list, &inherited_fd))
+    if (!PyArg_ParseTuple(args, "O|i", &config, &inherited_fd))
         return NULL;
+    if (!PyList_Check(config) && !PyDict_Check(config)) {
+        PyErr_SetString(PyExc_TypeError, "configure() takes argv (a list) or options (a dict)");
+        return NULL;
+    }
     if (dfws_asgi_cli) {
         PyErr_SetString(PyExc_RuntimeError, "dfws-asgi is already configured");
         return NULL;
     }
-    /* getopt keeps pointers into argv: the strings live as long as the
-     * process (the options are read by every worker). */
-    Py_ssize_t argc = PyList_GET_SIZE(list);
-    char **argv = PyMem_RawCalloc((size_t)argc + 1, sizeof(char *));
-    if (!argv)
-        return PyErr_NoMemory();
-    for (Py_ssize_t i = 0; i < argc; i++) {
-        const char *a = PyUnicode_AsUTF8(PyList_GET_ITEM(list, i));
-        if (!a || !(argv[i] = strdup(a))) {
-            for (Py_ssize_t j = 0; j < i; j++)
-                free(argv[j]);
-            PyMem_RawFree(argv);
-            return a ? PyErr_NoMemory() : NULL;
+    int rc;
+    if (PyDict_Check(config)) {
+        if ((rc = configure_from_dict(config)) < 0)
+            return NULL;
+    } else {
+        /* getopt keeps pointers into argv: the strings live as long as the
+         * process (the options are read by every worker). */
+        Py_ssize_t argc = PyList_GET_SIZE(config);
+        char **argv = PyMem_RawCalloc((size_t)argc + 1, sizeof(char *));
+        if (!argv)
+            return PyErr_NoMemory();
+        for (Py_ssize_t i = 0; i < argc; i++) {
+            const char *a = PyUnicode_AsUTF8(PyList_GET_ITEM(config, i));
+            if (!a || !(argv[i] = strdup(a))) {
+                for (Py_ssize_t j = 0; j < i; j++)
+                    free(argv[j]);
+                PyMem_RawFree(argv);
+                return a ? PyErr_NoMemory() : NULL;
+            }
         }
+        rc = dfws_cli_parse(&cli, (int)argc, argv);
     }
-    int rc = dfws_cli_parse(&cli, (int)argc, argv);
     if (rc == DFWS_CLI_EXIT)
         return PyLong_FromLong(0);
     if (rc == DFWS_CLI_USAGE)
@@ -217,7 +276,8 @@ void dfws_startup_limit_requests(dfws_server_t *s, uint64_t n)
 
 PyMethodDef dfws_startup_methods[] = {
     {"configure", configure, METH_VARARGS,
-     "configure(argv, inherited_fd=-1): parse the command line and open the listening socket "
+     "configure(argv, inherited_fd=-1): parse the command line (a list; or a dict "
+     "{option: value}, see dfws.__main__.main) and open the listening socket "
      "(or take inherited_fd, this process's own socket before a restart in place). None to go "
      "on, else the exit status (help printed, usage error, socket error)."},
     {"prefork", prefork, METH_NOARGS,

@@ -17,12 +17,20 @@ import sys
 RESTART_FD_ENV = "DFWS_RESTART_FD"
 
 
-def main(argv=None):
-    """Runs dfws-asgi with ``argv`` (default: sys.argv); returns the exit status."""
+def main(argv=None, options=None):
+    """Runs dfws-asgi with ``argv`` (default: sys.argv), or with ``options``,
+    a dict of option names to values (``{"app": "myproj.asgi:application",
+    "fd": 7, "verbosity": 0, "native_websockets": False, "reload_dir":
+    ["src"]}``: the keys of ``_dfws.options()`` or the flags' names, a list
+    for a repeatable flag, True/False for a flag without a value, None to
+    leave one out). Returns the exit status."""
     from dfws.binding import UnusableUvloop, load_extension
 
-    argv = list(sys.argv if argv is None else argv)
-    argv[0] = "dfws-asgi"  # what --help and errors call the program
+    if options is not None:
+        config = dict(options)
+    else:
+        config = list(sys.argv if argv is None else argv)
+        config[0] = "dfws-asgi"  # what --help and errors call the program
     try:
         _dfws = load_extension()
     except (UnusableUvloop, ImportError) as exc:
@@ -30,7 +38,7 @@ def main(argv=None):
         return 1
     # read once and removed: the application's own subprocesses must not see it
     inherited = os.environ.pop(RESTART_FD_ENV, "")
-    status = _dfws.configure(argv, int(inherited) if inherited.isdigit() else -1)
+    status = _dfws.configure(config, int(inherited) if inherited.isdigit() else -1)
     if status is not None:
         return status
     opts = _dfws.options()

@@ -16,10 +16,13 @@ with ``DfwsProcess(host, get_application, kwargs=None, setup=None,
 teardown=None, port=None)``, with ``ready`` (an Event set once the
 application is loaded and the socket accepts), ``port.value``, ``errors``
 (a Queue of ``(exception, traceback text)``), ``start()``, ``is_alive()``,
-``terminate()``, ``join()``. ``kwargs`` are dfws-asgi's long options
+``terminate()``, ``join()``. ``kwargs`` are dfws-asgi's options
 (``{"websocket_timeout": 30, "no_native_websockets": True}``: ``--name
-value``, or ``--name`` for True); ``args`` (a class attribute) more
-command-line words; the default is ``-v 0`` (warnings and errors only).
+value``, or ``--name`` for True), handed to dfws-asgi as a dict (no command
+line is made up); ``options`` (a class attribute) the ones under them, by
+default ``{"verbosity": 0}`` (warnings and errors only). A subclass that
+sets ``args`` (a class attribute, command-line words; ``-v 0`` by default)
+is started from ``command_line()`` instead.
 
 The process is forked from the test process, like daphne's: the test's
 settings (``override_settings``, the test database name set by ``setup``)
@@ -82,7 +85,8 @@ class DfwsProcess(multiprocessing.Process):
     """A ``ChannelsLiveServerTestCase.ProtocolServerProcess`` serving with
     dfws-asgi (see the module's docstring)."""
 
-    args = ["-v", "0"]
+    options = {"verbosity": 0}
+    args = ["-v", "0"]  # the same as `options`, for command_line()
 
     def __init__(self, host, get_application, kwargs=None, setup=None, teardown=None,
                  port=None):
@@ -95,6 +99,10 @@ class DfwsProcess(multiprocessing.Process):
         self.port = multiprocessing.Value("i", port if port is not None else 0)
         self.ready = multiprocessing.Event()
         self.errors = multiprocessing.Queue()
+
+    def server_options(self, fd):
+        """dfws-asgi's options (a dict) for the listening socket ``fd``."""
+        return {**self.options, **self.kwargs, "fd": fd, "app": "dfws.testing:application"}
 
     def command_line(self, fd):
         """dfws-asgi's argv for the listening socket ``fd``."""
@@ -128,7 +136,10 @@ class DfwsProcess(multiprocessing.Process):
             # terminate() before dfws-asgi took SIGTERM over: a clean exit
             signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
             try:
-                status = main(self.command_line(sock.fileno()))
+                if self.args != DfwsProcess.args:
+                    status = main(self.command_line(sock.fileno()))
+                else:
+                    status = main(options=self.server_options(sock.fileno()))
             finally:
                 if self.teardown is not None:
                     self.teardown()

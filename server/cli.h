@@ -1,5 +1,6 @@
-/* Command line of dfws-asgi: daphne 4's flags plus our own.
- * docs/cli.md maps every flag to daphne's. */
+/* Configuration of dfws-asgi: daphne 4's flags plus our own. Every option
+ * is declared once, in server/options.c (name, type, field below, default,
+ * help, peers' equivalents); docs/cli.md's tables are generated from it. */
 #ifndef DFWS_CLI_H
 #define DFWS_CLI_H
 
@@ -83,14 +84,41 @@ typedef struct dfws_cli_s {
     const char *ssl_certfile;
     const char *ssl_ca_certs;   /* CA bundle: client certificates are asked for and checked */
     const char *ssl_ciphers;    /* OpenSSL cipher list for TLS 1.2 (default: OpenSSL's) */
+    /* Copies of the -e specs, which the fields they set point into. */
+    size_t arena_used;
+    char arena[2048];
 } dfws_cli_t;
 
 enum { DFWS_CLI_OK = 0, DFWS_CLI_EXIT = 1, DFWS_CLI_USAGE = 2 };
 
-/* Fills `cli` from argv. Returns DFWS_CLI_OK, DFWS_CLI_EXIT (help or version
- * was printed: exit 0) or DFWS_CLI_USAGE (an error was printed: exit 2).
- * String fields point into argv or static storage. */
+/* Fills `cli` from argv: dfws_cli_defaults(), then dfws_cli_set() for each
+ * flag and APP, then dfws_cli_check(). Returns DFWS_CLI_OK, DFWS_CLI_EXIT
+ * (help or version was printed: exit 0) or DFWS_CLI_USAGE (an error was
+ * printed on stderr: exit 2). String fields point into argv or static
+ * storage. */
 int dfws_cli_parse(dfws_cli_t *cli, int argc, char **argv);
+
+/* Every option's default (the environment's FORWARDED_ALLOW_IPS included). */
+void dfws_cli_defaults(dfws_cli_t *cli);
+
+/* Sets one option, as its flag would: `name` is the options dict key
+ * ("websocket_timeout", "native_websockets", "app"), a flag's name, with
+ * or without "--" ("--no-native-websockets", "websocket-timeout"), or a
+ * short flag ("-p"). `value` is NULL for a flag without a value; for those
+ * "true"/"false" is accepted too (for a dict key, the field's value:
+ * native_websockets=false is --no-native-websockets). A string field keeps
+ * `value`: it must outlive `cli`. Returns DFWS_CLI_OK, DFWS_CLI_EXIT (--help
+ * or --version printed) or DFWS_CLI_USAGE with the reason in err. */
+int dfws_cli_set(dfws_cli_t *cli, const char *name, const char *value, char *err, size_t errlen);
+
+/* What involves several options, once all are set: APP is given,
+ * --socket-mode with -u, --forwarded-allow-ips, the static mounts. Returns
+ * DFWS_CLI_OK, or DFWS_CLI_USAGE with the reason in err. */
+int dfws_cli_check(const dfws_cli_t *cli, char *err, size_t errlen);
+
+/* Prints "dfws-asgi: error: MSG" and the usage line on stderr; returns
+ * DFWS_CLI_USAGE. */
+int dfws_cli_usage_error(const char *msg);
 
 /* Whether the command line asks for a supervisor process: several workers,
  * --reload, or a recycling limit (a replacement must be started and ready

@@ -127,8 +127,7 @@ static void rig_open(rig_t *t, size_t limit_headers, size_t limit_body)
     int sv[2];
     memset(t, 0, sizeof(*t));
     MUST(uv_loop_init(&t->loop) == 0);
-    char *argv[] = {"dfws-asgi", "x:app", NULL};
-    MUST(dfws_cli_parse(&t->cli, 2, argv) == DFWS_CLI_OK);
+    dfws_cli_defaults(&t->cli);
     t->cli.limit_request_headers = limit_headers;
     t->cli.limit_request_body = limit_body;
     t->cli.server_name = "test";
@@ -382,7 +381,6 @@ static int check_accept_after_failed_alloc(void)
     uv_loop_t loop;
     dfws_server_t server;
     dfws_cli_t cli;
-    char *argv[] = {"dfws-asgi", "x:app", NULL};
     struct sockaddr_in a = {.sin_family = AF_INET};
     socklen_t alen = sizeof(a);
     char out[4096];
@@ -390,7 +388,7 @@ static int check_accept_after_failed_alloc(void)
     int refused = 0, rc = 0;
 
     MUST(uv_loop_init(&loop) == 0);
-    MUST(dfws_cli_parse(&cli, 2, argv) == DFWS_CLI_OK);
+    dfws_cli_defaults(&cli);
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     int lfd = socket(AF_INET, SOCK_STREAM, 0);
     MUST(lfd >= 0 && bind(lfd, (struct sockaddr *)&a, sizeof(a)) == 0 && listen(lfd, 16) == 0);

@@ -68,8 +68,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     dfws_server_t server;
     int sv[2];
     if (!ready) {
-        char *argv[] = {"dfws-asgi", "x:app", NULL};
-        dfws_cli_parse(&cli, 2, argv);
+        dfws_cli_defaults(&cli);
         cli.limit_request_headers = 4096;
         cli.limit_request_body = 1 << 16;
         dfws_log_set_level(DFWS_LOG_ERROR + 1);
