@@ -184,13 +184,13 @@ int dfws_asgi_layer_start(uv_loop_t *loop, const char *json, char *err, size_t e
         snprintf(err, errlen, "the channel layer is already running");
         return -1;
     }
-    dfws_layer_set_log(layer_log, NULL);
     if ((rc = dfws_layer_config_init(&cfg)))
         goto fail;
     if ((rc = dfws_layer_config_parse_json(&cfg, json, err, errlen))) {
         dfws_layer_config_free(&cfg);
         return -1;
     }
+    cfg.log_fn = layer_log; /* from the start: a Redis host may fail at once */
     rc = dfws_layer_new(loop, &cfg, &G.layer);
     dfws_layer_config_free(&cfg);
     if (rc)
