@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include <hiredis/async.h>
+#include <jansson.h>
 
 #include "layer_int.h"
 #include "redis_conn.h"
@@ -62,6 +63,98 @@ struct dfws_sentinel_s {
     dfws_sentinel_closed_cb closed;
     void *closed_ud;
 };
+
+/* ---- configuration ------------------------------------------------------------------ */
+
+static int cfg_err(char *err, size_t errlen, int code, size_t idx, const char *what)
+{
+    if (err != NULL && errlen > 0)
+        snprintf(err, errlen, "hosts[%zu]: %s", idx, what);
+    return code;
+}
+
+static int dup_opt(char **out, json_t *v)
+{
+    if (!json_is_string(v))
+        return 0;
+    *out = strdup(json_string_value(v));
+    return *out ? 0 : DFWS_LAYER_ENOMEM;
+}
+
+int dfws_sentinel_config_parse(dfws_layer_host_t *h, const void *ev, size_t idx, char *err, size_t errlen)
+{
+    json_t *e = (json_t *)ev, *name = json_object_get(e, "master_name"), *list = json_object_get(e, "sentinels");
+    json_t *kw = json_object_get(e, "sentinel_kwargs"), *v;
+    size_t i, n;
+
+    if (!json_is_string(name) || json_string_length(name) == 0)
+        return cfg_err(err, errlen, DFWS_LAYER_EINVAL, idx, "master_name must be a non-empty string");
+    if (!json_is_array(list) || (n = json_array_size(list)) == 0)
+        return cfg_err(err, errlen, DFWS_LAYER_EINVAL, idx, "sentinels must be a non-empty list of [host, port]");
+    if (kw != NULL && !json_is_null(kw) && !json_is_object(kw))
+        return cfg_err(err, errlen, DFWS_LAYER_EINVAL, idx, "sentinel_kwargs must be an object");
+    if (!(h->master_name = strdup(json_string_value(name))))
+        return DFWS_LAYER_ENOMEM;
+    if (!(h->sentinels = calloc(n, sizeof(*h->sentinels))))
+        return DFWS_LAYER_ENOMEM;
+    for (i = 0; i < n; i++) {
+        json_t *p = json_array_get(list, i), *sh = json_array_get(p, 0), *sp = json_array_get(p, 1);
+        if (!json_is_array(p) || json_array_size(p) != 2 || !json_is_string(sh) || !json_is_integer(sp) ||
+            json_integer_value(sp) < 1 || json_integer_value(sp) > 65535)
+            return cfg_err(err, errlen, DFWS_LAYER_EINVAL, idx, "each sentinel must be [host, port]");
+        if (!(h->sentinels[i].host = strdup(json_string_value(sh))))
+            return DFWS_LAYER_ENOMEM;
+        h->sentinels[i].port = (int)json_integer_value(sp);
+        h->nsentinels = i + 1;
+    }
+    if (json_is_object(kw) &&
+        (dup_opt(&h->sentinel_username, json_object_get(kw, "username")) != 0 ||
+         dup_opt(&h->sentinel_password, json_object_get(kw, "password")) != 0))
+        return DFWS_LAYER_ENOMEM;
+    if (dup_opt(&h->username, json_object_get(e, "username")) != 0 ||
+        dup_opt(&h->password, json_object_get(e, "password")) != 0)
+        return DFWS_LAYER_ENOMEM;
+    if ((v = json_object_get(e, "db")) != NULL && !json_is_null(v)) {
+        if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 1000000)
+            return cfg_err(err, errlen, DFWS_LAYER_EINVAL, idx, "db must be a small integer");
+        h->db = (int)json_integer_value(v);
+    }
+    h->port = 0;
+    return 0;
+}
+
+int dfws_sentinel_config_copy(dfws_layer_host_t *dst, const dfws_layer_host_t *src)
+{
+    size_t i;
+    if (src->master_name == NULL)
+        return 0;
+    if (!(dst->master_name = strdup(src->master_name)) ||
+        (src->sentinel_username && !(dst->sentinel_username = strdup(src->sentinel_username))) ||
+        (src->sentinel_password && !(dst->sentinel_password = strdup(src->sentinel_password))) ||
+        !(dst->sentinels = calloc(src->nsentinels ? src->nsentinels : 1, sizeof(*dst->sentinels))))
+        return DFWS_LAYER_ENOMEM;
+    for (i = 0; i < src->nsentinels; i++) {
+        if (!(dst->sentinels[i].host = strdup(src->sentinels[i].host)))
+            return DFWS_LAYER_ENOMEM;
+        dst->sentinels[i].port = src->sentinels[i].port;
+        dst->nsentinels = i + 1;
+    }
+    return 0;
+}
+
+void dfws_sentinel_config_free(dfws_layer_host_t *h)
+{
+    size_t i;
+    for (i = 0; i < h->nsentinels; i++)
+        free(h->sentinels[i].host);
+    free(h->sentinels);
+    free(h->master_name);
+    free(h->sentinel_username);
+    free(h->sentinel_password);
+    h->sentinels = NULL;
+    h->nsentinels = 0;
+    h->master_name = h->sentinel_username = h->sentinel_password = NULL;
+}
 
 /* ---- replies ------------------------------------------------------------------------ */
 

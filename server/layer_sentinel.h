@@ -36,6 +36,22 @@
 
 #include "layer.h"
 
+/* ---- configuration (called by the layer's config code) ------------------------------- */
+
+/* Fill the Sentinel fields of h from the JSON host object e (a json_t *;
+ * dfws/layer_config.py writes it):
+ *   {"master_name": "m", "sentinels": [["host", port], ...],
+ *    "sentinel_kwargs": {"username": .., "password": ..},
+ *    "username": .., "password": .., "db": n}
+ * 0, or DFWS_LAYER_EINVAL / DFWS_LAYER_ENOMEM with a message in err
+ * ("hosts[idx]: ..."). h's fields are owned by h (dfws_layer_host_free). */
+int dfws_sentinel_config_parse(dfws_layer_host_t *h, const void *e, size_t idx, char *err, size_t errlen);
+/* Deep-copy the Sentinel fields of src into dst (others untouched). 0 or
+ * DFWS_LAYER_ENOMEM (dst then holds what was copied: free it). */
+int dfws_sentinel_config_copy(dfws_layer_host_t *dst, const dfws_layer_host_t *src);
+/* Free the Sentinel fields of h. */
+void dfws_sentinel_config_free(dfws_layer_host_t *h);
+
 /* ---- replies (no I/O; unit tested in tests/c/test_sentinel.c) ----------------- */
 
 /* The reply to SENTINEL get-master-addr-by-name: an array of two strings,

@@ -467,8 +467,53 @@ static void test_nobody(void)
     dfws_layer_set_log(NULL, NULL);
 }
 
+/* ---- configuration ------------------------------------------------------------------ */
+
+static void test_config(void)
+{
+    dfws_layer_config_t cfg, copy;
+    char err[200];
+    const char *good =
+        "{\"kind\": \"redis\", \"hosts\": [\"redis://a:1\", {\"master_name\": \"mymaster\", "
+        "\"sentinels\": [[\"10.0.0.1\", 26379], [\"s2\", 26380]], \"sentinel_kwargs\": {\"password\": \"sp\"}, "
+        "\"password\": \"mp\", \"username\": \"mu\", \"db\": 4}]}";
+    const char *bad[] = {
+        "{\"hosts\": [{\"master_name\": \"m\", \"sentinels\": []}]}",
+        "{\"hosts\": [{\"master_name\": \"\", \"sentinels\": [[\"a\", 1]]}]}",
+        "{\"hosts\": [{\"sentinels\": [[\"a\", 1]]}]}",
+        "{\"hosts\": [{\"master_name\": \"m\", \"sentinels\": [[\"a\", 0]]}]}",
+        "{\"hosts\": [{\"master_name\": \"m\", \"sentinels\": [[\"a\", 1], [\"b\"]]}]}",
+        "{\"hosts\": [{\"master_name\": \"m\", \"sentinels\": [[\"a\", 1]], \"sentinel_kwargs\": 3}]}",
+        "{\"hosts\": [{\"master_name\": \"m\", \"sentinels\": [[\"a\", 1]], \"db\": \"x\"}]}",
+    };
+    size_t i;
+
+    dfws_layer_config_init(&cfg);
+    CHECK(dfws_layer_config_parse_json(&cfg, good, err, sizeof(err)) == 0);
+    CHECK(cfg.nhosts == 2 && cfg.hosts[0].master_name == NULL);
+    CHECK(cfg.hosts[1].master_name && strcmp(cfg.hosts[1].master_name, "mymaster") == 0);
+    CHECK(cfg.hosts[1].nsentinels == 2 && strcmp(cfg.hosts[1].sentinels[1].host, "s2") == 0 &&
+          cfg.hosts[1].sentinels[1].port == 26380);
+    CHECK(cfg.hosts[1].sentinel_password && strcmp(cfg.hosts[1].sentinel_password, "sp") == 0 &&
+          cfg.hosts[1].sentinel_username == NULL);
+    CHECK(strcmp(cfg.hosts[1].password, "mp") == 0 && strcmp(cfg.hosts[1].username, "mu") == 0 &&
+          cfg.hosts[1].db == 4 && cfg.hosts[1].host == NULL);
+    CHECK(dfws_layer__config_copy(&copy, &cfg) == 0);
+    CHECK(copy.hosts[1].sentinels != cfg.hosts[1].sentinels && copy.hosts[1].nsentinels == 2 &&
+          strcmp(copy.hosts[1].sentinels[0].host, "10.0.0.1") == 0 && strcmp(copy.hosts[1].master_name, "mymaster") == 0 &&
+          strcmp(copy.hosts[1].sentinel_password, "sp") == 0);
+    dfws_layer_config_free(&copy);
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err[0] = '\0';
+        CHECK(dfws_layer_config_parse_json(&cfg, bad[i], err, sizeof(err)) == DFWS_LAYER_EINVAL);
+        CHECK(strncmp(err, "hosts[0]: ", 10) == 0);
+    }
+    dfws_layer_config_free(&cfg);
+}
+
 int main(void)
 {
+    test_config();
     test_master_reply();
     test_role_reply();
     test_switch();
