@@ -184,7 +184,8 @@ static void went_down(rconn_t *c, const char *why)
         dfws_sentinel_suspect(c->r->sentinel[c->shard]);
     if (!c->outage) {
         c->outage = 1;
-        dfws_layer__log(DFWS_LOG_WARNING, "redis %s (shard %zu, %s connection): %s; reconnecting",
+        dfws_layer__log(&c->r->base, DFWS_LOG_WARNING,
+                        "redis %s (shard %zu, %s connection): %s; reconnecting",
                         dfws_redis_host_desc(&c->r->base.cfg.hosts[c->shard], hd, sizeof(hd)), c->shard,
                         c->kind == CONN_CMD ? "command" : "receive", why);
     }
@@ -209,7 +210,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
     c->error[0] = '\0';
     if (c->outage) {
         c->outage = 0;
-        dfws_layer__log(DFWS_LOG_WARNING, "redis %s (shard %zu, %s connection): reconnected%s",
+        dfws_layer__log(&r->base, DFWS_LOG_WARNING, "redis %s (shard %zu, %s connection): reconnected%s",
                         dfws_redis_host_desc(&r->base.cfg.hosts[c->shard], hd, sizeof(hd)), c->shard,
                         c->kind == CONN_CMD ? "command" : "receive",
                         c->kind == CONN_CMD && r->lost_in_outage ? "; messages were lost meanwhile" : "");
@@ -279,7 +280,7 @@ static void rconn_connect(rconn_t *c)
         }
         return;
     }
-    ac = dfws_redis_open(h, c->r->base.loop, c, &cbs, NULL, why, sizeof(why));
+    ac = dfws_redis_open(h, &c->r->base, c, &cbs, NULL, why, sizeof(why));
     if (ac == NULL) {
         went_down(c, why);
         return;
@@ -395,7 +396,7 @@ static int reply_status(dfws_layer_redis_t *r, redisReply *rep, const char *what
         return r->base.closing ? DFWS_LAYER_ECLOSED : DFWS_LAYER_EIO;
     if (rep->type == REDIS_REPLY_ERROR) {
         note_readonly(r, rep);
-        dfws_layer__log(DFWS_LOG_ERROR, "%s failed: %s", what, rep->str);
+        dfws_layer__log(&r->base, DFWS_LOG_ERROR, "%s failed: %s", what, rep->str);
         return DFWS_LAYER_EIO;
     }
     return 0;
@@ -495,7 +496,8 @@ static void on_ignore_reply(redisAsyncContext *ac, void *reply, void *priv)
     redisReply *rep = reply;
     (void)ac;
     if (rep != NULL && rep->type == REDIS_REPLY_ERROR)
-        dfws_layer__log(DFWS_LOG_ERROR, "%s failed: %s", (const char *)priv, rep->str);
+        dfws_layer__log(&((rconn_t *)ac->data)->r->base, DFWS_LOG_ERROR, "%s failed: %s",
+                        (const char *)priv, rep->str);
 }
 
 /* ZADD <group key> now ch1 now ch2 ... ; EXPIRE <group key> group_expiry */
@@ -513,7 +515,7 @@ static void zadd_members(dfws_layer_redis_t *r, const char *group, const char *c
     argv = malloc((2 + 2 * n) * sizeof(*argv));
     lens = malloc((2 + 2 * n) * sizeof(*lens));
     if (argv == NULL || lens == NULL) {
-        dfws_layer__log(DFWS_LOG_ERROR, "group %s: out of memory adding members", group);
+        dfws_layer__log(&r->base, DFWS_LOG_ERROR, "group %s: out of memory adding members", group);
         goto out;
     }
     nowlen = (size_t)snprintf(now, sizeof(now), "%.6f", dfws_layer__now());
@@ -553,7 +555,7 @@ static void refresh_group(dfws_layer_redis_t *r, const char *group, dfws_map_t *
     c.names = malloc((chans->count ? chans->count : 1) * sizeof(*c.names));
     c.n = 0;
     if (c.names == NULL) {
-        dfws_layer__log(DFWS_LOG_ERROR, "group %s: out of memory refreshing members", group);
+        dfws_layer__log(&r->base, DFWS_LOG_ERROR, "group %s: out of memory refreshing members", group);
         return;
     }
     dfws_map_foreach(chans, collect_key, &c);
@@ -646,7 +648,7 @@ static void group_op_finish(rop_t *op)
     if (--op->pending > 0)
         return;
     if (op->over > 0)
-        dfws_layer__log(DFWS_LOG_INFO, "%llu channel(s) over capacity in group %s",
+        dfws_layer__log(&op->r->base, DFWS_LOG_INFO, "%llu channel(s) over capacity in group %s",
                         (unsigned long long)op->over, op->group);
     dfws_layer__complete(&op->r->base, op->done, op->ud, op->status);
     rop_free(op);
@@ -1153,7 +1155,7 @@ static void on_bzpop(redisAsyncContext *ac, void *reply, void *priv)
             rconn_reset(c, "READONLY: the master became a replica");
             return;
         }
-        dfws_layer__log(DFWS_LOG_ERROR, "BZPOPMIN failed: %s; retrying", rep->str);
+        dfws_layer__log(&c->r->base, DFWS_LOG_ERROR, "BZPOPMIN failed: %s; retrying", rep->str);
         start_timer(c, RECV_RETRY_MS);
         return;
     }
@@ -1199,7 +1201,7 @@ static void on_zpop(redisAsyncContext *ac, void *reply, void *priv)
             return;
         }
     } else if (rep->type == REDIS_REPLY_ERROR) {
-        dfws_layer__log(DFWS_LOG_ERROR, "ZPOPMIN failed: %s", rep->str);
+        dfws_layer__log(&c->r->base, DFWS_LOG_ERROR, "ZPOPMIN failed: %s", rep->str);
     }
     free(key);
     if (!c->r->base.closing)
@@ -1250,7 +1252,8 @@ static int listen_key(dfws_layer_redis_t *r, const char *channel, char *key, siz
     if (channel[nl - 1] == '!') {
         size_t cpl = strlen(r->base.client_prefix);
         if (nl < cpl + 1 || memcmp(channel + nl - 1 - cpl, r->base.client_prefix, cpl) != 0) {
-            dfws_layer__log(DFWS_LOG_WARNING, "listen: %s is not a channel of this process (client prefix %s)",
+            dfws_layer__log(&r->base, DFWS_LOG_WARNING,
+                            "listen: %s is not a channel of this process (client prefix %s)",
                             channel, r->base.client_prefix);
             return DFWS_LAYER_EINVAL;
         }
@@ -1447,7 +1450,7 @@ int dfws_layer_redis_new(uv_loop_t *loop, const dfws_layer_config_t *cfg, dfws_l
     for (s = 0; s < r->nshards; s++) {
         /* NULL when out of memory: the connections then say so */
         if (r->base.cfg.hosts[s].master_name != NULL)
-            r->sentinel[s] = dfws_sentinel_new(loop, &r->base.cfg.hosts[s], s, on_master_changed, r);
+            r->sentinel[s] = dfws_sentinel_new(&r->base, &r->base.cfg.hosts[s], s, on_master_changed, r);
     }
     for (s = 0; s < r->nshards; s++) {
         rconn_connect(&r->cmd[s]);

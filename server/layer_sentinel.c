@@ -32,6 +32,7 @@
 #define HOST_MAX 256
 
 struct dfws_sentinel_s {
+    const dfws_layer_t *layer;    /* the owner's: its loop and log hook */
     uv_loop_t *loop;
     const dfws_layer_host_t *cfg; /* borrowed: master_name, sentinels, credentials */
     size_t shard;
@@ -311,7 +312,7 @@ static void on_setup(redisAsyncContext *ac, void *reply, void *priv)
     if (ac == s->query)
         snprintf(s->qerror, sizeof(s->qerror), "%s failed: %.120s", (const char *)priv, rep->str);
     else
-        dfws_layer__log(DFWS_LOG_WARNING, "redis sentinel: %s failed on the +switch-master subscription: %.120s",
+        dfws_layer__log(s->layer, DFWS_LOG_WARNING, "redis sentinel: %s failed on the +switch-master subscription: %.120s",
                         (const char *)priv, rep->str);
     redisAsyncFree(ac); /* deferred until we return; the NULL replies that follow see it */
 }
@@ -328,10 +329,10 @@ static void set_master(dfws_sentinel_t *s, const char *host, int port, const cha
     s->master.port = port;
     s->known = 1;
     if (was_known)
-        dfws_layer__log(DFWS_LOG_WARNING, "redis sentinel: master '%s' (shard %zu) switched from %s to %s:%d (%s)",
+        dfws_layer__log(s->layer, DFWS_LOG_WARNING, "redis sentinel: master '%s' (shard %zu) switched from %s to %s:%d (%s)",
                         s->cfg->master_name, s->shard, old, host, port, how);
     else
-        dfws_layer__log(DFWS_LOG_INFO, "redis sentinel: master '%s' (shard %zu) is %s:%d (%s)",
+        dfws_layer__log(s->layer, DFWS_LOG_INFO, "redis sentinel: master '%s' (shard %zu) is %s:%d (%s)",
                         s->cfg->master_name, s->shard, host, port, how);
     s->changed(s->ud, s->shard);
 }
@@ -377,7 +378,7 @@ static void subscribe(dfws_sentinel_t *s, size_t i)
     redisAsyncContext *ac;
 
     sentinel_host(s, i, &h);
-    ac = dfws_redis_open(&h, s->loop, s, &cbs, NULL, why, sizeof(why));
+    ac = dfws_redis_open(&h, s->layer, s, &cbs, NULL, why, sizeof(why));
     if (ac == NULL)
         return; /* the next round tries again */
     if (redisAsyncCommand(ac, on_switch, NULL, "SUBSCRIBE +switch-master") != REDIS_OK) {
@@ -404,7 +405,7 @@ static void round_failed(dfws_sentinel_t *s)
     round_end(s);
     if (!s->outage) {
         s->outage = 1;
-        dfws_layer__log(DFWS_LOG_WARNING, "redis sentinel: no sentinel gave the master '%s' (shard %zu): %s; asking again",
+        dfws_layer__log(s->layer, DFWS_LOG_WARNING, "redis sentinel: no sentinel gave the master '%s' (shard %zu): %s; asking again",
                         s->cfg->master_name, s->shard, s->error);
     }
     uv_timer_start(&s->timer, on_timer, s->backoff_ms, 0);
@@ -456,7 +457,7 @@ static void on_master_reply(redisAsyncContext *ac, void *reply, void *priv)
     round_end(s);
     if (s->outage) {
         s->outage = 0;
-        dfws_layer__log(DFWS_LOG_WARNING, "redis sentinel: master '%s' (shard %zu) known again", s->cfg->master_name,
+        dfws_layer__log(s->layer, DFWS_LOG_WARNING, "redis sentinel: master '%s' (shard %zu) known again", s->cfg->master_name,
                         s->shard);
     }
     if (s->sub == NULL)
@@ -475,7 +476,7 @@ static void ask(dfws_sentinel_t *s)
     while (s->asked < s->cfg->nsentinels) {
         s->qerror[0] = '\0';
         sentinel_host(s, s->asking, &h);
-        ac = dfws_redis_open(&h, s->loop, s, &cbs, NULL, s->qerror, sizeof(s->qerror));
+        ac = dfws_redis_open(&h, s->layer, s, &cbs, NULL, s->qerror, sizeof(s->qerror));
         if (ac != NULL) {
             const char *argv[3] = {"SENTINEL", "get-master-addr-by-name", s->cfg->master_name};
             size_t lens[3] = {8, 23, strlen(s->cfg->master_name)};
@@ -522,15 +523,17 @@ static void on_timer(uv_timer_t *t)
 
 /* ---- lifecycle ---------------------------------------------------------------------------- */
 
-dfws_sentinel_t *dfws_sentinel_new(uv_loop_t *loop, const dfws_layer_host_t *cfg, size_t shard,
+dfws_sentinel_t *dfws_sentinel_new(const dfws_layer_t *layer, const dfws_layer_host_t *cfg, size_t shard,
                                    dfws_sentinel_changed_cb changed, void *ud)
 {
+    uv_loop_t *loop = layer->loop;
     dfws_sentinel_t *s;
     if (cfg->master_name == NULL || cfg->nsentinels == 0)
         return NULL;
     s = calloc(1, sizeof(*s));
     if (s == NULL)
         return NULL;
+    s->layer = layer;
     s->loop = loop;
     s->cfg = cfg;
     s->shard = shard;

@@ -77,9 +77,10 @@ typedef void (*dfws_sentinel_changed_cb)(void *ud, size_t shard);
 typedef void (*dfws_sentinel_closed_cb)(void *ud);
 
 /* Start discovering the master of cfg (cfg->master_name != NULL; borrowed,
- * must outlive the object). changed(ud, shard) runs on each change of the
+ * must outlive the object) on the loop of layer (whose log hook gets the
+ * lines; borrowed too). changed(ud, shard) runs on each change of the
  * master's address, the first discovery included. NULL when out of memory. */
-dfws_sentinel_t *dfws_sentinel_new(uv_loop_t *loop, const dfws_layer_host_t *cfg, size_t shard,
+dfws_sentinel_t *dfws_sentinel_new(const dfws_layer_t *layer, const dfws_layer_host_t *cfg, size_t shard,
                                    dfws_sentinel_changed_cb changed, void *ud);
 /* The master to connect to: a host record with its address and cfg's
  * credentials, db and master_name (borrowed; valid until the next change).

@@ -341,6 +341,18 @@ static void capture_log(void *ud, int level, const char *msg)
     snprintf(last_log, sizeof(last_log), "%s", msg);
 }
 
+/* A memory layer on loop: the sentinel's loop and log hook (captured). */
+static dfws_layer_t *log_layer(uv_loop_t *loop)
+{
+    dfws_layer_config_t cfg;
+    dfws_layer_t *l = NULL;
+    dfws_layer_config_init(&cfg);
+    CHECK(dfws_layer_new(loop, &cfg, &l) == 0);
+    dfws_layer_config_free(&cfg);
+    dfws_layer_set_log(l, capture_log, NULL);
+    return l;
+}
+
 static void run_until(uv_loop_t *loop, int *counter, int target)
 {
     int i;
@@ -355,12 +367,13 @@ static void test_discovery(void)
     dfws_layer_sentinel_addr_t addrs[3];
     dfws_layer_host_t cfg;
     dfws_sentinel_t *s;
+    dfws_layer_t *l;
     const dfws_layer_host_t *m;
     char why[400];
     char h0[] = "127.0.0.1", h1[] = "127.0.0.1", h2[] = "127.0.0.1", name[] = "mymaster";
 
     uv_loop_init(&loop);
-    dfws_layer_set_log(capture_log, NULL);
+    l = log_layer(&loop);
     CHECK(fake_start(&loop, &nil, "*-1\r\n") == 0);
     CHECK(fake_start(&loop, &good, "*2\r\n$9\r\n127.0.0.9\r\n$4\r\n6400\r\n") == 0);
     addrs[0].host = h0;
@@ -375,7 +388,7 @@ static void test_discovery(void)
     cfg.nsentinels = 3;
     cfg.db = 2;
 
-    s = dfws_sentinel_new(&loop, &cfg, 3, on_changed, NULL);
+    s = dfws_sentinel_new(l, &cfg, 3, on_changed, NULL);
     CHECK(s != NULL);
     /* before the first round: unknown, quietly */
     CHECK(dfws_sentinel_master(s, why, sizeof(why)) == NULL && why[0] == '\0');
@@ -427,10 +440,10 @@ static void test_discovery(void)
         CHECK(m != NULL && m->port == 6401);
     }
     dfws_sentinel_close(s, on_closed, NULL);
+    dfws_layer_close(l, NULL, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
     CHECK(closed_called == 1);
     CHECK(uv_loop_close(&loop) == 0);
-    dfws_layer_set_log(NULL, NULL);
 }
 
 /* Nothing answers from the start: the reason says so. */
@@ -440,11 +453,12 @@ static void test_nobody(void)
     dfws_layer_sentinel_addr_t addr;
     dfws_layer_host_t cfg;
     dfws_sentinel_t *s;
+    dfws_layer_t *l;
     char why[400], h[] = "127.0.0.1", name[] = "m";
     int i;
 
     uv_loop_init(&loop);
-    dfws_layer_set_log(capture_log, NULL);
+    l = log_layer(&loop);
     addr.host = h;
     addr.port = free_port();
     memset(&cfg, 0, sizeof(cfg));
@@ -453,7 +467,7 @@ static void test_nobody(void)
     cfg.nsentinels = 1;
     changes = 0;
     closed_called = 0;
-    s = dfws_sentinel_new(&loop, &cfg, 3, on_changed, NULL);
+    s = dfws_sentinel_new(l, &cfg, 3, on_changed, NULL);
     run_until(&loop, &changes, 1); /* the first failed round wakes the waiting connections */
     CHECK(changes == 1);
     CHECK(dfws_sentinel_master(s, why, sizeof(why)) == NULL);
@@ -461,10 +475,10 @@ static void test_nobody(void)
     for (i = 0; i < 5; i++)
         uv_run(&loop, UV_RUN_NOWAIT);
     dfws_sentinel_close(s, on_closed, NULL);
+    dfws_layer_close(l, NULL, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
     CHECK(closed_called == 1);
     CHECK(uv_loop_close(&loop) == 0);
-    dfws_layer_set_log(NULL, NULL);
 }
 
 /* ---- configuration ------------------------------------------------------------------ */
