@@ -68,7 +68,18 @@ class NamespaceNet:
 
     kind = "netns"
 
+    @staticmethod
+    def remove_stale():
+        """Namespaces left by a run that was killed (its pid is gone)."""
+        out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+        for line in out.splitlines():
+            name = line.split()[0] if line.split() else ""
+            pid = name[len("dfwsmh"):].split("-")[0]
+            if name.startswith("dfwsmh") and pid.isdigit() and not os.path.exists("/proc/" + pid):
+                subprocess.run(["ip", "netns", "del", name], capture_output=True)
+
     def __init__(self):
+        self.remove_stale()
         n = os.getpid() % 250
         self.tag = "dfwsmh%d" % os.getpid()
         self.subnet = "10.213.%d" % n
