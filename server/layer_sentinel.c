@@ -32,33 +32,33 @@
 #define HOST_MAX 256
 
 struct dfws_sentinel_s {
-    const dfws_layer_t *layer;    /* the owner's: its loop and log hook */
+    const dfws_layer_t *layer; /* the owner's: its loop and log hook */
     uv_loop_t *loop;
     const dfws_layer_host_t *cfg; /* borrowed: master_name, sentinels, credentials */
     size_t shard;
     dfws_sentinel_changed_cb changed;
     void *ud;
 
-    dfws_layer_host_t master;     /* *cfg with host/port of the master; host -> master_host */
+    dfws_layer_host_t master; /* *cfg with host/port of the master; host -> master_host */
     char master_host[HOST_MAX];
-    int known;                    /* master holds an address */
-    unsigned long rounds_done;    /* rounds finished, well or not */
+    int known;                 /* master holds an address */
+    unsigned long rounds_done; /* rounds finished, well or not */
 
-    int querying;                 /* a round is running */
-    size_t asking;                /* index of the sentinel asked now */
-    size_t asked;                 /* sentinels asked in this round */
-    size_t preferred;             /* the last one that answered: asked first */
+    int querying;     /* a round is running */
+    size_t asking;    /* index of the sentinel asked now */
+    size_t asked;     /* sentinels asked in this round */
+    size_t preferred; /* the last one that answered: asked first */
     redisAsyncContext *query;
-    char qerror[200];             /* why the current question failed */
-    char error[300];              /* why the last round failed ("" after a good one) */
+    char qerror[200]; /* why the current question failed */
+    char error[300];  /* why the last round failed ("" after a good one) */
 
-    redisAsyncContext *sub;       /* SUBSCRIBE +switch-master */
+    redisAsyncContext *sub; /* SUBSCRIBE +switch-master */
     size_t sub_index;
 
     uv_timer_t timer;
     unsigned backoff_ms;
-    int outage;                   /* a failed round was logged, none good since */
-    uint64_t last_round_ms;       /* uv_now() when the last round ended */
+    int outage;             /* a failed round was logged, none good since */
+    uint64_t last_round_ms; /* uv_now() when the last round ended */
 
     int closing;
     dfws_sentinel_closed_cb closed;
@@ -82,16 +82,20 @@ static int dup_opt(char **out, json_t *v)
     return *out ? 0 : DFWS_LAYER_ENOMEM;
 }
 
-int dfws_sentinel_config_parse(dfws_layer_host_t *h, const void *ev, size_t idx, char *err, size_t errlen)
+int dfws_sentinel_config_parse(dfws_layer_host_t *h, const void *ev, size_t idx, char *err,
+                               size_t errlen)
 {
-    json_t *e = (json_t *)ev, *name = json_object_get(e, "master_name"), *list = json_object_get(e, "sentinels");
+    json_t *e = (json_t *)ev, *name = json_object_get(e, "master_name"),
+           *list = json_object_get(e, "sentinels");
     json_t *kw = json_object_get(e, "sentinel_kwargs"), *v;
     size_t i, n;
 
     if (!json_is_string(name) || json_string_length(name) == 0)
-        return cfg_err(err, errlen, DFWS_LAYER_EINVAL, idx, "master_name must be a non-empty string");
+        return cfg_err(err, errlen, DFWS_LAYER_EINVAL, idx,
+                       "master_name must be a non-empty string");
     if (!json_is_array(list) || (n = json_array_size(list)) == 0)
-        return cfg_err(err, errlen, DFWS_LAYER_EINVAL, idx, "sentinels must be a non-empty list of [host, port]");
+        return cfg_err(err, errlen, DFWS_LAYER_EINVAL, idx,
+                       "sentinels must be a non-empty list of [host, port]");
     if (kw != NULL && !json_is_null(kw) && !json_is_object(kw))
         return cfg_err(err, errlen, DFWS_LAYER_EINVAL, idx, "sentinel_kwargs must be an object");
     if (!(h->master_name = strdup(json_string_value(name))))
@@ -100,9 +104,10 @@ int dfws_sentinel_config_parse(dfws_layer_host_t *h, const void *ev, size_t idx,
         return DFWS_LAYER_ENOMEM;
     for (i = 0; i < n; i++) {
         json_t *p = json_array_get(list, i), *sh = json_array_get(p, 0), *sp = json_array_get(p, 1);
-        if (!json_is_array(p) || json_array_size(p) != 2 || !json_is_string(sh) || !json_is_integer(sp) ||
-            json_integer_value(sp) < 1 || json_integer_value(sp) > 65535)
-            return cfg_err(err, errlen, DFWS_LAYER_EINVAL, idx, "each sentinel must be [host, port]");
+        if (!json_is_array(p) || json_array_size(p) != 2 || !json_is_string(sh) ||
+            !json_is_integer(sp) || json_integer_value(sp) < 1 || json_integer_value(sp) > 65535)
+            return cfg_err(err, errlen, DFWS_LAYER_EINVAL, idx,
+                           "each sentinel must be [host, port]");
         if (!(h->sentinels[i].host = strdup(json_string_value(sh))))
             return DFWS_LAYER_ENOMEM;
         h->sentinels[i].port = (int)json_integer_value(sp);
@@ -185,8 +190,8 @@ static int parse_port(const char *s, size_t len, int *port)
     return 0;
 }
 
-int dfws_sentinel_parse_master(const redisReply *rep, char *host, size_t hostlen, int *port, char *err,
-                               size_t errlen)
+int dfws_sentinel_parse_master(const redisReply *rep, char *host, size_t hostlen, int *port,
+                               char *err, size_t errlen)
 {
     const redisReply *h, *p;
 
@@ -214,8 +219,8 @@ int dfws_sentinel_parse_master(const redisReply *rep, char *host, size_t hostlen
     return 0;
 }
 
-int dfws_sentinel_parse_switch(const char *msg, size_t len, const char *name, char *host, size_t hostlen,
-                               int *port)
+int dfws_sentinel_parse_switch(const char *msg, size_t len, const char *name, char *host,
+                               size_t hostlen, int *port)
 {
     /* five space-separated words */
     const char *w[5];
@@ -266,7 +271,8 @@ int dfws_sentinel_parse_role(const redisReply *rep, char *role, size_t rolelen)
 
 int dfws_sentinel_is_readonly(const redisReply *rep)
 {
-    return rep != NULL && rep->type == REDIS_REPLY_ERROR && rep->len >= 8 && memcmp(rep->str, "READONLY", 8) == 0;
+    return rep != NULL && rep->type == REDIS_REPLY_ERROR && rep->len >= 8 &&
+           memcmp(rep->str, "READONLY", 8) == 0;
 }
 
 /* ---- talking to sentinels ------------------------------------------------------------- */
@@ -312,7 +318,8 @@ static void on_setup(redisAsyncContext *ac, void *reply, void *priv)
     if (ac == s->query)
         snprintf(s->qerror, sizeof(s->qerror), "%s failed: %.120s", (const char *)priv, rep->str);
     else
-        dfws_layer__log(s->layer, DFWS_LOG_WARNING, "redis sentinel: %s failed on the +switch-master subscription: %.120s",
+        dfws_layer__log(s->layer, DFWS_LOG_WARNING,
+                        "redis sentinel: %s failed on the +switch-master subscription: %.120s",
                         (const char *)priv, rep->str);
     redisAsyncFree(ac); /* deferred until we return; the NULL replies that follow see it */
 }
@@ -329,10 +336,12 @@ static void set_master(dfws_sentinel_t *s, const char *host, int port, const cha
     s->master.port = port;
     s->known = 1;
     if (was_known)
-        dfws_layer__log(s->layer, DFWS_LOG_WARNING, "redis sentinel: master '%s' (shard %zu) switched from %s to %s:%d (%s)",
+        dfws_layer__log(s->layer, DFWS_LOG_WARNING,
+                        "redis sentinel: master '%s' (shard %zu) switched from %s to %s:%d (%s)",
                         s->cfg->master_name, s->shard, old, host, port, how);
     else
-        dfws_layer__log(s->layer, DFWS_LOG_INFO, "redis sentinel: master '%s' (shard %zu) is %s:%d (%s)",
+        dfws_layer__log(s->layer, DFWS_LOG_INFO,
+                        "redis sentinel: master '%s' (shard %zu) is %s:%d (%s)",
                         s->cfg->master_name, s->shard, host, port, how);
     s->changed(s->ud, s->shard);
 }
@@ -357,16 +366,17 @@ static void on_switch(redisAsyncContext *ac, void *reply, void *priv)
         }
         return;
     }
-    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 3 || rep->element[0]->type != REDIS_REPLY_STRING ||
-        strcmp(rep->element[0]->str, "message") != 0)
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 3 ||
+        rep->element[0]->type != REDIS_REPLY_STRING || strcmp(rep->element[0]->str, "message") != 0)
         return; /* the subscribe confirmation */
     payload = rep->element[2];
     if (payload->type != REDIS_REPLY_STRING)
         return;
-    if (dfws_sentinel_parse_switch(payload->str, payload->len, s->cfg->master_name, host, sizeof(host), &port) !=
-        0)
+    if (dfws_sentinel_parse_switch(payload->str, payload->len, s->cfg->master_name, host,
+                                   sizeof(host), &port) != 0)
         return;
-    snprintf(how, sizeof(how), "+switch-master from sentinel %s", sentinel_desc(s, s->sub_index, sd, sizeof(sd)));
+    snprintf(how, sizeof(how), "+switch-master from sentinel %s",
+             sentinel_desc(s, s->sub_index, sd, sizeof(sd)));
     set_master(s, host, port, how);
 }
 
@@ -405,8 +415,10 @@ static void round_failed(dfws_sentinel_t *s)
     round_end(s);
     if (!s->outage) {
         s->outage = 1;
-        dfws_layer__log(s->layer, DFWS_LOG_WARNING, "redis sentinel: no sentinel gave the master '%s' (shard %zu): %s; asking again",
-                        s->cfg->master_name, s->shard, s->error);
+        dfws_layer__log(
+            s->layer, DFWS_LOG_WARNING,
+            "redis sentinel: no sentinel gave the master '%s' (shard %zu): %s; asking again",
+            s->cfg->master_name, s->shard, s->error);
     }
     uv_timer_start(&s->timer, on_timer, s->backoff_ms, 0);
     s->backoff_ms = s->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : s->backoff_ms * 2;
@@ -417,8 +429,8 @@ static void round_failed(dfws_sentinel_t *s)
 static void next_sentinel(dfws_sentinel_t *s)
 {
     char sd[300];
-    snprintf(s->error, sizeof(s->error), "sentinel %s: %s", sentinel_desc(s, s->asking, sd, sizeof(sd)),
-             s->qerror);
+    snprintf(s->error, sizeof(s->error), "sentinel %s: %s",
+             sentinel_desc(s, s->asking, sd, sizeof(sd)), s->qerror);
     s->asked++;
     s->asking = (s->asking + 1) % s->cfg->nsentinels;
     ask(s);
@@ -438,7 +450,8 @@ static void on_master_reply(redisAsyncContext *ac, void *reply, void *priv)
          * or AUTH refused (on_setup) */
         s->query = NULL;
         if (s->qerror[0] == '\0')
-            snprintf(s->qerror, sizeof(s->qerror), "%s", ac->errstr[0] ? ac->errstr : "connection lost");
+            snprintf(s->qerror, sizeof(s->qerror), "%s",
+                     ac->errstr[0] ? ac->errstr : "connection lost");
         if (!s->closing)
             next_sentinel(s);
         return;
@@ -457,7 +470,8 @@ static void on_master_reply(redisAsyncContext *ac, void *reply, void *priv)
     round_end(s);
     if (s->outage) {
         s->outage = 0;
-        dfws_layer__log(s->layer, DFWS_LOG_WARNING, "redis sentinel: master '%s' (shard %zu) known again", s->cfg->master_name,
+        dfws_layer__log(s->layer, DFWS_LOG_WARNING,
+                        "redis sentinel: master '%s' (shard %zu) known again", s->cfg->master_name,
                         s->shard);
     }
     if (s->sub == NULL)
@@ -490,8 +504,8 @@ static void ask(dfws_sentinel_t *s)
         }
         {
             char sd[300];
-            snprintf(s->error, sizeof(s->error), "sentinel %s: %s", sentinel_desc(s, s->asking, sd, sizeof(sd)),
-                     s->qerror);
+            snprintf(s->error, sizeof(s->error), "sentinel %s: %s",
+                     sentinel_desc(s, s->asking, sd, sizeof(sd)), s->qerror);
         }
         s->asked++;
         s->asking = (s->asking + 1) % s->cfg->nsentinels;
@@ -523,8 +537,8 @@ static void on_timer(uv_timer_t *t)
 
 /* ---- lifecycle ---------------------------------------------------------------------------- */
 
-dfws_sentinel_t *dfws_sentinel_new(const dfws_layer_t *layer, const dfws_layer_host_t *cfg, size_t shard,
-                                   dfws_sentinel_changed_cb changed, void *ud)
+dfws_sentinel_t *dfws_sentinel_new(const dfws_layer_t *layer, const dfws_layer_host_t *cfg,
+                                   size_t shard, dfws_sentinel_changed_cb changed, void *ud)
 {
     uv_loop_t *loop = layer->loop;
     dfws_sentinel_t *s;

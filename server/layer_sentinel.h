@@ -45,7 +45,8 @@
  *    "username": .., "password": .., "db": n}
  * 0, or DFWS_LAYER_EINVAL / DFWS_LAYER_ENOMEM with a message in err
  * ("hosts[idx]: ..."). h's fields are owned by h (dfws_layer_host_free). */
-int dfws_sentinel_config_parse(dfws_layer_host_t *h, const void *e, size_t idx, char *err, size_t errlen);
+int dfws_sentinel_config_parse(dfws_layer_host_t *h, const void *e, size_t idx, char *err,
+                               size_t errlen);
 /* Deep-copy the Sentinel fields of src into dst (others untouched). 0 or
  * DFWS_LAYER_ENOMEM (dst then holds what was copied: free it). */
 int dfws_sentinel_config_copy(dfws_layer_host_t *dst, const dfws_layer_host_t *src);
@@ -58,14 +59,14 @@ void dfws_sentinel_config_free(dfws_layer_host_t *h);
  * host and port. 0 with host (NUL-terminated) and *port; 1 for a nil reply
  * (the sentinel does not know that master); DFWS_LAYER_EINVAL for anything
  * else (an error reply's text, or what is wrong, in err). */
-int dfws_sentinel_parse_master(const redisReply *rep, char *host, size_t hostlen, int *port, char *err,
-                               size_t errlen);
+int dfws_sentinel_parse_master(const redisReply *rep, char *host, size_t hostlen, int *port,
+                               char *err, size_t errlen);
 /* The payload of a "+switch-master" message:
  * "<name> <old ip> <old port> <new ip> <new port>". 0 when it is about
  * master name (new address into host, *port), 1 when about another master,
  * DFWS_LAYER_EINVAL when malformed. */
-int dfws_sentinel_parse_switch(const char *msg, size_t len, const char *name, char *host, size_t hostlen,
-                               int *port);
+int dfws_sentinel_parse_switch(const char *msg, size_t len, const char *name, char *host,
+                               size_t hostlen, int *port);
 /* The reply to ROLE: 1 when its first element is "master", 0 for another
  * role (its name into role), DFWS_LAYER_EINVAL when malformed. */
 int dfws_sentinel_parse_role(const redisReply *rep, char *role, size_t rolelen);
@@ -80,8 +81,8 @@ typedef void (*dfws_sentinel_closed_cb)(void *ud);
  * must outlive the object) on the loop of layer (whose log hook gets the
  * lines; borrowed too). changed(ud, shard) runs on each change of the
  * master's address, the first discovery included. NULL when out of memory. */
-dfws_sentinel_t *dfws_sentinel_new(const dfws_layer_t *layer, const dfws_layer_host_t *cfg, size_t shard,
-                                   dfws_sentinel_changed_cb changed, void *ud);
+dfws_sentinel_t *dfws_sentinel_new(const dfws_layer_t *layer, const dfws_layer_host_t *cfg,
+                                   size_t shard, dfws_sentinel_changed_cb changed, void *ud);
 /* The master to connect to: a host record with its address and cfg's
  * credentials, db and master_name (borrowed; valid until the next change).
  * NULL while unknown, with why: "" during the first discovery (changed()

@@ -71,13 +71,15 @@ static void test_master_reply(void)
     for (cut = 0; cut <= sizeof(good) - 1; cut++) {
         redisReply *r = read_reply(good, sizeof(good) - 1, cut);
         port = 0;
-        CHECK(r != NULL && dfws_sentinel_parse_master(r, host, sizeof(host), &port, e, sizeof(e)) == 0 &&
+        CHECK(r != NULL &&
+              dfws_sentinel_parse_master(r, host, sizeof(host), &port, e, sizeof(e)) == 0 &&
               strcmp(host, "10.0.0.2") == 0 && port == 6380);
         if (r)
             freeReplyObject(r);
         r = read_reply(err, sizeof(err) - 1, cut);
-        CHECK(r != NULL && dfws_sentinel_parse_master(r, host, sizeof(host), &port, e, sizeof(e)) ==
-                               DFWS_LAYER_EINVAL &&
+        CHECK(r != NULL &&
+              dfws_sentinel_parse_master(r, host, sizeof(host), &port, e, sizeof(e)) ==
+                  DFWS_LAYER_EINVAL &&
               strstr(e, "No such master") != NULL);
         if (r)
             freeReplyObject(r);
@@ -88,8 +90,10 @@ static void test_master_reply(void)
         for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
             redisReply *r = read_reply(bad[i], strlen(bad[i]), 0);
             e[0] = '\0';
-            /* ok[] has a 9-byte host "10.0.0.2\r" followed by stray bytes: the reader fails or the host is refused */
-            CHECK(r == NULL || dfws_sentinel_parse_master(r, host, sizeof(host), &port, e, sizeof(e)) != 0 ||
+            /* ok[] has a 9-byte host "10.0.0.2\r" followed by stray bytes: the reader fails or the
+             * host is refused */
+            CHECK(r == NULL ||
+                  dfws_sentinel_parse_master(r, host, sizeof(host), &port, e, sizeof(e)) != 0 ||
                   (i == 0 && strchr(host, '\r') != NULL));
             if (r)
                 freeReplyObject(r);
@@ -97,11 +101,13 @@ static void test_master_reply(void)
     }
     {
         redisReply *r = read_reply(nil, sizeof(nil) - 1, 1);
-        CHECK(r != NULL && dfws_sentinel_parse_master(r, host, sizeof(host), &port, e, sizeof(e)) == 1);
+        CHECK(r != NULL &&
+              dfws_sentinel_parse_master(r, host, sizeof(host), &port, e, sizeof(e)) == 1);
         if (r)
             freeReplyObject(r);
         r = read_reply(nilbulk, sizeof(nilbulk) - 1, 0);
-        CHECK(r != NULL && dfws_sentinel_parse_master(r, host, sizeof(host), &port, e, sizeof(e)) == 1);
+        CHECK(r != NULL &&
+              dfws_sentinel_parse_master(r, host, sizeof(host), &port, e, sizeof(e)) == 1);
         if (r)
             freeReplyObject(r);
     }
@@ -110,7 +116,8 @@ static void test_master_reply(void)
         static const char longhost[] = "*2\r\n$20\r\n01234567890123456789\r\n$4\r\n6380\r\n";
         redisReply *r = read_reply(longhost, sizeof(longhost) - 1, 0);
         char small[8];
-        CHECK(r != NULL && dfws_sentinel_parse_master(r, small, sizeof(small), &port, e, sizeof(e)) != 0);
+        CHECK(r != NULL &&
+              dfws_sentinel_parse_master(r, small, sizeof(small), &port, e, sizeof(e)) != 0);
         if (r)
             freeReplyObject(r);
     }
@@ -119,8 +126,10 @@ static void test_master_reply(void)
 
 static void test_role_reply(void)
 {
-    static const char master[] = "*3\r\n$6\r\nmaster\r\n:3129659\r\n*1\r\n*3\r\n$9\r\n127.0.0.1\r\n$4\r\n9001\r\n$7\r\n3129242\r\n";
-    static const char slave[] = "*5\r\n$5\r\nslave\r\n$9\r\n127.0.0.1\r\n:9000\r\n$9\r\nconnected\r\n:3167038\r\n";
+    static const char master[] = "*3\r\n$6\r\nmaster\r\n:3129659\r\n*1\r\n*3\r\n$9\r\n127.0.0."
+                                 "1\r\n$4\r\n9001\r\n$7\r\n3129242\r\n";
+    static const char slave[] =
+        "*5\r\n$5\r\nslave\r\n$9\r\n127.0.0.1\r\n:9000\r\n$9\r\nconnected\r\n:3167038\r\n";
     static const char sentinel[] = "*2\r\n$8\r\nsentinel\r\n*1\r\n$8\r\nmymaster\r\n";
     static const char notarray[] = "+OK\r\n";
     char role[32];
@@ -132,13 +141,15 @@ static void test_role_reply(void)
         if (r)
             freeReplyObject(r);
         r = read_reply(slave, sizeof(slave) - 1, cut);
-        CHECK(r != NULL && dfws_sentinel_parse_role(r, role, sizeof(role)) == 0 && strcmp(role, "slave") == 0);
+        CHECK(r != NULL && dfws_sentinel_parse_role(r, role, sizeof(role)) == 0 &&
+              strcmp(role, "slave") == 0);
         if (r)
             freeReplyObject(r);
     }
     {
         redisReply *r = read_reply(sentinel, sizeof(sentinel) - 1, 0);
-        CHECK(r != NULL && dfws_sentinel_parse_role(r, role, sizeof(role)) == 0 && strcmp(role, "sentinel") == 0);
+        CHECK(r != NULL && dfws_sentinel_parse_role(r, role, sizeof(role)) == 0 &&
+              strcmp(role, "sentinel") == 0);
         if (r)
             freeReplyObject(r);
         r = read_reply(notarray, sizeof(notarray) - 1, 0);
@@ -175,21 +186,24 @@ static void test_switch(void)
     {
         size_t n;
         for (n = 0; n < strlen(m) - 3; n++)
-            CHECK(dfws_sentinel_parse_switch(m, n, "mymaster", host, sizeof(host), &port) == DFWS_LAYER_EINVAL);
-    }
-    {
-        const char *bad[] = {"mymaster 127.0.0.1 6379 127.0.0.1 6380 extra", "mymaster 127.0.0.1 x 127.0.0.1 6380",
-                             "mymaster 127.0.0.1 6379 127.0.0.1 0", "mymaster 127.0.0.1 6379 127.0.0.1 65536", ""};
-        size_t i;
-        for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-            CHECK(dfws_sentinel_parse_switch(bad[i], strlen(bad[i]), "mymaster", host, sizeof(host), &port) ==
+            CHECK(dfws_sentinel_parse_switch(m, n, "mymaster", host, sizeof(host), &port) ==
                   DFWS_LAYER_EINVAL);
     }
     {
+        const char *bad[] = {
+            "mymaster 127.0.0.1 6379 127.0.0.1 6380 extra", "mymaster 127.0.0.1 x 127.0.0.1 6380",
+            "mymaster 127.0.0.1 6379 127.0.0.1 0", "mymaster 127.0.0.1 6379 127.0.0.1 65536", ""};
+        size_t i;
+        for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+            CHECK(dfws_sentinel_parse_switch(bad[i], strlen(bad[i]), "mymaster", host, sizeof(host),
+                                             &port) == DFWS_LAYER_EINVAL);
+    }
+    {
         const char nul[] = "mymaster a 1 b\0c 2";
-        CHECK(dfws_sentinel_parse_switch(nul, sizeof(nul) - 1, "mymaster", host, sizeof(host), &port) ==
+        CHECK(dfws_sentinel_parse_switch(nul, sizeof(nul) - 1, "mymaster", host, sizeof(host),
+                                         &port) == DFWS_LAYER_EINVAL);
+        CHECK(dfws_sentinel_parse_switch(m, strlen(m), "mymaster", host, 5, &port) ==
               DFWS_LAYER_EINVAL);
-        CHECK(dfws_sentinel_parse_switch(m, strlen(m), "mymaster", host, 5, &port) == DFWS_LAYER_EINVAL);
     }
 }
 
@@ -316,8 +330,8 @@ static int free_port(void)
 static void push_switch(uv_tcp_t *t, const char *payload)
 {
     char buf[256];
-    snprintf(buf, sizeof(buf), "*3\r\n$7\r\nmessage\r\n$14\r\n+switch-master\r\n$%zu\r\n%s\r\n", strlen(payload),
-             payload);
+    snprintf(buf, sizeof(buf), "*3\r\n$7\r\nmessage\r\n$14\r\n+switch-master\r\n$%zu\r\n%s\r\n",
+             strlen(payload), payload);
     say(t, buf);
 }
 
@@ -395,8 +409,8 @@ static void test_discovery(void)
     run_until(&loop, &changes, 1);
     CHECK(changes == 1);
     m = dfws_sentinel_master(s, why, sizeof(why));
-    CHECK(m != NULL && m != NULL && strcmp(m->host, "127.0.0.9") == 0 && m->port == 6400 && m->db == 2 &&
-          m->master_name == cfg.master_name);
+    CHECK(m != NULL && m != NULL && strcmp(m->host, "127.0.0.9") == 0 && m->port == 6400 &&
+          m->db == 2 && m->master_name == cfg.master_name);
     CHECK(nil.asked == 1 && good.asked == 1);
     CHECK(strstr(last_log, "127.0.0.9:6400") != NULL);
     /* the subscription reaches the sentinel that answered */
@@ -471,7 +485,8 @@ static void test_nobody(void)
     run_until(&loop, &changes, 1); /* the first failed round wakes the waiting connections */
     CHECK(changes == 1);
     CHECK(dfws_sentinel_master(s, why, sizeof(why)) == NULL);
-    CHECK(strstr(why, "master 'm' unknown: sentinel 127.0.0.1:") != NULL && strstr(why, "refused") != NULL);
+    CHECK(strstr(why, "master 'm' unknown: sentinel 127.0.0.1:") != NULL &&
+          strstr(why, "refused") != NULL);
     for (i = 0; i < 5; i++)
         uv_run(&loop, UV_RUN_NOWAIT);
     dfws_sentinel_close(s, on_closed, NULL);
@@ -489,7 +504,8 @@ static void test_config(void)
     char err[200];
     const char *good =
         "{\"kind\": \"redis\", \"hosts\": [\"redis://a:1\", {\"master_name\": \"mymaster\", "
-        "\"sentinels\": [[\"10.0.0.1\", 26379], [\"s2\", 26380]], \"sentinel_kwargs\": {\"password\": \"sp\"}, "
+        "\"sentinels\": [[\"10.0.0.1\", 26379], [\"s2\", 26380]], \"sentinel_kwargs\": "
+        "{\"password\": \"sp\"}, "
         "\"password\": \"mp\", \"username\": \"mu\", \"db\": 4}]}";
     const char *bad[] = {
         "{\"hosts\": [{\"master_name\": \"m\", \"sentinels\": []}]}",
@@ -497,7 +513,8 @@ static void test_config(void)
         "{\"hosts\": [{\"sentinels\": [[\"a\", 1]]}]}",
         "{\"hosts\": [{\"master_name\": \"m\", \"sentinels\": [[\"a\", 0]]}]}",
         "{\"hosts\": [{\"master_name\": \"m\", \"sentinels\": [[\"a\", 1], [\"b\"]]}]}",
-        "{\"hosts\": [{\"master_name\": \"m\", \"sentinels\": [[\"a\", 1]], \"sentinel_kwargs\": 3}]}",
+        "{\"hosts\": [{\"master_name\": \"m\", \"sentinels\": [[\"a\", 1]], \"sentinel_kwargs\": "
+        "3}]}",
         "{\"hosts\": [{\"master_name\": \"m\", \"sentinels\": [[\"a\", 1]], \"db\": \"x\"}]}",
     };
     size_t i;
@@ -514,7 +531,8 @@ static void test_config(void)
           cfg.hosts[1].db == 4 && cfg.hosts[1].host == NULL);
     CHECK(dfws_layer__config_copy(&copy, &cfg) == 0);
     CHECK(copy.hosts[1].sentinels != cfg.hosts[1].sentinels && copy.hosts[1].nsentinels == 2 &&
-          strcmp(copy.hosts[1].sentinels[0].host, "10.0.0.1") == 0 && strcmp(copy.hosts[1].master_name, "mymaster") == 0 &&
+          strcmp(copy.hosts[1].sentinels[0].host, "10.0.0.1") == 0 &&
+          strcmp(copy.hosts[1].master_name, "mymaster") == 0 &&
           strcmp(copy.hosts[1].sentinel_password, "sp") == 0);
     dfws_layer_config_free(&copy);
     for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
