@@ -124,12 +124,14 @@ struct dfws_redis_conn_s {
     int holds;                     /* timer + context, while closing */
 };
 
-/* Start connecting (the first attempt runs now). With a sentinel (host
- * names a master through sentinels: layer_sentinel.h), every attempt goes
- * to the master it knows, and a failure makes it ask again; the owner calls
- * dfws_redis_conn_reset() when the master changes. drain_on_close: on close,
- * wait for the replies of commands already written (a publisher) instead of
- * dropping them (a subscriber). Never fails: errors show as state DOWN. */
+/* Start connecting (the first attempt runs now) on the loop of `layer`,
+ * whose log hook gets c's log lines (borrowed: the layer owns c). With a
+ * sentinel (host names a master through sentinels: layer_sentinel.h),
+ * every attempt goes to the master it knows, and a failure makes it ask
+ * again; the owner calls dfws_redis_conn_reset() when the master changes.
+ * drain_on_close: on close, wait for the replies of commands already
+ * written (a publisher) instead of dropping them (a subscriber). Never
+ * fails: errors show as state DOWN. */
 void dfws_redis_conn_start(dfws_redis_conn_t *c, const dfws_layer_t *layer, const dfws_layer_host_t *host,
                            dfws_sentinel_t *sentinel, size_t shard, const char *role, int drain_on_close,
                            const dfws_redis_conn_ops_t *ops, void *data);

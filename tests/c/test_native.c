@@ -9,7 +9,8 @@
  * and to groups (fan-out to the right windows, leaving on disconnect), the
  * signal-call case table (tests/signal_calls.json, argv[1]) in `channels`
  * mode (dispatched to the queues) and handed to the application otherwise,
- * binary and malformed frames (dropped, the window stays), the rate limit
+ * binary and malformed frames (dropped, the window stays), a call split
+ * at every byte across TCP writes, the rate limit
  * and a slow reader (both closed with 1008). Every test ends by closing the
  * server and the layer and asserting the loop closed clean.
  */
@@ -739,6 +740,60 @@ static void test_table_python_mode(void)
     run_table(0);
 }
 
+/* A call reaches the endpoint whatever the TCP segments: the frame written
+ * in two parts at every split point, then one byte at a time. */
+static void test_call_in_every_chunking(void)
+{
+    env_t e;
+    client_t a;
+    client_t *cs[] = {&a};
+    queue_rec_t q = {0};
+    static const char call[] = "{\"signal\": \"sig.a\", \"opts\": {\"v\": [1, \"\\u00e9\"]}}";
+    dfws_native_config_t nc = {.ws_url = "/ws/", .json_in_c = 1, .channels_mode = 1,
+                               .queues_json = "{\"sig.a\": [\"q1\"]}"};
+    env_init(&e, &nc);
+    CHECK(dfws_layer_listen(e.layer, "q1", on_queue, &q) == 0);
+    CHECK(open_window(&e, &a, NULL, 0) != NULL);
+    /* the frame as the client sends it: built once, written in pieces */
+    unsigned char frame[256];
+    static const unsigned char mask[4] = {1, 2, 3, 4};
+    size_t len = sizeof(call) - 1, n = 0;
+    frame[n++] = 0x81;
+    frame[n++] = (unsigned char)(0x80 | len);
+    memcpy(frame + n, mask, 4);
+    n += 4;
+    for (size_t i = 0; i < len; i++)
+        frame[n++] = (unsigned char)call[i] ^ mask[i % 4];
+    json_t *want = json_pack("{s[is]}", "v", 1, "\xc3\xa9");
+    int all_ok = 1;
+    for (size_t cut = 1; cut <= n; cut++) {
+        int before = q.count;
+        if (cut < n) {
+            client_write(&e, &a, frame, cut);
+            for (int k = 0; k < 3; k++)
+                pump(&e, cs, 1);
+            client_write(&e, &a, frame + cut, n - cut);
+        } else {
+            for (size_t i = 0; i < n; i++) {
+                client_write(&e, &a, frame + i, 1);
+                pump(&e, cs, 1);
+            }
+        }
+        double end = now_s() + WAIT_S;
+        while (q.count == before && now_s() < end)
+            pump(&e, cs, 1);
+        int ok = q.count == before + 1 && !strcmp(q.signal, "sig.a") && json_equal(q.opts, want);
+        if (!ok)
+            fprintf(stderr, "  call cut at byte %zu of %zu not dispatched as sent\n", cut, n);
+        all_ok &= ok;
+    }
+    CHECK(all_ok);
+    CHECK(heartbeat(&e, &a));
+    json_decref(want);
+    json_decref(q.opts);
+    env_fini(&e, cs, 1, 1);
+}
+
 static void test_rate_limit(void)
 {
     env_t e;
@@ -830,6 +885,7 @@ int main(int argc, char **argv)
     test_deliveries();
     test_table_channels_mode();
     test_table_python_mode();
+    test_call_in_every_chunking();
     test_rate_limit();
     test_slow_reader();
     json_decref(doc);

@@ -99,9 +99,9 @@ static dfws_layer_redis_t *make_layer(int keyed, char *key_out)
         dfws_fernet_key_from_secret(&cfg.keys[0], "fuzz", 4);
         cfg.nkeys = 1;
     }
+    cfg.log_fn = quiet; /* the first connection attempt fails at once */
     if (dfws_layer_redis_new(&loop, &cfg, &l))
         abort();
-    dfws_layer_set_log(l, quiet, NULL);
     dfws_layer_config_free(&cfg);
     memcpy(l->client_prefix, PREFIX, sizeof(l->client_prefix));
     if (dfws_layer_listen(l, ch, on_deliver, NULL) ||
@@ -128,9 +128,9 @@ static dfws_layer_pubsub_t *make_pubsub(int keyed)
         dfws_fernet_key_from_secret(&cfg.keys[0], "fuzz", 4);
         cfg.nkeys = 1;
     }
+    cfg.log_fn = quiet;
     if (dfws_layer_pubsub_new(&loop, &cfg, &l))
         abort();
-    dfws_layer_set_log(l, quiet, NULL);
     dfws_layer_config_free(&cfg);
     /* "c" and ch listen; both are members of group "g" ("asgi__group__g") */
     if (dfws_layer_listen(l, "c", on_deliver, NULL) || dfws_layer_listen(l, ch, on_deliver_rejoin, l) ||
