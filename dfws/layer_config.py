@@ -60,8 +60,7 @@ def _host_url(entry, index):
         if "address" in entry:
             return _host_url(entry["address"], index)
         if "master_name" in entry or "sentinels" in entry:
-            # Passed through: the C side answers "Sentinel is not supported".
-            return {k: v for k, v in entry.items() if k in ("master_name", "sentinels")}
+            return _sentinel_host(entry, index)
         userinfo = ""
         username = entry.get("username")
         password = entry.get("password")
@@ -82,6 +81,39 @@ def _host_url(entry, index):
         port = int(entry.get("port", 6379))
         return f"{scheme}://{userinfo}{host}:{port}" + (f"/{db}" if db else "")
     raise ValueError(f"hosts[{index}]: unsupported host entry {entry!r}")
+
+
+def _sentinel_host(entry, index):
+    """channels_redis' Sentinel entry (``create_pool``: ``master_name``,
+    ``sentinels`` as ``(host, port)`` pairs, ``sentinel_kwargs`` for the
+    sentinels, the other keys for the master) -> plain data for the C layer,
+    which asks the sentinels itself (server/layer_sentinel.h)."""
+    name = entry.get("master_name")
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"hosts[{index}]: master_name must be a non-empty string")
+    sentinels = entry.get("sentinels")
+    if not isinstance(sentinels, (list, tuple)) or not sentinels:
+        raise ValueError(f"hosts[{index}]: sentinels must be a non-empty list of (host, port)")
+    pairs = []
+    for s in sentinels:
+        if not isinstance(s, (list, tuple)) or len(s) != 2:
+            raise ValueError(f"hosts[{index}]: sentinel {s!r} is not a (host, port) pair")
+        pairs.append([str(s[0]), int(s[1])])
+    out = {"master_name": name, "sentinels": pairs}
+    kwargs = entry.get("sentinel_kwargs") or {}
+    if not isinstance(kwargs, dict):
+        raise ValueError(f"hosts[{index}]: sentinel_kwargs must be a dict")
+    if kwargs.get("ssl") or entry.get("ssl"):
+        raise ValueError(f"hosts[{index}]: TLS is not supported by the C layer")
+    skw = {k: str(kwargs[k]) for k in ("username", "password") if kwargs.get(k)}
+    if skw:
+        out["sentinel_kwargs"] = skw
+    for k in ("username", "password"):
+        if entry.get(k):
+            out[k] = str(entry[k])
+    if entry.get("db"):
+        out["db"] = int(entry["db"])
+    return out
 
 
 def _hosts(hosts):

@@ -14,8 +14,9 @@ PACKAGES=(
   zlib1g-dev
   # Debian's own Python 3.11, on which the tests also install dfws
   python3 python3-venv python3-dev libpython3.11-dev
-  # tests
-  redis-server chromium nginx
+  # tests (redis-server also runs the sentinels: redis-server --sentinel;
+  # iproute2's ip makes tests/multihost's network namespaces)
+  redis-server chromium nginx iproute2
 )
 
 missing=()

@@ -65,7 +65,7 @@ installed_pytest_in() { # the same, the checkout's dfws/ (no built extension) of
 step "C build (debug, -Werror)" meson_build build-test -Dwerror=true
 step "C unit tests" unit_tests build-test
 export DFWS_LAYER_TOOL="$ROOT/build-test/tests/c/layer_tool"
-for suite in server websocket embedded layer native app demo django_fast; do
+for suite in server websocket embedded layer native sentinel multihost app demo django_fast; do
   step "tests/$suite (Django 5.2)" pytest_in .venv "tests/$suite"
 done
 step "tests/live (Django 5.2)" installed_pytest_in .venv tests/live
@@ -109,7 +109,7 @@ asan_pytest_preloaded() {
 }
 # Time these add on the 2-core CI machine (ASan run, December 2026):
 # layer 25 s, app 40 s, demo 45 s, live 15 s.
-for suite in server websocket embedded native layer; do
+for suite in server websocket embedded native layer sentinel multihost; do
   step "tests/$suite (ASan+UBSan)" asan_pytest "tests/$suite"
 done
 for suite in app demo django_fast; do

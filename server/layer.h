@@ -85,13 +85,28 @@ enum {
     DFWS_LAYER_BACKEND_PUBSUB = 3  /* channels_redis.pubsub.RedisPubSubChannelLayer */
 };
 
+/* A sentinel's address (Redis Sentinel, layer_sentinel.h). */
+typedef struct dfws_layer_sentinel_addr_s {
+    char *host;
+    int port;
+} dfws_layer_sentinel_addr_t;
+
 typedef struct dfws_layer_host_s {
-    char *host;       /* TCP host, NULL for a unix socket */
+    char *host;       /* TCP host, NULL for a unix socket or a sentinel-managed master */
     int port;         /* default 6379 */
     char *unix_path;  /* unix socket path, or NULL */
     char *username;   /* AUTH username (Redis 6 ACL) or NULL */
     char *password;   /* AUTH password or NULL */
     int db;           /* SELECT db when != 0 */
+    /* Redis Sentinel: when master_name is set, host/port/unix_path are
+     * unused and the master's address is asked of the sentinels (in list
+     * order) with sentinel_username/password (channels_redis'
+     * sentinel_kwargs); username, password and db apply to the master. */
+    char *master_name;
+    dfws_layer_sentinel_addr_t *sentinels;
+    size_t nsentinels;
+    char *sentinel_username;
+    char *sentinel_password;
 } dfws_layer_host_t;
 
 enum { DFWS_LAYER_PATTERN_GLOB = 1, DFWS_LAYER_PATTERN_REGEX = 2 };

@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "fernet.h"
+#include "layer_sentinel.h"
 
 /* ---- configuration ------------------------------------------------------ */
 
@@ -31,6 +32,7 @@ void dfws_layer_host_free(dfws_layer_host_t *h)
     free(h->unix_path);
     free(h->username);
     free(h->password);
+    dfws_sentinel_config_free(h);
     memset(h, 0, sizeof(*h));
 }
 
@@ -271,7 +273,8 @@ int dfws_layer__config_copy(dfws_layer_config_t *dst, const dfws_layer_config_t 
             if ((s->host && !(d->host = strdup(s->host))) ||
                 (s->unix_path && !(d->unix_path = strdup(s->unix_path))) ||
                 (s->username && !(d->username = strdup(s->username))) ||
-                (s->password && !(d->password = strdup(s->password))))
+                (s->password && !(d->password = strdup(s->password))) ||
+                dfws_sentinel_config_copy(d, s) != 0)
                 goto nomem;
         }
     }
@@ -329,8 +332,7 @@ static int parse_host_json(dfws_layer_host_t *h, json_t *e, size_t idx, char *er
     if (json_is_object(e)) {
         json_t *v;
         if (json_object_get(e, "master_name") || json_object_get(e, "sentinels"))
-            return set_err(err, errlen, DFWS_LAYER_EUNSUPPORTED,
-                           "hosts[%zu]: Redis Sentinel is not supported by the C layer", idx);
+            return dfws_sentinel_config_parse(h, e, idx, err, errlen);
         if ((v = json_object_get(e, "address")) != NULL) {
             if (!json_is_string(v))
                 return set_err(err, errlen, DFWS_LAYER_EINVAL, "hosts[%zu].address must be a string", idx);

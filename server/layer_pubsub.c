@@ -37,6 +37,7 @@
 #include <string.h>
 
 #include "fernet.h"
+#include "layer_sentinel.h"
 #include "redis_conn.h"
 
 #define SUBSCRIBE_BATCH 512 /* channels per SUBSCRIBE when re-subscribing */
@@ -58,6 +59,7 @@ typedef struct shard_s {
     struct dfws_layer_pubsub_s *p;
     dfws_redis_conn_t pub;   /* PUBLISH, and PING for sync() */
     dfws_redis_conn_t sub;   /* SUBSCRIBE: every channel of this shard */
+    dfws_sentinel_t *sentinel; /* owned; NULL unless the host names a master through sentinels */
     dfws_map_t subs;         /* pub/sub channel -> references (uintptr_t):
                                 one per listener, one per group with members */
     uint64_t sub_sent;       /* channels (un)subscribed on this connection */
@@ -628,6 +630,19 @@ static void on_conn_closed(dfws_redis_conn_t *c)
 static const dfws_redis_conn_ops_t pub_ops = {on_pub_ready, NULL, on_conn_closed};
 static const dfws_redis_conn_ops_t sub_ops = {on_sub_ready, on_sub_down, on_conn_closed};
 
+/* The sentinels moved the master of shard i (or named it first). */
+static void on_master_changed(void *ud, size_t i)
+{
+    dfws_layer_pubsub_t *p = ud;
+    dfws_redis_conn_reset(&p->shards[i].sub, "the sentinels name another master");
+    dfws_redis_conn_reset(&p->shards[i].pub, "the sentinels name another master");
+}
+
+static void on_sentinel_closed(void *ud)
+{
+    dfws_layer__release(ud);
+}
+
 static int pubsub_state(const dfws_layer_t *l, char *why, size_t whylen)
 {
     const dfws_layer_pubsub_t *p = (const dfws_layer_pubsub_t *)l;
@@ -654,6 +669,11 @@ static void pubsub_close(dfws_layer_t *l)
         l->pending_closes += 2;
         dfws_redis_conn_close(&p->shards[i].sub);
         dfws_redis_conn_close(&p->shards[i].pub); /* lets written PUBLISHes finish */
+        if (p->shards[i].sentinel != NULL) {
+            l->pending_closes++;
+            dfws_sentinel_close(p->shards[i].sentinel, on_sentinel_closed, l);
+            p->shards[i].sentinel = NULL;
+        }
     }
 }
 
@@ -714,12 +734,15 @@ int dfws_layer_pubsub_new(uv_loop_t *loop, const dfws_layer_config_t *cfg, dfws_
         s->p = p;
         dfws_map_init(&s->subs);
         s->barriers_tail = &s->barriers;
+        /* NULL when out of memory: the connections then say the master is unknown */
+        if (p->base.cfg.hosts[i].master_name != NULL)
+            s->sentinel = dfws_sentinel_new(&p->base, &p->base.cfg.hosts[i], i, on_master_changed, p);
     }
     for (i = 0; i < p->nshards; i++) {
         shard_t *s = &p->shards[i];
         const dfws_layer_host_t *h = &p->base.cfg.hosts[i];
-        dfws_redis_conn_start(&s->pub, &p->base, h, i, "publish", 1, &pub_ops, s);
-        dfws_redis_conn_start(&s->sub, &p->base, h, i, "subscribe", 0, &sub_ops, s);
+        dfws_redis_conn_start(&s->pub, &p->base, h, s->sentinel, i, "publish", 1, &pub_ops, s);
+        dfws_redis_conn_start(&s->sub, &p->base, h, s->sentinel, i, "subscribe", 0, &sub_ops, s);
     }
     *out = &p->base;
     return 0;

@@ -33,6 +33,7 @@
 #include <hiredis/hiredis.h>
 
 #include "fernet.h"
+#include "layer_sentinel.h"
 #include "redis_conn.h"
 
 #define RANDOM_PREFIX_LEN 12
@@ -101,6 +102,7 @@ typedef struct dfws_layer_redis_s {
     size_t nshards;
     rconn_t *cmd;
     rconn_t *recv;
+    dfws_sentinel_t **sentinel; /* per shard, owned; NULL unless the host names a master through sentinels */
     dfws_map_t recv_keys;  /* queue key -> refcount (uintptr_t) */
     unsigned keys_gen;
     dfws_map_t members;    /* group -> dfws_map_t* (channel -> (void *)1) */
@@ -178,6 +180,8 @@ static void went_down(rconn_t *c, const char *why)
         dfws_layer__release(&c->r->base);
         return;
     }
+    if (c->r->sentinel[c->shard] != NULL)
+        dfws_sentinel_suspect(c->r->sentinel[c->shard]);
     if (!c->outage) {
         c->outage = 1;
         dfws_layer__log(&c->r->base, DFWS_LOG_WARNING,
@@ -258,9 +262,25 @@ static void rconn_connect(rconn_t *c)
 {
     static const dfws_redis_callbacks_t cbs = {on_connect, on_disconnect, on_setup_reply};
     char why[sizeof(c->error)];
-    redisAsyncContext *ac = dfws_redis_open(&c->r->base.cfg.hosts[c->shard], &c->r->base, c, &cbs,
-                                            NULL, why, sizeof(why));
+    const dfws_layer_host_t *h = &c->r->base.cfg.hosts[c->shard];
+    dfws_sentinel_t *sentinel = c->r->sentinel[c->shard];
+    redisAsyncContext *ac;
 
+    if (h->master_name != NULL && sentinel == NULL) {
+        went_down(c, "out of memory (sentinel)");
+        return;
+    }
+    if (sentinel != NULL && (h = dfws_sentinel_master(sentinel, why, sizeof(why))) == NULL) {
+        if (why[0] != '\0') {
+            went_down(c, why);
+        } else {
+            /* the first discovery runs: rconn_reset() follows */
+            c->state = ST_DOWN;
+            snprintf(c->error, sizeof(c->error), "asking the sentinels for the master");
+        }
+        return;
+    }
+    ac = dfws_redis_open(h, &c->r->base, c, &cbs, NULL, why, sizeof(why));
     if (ac == NULL) {
         went_down(c, why);
         return;
@@ -301,6 +321,54 @@ static void on_rconn_timer(uv_timer_t *t)
     }
 }
 
+/* The master of c's shard moved (Redis Sentinel), or c found it demoted:
+ * drop the connection (its pending callbacks get NULL replies, as on any
+ * lost connection) and connect again at once. */
+static void rconn_reset(rconn_t *c, const char *why)
+{
+    if (c->r->base.closing)
+        return;
+    if (c->ac != NULL && c->state == ST_READY) {
+        snprintf(c->error, sizeof(c->error), "%s", why);
+        /* hiredis runs on_disconnect (maybe once the current callback of
+         * that context returns): went_down() */
+        redisAsyncFree(c->ac);
+        if (c->ac != NULL)
+            return; /* deferred: went_down() schedules the reconnect */
+    } else if (c->ac != NULL) {
+        redisAsyncContext *ac = c->ac;
+        c->ac = NULL;
+        redisAsyncFree(ac); /* never connected: no disconnect callback */
+        went_down(c, why);
+    }
+    uv_timer_stop(&c->timer);
+    c->backoff_ms = BACKOFF_MIN_MS;
+    start_timer(c, 0);
+}
+
+static void on_master_changed(void *ud, size_t shard)
+{
+    dfws_layer_redis_t *r = ud;
+    rconn_reset(&r->cmd[shard], "the sentinels name another master");
+    rconn_reset(&r->recv[shard], "the sentinels name another master");
+}
+
+/* A replica's answer: a failover happened; ask the sentinels again. */
+static void note_readonly(dfws_layer_redis_t *r, const redisReply *rep)
+{
+    size_t s;
+    if (!dfws_sentinel_is_readonly(rep))
+        return;
+    for (s = 0; s < r->nshards; s++)
+        if (r->sentinel[s] != NULL)
+            dfws_sentinel_suspect(r->sentinel[s]);
+}
+
+static void on_sentinel_closed(void *ud)
+{
+    dfws_layer__release(ud);
+}
+
 /* ---- operations --------------------------------------------------------- */
 
 typedef struct rop_s {
@@ -327,6 +395,7 @@ static int reply_status(dfws_layer_redis_t *r, redisReply *rep, const char *what
     if (rep == NULL)
         return r->base.closing ? DFWS_LAYER_ECLOSED : DFWS_LAYER_EIO;
     if (rep->type == REDIS_REPLY_ERROR) {
+        note_readonly(r, rep);
         dfws_layer__log(&r->base, DFWS_LOG_ERROR, "%s failed: %s", what, rep->str);
         return DFWS_LAYER_EIO;
     }
@@ -1082,6 +1151,10 @@ static void on_bzpop(redisAsyncContext *ac, void *reply, void *priv)
     if (c->r->base.closing)
         return;
     if (rep->type == REDIS_REPLY_ERROR) {
+        if (dfws_sentinel_is_readonly(rep) && c->r->sentinel[c->shard] != NULL) {
+            rconn_reset(c, "READONLY: the master became a replica");
+            return;
+        }
         dfws_layer__log(&c->r->base, DFWS_LOG_ERROR, "BZPOPMIN failed: %s; retrying", rep->str);
         start_timer(c, RECV_RETRY_MS);
         return;
@@ -1264,6 +1337,11 @@ static void redis_close(dfws_layer_t *l)
     for (s = 0; s < r->nshards; s++) {
         rconn_close(&r->recv[s]);
         rconn_close(&r->cmd[s]);
+        if (r->sentinel[s] != NULL) {
+            l->pending_closes++;
+            dfws_sentinel_close(r->sentinel[s], on_sentinel_closed, l);
+            r->sentinel[s] = NULL;
+        }
     }
 }
 
@@ -1275,6 +1353,7 @@ static void redis_destroy(dfws_layer_t *l)
     dfws_map_free(&r->recv_keys);
     free(r->cmd);
     free(r->recv);
+    free(r->sentinel);
 }
 
 static int rconn_health(const rconn_t *c, char *why, size_t whylen)
@@ -1348,9 +1427,11 @@ int dfws_layer_redis_new(uv_loop_t *loop, const dfws_layer_config_t *cfg, dfws_l
     dfws_map_init(&r->members);
     r->cmd = calloc(r->nshards, sizeof(*r->cmd));
     r->recv = calloc(r->nshards, sizeof(*r->recv));
-    if (r->cmd == NULL || r->recv == NULL || (rc = dfws_layer__start(&r->base)) != 0) {
+    r->sentinel = calloc(r->nshards, sizeof(*r->sentinel));
+    if (r->cmd == NULL || r->recv == NULL || r->sentinel == NULL || (rc = dfws_layer__start(&r->base)) != 0) {
         free(r->cmd);
         free(r->recv);
+        free(r->sentinel);
         dfws_layer__fini(&r->base);
         free(r);
         return rc ? rc : DFWS_LAYER_ENOMEM;
@@ -1365,6 +1446,11 @@ int dfws_layer_redis_new(uv_loop_t *loop, const dfws_layer_config_t *cfg, dfws_l
     for (s = 0; s < r->nshards; s++) {
         rconn_init(r, &r->cmd[s], s, CONN_CMD);
         rconn_init(r, &r->recv[s], s, CONN_RECV);
+    }
+    for (s = 0; s < r->nshards; s++) {
+        /* NULL when out of memory: the connections then say so */
+        if (r->base.cfg.hosts[s].master_name != NULL)
+            r->sentinel[s] = dfws_sentinel_new(&r->base, &r->base.cfg.hosts[s], s, on_master_changed, r);
     }
     for (s = 0; s < r->nshards; s++) {
         rconn_connect(&r->cmd[s]);

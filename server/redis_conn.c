@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "layer_int.h"
+#include "layer_sentinel.h"
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
@@ -207,14 +208,18 @@ void dfws_redis_argv_push_key(void *ctx, const char *key, size_t klen, void *val
 
 const char *dfws_redis_host_desc(const dfws_layer_host_t *h, char *buf, size_t n)
 {
-    if (h->unix_path)
+    if (h->master_name != NULL && h->host == NULL)
+        snprintf(buf, n, "sentinel master '%s'", h->master_name);
+    else if (h->master_name != NULL)
+        snprintf(buf, n, "%s:%d (sentinel master '%s')", h->host, h->port, h->master_name);
+    else if (h->unix_path)
         snprintf(buf, n, "unix://%s", h->unix_path);
     else
         snprintf(buf, n, "%s:%d", h->host, h->port);
     return buf;
 }
 
-static int queue_setup(redisAsyncContext *ac, const dfws_layer_host_t *h, redisCallbackFn *cb);
+static int queue_setup(redisAsyncContext *ac, const dfws_layer_host_t *h, const dfws_redis_callbacks_t *cbs);
 
 redisAsyncContext *dfws_redis_open(const dfws_layer_host_t *h, const dfws_layer_t *l, void *data,
                                    const dfws_redis_callbacks_t *cbs, int *nsetup, char *why,
@@ -249,14 +254,42 @@ redisAsyncContext *dfws_redis_open(const dfws_layer_host_t *h, const dfws_layer_
     redisAsyncSetConnectCallback(ac, cbs->connected);
     redisAsyncSetDisconnectCallback(ac, cbs->disconnected);
     /* Queued before the connection completes; Redis runs them first. */
-    n = queue_setup(ac, h, cbs->setup);
+    n = queue_setup(ac, h, cbs);
     if (nsetup != NULL)
         *nsetup = n;
     return ac;
 }
 
-static int queue_setup(redisAsyncContext *ac, const dfws_layer_host_t *h, redisCallbackFn *cb)
+/* The reply to ROLE on a sentinel-managed master: anything but "master"
+ * reaches the setup callback as an error, so the connection is dropped and
+ * the sentinels are asked again (a demoted master, or sentinels that have
+ * not switched yet). privdata: the callbacks. */
+static void on_role(redisAsyncContext *ac, void *reply, void *priv)
 {
+    const dfws_redis_callbacks_t *cbs = priv;
+    redisReply *rep = reply, fake;
+    char role[32], text[80];
+    int rc;
+
+    if (rep == NULL || rep->type == REDIS_REPLY_ERROR) {
+        cbs->setup(ac, rep, (void *)"ROLE");
+        return;
+    }
+    rc = dfws_sentinel_parse_role(rep, role, sizeof(role));
+    if (rc == 1) {
+        cbs->setup(ac, rep, (void *)"ROLE");
+        return;
+    }
+    memset(&fake, 0, sizeof(fake));
+    fake.type = REDIS_REPLY_ERROR;
+    fake.len = (size_t)snprintf(text, sizeof(text), "not the master (role %s)", rc == 0 ? role : "unreadable");
+    fake.str = text;
+    cbs->setup(ac, &fake, (void *)"ROLE");
+}
+
+static int queue_setup(redisAsyncContext *ac, const dfws_layer_host_t *h, const dfws_redis_callbacks_t *cbs)
+{
+    redisCallbackFn *cb = cbs->setup;
     int n = 0;
 
     if (h->password != NULL || h->username != NULL) {
@@ -281,6 +314,10 @@ static int queue_setup(redisAsyncContext *ac, const dfws_layer_host_t *h, redisC
         size_t lens[2] = {6, 0};
         lens[1] = (size_t)snprintf(db, sizeof(db), "%d", h->db);
         if (redisAsyncCommandArgv(ac, cb, (void *)"SELECT", 2, argv, lens) == REDIS_OK)
+            n++;
+    }
+    if (h->master_name != NULL && cb != NULL) {
+        if (redisAsyncCommand(ac, on_role, (void *)cbs, "ROLE") == REDIS_OK)
             n++;
     }
     return n;
@@ -333,6 +370,8 @@ static void went_down(dfws_redis_conn_t *c, const char *why)
         release(c);
         return;
     }
+    if (c->sentinel != NULL)
+        dfws_sentinel_suspect(c->sentinel);
     if (!c->outage) {
         char line[300];
         c->outage = 1;
@@ -408,8 +447,24 @@ static void conn_connect(dfws_redis_conn_t *c)
 {
     static const dfws_redis_callbacks_t cbs = {on_connect, on_disconnect, on_setup};
     char why[sizeof(c->error)];
-    redisAsyncContext *ac = dfws_redis_open(c->host, c->layer, c, &cbs, &c->setup_pending, why, sizeof(why));
+    const dfws_layer_host_t *h = c->host;
+    redisAsyncContext *ac;
 
+    if (h->master_name != NULL && c->sentinel == NULL) {
+        went_down(c, "out of memory (sentinel)");
+        return;
+    }
+    if (c->sentinel != NULL && (h = dfws_sentinel_master(c->sentinel, why, sizeof(why))) == NULL) {
+        if (why[0] != '\0') {
+            went_down(c, why);
+        } else {
+            /* the first discovery runs: dfws_redis_conn_reset() follows */
+            c->state = DFWS_REDIS_DOWN;
+            snprintf(c->error, sizeof(c->error), "asking the sentinels for the master");
+        }
+        return;
+    }
+    ac = dfws_redis_open(h, c->layer, c, &cbs, &c->setup_pending, why, sizeof(why));
     if (ac == NULL) {
         went_down(c, why);
         return;
@@ -443,10 +498,11 @@ static void on_timer(uv_timer_t *t)
 }
 
 void dfws_redis_conn_start(dfws_redis_conn_t *c, const dfws_layer_t *layer, const dfws_layer_host_t *host,
-                           size_t shard, const char *role, int drain_on_close,
+                           dfws_sentinel_t *sentinel, size_t shard, const char *role, int drain_on_close,
                            const dfws_redis_conn_ops_t *ops, void *data)
 {
     memset(c, 0, sizeof(*c));
+    c->sentinel = sentinel;
     c->layer = layer;
     c->loop = layer->loop;
     c->host = host;
@@ -478,6 +534,20 @@ void dfws_redis_conn_close(dfws_redis_conn_t *c)
     }
     drop(c);
     release(c);
+}
+
+void dfws_redis_conn_reset(dfws_redis_conn_t *c, const char *why)
+{
+    if (c->closing)
+        return;
+    if (c->ac != NULL) {
+        drop(c);
+        went_down(c, why); /* schedules the next attempt after the backoff */
+    }
+    /* the master is known: try now */
+    uv_timer_stop(&c->timer);
+    c->backoff_ms = BACKOFF_MIN_MS;
+    uv_timer_start(&c->timer, on_timer, 0, 0);
 }
 
 int dfws_redis_conn_usable(const dfws_redis_conn_t *c)

@@ -6,8 +6,8 @@
  *   - dfws_redis_attach(): the glue between a hiredis async context and a
  *     libuv loop, used instead of hiredis's adapters/libuv.h (see the .c for
  *     why: that adapter drops socket errors);
- *   - dfws_redis_setup(): AUTH and SELECT for a new connection, as
- *     channels_redis sends them;
+ *   - dfws_redis_open(): AUTH and SELECT for a new connection, as
+ *     channels_redis sends them, and ROLE on a sentinel-managed master;
  *   - dfws_redis_conn_t: one connection that reconnects by itself with
  *     exponential backoff and remembers why it is down, for backends that
  *     keep one connection per purpose and shard (layer_pubsub.c).
@@ -86,6 +86,7 @@ const char *dfws_redis_host_desc(const dfws_layer_host_t *h, char *buf, size_t n
 enum { DFWS_REDIS_DOWN = 0, DFWS_REDIS_CONNECTING = 1, DFWS_REDIS_READY = 2 };
 
 typedef struct dfws_redis_conn_s dfws_redis_conn_t;
+typedef struct dfws_sentinel_s dfws_sentinel_t; /* layer_sentinel.h */
 
 typedef struct dfws_redis_conn_ops_s {
     /* Connected, AUTH and SELECT done: c->ac takes commands. */
@@ -104,6 +105,7 @@ struct dfws_redis_conn_s {
     uv_loop_t *loop;
     const dfws_layer_t *layer;     /* the owner's layer: its log hook */
     const dfws_layer_host_t *host; /* borrowed: must outlive the connection */
+    dfws_sentinel_t *sentinel;     /* borrowed, or NULL: where host's master is */
     size_t shard;
     const char *role;              /* static text naming it in log lines */
     const dfws_redis_conn_ops_t *ops;
@@ -123,16 +125,23 @@ struct dfws_redis_conn_s {
 };
 
 /* Start connecting (the first attempt runs now) on the loop of `layer`,
- * whose log hook gets c's log lines (borrowed: the layer owns c).
+ * whose log hook gets c's log lines (borrowed: the layer owns c). With a
+ * sentinel (host names a master through sentinels: layer_sentinel.h),
+ * every attempt goes to the master it knows, and a failure makes it ask
+ * again; the owner calls dfws_redis_conn_reset() when the master changes.
  * drain_on_close: on close, wait for the replies of commands already
  * written (a publisher) instead of dropping them (a subscriber). Never
  * fails: errors show as state DOWN. */
-void dfws_redis_conn_start(dfws_redis_conn_t *c, const dfws_layer_t *layer,
-                           const dfws_layer_host_t *host, size_t shard, const char *role,
-                           int drain_on_close, const dfws_redis_conn_ops_t *ops, void *data);
+void dfws_redis_conn_start(dfws_redis_conn_t *c, const dfws_layer_t *layer, const dfws_layer_host_t *host,
+                           dfws_sentinel_t *sentinel, size_t shard, const char *role, int drain_on_close,
+                           const dfws_redis_conn_ops_t *ops, void *data);
 /* Start closing; ops->closed runs once everything is released (maybe from
  * inside this call). c must not be used for commands afterwards. */
 void dfws_redis_conn_close(dfws_redis_conn_t *c);
+/* The master moved: drop the connection if there is one (pending
+ * callbacks get NULL replies, ops->down runs, one log line with why) and
+ * connect again at once. */
+void dfws_redis_conn_reset(dfws_redis_conn_t *c, const char *why);
 /* 1 when c is ready: commands issued on c->ac run now. */
 int dfws_redis_conn_usable(const dfws_redis_conn_t *c);
 /* 1 when commands may be queued on c->ac: ready, or an attempt under way

@@ -82,9 +82,26 @@ def test_hosts_must_be_a_list():
         to_dict({"BACKEND": REDIS, "CONFIG": {"hosts": [("a", 1, 2)]}})
 
 
-def test_sentinel_passed_through_for_a_clear_c_error():
-    d = to_dict({"BACKEND": REDIS, "CONFIG": {"hosts": [{"master_name": "m", "sentinels": [("s", 1)]}]}})
-    assert d["hosts"] == [{"master_name": "m", "sentinels": [("s", 1)]}]
+def test_sentinel_entry_as_channels_redis_takes_it():
+    d = to_dict({"BACKEND": REDIS, "CONFIG": {"hosts": [
+        {"master_name": "m", "sentinels": [("s", 1), ["t", "2"]],
+         "sentinel_kwargs": {"password": "sp", "socket_timeout": 1}, "password": "mp", "db": 3},
+        ("plain", 6379)]}})
+    assert d["hosts"] == [
+        {"master_name": "m", "sentinels": [["s", 1], ["t", 2]], "sentinel_kwargs": {"password": "sp"},
+         "password": "mp", "db": 3},
+        "redis://plain:6379"]
+
+
+@pytest.mark.parametrize("entry,message", [
+    ({"master_name": "m", "sentinels": []}, "non-empty list"),
+    ({"sentinels": [("s", 1)]}, "master_name"),
+    ({"master_name": "m", "sentinels": [("s", 1, 2)]}, "pair"),
+    ({"master_name": "m", "sentinels": [("s", 1)], "sentinel_kwargs": {"ssl": True}}, "TLS"),
+])
+def test_sentinel_entry_refused_with_a_reason(entry, message):
+    with pytest.raises(ValueError, match=message):
+        to_dict({"BACKEND": REDIS, "CONFIG": {"hosts": [entry]}})
 
 
 def test_channel_capacity_rules_keep_order():
@@ -152,6 +169,8 @@ def test_c_side_parses_the_json(tool):
     assert res.stdout.startswith("p.specific.") and "!" not in res.stdout
     res = tool.run(to_dict({"BACKEND": "myproj.layers.KafkaChannelLayer"}), "new-channel")
     assert res.returncode == 1 and "KafkaChannelLayer is not supported" in res.stderr
-    res = tool.run(to_dict({"BACKEND": REDIS, "CONFIG": {"hosts": [{"master_name": "m", "sentinels": []}]}}),
-                   "new-channel")
-    assert res.returncode == 1 and "Sentinel" in res.stderr
+    res = tool.run(to_dict({"BACKEND": REDIS, "CONFIG": {"hosts": [
+        {"master_name": "m", "sentinels": [("127.0.0.1", 1)]}]}}), "new-channel")
+    assert res.returncode == 0, res.stderr
+    res = tool.run({"kind": "redis", "hosts": [{"master_name": "m", "sentinels": []}]}, "new-channel")
+    assert res.returncode == 1 and "sentinels" in res.stderr
