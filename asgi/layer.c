@@ -201,7 +201,6 @@ int dfws_asgi_layer_start(uv_loop_t *loop, const char *json, char *err, size_t e
         snprintf(err, errlen, "the channel layer is already running");
         return -1;
     }
-    dfws_layer_set_log(layer_log, NULL);
     if ((rc = dfws_layer_config_init(&cfg)))
         goto fail;
     if ((rc = dfws_layer_config_parse_json(&cfg, json, err, errlen))) {
@@ -212,6 +211,7 @@ int dfws_asgi_layer_start(uv_loop_t *loop, const char *json, char *err, size_t e
     dfws_layer_config_free(&cfg);
     if (rc)
         goto fail;
+    dfws_layer_set_log(G.layer, layer_log, NULL);
     pthread_mutex_init(&G.lock, NULL);
     uv_async_init(loop, &G.wake, on_wake);
     G.loop_thread = pthread_self();

@@ -72,11 +72,10 @@ const char *dfws_layer_strerror(int code);
 #include "log.h"
 
 /* Log hook: msg is a NUL-terminated line without trailing newline, owned by
- * the caller of the hook (valid during the call). Default: stderr, levels
- * >= INFO, prefixed "dfws.layer: ". Pass fn == NULL to restore the default.
- * Process-global; set it before creating layers. */
+ * the caller of the hook (valid during the call). Each layer has its own
+ * (dfws_layer_set_log); default: stderr, levels >= INFO, prefixed
+ * "dfws.layer: ". */
 typedef void (*dfws_layer_log_fn)(void *ud, int level, const char *msg);
-void dfws_layer_set_log(dfws_layer_log_fn fn, void *ud);
 
 /* ---- configuration ----------------------------------------------------- */
 
@@ -167,6 +166,10 @@ typedef void (*dfws_layer_closed_cb)(void *ud);
 /* Create a layer from cfg->backend (deep-copies cfg). *out is owned by the
  * caller until dfws_layer_close. */
 int dfws_layer_new(uv_loop_t *loop, const dfws_layer_config_t *cfg, dfws_layer_t **out);
+/* Send l's log lines to fn(ud, ...) from now on (fn == NULL: the default,
+ * stderr). Lines logged while dfws_layer_new() runs go to the default. Loop
+ * thread only; ud must outlive l or the next call. */
+void dfws_layer_set_log(dfws_layer_t *l, dfws_layer_log_fn fn, void *ud);
 int dfws_layer_memory_new(uv_loop_t *loop, const dfws_layer_config_t *cfg, dfws_layer_t **out);
 /* Start connecting at once; never fail because Redis is down (they retry
  * with exponential backoff and log once per outage). The pub/sub layer uses

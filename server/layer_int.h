@@ -124,6 +124,8 @@ struct dfws_layer_s {
     dfws_layer_closed_cb closed_cb;
     void *closed_ud;
     dfws_layer_stats_t stats;
+    dfws_layer_log_fn log_fn;  /* dfws_layer_set_log(); NULL: stderr */
+    void *log_ud;
     dfws_layer_history_t *history; /* NULL: history off (history.c owns it) */
 };
 
@@ -145,7 +147,10 @@ void dfws_layer__release(dfws_layer_t *l);
 const dfws_layer_listener_t *dfws_layer__listener(const dfws_layer_t *l, const char *channel,
                                                   size_t len);
 
-void dfws_layer__log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Log through l's hook; l == NULL (code that runs outside any layer, such
+ * as the configuration parser) or no hook: stderr, levels >= INFO. */
+void dfws_layer__log(const dfws_layer_t *l, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* Fast non-cryptographic random bytes (the 12-byte member prefix). */
 void dfws_layer__fast_random(void *buf, size_t n);
 /* Cryptographic random bytes (uuid4, IVs); 0 or DFWS_LAYER_EIO. */

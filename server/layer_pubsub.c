@@ -157,7 +157,7 @@ static void sub_command(shard_t *s, const char *cmd, const char *const *names, c
 
     if (argv == NULL || argl == NULL) {
         /* Left as it is until the next reconnect; say so. */
-        dfws_layer__log(DFWS_LOG_ERROR, "out of memory: %s of %zu channel(s) not sent", cmd, n);
+        dfws_layer__log(&s->p->base, DFWS_LOG_ERROR, "out of memory: %s of %zu channel(s) not sent", cmd, n);
         goto out;
     }
     argv[0] = cmd;
@@ -317,7 +317,7 @@ static void on_publish_reply(redisAsyncContext *ac, void *reply, void *priv)
         if (op->status == DFWS_LAYER_EIO)
             dfws_redis_note_lost(&op->p->base, &op->p->lost, "publish", "a channel");
     } else if (rep->type == REDIS_REPLY_ERROR) {
-        dfws_layer__log(DFWS_LOG_ERROR, "PUBLISH failed: %s", rep->str);
+        dfws_layer__log(&op->p->base, DFWS_LOG_ERROR, "PUBLISH failed: %s", rep->str);
         op->status = DFWS_LAYER_EIO;
     } else {
         op->p->base.stats.sent++;
@@ -593,7 +593,8 @@ static void subscribe_all(shard_t *s)
     all.argv = malloc(s->subs.count * sizeof(*all.argv));
     all.lens = malloc(s->subs.count * sizeof(*all.lens));
     if (all.argv == NULL || all.lens == NULL) {
-        dfws_layer__log(DFWS_LOG_ERROR, "out of memory: cannot subscribe again after a reconnect");
+        dfws_layer__log(&s->p->base, DFWS_LOG_ERROR,
+                        "out of memory: cannot subscribe again after a reconnect");
     } else {
         dfws_map_foreach(&s->subs, dfws_redis_argv_push_key, &all);
         for (i = 0; i < all.n; i += SUBSCRIBE_BATCH)
@@ -750,8 +751,8 @@ int dfws_layer_pubsub_new(uv_loop_t *loop, const dfws_layer_config_t *cfg, dfws_
     for (i = 0; i < p->nshards; i++) {
         shard_t *s = &p->shards[i];
         const dfws_layer_host_t *h = &p->base.cfg.hosts[i];
-        dfws_redis_conn_start(&s->pub, loop, h, i, "publish", 1, &pub_ops, s);
-        dfws_redis_conn_start(&s->sub, loop, h, i, "subscribe", 0, &sub_ops, s);
+        dfws_redis_conn_start(&s->pub, &p->base, h, i, "publish", 1, &pub_ops, s);
+        dfws_redis_conn_start(&s->sub, &p->base, h, i, "subscribe", 0, &sub_ops, s);
     }
     *out = &p->base;
     return 0;
