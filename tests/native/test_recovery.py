@@ -3,7 +3,9 @@ channel layer (docs/recovery.md): every delivery carries its topic group and
 position; a window that reconnects with ``dfws_recover`` gets what it
 missed, in order, once, then live deliveries; what cannot be recovered is
 told with one ``df_websockets.recovery_failed``; the request is untrusted.
-Triggers come from a view of the server (the C layer's history)."""
+Triggers come from a view of the server (the C layer's history). Served by
+the native socket in C, and by df_websockets' Python consumer
+(``--no-native-websockets``) with the same rules."""
 import asyncio
 import json
 import re
@@ -19,13 +21,17 @@ POS = re.compile(r"^[0-9a-f]{8}-[1-9][0-9]*$")
 FAILED = "df_websockets.recovery_failed"
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory, native_db):
+@pytest.fixture(scope="module", params=["native", "python"])
+def server(request, tmp_path_factory, native_db):
     project = Project(tmp_path_factory.mktemp("recovery"), native_db, workers="thread",
                       log_level="DEBUG")
     project.env.update(NATIVE_HISTORY_SIZE=str(HISTORY_SIZE), NATIVE_RECOVERY_MAX_BYTES=str(MAX_BYTES))
     # a request line long enough for the parameter's own 8 KiB bound
-    srv = Server(project, "-v", "2", "--limit-request-line", "40000").start()
+    args = ["-v", "2", "--limit-request-line", "40000"]
+    if request.param == "python":
+        args.append("--no-native-websockets")
+    srv = Server(project, *args).start()
+    assert ("served natively" in srv.log()) == (request.param == "native")
     assert "channel layer: in-process" in srv.log()
     yield srv
     stop_clean(srv)

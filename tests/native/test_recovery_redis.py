@@ -2,7 +2,8 @@
 lives in Redis, written by whoever triggers (a view of dfws-asgi, a separate
 ``manage.py shell`` process using channels_redis as a Celery worker would),
 and the native socket reads it back in C, for channels_redis' core and
-pub/sub layers alike."""
+pub/sub layers alike; df_websockets' Python consumer reads it through
+channels_redis."""
 import asyncio
 import json
 import re
@@ -17,13 +18,16 @@ FAILED = "df_websockets.recovery_failed"
 HISTORY_SIZE = 20
 
 
-@pytest.fixture(scope="module", params=["core", "pubsub"])
+@pytest.fixture(scope="module", params=["core", "pubsub", "core-python"])
 def server(request, tmp_path_factory, native_db, redis_server):
+    """core, pubsub: the native socket reads Redis in C; core-python: the
+    Python consumer (--no-native-websockets) reads it through channels_redis."""
     redis_server.command("FLUSHALL")
+    layer = request.param.split("-")[0]
     project = Project(tmp_path_factory.mktemp("recovery-redis"), native_db,
-                      redis_url=redis_server.url, workers="thread", redis_layer=request.param)
+                      redis_url=redis_server.url, workers="thread", redis_layer=layer)
     project.env.update(NATIVE_HISTORY_SIZE=str(HISTORY_SIZE))
-    srv = Server(project).start()
+    srv = Server(project, *(["--no-native-websockets"] if "python" in request.param else [])).start()
     srv.redis = redis_server
     yield srv
     stop_clean(srv)
