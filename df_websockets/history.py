@@ -94,14 +94,35 @@ async def _redis_connection(layer, kind, group):
     return shard, shard._lock, loop_layer.prefix
 
 
+def _sha(name):
+    key = name + ".sha1"
+    sha = _scripts.get(key)
+    if sha is None:
+        import hashlib
+
+        sha = _scripts[key] = hashlib.sha1(script(name).encode("utf-8")).hexdigest()
+    return sha
+
+
+async def _run_script(redis, name, zset, meta, args):
+    """EVALSHA (the script text crosses once per Redis server), EVAL when
+    the server does not know it yet."""
+    from redis.exceptions import NoScriptError
+
+    try:
+        return await redis.evalsha(_sha(name), 2, zset, meta, *args)
+    except NoScriptError:
+        return await redis.eval(script(name), 2, zset, meta, *args)
+
+
 async def _eval(layer, kind, group, name, args):
     conn, lock, prefix = await _redis_connection(layer, kind, group)
     zset, meta = keys(prefix, group)
     if lock is None:
-        return await conn.eval(script(name), 2, zset, meta, *args)
+        return await _run_script(conn, name, zset, meta, args)
     async with lock:
         conn._ensure_redis()
-        return await conn._redis.eval(script(name), 2, zset, meta, *args)
+        return await _run_script(conn._redis, name, zset, meta, args)
 
 
 async def append(layer, kind, group, message, size, ttl):

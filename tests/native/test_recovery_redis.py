@@ -84,6 +84,31 @@ def test_missed_signals_from_a_shell_and_a_view_are_replayed_from_redis(server):
     run(scenario())
 
 
+def test_c_layer_appends_to_the_same_history_in_redis(server):
+    """dfws' C layer writes the history itself (EVAL of history_append.lua on
+    its shard connection) when Python hands it a message: one history with
+    what channels_redis writers append."""
+    async def scenario():
+        window = await open_window(server, "/page/")
+        server.project.shell_fire([{"to": "window", "key": window.key, "value": "shell"}])
+        (first,) = await receive(window, 1)
+        epoch, offset = first["pos"].split("-")
+        status, body, _ = server.get("/c-history-send/?key=%s&value=c" % window.key)
+        assert status == 200, body
+        (second,) = await receive(window, 1)
+        assert second["opts"]["value"] == "c" and second["topic"] == first["topic"]
+        assert second["pos"] == "%s-%d" % (epoch, int(offset) + 1)
+        await window.close()
+        server.get("/c-history-send/?key=%s&value=c2" % window.key)
+        window.ws = await connect_ws(server, window.cookies,
+                                     path=recover_path({first["topic"]: first["pos"]}))
+        replayed = await receive(window, 2)
+        assert [m["opts"]["value"] for m in replayed] == ["c", "c2"]
+        await window.ws.close()
+
+    run(scenario())
+
+
 def test_other_epoch_and_gap_fail_with_redis(server):
     async def scenario():
         window = await open_window(server, "/page/")
