@@ -35,7 +35,7 @@ logger = logging.getLogger("df_websockets.signals")
 HEARTBEAT_MESSAGE = "--heartbeat--"
 # seconds after a recovery during which live deliveries already replayed are
 # dropped (they were queued in the channel layer while it was read)
-RECOVERY_DEDUP_SECONDS = 30
+RECOVERY_DEDUP_SECONDS = 10
 
 
 # upstream's module-level _signal_encoder, signal_decoder and topic_serializer

@@ -423,9 +423,12 @@ int dfws_layer_history_send(dfws_layer_t *l, const char *group, const char *json
     size_t lens[] = {4, strlen(h->append_lua), 1, strlen(zkey), strlen(mkey), strlen(epoch_candidate),
                      len, strlen(group), strlen(size), strlen(ttl), strlen(now)};
     int rc = l->ops->command(l, group, strlen(group), 11, argv, lens, on_append_reply, s);
-    if (rc)
+    if (rc) {
+        /* the shard is down: group_send says what becomes of the message */
         hsend_free(s);
-    return rc;
+        return send_text(l, group, json, len, done, ud);
+    }
+    return 0;
 }
 
 typedef struct hread_s {
