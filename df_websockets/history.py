@@ -176,10 +176,11 @@ async def group_send(layer, group, message):
     if kind in ("redis", "pubsub"):
         try:
             message = await append(layer, kind, group, message, size, ttl)
-        except Exception:
-            # a window misses nothing live because history could not be written
-            logger.warning("history of %s not written; message sent without a position", group,
-                           exc_info=True)
+        except Exception as exc:
+            # a window misses nothing live because history could not be
+            # written (one line: an outage is no bug, group_send says more)
+            logger.warning("history of %s not written (%s: %s); message sent without a position",
+                           group, type(exc).__name__, exc)
     elif size:
         _tell_once(layer)
     await layer.group_send(group, {"type": "ws_message", "message": message})
@@ -366,9 +367,9 @@ async def recover(layer, raw, held):
                 epoch_now, seq, items = await _read_native(native, group, epoch, offset)
             else:
                 epoch_now, seq, items = await read(layer, group, epoch, offset)
-        except Exception:
-            logger.warning("history of %s not read; the window is told recovery_failed", group,
-                           exc_info=True)
+        except Exception as exc:
+            logger.warning("history of %s not read (%s: %s); the window is told recovery_failed",
+                           group, type(exc).__name__, exc)
             result.failed.append(group)
             continue
         if epoch_now != epoch or seq is None or offset > seq or len(items) != seq - offset:
