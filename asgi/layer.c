@@ -252,11 +252,11 @@ int dfws_asgi_layer_start(uv_loop_t *loop, const char *json, char *err, size_t e
         dfws_layer_config_free(&cfg);
         return -1;
     }
+    cfg.log_fn = layer_log; /* from the start: a Redis host may fail at once */
     rc = dfws_layer_new(loop, &cfg, &G.layer);
     dfws_layer_config_free(&cfg);
     if (rc)
         goto fail;
-    dfws_layer_set_log(G.layer, layer_log, NULL);
     pthread_mutex_init(&G.lock, NULL);
     uv_async_init(loop, &G.wake, on_wake);
     G.loop_thread = pthread_self();

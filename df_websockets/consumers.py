@@ -21,7 +21,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.handlers.base import BaseHandler
 from django.http import HttpRequest, HttpResponse, QueryDict
 
-from df_websockets import history, tasks, window_keys, ws_settings
+from df_websockets import history, signal_call, tasks, window_keys, ws_settings
 from df_websockets.constants import (
     UNKNOWN_WINDOW_CLOSE_CODE,
     UNKNOWN_WINDOW_REASON,
@@ -227,32 +227,16 @@ class DFConsumer(WebsocketConsumer):
         if text_data == HEARTBEAT_MESSAGE:
             self.send(text_data=HEARTBEAT_MESSAGE)
             return
-        try:
-            msg = json.loads(text_data, cls=tasks.get_signal_decoder())
-        except ValueError as e:
-            logger.warning("invalid JSON frame ignored (%s): %.200r", e, text_data)
-            return
-        if not isinstance(msg, dict) or "signal" not in msg:
-            logger.debug("frame without signal ignored: %.200r", text_data)
-            return
-        try:
-            kwargs = msg["opts"]
-            if not isinstance(kwargs, dict):
-                raise ValueError("opts must be an object")
-            signal_name = msg["signal"]
-            eta = int(msg.get("eta") or 0) or None
-            expires = int(msg.get("expires") or 0) or None
-            countdown = int(msg.get("countdown") or 0) or None
-        except (KeyError, TypeError, ValueError) as e:
-            logger.warning("invalid signal call ignored (%s): %.200r", e, text_data)
+        call = signal_call.parse_or_log(text_data, tasks.get_signal_decoder(), logger)
+        if call is None:
             return
         try:
             tasks._trigger_signal(
-                self.window_info, signal_name, to=[tasks.SERVER], kwargs=kwargs,
-                from_client=True, eta=eta, expires=expires, countdown=countdown,
+                self.window_info, call.signal, to=[tasks.SERVER], kwargs=call.opts,
+                from_client=True, eta=call.eta, expires=call.expires, countdown=call.countdown,
             )
         except Exception:
-            logger.exception("signal %r from the browser failed", signal_name)
+            logger.exception("signal %r from the browser failed", call.signal)
 
 
 class BackgroundConsumer(SyncConsumer):

@@ -197,29 +197,9 @@ def connect(scope, window):
 
 
 def _parse_call(text):
-    from df_websockets import tasks
+    from df_websockets import signal_call, tasks
 
-    try:
-        msg = json.loads(text, cls=tasks.get_signal_decoder())
-    except (ValueError, RecursionError) as exc:
-        # RecursionError: the C side refuses calls nested deeper than 64
-        # levels; a custom decoder may still recurse more per level
-        logger.warning("invalid JSON frame ignored (%s): %.200r", exc, text)
-        return None
-    if not isinstance(msg, dict) or "signal" not in msg:
-        logger.debug("frame without signal ignored: %.200r", text)
-        return None
-    try:
-        opts = msg.get("opts")
-        if opts is None:
-            opts = {}
-        if not isinstance(opts, dict) or not isinstance(msg["signal"], str):
-            raise ValueError("signal must be a string and opts an object")
-        celery = {k: int(msg.get(k) or 0) or None for k in ("eta", "expires", "countdown")}
-    except (TypeError, ValueError) as exc:
-        logger.warning("invalid signal call ignored (%s): %.200r", exc, text)
-        return None
-    return msg["signal"], opts, celery
+    return signal_call.parse_or_log(text, tasks.get_signal_decoder(), logger)
 
 
 def _signal_sync(info, text):
@@ -228,10 +208,10 @@ def _signal_sync(info, text):
     from df_websockets import tasks
     from df_websockets.window_info import WindowInfo
 
-    parsed = _parse_call(text)
-    if parsed is None:
+    call = _parse_call(text)
+    if call is None:
         return
-    name, opts, celery = parsed
+    name = call.signal
     close_old_connections()
     try:
         from df_websockets.decorators import REGISTERED_SIGNALS
@@ -240,8 +220,8 @@ def _signal_sync(info, text):
             logger.warning("unknown signal %.100r from the browser ignored", name)
             return
         tasks._trigger_signal(
-            WindowInfo.from_dict(info), name, to=[tasks.SERVER], kwargs=opts,
-            from_client=True, **celery,
+            WindowInfo.from_dict(info), name, to=[tasks.SERVER], kwargs=call.opts,
+            from_client=True, eta=call.eta, expires=call.expires, countdown=call.countdown,
         )
     except ValueError as exc:
         logger.warning("signal %r from the browser refused: %s", name, exc)

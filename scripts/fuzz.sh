@@ -12,7 +12,7 @@
 #   fuzz_websocket     WebSocket frames from a client (server/websocket.c)
 #   fuzz_native        signal calls a browser sends the native socket (server/native.c)
 #   fuzz_redis         Redis replies: popped members, group members, pub/sub messages
-#                      (server/layer_redis.c, server/layer_pubsub.c)
+#                      down to the listeners (server/layer_redis.c, server/layer_pubsub.c)
 #   fuzz_layer_msg     channels_redis msgpack messages (server/layer_msgpack.c)
 #   fuzz_layer_config  CHANNEL_LAYERS JSON and Redis URLs (server/layer_config.c)
 #   fuzz_edge          PROXY protocol headers, --forwarded-allow-ips, static file paths,
@@ -48,7 +48,7 @@ for d in "${DRIVERS[@]}"; do
     fuzz_websocket) build $d server/websocket.c ;;
     fuzz_http1) build $d $(server_but) "${LLHTTP[@]}" ;;
     fuzz_native) build $d $(server_but server/native.c) "${LLHTTP[@]}" ;;
-    fuzz_redis) build $d $(server_but server/layer_redis.c) "${LLHTTP[@]}" ;;
+    fuzz_redis) build $d $(server_but server/layer_redis.c server/layer_pubsub.c) "${LLHTTP[@]}" ;;
     fuzz_layer_msg | fuzz_layer_config | fuzz_edge | fuzz_recovery) build $d $(server_but) "${LLHTTP[@]}" ;;
     *) echo "fuzz.sh: unknown driver $d" >&2; exit 2 ;;
   esac

@@ -63,6 +63,8 @@ int dfws_layer__init(dfws_layer_t *l, uv_loop_t *loop, const dfws_layer_config_t
 
     l->ops = ops;
     l->loop = loop;
+    l->log_fn = cfg->log_fn;
+    l->log_ud = cfg->log_ud;
     dfws_map_init(&l->listeners);
     if ((rc = dfws_layer__config_copy(&l->cfg, cfg)) != 0)
         return rc;

@@ -124,6 +124,12 @@ typedef struct dfws_layer_config_s {
     dfws_layer_key_t *keys;   /* Fernet keys; encrypt with [0], decrypt with any */
     size_t nkeys;
     int brpop_timeout;        /* seconds a blocking pop waits, default 5 */
+    /* The new layer's log hook, from its creation on (lines logged while
+     * dfws_layer_new() runs, such as a Redis host that does not resolve,
+     * go there too); not from JSON. NULL: stderr. The layer keeps it as
+     * its own state (dfws_layer_set_log() changes it). */
+    dfws_layer_log_fn log_fn;
+    void *log_ud;
 } dfws_layer_config_t;
 
 /* Fill *cfg with defaults (memory backend, prefix "asgi", 60/86400/100,
@@ -167,8 +173,8 @@ typedef void (*dfws_layer_closed_cb)(void *ud);
  * caller until dfws_layer_close. */
 int dfws_layer_new(uv_loop_t *loop, const dfws_layer_config_t *cfg, dfws_layer_t **out);
 /* Send l's log lines to fn(ud, ...) from now on (fn == NULL: the default,
- * stderr). Lines logged while dfws_layer_new() runs go to the default. Loop
- * thread only; ud must outlive l or the next call. */
+ * stderr); cfg->log_fn sets it from the start. Loop thread only; ud must
+ * outlive l or the next call. */
 void dfws_layer_set_log(dfws_layer_t *l, dfws_layer_log_fn fn, void *ud);
 int dfws_layer_memory_new(uv_loop_t *loop, const dfws_layer_config_t *cfg, dfws_layer_t **out);
 /* Start connecting at once; never fail because Redis is down (they retry

@@ -254,6 +254,8 @@ int dfws_layer__config_copy(dfws_layer_config_t *dst, const dfws_layer_config_t 
     dst->group_expiry = src->group_expiry;
     dst->capacity = src->capacity;
     dst->brpop_timeout = src->brpop_timeout > 0 ? src->brpop_timeout : 5;
+    dst->log_fn = src->log_fn;
+    dst->log_ud = src->log_ud;
     if ((src->backend_name && !(dst->backend_name = strdup(src->backend_name))) ||
         !(dst->prefix = strdup(src->prefix ? src->prefix : "asgi")))
         goto nomem;

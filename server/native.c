@@ -2,6 +2,7 @@
 #include "log.h"
 #include "map.h"
 #include "recovery.h"
+#include "signal_call.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -12,7 +13,6 @@
 #define HEARTBEAT "--heartbeat--"
 #define SLOW_WINDOW_LIMIT (4 * 1024 * 1024) /* bytes queued to one window */
 #define QUOTE_MAX 200                       /* bytes of a client's frame quoted in a log line */
-#define MAX_JSON_DEPTH 64                   /* arrays/objects nested in a signal call */
 #define NAME_MAX_LOG 100                    /* bytes of a signal name quoted in a log line */
 
 struct dfws_native_s {
@@ -148,6 +148,11 @@ const char *dfws_native_window_info(const dfws_window_t *w, size_t *len)
 {
     *len = w->wi_len;
     return w->wi_mp;
+}
+
+const char *dfws_native_window_channel(const dfws_window_t *w)
+{
+    return w->channel;
 }
 
 void dfws_native_get_stats(const dfws_native_t *n, dfws_native_stats_t *st)
@@ -543,81 +548,40 @@ static int dispatch_to_queue(dfws_window_t *w, const char *signal, json_t *opts,
     return rc;
 }
 
-static int optional_int(json_t *o, const char *key, json_int_t *out)
-{
-    json_t *v = json_object_get(o, key);
-    *out = 0;
-    if (!v || json_is_null(v))
-        return 0;
-    if (!json_is_integer(v))
-        return -1;
-    *out = json_integer_value(v);
-    return 0;
-}
-
-/* Whether the arrays and objects of a JSON text nest deeper than `limit`.
- * Checked on the bytes, before any parser: Python's json module recurses
- * once per level and raises RecursionError near 1000 (in a worker thread,
- * where nothing would log it), jansson stops at 2048 and the msgpack of a
- * deep call costs a frame of C stack per level. No signal argument needs
- * more than a few levels. */
-static int json_nesting_over(const char *data, size_t len, int limit)
-{
-    int depth = 0, in_string = 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = data[i];
-        if (in_string) {
-            if (c == '\\')
-                i++;
-            else if (c == '"')
-                in_string = 0;
-        } else if (c == '"') {
-            in_string = 1;
-        } else if (c == '[' || c == '{') {
-            if (++depth > limit)
-                return 1;
-        } else if ((c == ']' || c == '}') && depth > 0) {
-            depth--;
-        }
-    }
-    return 0;
-}
-
 static void on_signal_frame(dfws_window_t *w, const char *data, size_t len)
 {
     dfws_native_t *n = w->n;
-    json_error_t jerr;
+    dfws_signal_call_t call;
+    char why[JSON_ERROR_TEXT_LENGTH];
     char qf[DFWS_LOG_QUOTE_SIZE(QUOTE_MAX)], qe[DFWS_LOG_QUOTE_SIZE(JSON_ERROR_TEXT_LENGTH)];
-    json_t *msg = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!msg) {
+    int rc = dfws_signal_call_parse(&call, data, len, why, sizeof(why));
+    switch (rc) {
+    case DFWS_SIGNAL_CALL_OK:
+        break;
+    case DFWS_SIGNAL_CALL_NOT_A_CALL:
+        dfws_log_debug("native window: frame without signal ignored");
+        n->stats.calls_dropped++;
+        return;
+    case DFWS_SIGNAL_CALL_INVALID_JSON:
         /* jansson's error text quotes the offending token */
         dfws_log_warn("native window: invalid JSON frame ignored (%s): %s",
-                      dfws_log_quote(qe, sizeof(qe), jerr.text, strlen(jerr.text),
-                                     JSON_ERROR_TEXT_LENGTH),
+                      dfws_log_quote(qe, sizeof(qe), why, strlen(why), JSON_ERROR_TEXT_LENGTH),
                       dfws_log_quote(qf, sizeof(qf), data, len, QUOTE_MAX));
-        goto drop;
-    }
-    json_t *sig = json_object_get(msg, "signal");
-    if (!json_is_object(msg) || !sig) {
-        dfws_log_debug("native window: frame without signal ignored");
-        goto drop;
-    }
-    json_t *opts = json_object_get(msg, "opts");
-    json_int_t eta, expires, countdown;
-    if (!json_is_string(sig) || (opts && !json_is_object(opts) && !json_is_null(opts)) ||
-        optional_int(msg, "eta", &eta) || optional_int(msg, "expires", &expires) ||
-        optional_int(msg, "countdown", &countdown)) {
-        dfws_log_warn("native window: invalid signal call ignored: %s",
+        n->stats.calls_dropped++;
+        return;
+    default:
+        dfws_log_warn("native window: invalid signal call ignored (%s): %s", why,
                       dfws_log_quote(qf, sizeof(qf), data, len, QUOTE_MAX));
-        goto drop;
+        n->stats.calls_dropped++;
+        return;
     }
-    const char *name = json_string_value(sig);
+    const char *name = call.name;
     char qn[DFWS_LOG_QUOTE_SIZE(NAME_MAX_LOG)];
-    dfws_log_quote(qn, sizeof(qn), name, json_string_length(sig), NAME_MAX_LOG);
+    dfws_log_quote(qn, sizeof(qn), name, call.name_len, NAME_MAX_LOG);
     if (!n->channels_mode) {
         n->stats.calls_to_app++;
         n->ops->signal(n->ud, w, data, len);
-        json_decref(msg);
+        dfws_signal_call_free(&call);
         return;
     }
     json_t *queues = json_object_get(n->queues, name);
@@ -629,33 +593,29 @@ static void on_signal_frame(dfws_window_t *w, const char *data, size_t len)
         /* a connection with a callable queue: Python picks it */
         n->stats.calls_to_app++;
         n->ops->signal(n->ud, w, data, len);
-        json_decref(msg);
+        dfws_signal_call_free(&call);
         return;
     }
-    if (eta || expires || countdown) {
+    if (call.eta || call.expires || call.countdown) {
         dfws_log_warn("native window: eta, countdown or expires need Celery; %s ignored", qn);
         goto drop;
     }
-    json_t *empty = NULL;
-    if (!opts || json_is_null(opts))
-        opts = empty = json_object();
     size_t i;
     json_t *q;
     json_array_foreach(queues, i, q)
     {
         if (!json_is_string(q))
             continue;
-        int rc = dispatch_to_queue(w, name, opts, json_string_value(q));
+        rc = dispatch_to_queue(w, name, call.opts, json_string_value(q));
         if (rc)
             dfws_log_warn("native window: %s to queue %s not sent: %s", qn,
                           json_string_value(q), dfws_layer_strerror(rc));
     }
-    json_decref(empty);
-    json_decref(msg);
+    dfws_signal_call_free(&call);
     n->stats.calls_dispatched++;
     return;
 drop:
-    json_decref(msg);
+    dfws_signal_call_free(&call);
     n->stats.calls_dropped++;
 }
 
@@ -715,11 +675,13 @@ static void on_message(void *ud, dfws_wsconn_t *wc, int binary, const char *data
         dfws_wsconn_send(wc, 0, data, len);
         return;
     }
-    if (json_nesting_over(data, len, MAX_JSON_DEPTH)) {
+    /* Also refused before Python sees it (df_websockets/signal_call.py
+     * checks the same); parsing in C checks it again. */
+    if (dfws_signal_call_too_deep(data, len, DFWS_SIGNAL_CALL_MAX_DEPTH)) {
         char qf[DFWS_LOG_QUOTE_SIZE(QUOTE_MAX)];
         dfws_log_warn("native window: invalid signal call ignored (nested deeper than %d "
                       "levels): %s",
-                      MAX_JSON_DEPTH, dfws_log_quote(qf, sizeof(qf), data, len, QUOTE_MAX));
+                      DFWS_SIGNAL_CALL_MAX_DEPTH, dfws_log_quote(qf, sizeof(qf), data, len, QUOTE_MAX));
         n->stats.calls_dropped++;
         return;
     }

@@ -82,6 +82,10 @@ void dfws_native_refused(dfws_window_t *w, int status);
  * while it is open); NULL before it is connected. */
 const char *dfws_native_window_info(const dfws_window_t *w, size_t *len);
 
+/* The channel of the window alone (messages sent to it reach this window
+ * only; owned by the window); NULL before it is connected. */
+const char *dfws_native_window_channel(const dfws_window_t *w);
+
 /* The application-layer pointer of a window (set/get). */
 void dfws_native_set_app(dfws_window_t *w, void *app);
 void *dfws_native_get_app(const dfws_window_t *w);

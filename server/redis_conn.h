@@ -122,12 +122,14 @@ struct dfws_redis_conn_s {
     int holds;                     /* timer + context, while closing */
 };
 
-/* Start connecting (the first attempt runs now). drain_on_close: on close,
- * wait for the replies of commands already written (a publisher) instead of
- * dropping them (a subscriber). Never fails: errors show as state DOWN. */
-void dfws_redis_conn_start(dfws_redis_conn_t *c, const dfws_layer_t *layer, const dfws_layer_host_t *host,
-                           size_t shard, const char *role, int drain_on_close,
-                           const dfws_redis_conn_ops_t *ops, void *data);
+/* Start connecting (the first attempt runs now) on the loop of `layer`,
+ * whose log hook gets c's log lines (borrowed: the layer owns c).
+ * drain_on_close: on close, wait for the replies of commands already
+ * written (a publisher) instead of dropping them (a subscriber). Never
+ * fails: errors show as state DOWN. */
+void dfws_redis_conn_start(dfws_redis_conn_t *c, const dfws_layer_t *layer,
+                           const dfws_layer_host_t *host, size_t shard, const char *role,
+                           int drain_on_close, const dfws_redis_conn_ops_t *ops, void *data);
 /* Start closing; ops->closed runs once everything is released (maybe from
  * inside this call). c must not be used for commands afterwards. */
 void dfws_redis_conn_close(dfws_redis_conn_t *c);

@@ -505,6 +505,57 @@ static void test_memory(void)
     CHECK(uv_loop_close(&loop) == 0);
 }
 
+/* The log hook is each layer's own: set from the config at creation,
+ * changed with dfws_layer_set_log, never shared between layers. */
+typedef struct logrec_s {
+    int lines;
+    int level;
+    char last[200];
+} logrec_t;
+
+static void record_log(void *ud, int level, const char *msg)
+{
+    logrec_t *r = ud;
+    r->lines++;
+    r->level = level;
+    snprintf(r->last, sizeof(r->last), "%s", msg);
+}
+
+static void test_log_hook_per_layer(void)
+{
+    uv_loop_t loop;
+    dfws_layer_config_t cfg;
+    dfws_layer_t *l1, *l2;
+    logrec_t r1 = {0}, r2 = {0};
+
+    uv_loop_init(&loop);
+    dfws_layer_config_init(&cfg);
+    cfg.log_fn = record_log;
+    cfg.log_ud = &r1;
+    CHECK(dfws_layer_memory_new(&loop, &cfg, &l1) == 0);
+    cfg.log_fn = NULL;
+    cfg.log_ud = NULL;
+    CHECK(dfws_layer_memory_new(&loop, &cfg, &l2) == 0);
+    dfws_layer_config_free(&cfg);
+    dfws_layer_set_log(l2, record_log, &r2);
+
+    CHECK(dfws_layer_send(l1, "bad name!", "\x80", 1, NULL, NULL) == DFWS_LAYER_EINVAL);
+    CHECK(r1.lines == 1 && r2.lines == 0 && r1.level == DFWS_LOG_WARNING);
+    CHECK(strstr(r1.last, "invalid channel name") != NULL);
+    CHECK(dfws_layer_group_send(l2, "bad group!", "\x80", 1, NULL, NULL) == DFWS_LAYER_EINVAL);
+    CHECK(r1.lines == 1 && r2.lines == 1 && strstr(r2.last, "invalid group name") != NULL);
+    /* back to the default (stderr) for l1: its hook hears nothing more */
+    dfws_layer_set_log(l1, NULL, NULL);
+    fprintf(stderr, "(one line of the default log sink expected next)\n");
+    CHECK(dfws_layer_send(l1, "bad name!", "\x80", 1, NULL, NULL) == DFWS_LAYER_EINVAL);
+    CHECK(r1.lines == 1 && r2.lines == 1);
+
+    dfws_layer_close(l1, on_closed, NULL);
+    dfws_layer_close(l2, on_closed, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CHECK(uv_loop_close(&loop) == 0);
+}
+
 int main(void)
 {
     test_crc_and_shards();
@@ -513,6 +564,7 @@ int main(void)
     test_fernet();
     test_config();
     test_memory();
+    test_log_hook_per_layer();
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

@@ -1,14 +1,22 @@
-/* libFuzzer driver for what the Redis channel layer does with the replies
+/* libFuzzer driver for what the Redis channel layers do with the replies
  * of a Redis server (server/layer_redis.c, server/layer_pubsub.c): the
  * bytes are parsed by hiredis's reader, as the connection's read path does
- * (server/redis_conn.c hands the socket's bytes to hiredis), and each reply
- * goes to the callback the first input byte picks:
+ * (server/redis_conn.c hands the socket's bytes to hiredis, bounded by
+ * dfws_redis_bound_reader), and each reply goes to the callback the first
+ * input byte picks:
  *   0 the receive loop's BZPOPMIN reply   [key, member, score]
  *   1 its ZPOPMIN batch                   [member, score, ...]
  *   2 a group send's ZRANGE of members    [channel, ...]
- *   3 a pub/sub message                   ["message", channel, payload]
- * with a layer that has Fernet keys or not (bit 2; with keys the member is
- * also encrypted by the driver, so that the decrypted path is reached).
+ *   3 the pub/sub layer's subscribing connection: its reply callback
+ *     (on_sub_reply) with ["message", channel, payload] or a confirmation,
+ *     delivered to the listeners of a channel or fanned out to a group's
+ *     local members (one of which leaves and joins again from inside its
+ *     delivery)
+ * with a layer that has Fernet keys or not (bit 2; with keys the member or
+ * payload is also encrypted by the driver, so that the decrypted path is
+ * reached). So a Redis reply stream whose payloads are channels_redis
+ * msgpack messages goes through the same path as in the layers, down to
+ * the listener callbacks, which check that they get a msgpack map.
  * Members are real channel_redis wire messages or anything else; the layer
  * must deliver, put back or drop each one, never crash or leak. Commands
  * the callbacks issue (ZADD put-backs, ZPOPMIN, group EVALs) go into a real
@@ -17,8 +25,10 @@
  * lost connection does. The driver includes layer_redis.c to reach its
  * static callbacks. */
 #include "../../server/layer_redis.c"
-
-#include "layer_pubsub.h"
+/* both backends in one program: their one static name in common */
+#define log_undeliverable pubsub_log_undeliverable
+#include "../../server/layer_pubsub.c"
+#undef log_undeliverable
 
 #include <stdint.h>
 #include <sys/socket.h>
@@ -29,6 +39,7 @@
 
 static uv_loop_t loop;
 static dfws_layer_redis_t *layers[2];
+static dfws_layer_pubsub_t *pubsubs[2];
 static char listened_key[2][160];
 static int lfd = -1;
 static char sock_path[108];
@@ -51,6 +62,16 @@ static void on_deliver(void *ud, const char *channel, const char *mp, size_t len
     if (dfws_mp_map_header((const unsigned char *)mp, len, &n, &hdr) != 0)
         abort();
     delivered++;
+}
+
+/* A pub/sub group member that leaves its group and joins it again while
+ * the group's message is fanned out (fan_out copies the names first). */
+static void on_deliver_rejoin(void *ud, const char *channel, const char *mp, size_t len)
+{
+    dfws_layer_t *l = ud;
+    on_deliver(NULL, channel, mp, len);
+    dfws_layer_group_discard(l, "g", channel);
+    dfws_layer_group_add(l, "g", channel);
 }
 
 static void on_done(void *ud, int status)
@@ -78,9 +99,9 @@ static dfws_layer_redis_t *make_layer(int keyed, char *key_out)
         dfws_fernet_key_from_secret(&cfg.keys[0], "fuzz", 4);
         cfg.nkeys = 1;
     }
+    cfg.log_fn = quiet; /* the first connection attempt fails at once */
     if (dfws_layer_redis_new(&loop, &cfg, &l))
         abort();
-    dfws_layer_set_log(l, quiet, NULL);
     dfws_layer_config_free(&cfg);
     memcpy(l->client_prefix, PREFIX, sizeof(l->client_prefix));
     if (dfws_layer_listen(l, ch, on_deliver, NULL) ||
@@ -92,6 +113,32 @@ static dfws_layer_redis_t *make_layer(int keyed, char *key_out)
     return r;
 }
 
+static dfws_layer_pubsub_t *make_pubsub(int keyed)
+{
+    dfws_layer_config_t cfg;
+    dfws_layer_t *l;
+    static const char ch[] = "specific." PREFIX "!w";
+    dfws_layer_config_init(&cfg);
+    cfg.backend = DFWS_LAYER_BACKEND_PUBSUB;
+    free(cfg.hosts[0].host);
+    cfg.hosts[0].host = NULL;
+    cfg.hosts[0].unix_path = strdup("/nonexistent/dfws-fuzz.sock");
+    if (keyed) {
+        cfg.keys = calloc(1, sizeof(*cfg.keys));
+        dfws_fernet_key_from_secret(&cfg.keys[0], "fuzz", 4);
+        cfg.nkeys = 1;
+    }
+    cfg.log_fn = quiet;
+    if (dfws_layer_pubsub_new(&loop, &cfg, &l))
+        abort();
+    dfws_layer_config_free(&cfg);
+    /* "c" and ch listen; both are members of group "g" ("asgi__group__g") */
+    if (dfws_layer_listen(l, "c", on_deliver, NULL) || dfws_layer_listen(l, ch, on_deliver_rejoin, l) ||
+        dfws_layer_group_add(l, "g", "c") || dfws_layer_group_add(l, "g", ch))
+        abort();
+    return (dfws_layer_pubsub_t *)l;
+}
+
 static void setup(void)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -99,6 +146,8 @@ static void setup(void)
     uv_loop_init(&loop);
     layers[0] = make_layer(0, listened_key[0]);
     layers[1] = make_layer(1, listened_key[1]);
+    pubsubs[0] = make_pubsub(0);
+    pubsubs[1] = make_pubsub(1);
     snprintf(sock_path, sizeof(sock_path), "/tmp/dfws-fuzz-redis-%d.sock", (int)getpid());
     unlink(sock_path);
     snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock_path);
@@ -126,6 +175,21 @@ static void encrypt_member(dfws_layer_redis_t *r, redisReply *e)
     free(e->str);
     e->str = s;
     e->len = RANDOM_PREFIX_LEN + toklen;
+}
+
+/* The payload of a pub/sub message as a keyed sender publishes it: the
+ * Fernet token of its bytes (no random prefix on this layer). */
+static void encrypt_payload(const dfws_layer_t *l, redisReply *e)
+{
+    char *tok;
+    size_t toklen;
+    if (e->type != REDIS_REPLY_STRING ||
+        dfws_fernet_encrypt(&l->cfg.keys[0], e->str, e->len, (uint64_t)dfws_layer__now(), NULL, &tok,
+                            &toklen))
+        return;
+    free(e->str);
+    e->str = tok;
+    e->len = toklen;
 }
 
 static void handle(dfws_layer_redis_t *r, int target, int keyed, const char *lkey, redisReply *rep)
@@ -160,17 +224,11 @@ static void handle(dfws_layer_redis_t *r, int target, int keyed, const char *lke
         break;
     }
     default: {
-        dfws_pubsub_event_t ev;
-        if (dfws_pubsub_event(rep, &ev) == DFWS_PUBSUB_MESSAGE) {
-            dfws_buf_t out = {0};
-            if (ev.channel == NULL || (ev.data == NULL && ev.data_len))
-                abort();
-            if (dfws_pubsub_decode(&r->base.cfg, ev.data, ev.data_len, &out) == 0 &&
-                dfws_mp_map_header((const unsigned char *)out.base, out.len, &(uint32_t){0},
-                                   &(size_t){0}) != 0)
-                abort();
-            dfws_buf_free(&out);
-        }
+        dfws_layer_pubsub_t *p = pubsubs[keyed];
+        if (keyed && rep->type == REDIS_REPLY_ARRAY && rep->elements == 3)
+            encrypt_payload(&p->base, rep->element[2]);
+        /* as hiredis calls it for the shard's subscribing connection */
+        on_sub_reply(NULL, rep, &p->shards[0]);
         break;
     }
     }

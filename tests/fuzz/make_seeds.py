@@ -85,7 +85,10 @@ def seeds():
     yield "fuzz_redis", "members-err", b"\x02-NOSCRIPT x\r\n:5\r\n+OK\r\n"
     yield "fuzz_redis", "pubsub", b"\x03" + arr(bulk("message"), bulk("asgi__group__g"), bulk(mp(msg))) + \
         arr(bulk("subscribe"), bulk("x"), b":1\r\n")
-    yield "fuzz_redis", "pubsub-keyed", b"\x07" + arr(bulk("message"), bulk("c"), bulk(wire_one))
+    # keyed: the driver encrypts the payload, as a keyed sender would
+    yield "fuzz_redis", "pubsub-keyed", b"\x07" + arr(bulk("message"), bulk("asgi__group__g"), bulk(mp(msg)))
+    yield "fuzz_redis", "pubsub-channel", b"\x03" + arr(bulk("message"), bulk("c"), bulk(mp(msg))) + \
+        arr(bulk("message"), bulk(f"specific.{PREFIX}!w"), bulk(mp({**msg, "__asgi_channel__": "c"})))
 
     yield "fuzz_native", "a", b'\x00{"signal": "sig.a", "opts": {"a": 1, "b": [1, 2.5, true, false, null, "x"]}}'
     yield "fuzz_native", "b", b'\x00{"signal": "sig.b", "opts": null, "eta": null, "expires": null}'
