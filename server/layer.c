@@ -107,6 +107,7 @@ static void free_listener(void *ctx, const char *key, size_t klen, void *value)
 void dfws_layer__fini(dfws_layer_t *l)
 {
     size_t i;
+    dfws_layer__history_free(l);
     dfws_map_foreach(&l->listeners, free_listener, NULL);
     dfws_map_free(&l->listeners);
     if (l->regs != NULL) {

@@ -275,6 +275,40 @@ typedef struct dfws_layer_stats_s {
 } dfws_layer_stats_t;
 void dfws_layer_get_stats(const dfws_layer_t *l, dfws_layer_stats_t *st);
 
+/* ---- history (docs/recovery.md) ---------------------------------------- */
+
+/* The history of each topic group: `size` messages kept per group (0: off,
+ * the default), `ttl` seconds each. Memory backend: in the process
+ * (history.c). Redis backends: in Redis, through the two Lua scripts of
+ * df_websockets (their text, copied), run on the group's shard. Replaces
+ * any earlier configuration (the memory store is then emptied). */
+int dfws_layer_history_configure(dfws_layer_t *l, size_t size, unsigned ttl, const char *append_lua,
+                                 const char *read_lua);
+/* Messages kept per group; 0 when history is off. */
+size_t dfws_layer_history_size(const dfws_layer_t *l);
+
+/* Appends json (a JSON object text) to group's history, creating it with
+ * epoch_candidate (8 lowercase hex digits) when it has none, and
+ * group_sends {"type": "ws_message", "message": final JSON} (json with
+ * "topic" and "pos" added). History off: json is sent as it is. When Redis
+ * cannot write the history, the message is sent without a position (logged).
+ * done as for dfws_layer_group_send. */
+int dfws_layer_history_send(dfws_layer_t *l, const char *group, const char *json, size_t len,
+                            const char *epoch_candidate, dfws_layer_done_cb done, void *ud);
+
+/* The answer of a read: res (history.h) is valid during the callback only;
+ * the callback may take its items (set res->items to NULL after freeing
+ * nothing else). status 0, EIO (Redis unreachable or bad reply), ENOMEM,
+ * ECLOSED. */
+struct dfws_history_result_s;
+typedef void (*dfws_layer_history_cb)(void *ud, int status, struct dfws_history_result_s *res);
+/* Reads group's history after offset in epoch (the recovery of a window):
+ * cb gets the meta and, when epoch is current, the messages after offset
+ * still within the TTL, at most `size`, in offset order. EUNSUPPORTED when
+ * history is off. */
+int dfws_layer_history_read(dfws_layer_t *l, const char *group, const char *epoch, uint64_t offset,
+                            dfws_layer_history_cb cb, void *ud);
+
 /* ---- helpers ----------------------------------------------------------- */
 
 /* 1 if valid, 0 if not (Channels' rules: [A-Za-z0-9-_.]+ optionally "!" +

@@ -455,6 +455,7 @@ static const dfws_layer_ops_t memory_ops = {
     mem_destroy,
     NULL,
     NULL,
+    NULL, /* history lives in the process (history.c) */
 };
 
 int dfws_layer_memory_new(uv_loop_t *loop, const dfws_layer_config_t *cfg, dfws_layer_t **out)

@@ -688,6 +688,38 @@ static void pubsub_destroy(dfws_layer_t *l)
     free(p->shards);
 }
 
+/* ops->command (history.c): one command on the shard's publish connection. */
+typedef struct pcmd_s {
+    dfws_layer_reply_cb cb;
+    void *ud;
+} pcmd_t;
+
+static void on_command_reply(redisAsyncContext *ac, void *reply, void *priv)
+{
+    pcmd_t *c = priv;
+    (void)ac;
+    c->cb(c->ud, reply);
+    free(c);
+}
+
+static int pubsub_command(dfws_layer_t *l, const char *key, size_t klen, int argc, const char **argv,
+                          const size_t *lens, dfws_layer_reply_cb cb, void *ud)
+{
+    shard_t *s = shard_of((dfws_layer_pubsub_t *)l, key, klen);
+    pcmd_t *c;
+    if (l->closing || !dfws_redis_conn_queueable(&s->pub))
+        return DFWS_LAYER_EIO;
+    if ((c = malloc(sizeof(*c))) == NULL)
+        return DFWS_LAYER_ENOMEM;
+    c->cb = cb;
+    c->ud = ud;
+    if (redisAsyncCommandArgv(s->pub.ac, on_command_reply, c, argc, argv, lens) != REDIS_OK) {
+        free(c);
+        return DFWS_LAYER_EIO;
+    }
+    return 0;
+}
+
 static const dfws_layer_ops_t pubsub_ops = {
     "pubsub",
     pubsub_send,
@@ -703,6 +735,7 @@ static const dfws_layer_ops_t pubsub_ops = {
     pubsub_destroy,
     pubsub_new_channel,
     pubsub_state,
+    pubsub_command,
 };
 
 int dfws_layer_pubsub_new(uv_loop_t *loop, const dfws_layer_config_t *cfg, dfws_layer_t **out)

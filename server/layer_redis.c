@@ -1376,6 +1376,39 @@ static int redis_state(const dfws_layer_t *l, char *why, size_t whylen)
     return worst;
 }
 
+/* ops->command (history.c): one command on the shard's command connection. */
+typedef struct rcmd_s {
+    dfws_layer_reply_cb cb;
+    void *ud;
+} rcmd_t;
+
+static void on_command_reply(redisAsyncContext *ac, void *reply, void *priv)
+{
+    rcmd_t *c = priv;
+    (void)ac;
+    c->cb(c->ud, reply);
+    free(c);
+}
+
+static int redis_command(dfws_layer_t *l, const char *key, size_t klen, int argc, const char **argv,
+                         const size_t *lens, dfws_layer_reply_cb cb, void *ud)
+{
+    dfws_layer_redis_t *r = (dfws_layer_redis_t *)l;
+    size_t shard = dfws_layer_shard(key, klen, r->nshards);
+    rcmd_t *c;
+    if (!rconn_usable(&r->cmd[shard]))
+        return DFWS_LAYER_EIO;
+    if ((c = malloc(sizeof(*c))) == NULL)
+        return DFWS_LAYER_ENOMEM;
+    c->cb = cb;
+    c->ud = ud;
+    if (redisAsyncCommandArgv(r->cmd[shard].ac, on_command_reply, c, argc, argv, lens) != REDIS_OK) {
+        free(c);
+        return DFWS_LAYER_EIO;
+    }
+    return 0;
+}
+
 static const dfws_layer_ops_t redis_ops = {
     "redis",
     redis_send,
@@ -1391,6 +1424,7 @@ static const dfws_layer_ops_t redis_ops = {
     redis_destroy,
     NULL,
     redis_state,
+    redis_command,
 };
 
 static void rconn_init(dfws_layer_redis_t *r, rconn_t *c, size_t shard, int kind)
