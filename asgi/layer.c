@@ -15,7 +15,17 @@
 #include <string.h>
 #include <unistd.h>
 
-enum { OP_SEND, OP_GROUP_SEND, OP_GROUP_ADD, OP_GROUP_DISCARD, OP_FLUSH, OP_LISTEN, OP_UNLISTEN };
+enum {
+    OP_SEND,
+    OP_GROUP_SEND,
+    OP_GROUP_ADD,
+    OP_GROUP_DISCARD,
+    OP_FLUSH,
+    OP_LISTEN,
+    OP_UNLISTEN,
+    OP_HISTORY_SEND,      /* a: group, b: epoch candidate, data: JSON text */
+    OP_HISTORY_CONFIGURE, /* a: append script, b: read script, len: size, ttl */
+};
 
 typedef struct op_s {
     struct op_s *next;
@@ -26,6 +36,7 @@ typedef struct op_s {
     size_t len;
     void *cb;     /* OP_LISTEN: the callback, kept alive by G.listeners */
     PyObject *done; /* OP_SEND: callable(status), owned until called */
+    unsigned ttl;   /* OP_HISTORY_CONFIGURE */
 } op_t;
 
 typedef struct {
@@ -121,6 +132,12 @@ static int run_op(op_t *op)
         dfws_layer_unlisten(G.layer, op->a);
         forget_listener(op->a);
         break;
+    case OP_HISTORY_SEND:
+        rc = dfws_layer_history_send(G.layer, op->a, op->data, op->len, op->b, NULL, NULL);
+        break;
+    case OP_HISTORY_CONFIGURE:
+        rc = dfws_layer_history_configure(G.layer, op->len, op->ttl, op->a, op->b);
+        break;
     }
     if (rc)
         dfws_log_warn("channel layer operation on %s failed: %s", op->a ? op->a : "*",
@@ -184,7 +201,6 @@ int dfws_asgi_layer_start(uv_loop_t *loop, const char *json, char *err, size_t e
         snprintf(err, errlen, "the channel layer is already running");
         return -1;
     }
-    dfws_layer_set_log(layer_log, NULL);
     if ((rc = dfws_layer_config_init(&cfg)))
         goto fail;
     if ((rc = dfws_layer_config_parse_json(&cfg, json, err, errlen))) {
@@ -195,6 +211,7 @@ int dfws_asgi_layer_start(uv_loop_t *loop, const char *json, char *err, size_t e
     dfws_layer_config_free(&cfg);
     if (rc)
         goto fail;
+    dfws_layer_set_log(G.layer, layer_log, NULL);
     pthread_mutex_init(&G.lock, NULL);
     uv_async_init(loop, &G.wake, on_wake);
     G.loop_thread = pthread_self();
@@ -343,6 +360,54 @@ static PyObject *membership(PyObject *args, int kind)
     Py_RETURN_NONE;
 }
 
+/* layer_history_send(group, json_text, epoch_candidate): see
+ * dfws_layer_history_send (df_websockets.history is the caller). */
+static PyObject *py_history_send(PyObject *m, PyObject *args)
+{
+    const char *group, *epoch, *text;
+    PyObject *json;
+    Py_ssize_t len;
+    if (!PyArg_ParseTuple(args, "sUs", &group, &json, &epoch))
+        return NULL;
+    if (!(text = PyUnicode_AsUTF8AndSize(json, &len)))
+        return NULL;
+    if (!dfws_layer_valid_group_name(group))
+        return PyErr_Format(PyExc_TypeError, "invalid group name %R", PyTuple_GET_ITEM(args, 0));
+    op_t *op = new_op(OP_HISTORY_SEND, group, epoch);
+    if (!op || !(op->data = malloc(len ? (size_t)len : 1))) {
+        if (op)
+            op_free(op);
+        return PyErr_NoMemory();
+    }
+    memcpy(op->data, text, (size_t)len);
+    op->len = (size_t)len;
+    if (submit(op))
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+/* layer_history_configure(size, ttl, append_lua, read_lua): the same
+ * settings again change nothing (the native socket and the writer both
+ * configure it). */
+static PyObject *py_history_configure(PyObject *m, PyObject *args)
+{
+    const char *append_lua, *read_lua;
+    Py_ssize_t size;
+    unsigned int ttl;
+    if (!PyArg_ParseTuple(args, "nIss", &size, &ttl, &append_lua, &read_lua))
+        return NULL;
+    if (size < 0)
+        return PyErr_Format(PyExc_ValueError, "history size must be >= 0");
+    op_t *op = new_op(OP_HISTORY_CONFIGURE, append_lua, read_lua);
+    if (!op)
+        return PyErr_NoMemory();
+    op->len = (size_t)size;
+    op->ttl = ttl;
+    if (submit(op))
+        return NULL;
+    Py_RETURN_NONE;
+}
+
 static PyObject *py_group_add(PyObject *m, PyObject *args)
 {
     return membership(args, OP_GROUP_ADD);
@@ -467,6 +532,11 @@ PyMethodDef dfws_layer_methods[] = {
      "thread once the layer took it (0) or refused it (LAYER_EFULL, ...)."},
     {"layer_group_send", py_group_send, METH_VARARGS, "layer_group_send(group, message)."},
     {"layer_group_add", py_group_add, METH_VARARGS, "layer_group_add(group, channel)."},
+    {"layer_history_send", py_history_send, METH_VARARGS,
+     "layer_history_send(group, json_text, epoch_candidate): append to the group's history and "
+     "group_send the message with its position."},
+    {"layer_history_configure", py_history_configure, METH_VARARGS,
+     "layer_history_configure(size, ttl, append_lua, read_lua)."},
     {"layer_group_discard", py_group_discard, METH_VARARGS, "layer_group_discard(group, channel)."},
     {"layer_flush", py_flush, METH_NOARGS, "Delete every message and group."},
     {"layer_new_channel", py_new_channel, METH_VARARGS, "A new process-specific channel name."},

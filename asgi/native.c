@@ -195,15 +195,23 @@ static const dfws_native_ops_t native_ops = {
     .closed = op_closed,
 };
 
-/* Server.enable_native(ws_url, channels_mode, json_in_c, queues_json, connect, signal) */
+/* Server.enable_native(ws_url, channels_mode, json_in_c, queues_json, connect, signal
+ *                      [, history_size, history_ttl, recovery_max_bytes, append_lua, read_lua]) */
 PyObject *dfws_native_enable(dfws_asgi_t *A, PyObject *args)
 {
-    const char *ws_url, *queues_json;
+    const char *ws_url, *queues_json, *append_lua = NULL, *read_lua = NULL;
     int channels_mode, json_in_c;
     PyObject *connect, *signal;
-    if (!PyArg_ParseTuple(args, "sppzOO", &ws_url, &channels_mode, &json_in_c, &queues_json,
-                          &connect, &signal))
+    Py_ssize_t history_size = 0, max_bytes = 0;
+    unsigned int history_ttl = 0;
+    if (!PyArg_ParseTuple(args, "sppzOO|nInzz", &ws_url, &channels_mode, &json_in_c, &queues_json,
+                          &connect, &signal, &history_size, &history_ttl, &max_bytes, &append_lua,
+                          &read_lua))
         return NULL;
+    if (history_size < 0 || max_bytes < 0) {
+        PyErr_SetString(PyExc_ValueError, "history size and recovery bytes must be >= 0");
+        return NULL;
+    }
     if (native) {
         PyErr_SetString(PyExc_RuntimeError, "native WebSockets are already enabled");
         return NULL;
@@ -220,6 +228,11 @@ PyObject *dfws_native_enable(dfws_asgi_t *A, PyObject *args)
         .queues_json = queues_json,
         .rate_limit = A->cli->ws_rate_limit,
         .connect_capacity = A->cli->ws_connect_capacity,
+        .history_size = (size_t)history_size,
+        .history_ttl = history_ttl,
+        .recovery_max_bytes = (size_t)max_bytes,
+        .history_append_lua = append_lua,
+        .history_read_lua = read_lua,
     };
     const char *err = "out of memory";
     if (dfws_native_new(layer, &cfg, &native_ops, A, &native, &err))

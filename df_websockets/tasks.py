@@ -332,9 +332,12 @@ async def _group_send_message(message, serialized_topics):
     layer = _get_layer("group_send")
     if layer is None:
         return
+    from df_websockets import history
+
     for topic in _as_topic_list(serialized_topics):
         logger.debug("send %.100s to topic %s", message, topic)
-        await layer.group_send(valid_topic_name(topic), {"type": "ws_message", "message": message})
+        # through the topic's history: the message gets its position there
+        await history.group_send(layer, valid_topic_name(topic), message)
 
 
 async def _call_ws_signal(signal_name, signal_id, serialized_topics, kwargs):

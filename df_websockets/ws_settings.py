@@ -47,6 +47,10 @@ DEFAULTS = {
         "df_websockets.ws_middleware.BrowserMiddleware",
     ],
     "WEBSOCKET_URL": "/ws/",
+    # recovery of missed signals (docs/recovery.md)
+    "WEBSOCKET_HISTORY_SIZE": 100,
+    "WEBSOCKET_HISTORY_TTL": 120,
+    "WEBSOCKET_RECOVERY_MAX_BYTES": 1048576,
     "ASGI_APPLICATION": "df_websockets.routing.application",
 }
 # new name -> old (deprecated) name, still honoured
@@ -104,6 +108,21 @@ def get_worker_mode():
 def get_pool_size(queue):
     sizes = get("WEBSOCKET_POOL_SIZES") or {}
     return int(sizes.get(queue, sizes.get(None, 5)))
+
+
+def get_history_settings():
+    """(size, ttl, max_bytes) of the history and recovery of missed signals,
+    checked: ImproperlyConfigured on a value that is not a non-negative
+    integer (size 0 turns history off)."""
+    values = []
+    for name in ("WEBSOCKET_HISTORY_SIZE", "WEBSOCKET_HISTORY_TTL", "WEBSOCKET_RECOVERY_MAX_BYTES"):
+        value = get(name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ImproperlyConfigured("%s = %r is invalid: use an integer >= 0." % (name, value))
+        values.append(value)
+    if values[0] and not values[1]:
+        raise ImproperlyConfigured("WEBSOCKET_HISTORY_TTL must be > 0 when WEBSOCKET_HISTORY_SIZE is.")
+    return tuple(values)
 
 
 def __getattr__(name):

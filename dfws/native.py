@@ -71,7 +71,11 @@ def setup(server, loop, settings):
     channels_mode = mode == WORKER_CHANNEL
     table = json.dumps(signal_queue_table()) if channels_mode else None
     url = ws_settings.WEBSOCKET_URL
-    server.enable_native(url, channels_mode, json_in_c, table, connect, signal)
+    from df_websockets import history
+
+    size, ttl, max_bytes = ws_settings.get_history_settings()
+    server.enable_native(url, channels_mode, json_in_c, table, connect, signal,
+                         size, ttl, max_bytes, history.script("append"), history.script("read"))
     logger.info(
         "df_websockets socket %s served natively (%s workers, %s)",
         url, mode, "signal calls dispatched in C" if channels_mode else "signal calls run in Python",

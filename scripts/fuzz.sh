@@ -13,8 +13,8 @@
 #   fuzz_native        signal calls a browser sends the native socket (server/native.c)
 #   fuzz_redis         Redis replies: popped members, group members, pub/sub messages
 #                      (server/layer_redis.c, server/layer_pubsub.c)
-#   fuzz_layer_msg     channels_redis msgpack messages (server/layer.c)
-#   fuzz_layer_config  CHANNEL_LAYERS JSON and Redis URLs (server/layer.c)
+#   fuzz_layer_msg     channels_redis msgpack messages (server/layer_msgpack.c)
+#   fuzz_layer_config  CHANNEL_LAYERS JSON and Redis URLs (server/layer_config.c)
 #   fuzz_edge          PROXY protocol headers, --forwarded-allow-ips, static file paths,
 #                      Range, Accept-Encoding, dates (server/proxy.c, server/static.c)
 set -euo pipefail

@@ -72,11 +72,10 @@ const char *dfws_layer_strerror(int code);
 #include "log.h"
 
 /* Log hook: msg is a NUL-terminated line without trailing newline, owned by
- * the caller of the hook (valid during the call). Default: stderr, levels
- * >= INFO, prefixed "dfws.layer: ". Pass fn == NULL to restore the default.
- * Process-global; set it before creating layers. */
+ * the caller of the hook (valid during the call). Each layer has its own
+ * (dfws_layer_set_log); default: stderr, levels >= INFO, prefixed
+ * "dfws.layer: ". */
 typedef void (*dfws_layer_log_fn)(void *ud, int level, const char *msg);
-void dfws_layer_set_log(dfws_layer_log_fn fn, void *ud);
 
 /* ---- configuration ----------------------------------------------------- */
 
@@ -167,6 +166,10 @@ typedef void (*dfws_layer_closed_cb)(void *ud);
 /* Create a layer from cfg->backend (deep-copies cfg). *out is owned by the
  * caller until dfws_layer_close. */
 int dfws_layer_new(uv_loop_t *loop, const dfws_layer_config_t *cfg, dfws_layer_t **out);
+/* Send l's log lines to fn(ud, ...) from now on (fn == NULL: the default,
+ * stderr). Lines logged while dfws_layer_new() runs go to the default. Loop
+ * thread only; ud must outlive l or the next call. */
+void dfws_layer_set_log(dfws_layer_t *l, dfws_layer_log_fn fn, void *ud);
 int dfws_layer_memory_new(uv_loop_t *loop, const dfws_layer_config_t *cfg, dfws_layer_t **out);
 /* Start connecting at once; never fail because Redis is down (they retry
  * with exponential backoff and log once per outage). The pub/sub layer uses
@@ -250,6 +253,40 @@ typedef struct dfws_layer_stats_s {
     uint64_t reconnects;       /* Redis connections re-established */
 } dfws_layer_stats_t;
 void dfws_layer_get_stats(const dfws_layer_t *l, dfws_layer_stats_t *st);
+
+/* ---- history (docs/recovery.md) ---------------------------------------- */
+
+/* The history of each topic group: `size` messages kept per group (0: off,
+ * the default), `ttl` seconds each. Memory backend: in the process
+ * (history.c). Redis backends: in Redis, through the two Lua scripts of
+ * df_websockets (their text, copied), run on the group's shard. Replaces
+ * any earlier configuration (the memory store is then emptied). */
+int dfws_layer_history_configure(dfws_layer_t *l, size_t size, unsigned ttl, const char *append_lua,
+                                 const char *read_lua);
+/* Messages kept per group; 0 when history is off. */
+size_t dfws_layer_history_size(const dfws_layer_t *l);
+
+/* Appends json (a JSON object text) to group's history, creating it with
+ * epoch_candidate (8 lowercase hex digits) when it has none, and
+ * group_sends {"type": "ws_message", "message": final JSON} (json with
+ * "topic" and "pos" added). History off: json is sent as it is. When Redis
+ * cannot write the history, the message is sent without a position (logged).
+ * done as for dfws_layer_group_send. */
+int dfws_layer_history_send(dfws_layer_t *l, const char *group, const char *json, size_t len,
+                            const char *epoch_candidate, dfws_layer_done_cb done, void *ud);
+
+/* The answer of a read: res (history.h) is valid during the callback only;
+ * the callback may take its items (set res->items to NULL after freeing
+ * nothing else). status 0, EIO (Redis unreachable or bad reply), ENOMEM,
+ * ECLOSED. */
+struct dfws_history_result_s;
+typedef void (*dfws_layer_history_cb)(void *ud, int status, struct dfws_history_result_s *res);
+/* Reads group's history after offset in epoch (the recovery of a window):
+ * cb gets the meta and, when epoch is current, the messages after offset
+ * still within the TTL, at most `size`, in offset order. EUNSUPPORTED when
+ * history is off. */
+int dfws_layer_history_read(dfws_layer_t *l, const char *group, const char *epoch, uint64_t offset,
+                            dfws_layer_history_cb cb, void *ud);
 
 /* ---- helpers ----------------------------------------------------------- */
 

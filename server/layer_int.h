@@ -69,6 +69,12 @@ typedef struct dfws_layer_listener_s {
     void *ud;
 } dfws_layer_listener_t;
 
+struct redisReply;
+typedef void (*dfws_layer_reply_cb)(void *ud, struct redisReply *reply);
+/* The history settings and store of a layer (history.c). */
+typedef struct dfws_layer_history_s dfws_layer_history_t;
+void dfws_layer__history_free(dfws_layer_t *l);
+
 typedef struct dfws_layer_ops_s {
     const char *name;
     int (*send)(dfws_layer_t *l, const char *channel, const char *mp, size_t len,
@@ -92,6 +98,13 @@ typedef struct dfws_layer_ops_s {
     int (*new_channel)(dfws_layer_t *l, char *buf, size_t buflen);
     /* dfws_layer_state() (NULL: always DFWS_LAYER_UP). */
     int (*state)(const dfws_layer_t *l, char *why, size_t whylen);
+    /* Redis backends: run one command on the command connection of the
+     * shard of shard_key (the layer's consistent hash, as for a group);
+     * cb(ud, redisReply* or NULL when the connection was lost or the layer
+     * closed) runs once, later. Returns 0 or EIO (shard down, cb not
+     * called). NULL for the memory backend. Used by history.c. */
+    int (*command)(dfws_layer_t *l, const char *shard_key, size_t klen, int argc, const char **argv,
+                   const size_t *lens, dfws_layer_reply_cb cb, void *ud);
 } dfws_layer_ops_t;
 
 struct dfws_layer_s {
@@ -111,6 +124,9 @@ struct dfws_layer_s {
     dfws_layer_closed_cb closed_cb;
     void *closed_ud;
     dfws_layer_stats_t stats;
+    dfws_layer_log_fn log_fn;  /* dfws_layer_set_log(); NULL: stderr */
+    void *log_ud;
+    dfws_layer_history_t *history; /* NULL: history off (history.c owns it) */
 };
 
 /* Initialise the base (copies cfg, compiles patterns, starts nothing but
@@ -131,7 +147,10 @@ void dfws_layer__release(dfws_layer_t *l);
 const dfws_layer_listener_t *dfws_layer__listener(const dfws_layer_t *l, const char *channel,
                                                   size_t len);
 
-void dfws_layer__log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Log through l's hook; l == NULL (code that runs outside any layer, such
+ * as the configuration parser) or no hook: stderr, levels >= INFO. */
+void dfws_layer__log(const dfws_layer_t *l, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* Fast non-cryptographic random bytes (the 12-byte member prefix). */
 void dfws_layer__fast_random(void *buf, size_t n);
 /* Cryptographic random bytes (uuid4, IVs); 0 or DFWS_LAYER_EIO. */

@@ -115,7 +115,7 @@ static size_t chan_expire(dfws_layer_memory_t *m, mem_chan_t *c, double now)
     }
     if (dropped > 0) {
         m->base.stats.undeliverable += dropped;
-        dfws_layer__log(DFWS_LOG_DEBUG, "%zu message(s) expired on %s; channel left its groups",
+        dfws_layer__log(&m->base, DFWS_LOG_DEBUG, "%zu message(s) expired on %s; channel left its groups",
                         dropped, c->name);
         remove_from_groups(m, c->name);
     }
@@ -362,10 +362,10 @@ static int mem_group_send(dfws_layer_t *l, const char *group, const char *mp, si
             int r = enqueue(m, names[i], mp, len);
             if (r == DFWS_LAYER_EFULL) {
                 l->stats.group_dropped++;
-                dfws_layer__log(DFWS_LOG_DEBUG, "group %s: channel %s over capacity, message dropped",
+                dfws_layer__log(l, DFWS_LOG_DEBUG, "group %s: channel %s over capacity, message dropped",
                                 group, names[i]);
             } else if (r != 0) {
-                dfws_layer__log(DFWS_LOG_ERROR, "group %s: cannot queue for %s: %s", group, names[i],
+                dfws_layer__log(l, DFWS_LOG_ERROR, "group %s: cannot queue for %s: %s", group, names[i],
                                 dfws_layer_strerror(r));
             }
             free(names[i]);
@@ -455,6 +455,7 @@ static const dfws_layer_ops_t memory_ops = {
     mem_destroy,
     NULL,
     NULL,
+    NULL, /* history lives in the process (history.c) */
 };
 
 int dfws_layer_memory_new(uv_loop_t *loop, const dfws_layer_config_t *cfg, dfws_layer_t **out)

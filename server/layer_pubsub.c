@@ -157,7 +157,7 @@ static void sub_command(shard_t *s, const char *cmd, const char *const *names, c
 
     if (argv == NULL || argl == NULL) {
         /* Left as it is until the next reconnect; say so. */
-        dfws_layer__log(DFWS_LOG_ERROR, "out of memory: %s of %zu channel(s) not sent", cmd, n);
+        dfws_layer__log(&s->p->base, DFWS_LOG_ERROR, "out of memory: %s of %zu channel(s) not sent", cmd, n);
         goto out;
     }
     argv[0] = cmd;
@@ -317,7 +317,7 @@ static void on_publish_reply(redisAsyncContext *ac, void *reply, void *priv)
         if (op->status == DFWS_LAYER_EIO)
             dfws_redis_note_lost(&op->p->base, &op->p->lost, "publish", "a channel");
     } else if (rep->type == REDIS_REPLY_ERROR) {
-        dfws_layer__log(DFWS_LOG_ERROR, "PUBLISH failed: %s", rep->str);
+        dfws_layer__log(&op->p->base, DFWS_LOG_ERROR, "PUBLISH failed: %s", rep->str);
         op->status = DFWS_LAYER_EIO;
     } else {
         op->p->base.stats.sent++;
@@ -593,7 +593,8 @@ static void subscribe_all(shard_t *s)
     all.argv = malloc(s->subs.count * sizeof(*all.argv));
     all.lens = malloc(s->subs.count * sizeof(*all.lens));
     if (all.argv == NULL || all.lens == NULL) {
-        dfws_layer__log(DFWS_LOG_ERROR, "out of memory: cannot subscribe again after a reconnect");
+        dfws_layer__log(&s->p->base, DFWS_LOG_ERROR,
+                        "out of memory: cannot subscribe again after a reconnect");
     } else {
         dfws_map_foreach(&s->subs, dfws_redis_argv_push_key, &all);
         for (i = 0; i < all.n; i += SUBSCRIBE_BATCH)
@@ -667,6 +668,38 @@ static void pubsub_destroy(dfws_layer_t *l)
     free(p->shards);
 }
 
+/* ops->command (history.c): one command on the shard's publish connection. */
+typedef struct pcmd_s {
+    dfws_layer_reply_cb cb;
+    void *ud;
+} pcmd_t;
+
+static void on_command_reply(redisAsyncContext *ac, void *reply, void *priv)
+{
+    pcmd_t *c = priv;
+    (void)ac;
+    c->cb(c->ud, reply);
+    free(c);
+}
+
+static int pubsub_command(dfws_layer_t *l, const char *key, size_t klen, int argc, const char **argv,
+                          const size_t *lens, dfws_layer_reply_cb cb, void *ud)
+{
+    shard_t *s = shard_of((dfws_layer_pubsub_t *)l, key, klen);
+    pcmd_t *c;
+    if (l->closing || !dfws_redis_conn_queueable(&s->pub))
+        return DFWS_LAYER_EIO;
+    if ((c = malloc(sizeof(*c))) == NULL)
+        return DFWS_LAYER_ENOMEM;
+    c->cb = cb;
+    c->ud = ud;
+    if (redisAsyncCommandArgv(s->pub.ac, on_command_reply, c, argc, argv, lens) != REDIS_OK) {
+        free(c);
+        return DFWS_LAYER_EIO;
+    }
+    return 0;
+}
+
 static const dfws_layer_ops_t pubsub_ops = {
     "pubsub",
     pubsub_send,
@@ -682,6 +715,7 @@ static const dfws_layer_ops_t pubsub_ops = {
     pubsub_destroy,
     pubsub_new_channel,
     pubsub_state,
+    pubsub_command,
 };
 
 int dfws_layer_pubsub_new(uv_loop_t *loop, const dfws_layer_config_t *cfg, dfws_layer_t **out)
@@ -717,8 +751,8 @@ int dfws_layer_pubsub_new(uv_loop_t *loop, const dfws_layer_config_t *cfg, dfws_
     for (i = 0; i < p->nshards; i++) {
         shard_t *s = &p->shards[i];
         const dfws_layer_host_t *h = &p->base.cfg.hosts[i];
-        dfws_redis_conn_start(&s->pub, loop, h, i, "publish", 1, &pub_ops, s);
-        dfws_redis_conn_start(&s->sub, loop, h, i, "subscribe", 0, &sub_ops, s);
+        dfws_redis_conn_start(&s->pub, &p->base, h, i, "publish", 1, &pub_ops, s);
+        dfws_redis_conn_start(&s->sub, &p->base, h, i, "subscribe", 0, &sub_ops, s);
     }
     *out = &p->base;
     return 0;

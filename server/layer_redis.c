@@ -180,7 +180,8 @@ static void went_down(rconn_t *c, const char *why)
     }
     if (!c->outage) {
         c->outage = 1;
-        dfws_layer__log(DFWS_LOG_WARNING, "redis %s (shard %zu, %s connection): %s; reconnecting",
+        dfws_layer__log(&c->r->base, DFWS_LOG_WARNING,
+                        "redis %s (shard %zu, %s connection): %s; reconnecting",
                         dfws_redis_host_desc(&c->r->base.cfg.hosts[c->shard], hd, sizeof(hd)), c->shard,
                         c->kind == CONN_CMD ? "command" : "receive", why);
     }
@@ -205,7 +206,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
     c->error[0] = '\0';
     if (c->outage) {
         c->outage = 0;
-        dfws_layer__log(DFWS_LOG_WARNING, "redis %s (shard %zu, %s connection): reconnected%s",
+        dfws_layer__log(&r->base, DFWS_LOG_WARNING, "redis %s (shard %zu, %s connection): reconnected%s",
                         dfws_redis_host_desc(&r->base.cfg.hosts[c->shard], hd, sizeof(hd)), c->shard,
                         c->kind == CONN_CMD ? "command" : "receive",
                         c->kind == CONN_CMD && r->lost_in_outage ? "; messages were lost meanwhile" : "");
@@ -257,7 +258,7 @@ static void rconn_connect(rconn_t *c)
 {
     static const dfws_redis_callbacks_t cbs = {on_connect, on_disconnect, on_setup_reply};
     char why[sizeof(c->error)];
-    redisAsyncContext *ac = dfws_redis_open(&c->r->base.cfg.hosts[c->shard], c->r->base.loop, c, &cbs,
+    redisAsyncContext *ac = dfws_redis_open(&c->r->base.cfg.hosts[c->shard], &c->r->base, c, &cbs,
                                             NULL, why, sizeof(why));
 
     if (ac == NULL) {
@@ -326,7 +327,7 @@ static int reply_status(dfws_layer_redis_t *r, redisReply *rep, const char *what
     if (rep == NULL)
         return r->base.closing ? DFWS_LAYER_ECLOSED : DFWS_LAYER_EIO;
     if (rep->type == REDIS_REPLY_ERROR) {
-        dfws_layer__log(DFWS_LOG_ERROR, "%s failed: %s", what, rep->str);
+        dfws_layer__log(&r->base, DFWS_LOG_ERROR, "%s failed: %s", what, rep->str);
         return DFWS_LAYER_EIO;
     }
     return 0;
@@ -426,7 +427,8 @@ static void on_ignore_reply(redisAsyncContext *ac, void *reply, void *priv)
     redisReply *rep = reply;
     (void)ac;
     if (rep != NULL && rep->type == REDIS_REPLY_ERROR)
-        dfws_layer__log(DFWS_LOG_ERROR, "%s failed: %s", (const char *)priv, rep->str);
+        dfws_layer__log(&((rconn_t *)ac->data)->r->base, DFWS_LOG_ERROR, "%s failed: %s",
+                        (const char *)priv, rep->str);
 }
 
 /* ZADD <group key> now ch1 now ch2 ... ; EXPIRE <group key> group_expiry */
@@ -444,7 +446,7 @@ static void zadd_members(dfws_layer_redis_t *r, const char *group, const char *c
     argv = malloc((2 + 2 * n) * sizeof(*argv));
     lens = malloc((2 + 2 * n) * sizeof(*lens));
     if (argv == NULL || lens == NULL) {
-        dfws_layer__log(DFWS_LOG_ERROR, "group %s: out of memory adding members", group);
+        dfws_layer__log(&r->base, DFWS_LOG_ERROR, "group %s: out of memory adding members", group);
         goto out;
     }
     nowlen = (size_t)snprintf(now, sizeof(now), "%.6f", dfws_layer__now());
@@ -484,7 +486,7 @@ static void refresh_group(dfws_layer_redis_t *r, const char *group, dfws_map_t *
     c.names = malloc((chans->count ? chans->count : 1) * sizeof(*c.names));
     c.n = 0;
     if (c.names == NULL) {
-        dfws_layer__log(DFWS_LOG_ERROR, "group %s: out of memory refreshing members", group);
+        dfws_layer__log(&r->base, DFWS_LOG_ERROR, "group %s: out of memory refreshing members", group);
         return;
     }
     dfws_map_foreach(chans, collect_key, &c);
@@ -577,7 +579,7 @@ static void group_op_finish(rop_t *op)
     if (--op->pending > 0)
         return;
     if (op->over > 0)
-        dfws_layer__log(DFWS_LOG_INFO, "%llu channel(s) over capacity in group %s",
+        dfws_layer__log(&op->r->base, DFWS_LOG_INFO, "%llu channel(s) over capacity in group %s",
                         (unsigned long long)op->over, op->group);
     dfws_layer__complete(&op->r->base, op->done, op->ud, op->status);
     rop_free(op);
@@ -1080,7 +1082,7 @@ static void on_bzpop(redisAsyncContext *ac, void *reply, void *priv)
     if (c->r->base.closing)
         return;
     if (rep->type == REDIS_REPLY_ERROR) {
-        dfws_layer__log(DFWS_LOG_ERROR, "BZPOPMIN failed: %s; retrying", rep->str);
+        dfws_layer__log(&c->r->base, DFWS_LOG_ERROR, "BZPOPMIN failed: %s; retrying", rep->str);
         start_timer(c, RECV_RETRY_MS);
         return;
     }
@@ -1126,7 +1128,7 @@ static void on_zpop(redisAsyncContext *ac, void *reply, void *priv)
             return;
         }
     } else if (rep->type == REDIS_REPLY_ERROR) {
-        dfws_layer__log(DFWS_LOG_ERROR, "ZPOPMIN failed: %s", rep->str);
+        dfws_layer__log(&c->r->base, DFWS_LOG_ERROR, "ZPOPMIN failed: %s", rep->str);
     }
     free(key);
     if (!c->r->base.closing)
@@ -1177,7 +1179,8 @@ static int listen_key(dfws_layer_redis_t *r, const char *channel, char *key, siz
     if (channel[nl - 1] == '!') {
         size_t cpl = strlen(r->base.client_prefix);
         if (nl < cpl + 1 || memcmp(channel + nl - 1 - cpl, r->base.client_prefix, cpl) != 0) {
-            dfws_layer__log(DFWS_LOG_WARNING, "listen: %s is not a channel of this process (client prefix %s)",
+            dfws_layer__log(&r->base, DFWS_LOG_WARNING,
+                            "listen: %s is not a channel of this process (client prefix %s)",
                             channel, r->base.client_prefix);
             return DFWS_LAYER_EINVAL;
         }
@@ -1294,6 +1297,39 @@ static int redis_state(const dfws_layer_t *l, char *why, size_t whylen)
     return worst;
 }
 
+/* ops->command (history.c): one command on the shard's command connection. */
+typedef struct rcmd_s {
+    dfws_layer_reply_cb cb;
+    void *ud;
+} rcmd_t;
+
+static void on_command_reply(redisAsyncContext *ac, void *reply, void *priv)
+{
+    rcmd_t *c = priv;
+    (void)ac;
+    c->cb(c->ud, reply);
+    free(c);
+}
+
+static int redis_command(dfws_layer_t *l, const char *key, size_t klen, int argc, const char **argv,
+                         const size_t *lens, dfws_layer_reply_cb cb, void *ud)
+{
+    dfws_layer_redis_t *r = (dfws_layer_redis_t *)l;
+    size_t shard = dfws_layer_shard(key, klen, r->nshards);
+    rcmd_t *c;
+    if (!rconn_usable(&r->cmd[shard]))
+        return DFWS_LAYER_EIO;
+    if ((c = malloc(sizeof(*c))) == NULL)
+        return DFWS_LAYER_ENOMEM;
+    c->cb = cb;
+    c->ud = ud;
+    if (redisAsyncCommandArgv(r->cmd[shard].ac, on_command_reply, c, argc, argv, lens) != REDIS_OK) {
+        free(c);
+        return DFWS_LAYER_EIO;
+    }
+    return 0;
+}
+
 static const dfws_layer_ops_t redis_ops = {
     "redis",
     redis_send,
@@ -1309,6 +1345,7 @@ static const dfws_layer_ops_t redis_ops = {
     redis_destroy,
     NULL,
     redis_state,
+    redis_command,
 };
 
 static void rconn_init(dfws_layer_redis_t *r, rconn_t *c, size_t shard, int kind)

@@ -1,6 +1,7 @@
 #include "native.h"
 #include "log.h"
 #include "map.h"
+#include "recovery.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -28,6 +29,7 @@ struct dfws_native_s {
     void *ud;
     dfws_native_stats_t stats;
     dfws_map_t groups;        /* group name -> group_t*: the groups local windows joined */
+    size_t recovery_max_bytes; /* WEBSOCKET_RECOVERY_MAX_BYTES (recovery.c) */
 };
 
 /* One group (a df_websockets topic) as this process takes part in it: ONE
@@ -59,6 +61,10 @@ struct dfws_window_s {
     uint64_t tokens_ms;
     int accepted;             /* counted in stats.windows */
     int connecting;           /* counted in n->connecting */
+    char *recover;            /* the dfws_recover parameter, until connected (recovery.c) */
+    size_t recover_len;
+    int recover_bad;          /* present but unreadable: every group fails */
+    dfws_recovery_t *rec;     /* a recovery under way: live deliveries are held */
 };
 
 static const dfws_ws_handler_t native_handler;
@@ -76,6 +82,14 @@ int dfws_native_new(dfws_layer_t *layer, const dfws_native_config_t *cfg,
     n->json_in_c = cfg->json_in_c;
     n->rate_limit = cfg->rate_limit;
     n->connect_capacity = cfg->connect_capacity;
+    n->recovery_max_bytes = cfg->recovery_max_bytes;
+    if (cfg->history_size) {
+        int rc = dfws_layer_history_configure(layer, cfg->history_size, cfg->history_ttl,
+                                              cfg->history_append_lua, cfg->history_read_lua);
+        if (rc) /* windows are served all the same, without recovery */
+            dfws_log_warn("native socket: no recovery of missed signals: the channel layer keeps "
+                          "no history (%s)", dfws_layer_strerror(rc));
+    }
     n->ops = ops;
     n->ud = ud;
     dfws_map_init(&n->groups);
@@ -172,6 +186,12 @@ int dfws_native_start(dfws_native_t *n, dfws_wsconn_t *wc)
     wc->app = w;
     w->connecting = 1;
     n->connecting++;
+    if (dfws_layer_history_size(n->layer)) {
+        dfws_req_t *r = wc->req;
+        int rc = dfws_recovery_param(r->head.base + r->url_off, r->url_len, &w->recover,
+                                     &w->recover_len);
+        w->recover_bad = rc == -1;
+    }
     if (n->ops->connect(n->ud, w, wc->req)) {
         n->connecting--;
         wc->app = NULL;
@@ -196,6 +216,7 @@ static void window_free(dfws_window_t *w)
     free(w->group_pos);
     free(w->channel);
     free(w->wi_mp);
+    free(w->recover);
     free(w);
 }
 
@@ -227,7 +248,18 @@ static const char *ws_message_text(dfws_native_t *n, const char *who, const char
     return msg;
 }
 
+static void send_now(dfws_window_t *w, const char *msg, size_t mlen);
+
 static void send_text(dfws_window_t *w, const char *msg, size_t mlen)
+{
+    if (w->rec) {
+        dfws_recovery_hold(w->rec, msg, mlen); /* sent after the replay */
+        return;
+    }
+    send_now(w, msg, mlen);
+}
+
+static void send_now(dfws_window_t *w, const char *msg, size_t mlen)
 {
     dfws_native_t *n = w->n;
     if (!w->wc) {
@@ -353,6 +385,43 @@ static void group_leave(dfws_window_t *w, size_t k)
         group_free(g);
 }
 
+/* ---- recovery of missed signals (recovery.c) ------------------------------- */
+
+static void on_recovery_send(void *ud, const char *msg, size_t len)
+{
+    send_now(ud, msg, len);
+}
+
+static void on_recovery_done(void *ud)
+{
+    dfws_window_t *w = ud;
+    w->rec = NULL;
+}
+
+/* The window asked for what it missed: its held groups are the ones it
+ * joined (from its key's server-side record), never the names it sent. */
+static void recovery_begin(dfws_window_t *w)
+{
+    dfws_recovery_req_t req;
+    const char **held = calloc(w->ngroups ? w->ngroups : 1, sizeof(*held));
+    if (!held)
+        return;
+    for (size_t i = 0; i < w->ngroups; i++)
+        held[i] = w->groups[i]->name;
+    int rc = w->recover_bad ? dfws_recovery_parse("", 0, held, w->ngroups, &req)
+                            : dfws_recovery_parse(w->recover, w->recover_len, held, w->ngroups, &req);
+    free(held);
+    free(w->recover);
+    w->recover = NULL;
+    if (rc)
+        return;
+    if (req.ignored)
+        dfws_log_debug("native window %s: recovery request names %zu groups it does not hold; "
+                       "ignored", w->channel, req.ignored);
+    w->rec = dfws_recovery_start(w->n->layer, &req, w->n->recovery_max_bytes, on_recovery_send,
+                                 on_recovery_done, w);
+}
+
 int dfws_native_connected(dfws_window_t *w, const char *wi_mp, size_t mp_len,
                           const char *const *groups, size_t ngroups)
 {
@@ -385,6 +454,8 @@ int dfws_native_connected(dfws_window_t *w, const char *wi_mp, size_t mp_len,
         return -1;
     w->accepted = 1;
     n->stats.windows++;
+    if (w->recover || w->recover_bad)
+        recovery_begin(w);
     return 0;
 refuse:
     dfws_log_error("native window: out of memory or channel layer error at connect");
@@ -672,6 +743,10 @@ static void on_closed(void *ud, dfws_wsconn_t *wc, int code)
         return;
     w->wc = NULL;
     connect_done(w);
+    if (w->rec) {
+        dfws_recovery_abandon(w->rec);
+        w->rec = NULL;
+    }
     if (w->channel) {
         dfws_layer_unlisten(n->layer, w->channel);
         while (w->ngroups)

@@ -39,6 +39,14 @@ typedef struct dfws_native_config_s {
     const char *queues_json;   /* {"signal.name": ["queue", ...]} for channels mode */
     double rate_limit;         /* messages per second per window, 0 = none */
     size_t connect_capacity;   /* windows waiting for ops->connect at once; more: 503. 0 = none */
+    /* Recovery of missed signals (docs/recovery.md). history_size 0: off
+     * (the dfws_recover parameter is ignored). Otherwise the layer is
+     * configured with dfws_layer_history_configure(history_size,
+     * history_ttl, the two Lua texts: df_websockets/history_*.lua). */
+    size_t history_size;       /* WEBSOCKET_HISTORY_SIZE */
+    unsigned history_ttl;      /* WEBSOCKET_HISTORY_TTL, seconds */
+    size_t recovery_max_bytes; /* WEBSOCKET_RECOVERY_MAX_BYTES */
+    const char *history_append_lua, *history_read_lua;
 } dfws_native_config_t;
 
 /* Creates the endpoint on `layer` (borrowed; must outlive it). Returns 0 or

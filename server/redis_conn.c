@@ -32,7 +32,7 @@ typedef struct uvglue_s {
     redisAsyncContext *ac; /* NULL once hiredis let go of the context */
     uv_poll_t poll;
     int events;
-    size_t reply_elements; /* the reader's count (dfws_redis_bound_reader) */
+    dfws_redis_bound_t bound; /* the reader's count (dfws_redis_bound_reader) */
 } uvglue_t;
 
 static void on_poll(uv_poll_t *h, int status, int events)
@@ -118,12 +118,13 @@ static void *(*reader_create_array)(const redisReadTask *, dfws_redis_nelem_t);
 
 static void *create_array_bounded(const redisReadTask *task, dfws_redis_nelem_t elements)
 {
-    size_t *count = task->privdata;
+    dfws_redis_bound_t *b = task->privdata;
+    size_t *count = &b->count;
     if (task->parent == NULL)
         *count = 0; /* a new reply */
     if (elements > 0) {
         if ((size_t)elements > DFWS_REDIS_MAX_ELEMENTS - *count) {
-            dfws_layer__log(DFWS_LOG_WARNING,
+            dfws_layer__log(b->layer, DFWS_LOG_WARNING,
                             "redis reply with more than %d array elements refused; dropping the "
                             "connection",
                             DFWS_REDIS_MAX_ELEMENTS);
@@ -134,19 +135,19 @@ static void *create_array_bounded(const redisReadTask *task, dfws_redis_nelem_t 
     return reader_create_array(task, elements);
 }
 
-void dfws_redis_bound_reader(redisReader *r, size_t *count)
+void dfws_redis_bound_reader(redisReader *r, dfws_redis_bound_t *b)
 {
     if (reader_create_array == NULL) {
         bounded_fns = *r->fn;
         reader_create_array = r->fn->createArray;
         bounded_fns.createArray = create_array_bounded;
     }
-    *count = 0;
-    r->privdata = count;
+    b->count = 0;
+    r->privdata = b;
     r->fn = &bounded_fns;
 }
 
-int dfws_redis_attach(redisAsyncContext *ac, uv_loop_t *loop)
+int dfws_redis_attach(redisAsyncContext *ac, const dfws_layer_t *l)
 {
     uvglue_t *g;
 
@@ -155,13 +156,14 @@ int dfws_redis_attach(redisAsyncContext *ac, uv_loop_t *loop)
     g = calloc(1, sizeof(*g));
     if (g == NULL)
         return REDIS_ERR;
-    if (uv_poll_init(loop, &g->poll, ac->c.fd) != 0) {
+    if (uv_poll_init(l->loop, &g->poll, ac->c.fd) != 0) {
         free(g);
         return REDIS_ERR;
     }
     g->poll.data = g;
     g->ac = ac;
-    dfws_redis_bound_reader(ac->c.reader, &g->reply_elements); /* g outlives the reader */
+    g->bound.layer = l;
+    dfws_redis_bound_reader(ac->c.reader, &g->bound); /* g outlives the reader */
     ac->ev.data = g;
     ac->ev.addRead = glue_add_read;
     ac->ev.delRead = glue_del_read;
@@ -178,7 +180,7 @@ void dfws_redis_note_lost(dfws_layer_t *l, uint64_t *lost, const char *what, con
     ++*lost;
     l->stats.undeliverable++;
     if (*lost == 1 || *lost % 1000 == 0)
-        dfws_layer__log(DFWS_LOG_WARNING, "%s to %s not delivered: redis unavailable (%llu lost so far)",
+        dfws_layer__log(l, DFWS_LOG_WARNING, "%s to %s not delivered: redis unavailable (%llu lost so far)",
                         what, target, (unsigned long long)*lost);
 }
 
@@ -188,7 +190,7 @@ void dfws_redis_note_undeliverable(dfws_layer_t *l, uint64_t *count, const char 
     ++*count;
     l->stats.undeliverable++;
     if (*count == 1 || *count % 1000 == 0)
-        dfws_layer__log(DFWS_LOG_WARNING, "undeliverable message on %.*s: %s (%llu so far)",
+        dfws_layer__log(l, DFWS_LOG_WARNING, "undeliverable message on %.*s: %s (%llu so far)",
                         (int)(wlen > 200 ? 200 : wlen), where, why, (unsigned long long)*count);
 }
 
@@ -214,7 +216,7 @@ const char *dfws_redis_host_desc(const dfws_layer_host_t *h, char *buf, size_t n
 
 static int queue_setup(redisAsyncContext *ac, const dfws_layer_host_t *h, redisCallbackFn *cb);
 
-redisAsyncContext *dfws_redis_open(const dfws_layer_host_t *h, uv_loop_t *loop, void *data,
+redisAsyncContext *dfws_redis_open(const dfws_layer_host_t *h, const dfws_layer_t *l, void *data,
                                    const dfws_redis_callbacks_t *cbs, int *nsetup, char *why,
                                    size_t whylen)
 {
@@ -237,7 +239,7 @@ redisAsyncContext *dfws_redis_open(const dfws_layer_host_t *h, uv_loop_t *loop, 
         return NULL;
     }
     ac->data = data;
-    if (dfws_redis_attach(ac, loop) != REDIS_OK) {
+    if (dfws_redis_attach(ac, l) != REDIS_OK) {
         redisAsyncFree(ac);
         snprintf(why, whylen, "cannot attach to the event loop");
         return NULL;
@@ -302,7 +304,7 @@ static void on_timer_closed(uv_handle_t *h)
 static void log_line(const dfws_redis_conn_t *c, const char *what)
 {
     char hd[300];
-    dfws_layer__log(DFWS_LOG_WARNING, "redis %s (shard %zu, %s connection): %s",
+    dfws_layer__log(c->layer, DFWS_LOG_WARNING, "redis %s (shard %zu, %s connection): %s",
                     dfws_redis_host_desc(c->host, hd, sizeof(hd)), c->shard, c->role, what);
 }
 
@@ -406,7 +408,7 @@ static void conn_connect(dfws_redis_conn_t *c)
 {
     static const dfws_redis_callbacks_t cbs = {on_connect, on_disconnect, on_setup};
     char why[sizeof(c->error)];
-    redisAsyncContext *ac = dfws_redis_open(c->host, c->loop, c, &cbs, &c->setup_pending, why, sizeof(why));
+    redisAsyncContext *ac = dfws_redis_open(c->host, c->layer, c, &cbs, &c->setup_pending, why, sizeof(why));
 
     if (ac == NULL) {
         went_down(c, why);
@@ -440,12 +442,13 @@ static void on_timer(uv_timer_t *t)
     went_down(c, tcp_up ? "no answer to AUTH/SELECT in time" : "connect timed out");
 }
 
-void dfws_redis_conn_start(dfws_redis_conn_t *c, uv_loop_t *loop, const dfws_layer_host_t *host,
+void dfws_redis_conn_start(dfws_redis_conn_t *c, const dfws_layer_t *layer, const dfws_layer_host_t *host,
                            size_t shard, const char *role, int drain_on_close,
                            const dfws_redis_conn_ops_t *ops, void *data)
 {
     memset(c, 0, sizeof(*c));
-    c->loop = loop;
+    c->layer = layer;
+    c->loop = layer->loop;
     c->host = host;
     c->shard = shard;
     c->role = role;
@@ -453,7 +456,7 @@ void dfws_redis_conn_start(dfws_redis_conn_t *c, uv_loop_t *loop, const dfws_lay
     c->ops = ops;
     c->data = data;
     c->backoff_ms = BACKOFF_MIN_MS;
-    uv_timer_init(loop, &c->timer);
+    uv_timer_init(c->loop, &c->timer);
     c->timer.data = c;
     conn_connect(c);
 }

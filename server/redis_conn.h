@@ -23,17 +23,23 @@
 
 #include "layer.h"
 
-/* Attach ac to loop. The glue's memory is freed after ac is freed (its poll
- * handle closes on its own). REDIS_OK or REDIS_ERR (ac untouched then). */
-int dfws_redis_attach(redisAsyncContext *ac, uv_loop_t *loop);
+/* Attach ac to the loop of layer l (whose log hook gets the reader's
+ * refusals). The glue's memory is freed after ac is freed (its poll handle
+ * closes on its own). REDIS_OK or REDIS_ERR (ac untouched then). */
+int dfws_redis_attach(redisAsyncContext *ac, const dfws_layer_t *l);
 
 /* At most this many array elements in one Redis reply (all its arrays
  * together): the largest legitimate one is a group's member list. */
 #define DFWS_REDIS_MAX_ELEMENTS (1 << 20)
 /* Make reader r refuse larger replies (a read error, as on a corrupt
- * stream). count is the reader's running count; it must outlive r.
+ * stream) and log why through b->layer's hook (NULL: the default log).
+ * b holds the reader's running count; it must outlive r.
  * dfws_redis_attach() does this for every context. */
-void dfws_redis_bound_reader(redisReader *r, size_t *count);
+typedef struct dfws_redis_bound_s {
+    size_t count;
+    const dfws_layer_t *layer;
+} dfws_redis_bound_t;
+void dfws_redis_bound_reader(redisReader *r, dfws_redis_bound_t *b);
 
 /* The callbacks of a context made by dfws_redis_open(). */
 typedef struct dfws_redis_callbacks_s {
@@ -45,12 +51,12 @@ typedef struct dfws_redis_callbacks_s {
 } dfws_redis_callbacks_t;
 
 /* A new context connecting to h (TCP with keepalive, or a unix socket),
- * attached to loop, ac->data = data, with AUTH (when h has a password or a
+ * attached to l's loop, ac->data = data, with AUTH (when h has a password or a
  * username) and SELECT (db != 0) queued to run first; *nsetup (if non-NULL)
  * gets how many were queued. NULL on failure, with hiredis's reason in why
  * (a name that does not resolve says so). The caller owns the context
  * (redisAsyncFree, or hiredis frees it after a failed connect). */
-redisAsyncContext *dfws_redis_open(const dfws_layer_host_t *h, uv_loop_t *loop, void *data,
+redisAsyncContext *dfws_redis_open(const dfws_layer_host_t *h, const dfws_layer_t *l, void *data,
                                    const dfws_redis_callbacks_t *cbs, int *nsetup, char *why,
                                    size_t whylen);
 
@@ -96,6 +102,7 @@ typedef struct dfws_redis_conn_ops_s {
 struct dfws_redis_conn_s {
     /* Set by dfws_redis_conn_start(); read-only for the owner. */
     uv_loop_t *loop;
+    const dfws_layer_t *layer;     /* the owner's layer: its log hook */
     const dfws_layer_host_t *host; /* borrowed: must outlive the connection */
     size_t shard;
     const char *role;              /* static text naming it in log lines */
@@ -118,7 +125,7 @@ struct dfws_redis_conn_s {
 /* Start connecting (the first attempt runs now). drain_on_close: on close,
  * wait for the replies of commands already written (a publisher) instead of
  * dropping them (a subscriber). Never fails: errors show as state DOWN. */
-void dfws_redis_conn_start(dfws_redis_conn_t *c, uv_loop_t *loop, const dfws_layer_host_t *host,
+void dfws_redis_conn_start(dfws_redis_conn_t *c, const dfws_layer_t *layer, const dfws_layer_host_t *host,
                            size_t shard, const char *role, int drain_on_close,
                            const dfws_redis_conn_ops_t *ops, void *data);
 /* Start closing; ops->closed runs once everything is released (maybe from

@@ -459,13 +459,13 @@ int main(int argc, char **argv)
     double timeout = 0;
     json_t *args = json_array(), *groups = json_array();
     const char *cmd = NULL;
-    int i, rc;
+    int i, rc, debug = 0;
 
     for (i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
             config = argv[++i];
         else if (strcmp(argv[i], "--debug") == 0)
-            dfws_layer_set_log(log_all, NULL);
+            debug = 1;
         else if (strcmp(argv[i], "--count") == 0 && i + 1 < argc)
             want_count = atol(argv[++i]);
         else if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc)
@@ -512,6 +512,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "layer_tool: cannot create layer: %s\n", dfws_layer_strerror(rc));
         return 1;
     }
+    if (debug)
+        dfws_layer_set_log(layer, log_all, NULL);
     uv_timer_init(loop, &timeout_timer);
     if (timeout > 0)
         uv_timer_start(&timeout_timer, on_timeout, (uint64_t)(timeout * 1000), 0);

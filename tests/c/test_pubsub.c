@@ -313,13 +313,13 @@ static void test_refused(void)
     int i, st = -1;
 
     uv_loop_init(&loop);
-    dfws_layer_set_log(capture_log, NULL);
     snprintf(json, sizeof(json), "{\"kind\": \"pubsub\", \"prefix\": \"p.\", \"hosts\": [\"redis://127.0.0.1:%d\"]}",
              free_port());
     dfws_layer_config_init(&cfg);
     CHECK(dfws_layer_config_parse_json(&cfg, json, err, sizeof(err)) == 0);
     CHECK(cfg.backend == DFWS_LAYER_BACKEND_PUBSUB);
     CHECK(dfws_layer_new(&loop, &cfg, &l) == 0);
+    dfws_layer_set_log(l, capture_log, NULL);
     dfws_layer_config_free(&cfg);
     CHECK(dfws_layer_state(l, why, sizeof(why)) != DFWS_LAYER_UP);
     CHECK(dfws_layer_new_channel(l, ch, sizeof(ch)) == 0);
@@ -346,7 +346,6 @@ static void test_refused(void)
     CHECK(done_status == DFWS_LAYER_EIO || done_status == DFWS_LAYER_ECLOSED);
     CHECK(closed_called == 1);
     CHECK(uv_loop_close(&loop) == 0);
-    dfws_layer_set_log(NULL, NULL);
 }
 
 int main(void)

@@ -14,17 +14,9 @@
 
 int dfws_layer__config_copy(dfws_layer_config_t *dst, const dfws_layer_config_t *src);
 
-static void quiet(void *ud, int level, const char *msg)
-{
-    (void)ud;
-    (void)level;
-    (void)msg;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char err[256];
-    dfws_layer_set_log(quiet, NULL);
     if (size < 1)
         return 0;
     int which = data[0] & 1;

@@ -13,13 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void quiet(void *ud, int level, const char *msg)
-{
-    (void)ud;
-    (void)level;
-    (void)msg;
-}
-
 /* The entries of a map (what follows its header). */
 static const char *entries(const char *mp, size_t len, size_t *elen)
 {
@@ -60,12 +53,7 @@ static void round_trip(const char *mp, size_t len, int as_list)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static int ready;
     const char *mp = (const char *)data;
-    if (!ready) {
-        dfws_layer_set_log(quiet, NULL);
-        ready = 1;
-    }
     /* the input exactly, in a buffer of its own size, so that ASan sees any
      * read past its end */
     char *copy = malloc(size ? size : 1);

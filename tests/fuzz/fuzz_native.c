@@ -55,11 +55,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         dfws_layer_config_t cfg;
         const char *err = NULL;
         dfws_log_set_level(DFWS_LOG_ERROR + 1);
-        dfws_layer_set_log(quiet, NULL);
         uv_loop_init(&loop);
         dfws_layer_config_init(&cfg);
         if (dfws_layer_memory_new(&loop, &cfg, &layer))
             abort();
+        dfws_layer_set_log(layer, quiet, NULL);
         dfws_layer_config_free(&cfg);
         dfws_native_config_t nc = {.ws_url = "/ws/", .channels_mode = 1, .json_in_c = 1,
                                    .queues_json = "{\"sig.a\": [\"q1\", \"q2\"], \"sig.dyn\": null,"

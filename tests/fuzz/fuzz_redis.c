@@ -80,6 +80,7 @@ static dfws_layer_redis_t *make_layer(int keyed, char *key_out)
     }
     if (dfws_layer_redis_new(&loop, &cfg, &l))
         abort();
+    dfws_layer_set_log(l, quiet, NULL);
     dfws_layer_config_free(&cfg);
     memcpy(l->client_prefix, PREFIX, sizeof(l->client_prefix));
     if (dfws_layer_listen(l, ch, on_deliver, NULL) ||
@@ -95,7 +96,6 @@ static void setup(void)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     dfws_log_set_level(DFWS_LOG_ERROR + 1);
-    dfws_layer_set_log(quiet, NULL);
     uv_loop_init(&loop);
     layers[0] = make_layer(0, listened_key[0]);
     layers[1] = make_layer(1, listened_key[1]);
@@ -195,9 +195,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     r->recv[0].client_id = 7;
 
     /* bounded as every connection's reader is (dfws_redis_attach) */
-    static size_t reply_elements;
+    static dfws_redis_bound_t bound;
     redisReader *rd = redisReaderCreate();
-    dfws_redis_bound_reader(rd, &reply_elements);
+    bound.layer = &r->base;
+    dfws_redis_bound_reader(rd, &bound);
     redisReaderFeed(rd, (const char *)data + 1, size - 1);
     void *reply;
     for (int i = 0; i < 8 && redisReaderGetReply(rd, &reply) == REDIS_OK && reply; i++) {
