@@ -69,6 +69,8 @@ for suite in server websocket embedded layer native app demo django_fast; do
   step "tests/$suite (Django 5.2)" pytest_in .venv "tests/$suite"
 done
 step "tests/live (Django 5.2)" installed_pytest_in .venv tests/live
+# recovery of missed signals in Chromium (socket cut by a proxy, server restart on Redis)
+step "tests/recovery (Django 5.2)" pytest_in .venv tests/recovery
 # Django 4.2: every suite that touches Django or Channels APIs (the pure ASGI
 # HTTP and WebSocket protocol tests do not depend on the stack)
 step "tests/server Django (Django 4.2)" pytest_in .venv-dj42 tests/server/test_django.py
@@ -112,7 +114,7 @@ asan_pytest_preloaded() {
 for suite in server websocket embedded native layer; do
   step "tests/$suite (ASan+UBSan)" asan_pytest "tests/$suite"
 done
-for suite in app demo django_fast; do
+for suite in app demo django_fast recovery; do
   step "tests/$suite (ASan+UBSan)" asan_pytest_preloaded "tests/$suite"
 done
 asan_installed_pytest() { # tests/live: the installed (sanitized) dfws, as installed_pytest_in
