@@ -699,6 +699,8 @@ def main_role(args):
             "redis_aof": args.redis_aof,
             "faults_run": faults_run, "faults_skipped": faults_skipped,
             "triggered": len(records), "trigger_errors": sum(1 for r in records if not r["ok"]),
+            "rate_achieved": round(len(records) / max(1e-9, records[-1]["ts"] - records[0]["ts"]), 1)
+            if len(records) > 1 else None,
             "expected": counts["expected"], "delivered": counts["delivered"],
             "recovered": counts["recovered"], "lost": counts["lost"],
             "duplicated": counts["duplicated"],
