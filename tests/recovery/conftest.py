@@ -218,13 +218,18 @@ class CuttableProxy:
         self._call(up)
 
     def close(self):
-        def shut():
+        async def shut():
             self._server.close()
             for writer in list(self._writers):
                 writer.transport.abort()
-        self._call(shut)
+            others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in others:
+                task.cancel()
+            await asyncio.gather(*others, return_exceptions=True)
+        asyncio.run_coroutine_threadsafe(shut(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
+        self._loop.close()
 
 
 @pytest.fixture
