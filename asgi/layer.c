@@ -7,6 +7,7 @@
  * unpacked by Python's msgpack (what channels_redis uses), so the C layer
  * sees exactly what a Redis peer would. */
 #include "asgi.h"
+#include "history.h"
 #include "layer.h"
 #include "log.h"
 
@@ -25,6 +26,7 @@ enum {
     OP_UNLISTEN,
     OP_HISTORY_SEND,      /* a: group, b: epoch candidate, data: JSON text */
     OP_HISTORY_CONFIGURE, /* a: append script, b: read script, len: size, ttl */
+    OP_HISTORY_READ,      /* a: group, b: epoch, len: offset, done: callback */
 };
 
 typedef struct op_s {
@@ -69,6 +71,38 @@ static void call_done(PyObject *done, int status)
 static void on_send_done(void *ud, int status)
 {
     call_done(ud, status);
+}
+
+/* A history read's answer: callback(status, epoch or None, seq or None,
+ * [message, ...]) with the GIL; the callback is dropped after. */
+static void on_history_read(void *ud, int status, dfws_history_result_t *res)
+{
+    PyObject *done = ud;
+    PyGILState_STATE g = PyGILState_Ensure();
+    PyObject *items = PyList_New(0);
+    for (size_t i = 0; items && i < res->n; i++) {
+        PyObject *s = PyUnicode_DecodeUTF8(res->items[i], (Py_ssize_t)res->lens[i], "replace");
+        if (!s || PyList_Append(items, s)) {
+            Py_XDECREF(s);
+            Py_CLEAR(items);
+            break;
+        }
+        Py_DECREF(s);
+    }
+    PyObject *r = NULL;
+    if (items) {
+        if (res->has_meta)
+            r = PyObject_CallFunction(done, "isKO", status, res->epoch, (unsigned long long)res->seq,
+                                      items);
+        else
+            r = PyObject_CallFunction(done, "iOOO", status, Py_None, Py_None, items);
+    }
+    if (!r)
+        dfws_log_current_exception(NULL, "Exception in a history read callback");
+    Py_XDECREF(r);
+    Py_XDECREF(items);
+    Py_DECREF(done);
+    PyGILState_Release(g);
 }
 
 static void op_free(op_t *op)
@@ -138,6 +172,17 @@ static int run_op(op_t *op)
     case OP_HISTORY_CONFIGURE:
         rc = dfws_layer_history_configure(G.layer, op->len, op->ttl, op->a, op->b);
         break;
+    case OP_HISTORY_READ: {
+        PyObject *done = op->done;
+        op->done = NULL;
+        rc = dfws_layer_history_read(G.layer, op->a, op->b, (uint64_t)op->len, on_history_read, done);
+        if (rc) {
+            dfws_history_result_t empty = {0};
+            on_history_read(done, rc, &empty);
+            rc = 0; /* told to the callback */
+        }
+        break;
+    }
     }
     if (rc)
         dfws_log_warn("channel layer operation on %s failed: %s", op->a ? op->a : "*",
@@ -408,6 +453,28 @@ static PyObject *py_history_configure(PyObject *m, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* layer_history_read(group, epoch, offset, callback): callback(status,
+ * epoch or None, seq or None, [message, ...]) later, on the loop thread
+ * (the Python consumer's recovery, docs/recovery.md). */
+static PyObject *py_history_read(PyObject *m, PyObject *args)
+{
+    const char *group, *epoch;
+    unsigned long long offset;
+    PyObject *cb;
+    if (!PyArg_ParseTuple(args, "ssKO", &group, &epoch, &offset, &cb))
+        return NULL;
+    if (!dfws_layer_valid_group_name(group) || !dfws_history_valid_epoch(epoch, strlen(epoch)))
+        return PyErr_Format(PyExc_ValueError, "invalid group name or epoch");
+    op_t *op = new_op(OP_HISTORY_READ, group, epoch);
+    if (!op)
+        return PyErr_NoMemory();
+    op->len = (size_t)offset;
+    op->done = Py_NewRef(cb);
+    if (submit(op))
+        return NULL;
+    Py_RETURN_NONE;
+}
+
 static PyObject *py_group_add(PyObject *m, PyObject *args)
 {
     return membership(args, OP_GROUP_ADD);
@@ -535,6 +602,9 @@ PyMethodDef dfws_layer_methods[] = {
     {"layer_history_send", py_history_send, METH_VARARGS,
      "layer_history_send(group, json_text, epoch_candidate): append to the group's history and "
      "group_send the message with its position."},
+    {"layer_history_read", py_history_read, METH_VARARGS,
+     "layer_history_read(group, epoch, offset, callback): callback(status, epoch, seq, messages) "
+     "on the loop thread."},
     {"layer_history_configure", py_history_configure, METH_VARARGS,
      "layer_history_configure(size, ttl, append_lua, read_lua)."},
     {"layer_group_discard", py_group_discard, METH_VARARGS, "layer_group_discard(group, channel)."},

@@ -6,6 +6,7 @@ sends every ``channel`` scope to it.
 """
 import json
 import logging
+import time
 import uuid
 from functools import lru_cache
 
@@ -20,7 +21,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.handlers.base import BaseHandler
 from django.http import HttpRequest, HttpResponse, QueryDict
 
-from df_websockets import tasks, window_keys, ws_settings
+from df_websockets import history, tasks, window_keys, ws_settings
 from df_websockets.constants import (
     UNKNOWN_WINDOW_CLOSE_CODE,
     UNKNOWN_WINDOW_REASON,
@@ -32,6 +33,9 @@ from df_websockets.window_info import WindowInfo
 
 logger = logging.getLogger("df_websockets.signals")
 HEARTBEAT_MESSAGE = "--heartbeat--"
+# seconds after a recovery during which live deliveries already replayed are
+# dropped (they were queued in the channel layer while it was read)
+RECOVERY_DEDUP_SECONDS = 10
 
 
 # upstream's module-level _signal_encoder, signal_decoder and topic_serializer
@@ -149,6 +153,8 @@ class DFConsumer(WebsocketConsumer):
         super().__init__(*args, **kwargs)
         self.window_info = None
         self.topics = []
+        self.recovery = None
+        self.recovery_until = 0.0
 
     def build_http_request(self):
         return build_http_request(self.scope)
@@ -173,6 +179,32 @@ class DFConsumer(WebsocketConsumer):
             log_unknown_window(request.window_key)
             self.send(text_data=unknown_window_notice())
             self.close(code=UNKNOWN_WINDOW_CLOSE_CODE, reason=UNKNOWN_WINDOW_REASON)
+            return
+        self.recover()
+
+    def recover(self):
+        """Replay what the window missed (docs/recovery.md): it names its
+        last positions in the dfws_recover query parameter. Live deliveries
+        wait in the channel layer meanwhile (this consumer handles one event
+        at a time); those replayed already are dropped in ws_message."""
+        raw = history.request_param(self.scope.get("query_string", b""))
+        if raw is None:
+            return
+        try:
+            recovery = async_to_sync(history.recover)(self.channel_layer, raw, self.topics)
+        except Exception:
+            logger.exception("recovery of missed signals failed")
+            recovery = history.Recovery()
+            recovery.failed = list(self.topics)
+        if recovery is None:
+            return
+        for text in recovery.messages:
+            self.send(text_data=text)
+        if recovery.failed:
+            self.send(text_data=history.failed_message(dict.fromkeys(recovery.failed)))
+        if recovery.replayed:
+            self.recovery = recovery
+            self.recovery_until = time.monotonic() + RECOVERY_DEDUP_SECONDS
 
     def disconnect(self, close_code):
         if self.channel_layer:
@@ -181,6 +213,11 @@ class DFConsumer(WebsocketConsumer):
 
     def ws_message(self, event):
         """Group message ``{"type": "ws_message", "message": str}`` -> text frame."""
+        if self.recovery is not None:
+            if time.monotonic() > self.recovery_until:
+                self.recovery = None
+            elif self.recovery.skip(event["message"]):
+                return
         self.send(text_data=event["message"])
 
     def receive(self, text_data=None, bytes_data=None):

@@ -369,7 +369,7 @@ static void on_append_reply(void *ud, redisReply *rep)
     } else {
         /* the message still goes, without a position: a window misses
          * nothing live because history could not be written */
-        dfws_layer__log(DFWS_LOG_WARNING, "history of %s not written (%s); message sent without "
+        dfws_layer__log(s->l, DFWS_LOG_WARNING, "history of %s not written (%s); message sent without "
                         "a position", s->group,
                         !rep ? "Redis unreachable" : rep->type == REDIS_REPLY_ERROR ? rep->str
                                                                                      : "unexpected reply");
@@ -423,9 +423,12 @@ int dfws_layer_history_send(dfws_layer_t *l, const char *group, const char *json
     size_t lens[] = {4, strlen(h->append_lua), 1, strlen(zkey), strlen(mkey), strlen(epoch_candidate),
                      len, strlen(group), strlen(size), strlen(ttl), strlen(now)};
     int rc = l->ops->command(l, group, strlen(group), 11, argv, lens, on_append_reply, s);
-    if (rc)
+    if (rc) {
+        /* the shard is down: group_send says what becomes of the message */
         hsend_free(s);
-    return rc;
+        return send_text(l, group, json, len, done, ud);
+    }
+    return 0;
 }
 
 typedef struct hread_s {
@@ -492,7 +495,7 @@ static void on_read_reply(void *ud, redisReply *rep)
     hread_t *r = ud;
     int rc = decode_read(rep, &r->res);
     if (rc && rep && rep->type == REDIS_REPLY_ERROR)
-        dfws_layer__log(DFWS_LOG_WARNING, "history read failed: %s", rep->str);
+        dfws_layer__log(r->l, DFWS_LOG_WARNING, "history read failed: %s", rep->str);
     r->cb(r->ud, rc, &r->res);
     dfws_history_result_free(&r->res);
     free(r);

@@ -252,10 +252,8 @@ static void send_now(dfws_window_t *w, const char *msg, size_t mlen);
 
 static void send_text(dfws_window_t *w, const char *msg, size_t mlen)
 {
-    if (w->rec) {
-        dfws_recovery_hold(w->rec, msg, mlen); /* sent after the replay */
-        return;
-    }
+    if (w->rec && dfws_recovery_live(w->rec, msg, mlen))
+        return; /* held until the replay is sent, or replayed already */
     send_now(w, msg, mlen);
 }
 

@@ -10,8 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
+#include <uv.h>
 
 #define MAX_OFFSET (1ULL << 53) /* what a JavaScript number holds exactly */
+#define DFWS_RECOVERY_FILTER_NS (10ULL * 1000 * 1000 * 1000)
 
 /* ---- the request ------------------------------------------------------------ */
 
@@ -132,9 +135,8 @@ void dfws_recovery_req_free(dfws_recovery_req_t *req)
     memset(req, 0, sizeof(*req));
 }
 
-static int add_failed(dfws_recovery_req_t *req, const char *group, size_t cap)
+static int add_failed(dfws_recovery_req_t *req, const char *group)
 {
-    (void)cap;
     char **f = realloc(req->failed, (req->nfailed + 1) * sizeof(*f));
     if (!f)
         return -1;
@@ -165,7 +167,7 @@ int dfws_recovery_parse(const char *json, size_t len, const char *const *held, s
          * reloaded rather than silently missed */
         json_decref(obj);
         for (size_t i = 0; i < nheld; i++)
-            if (held_index(held, i, held[i]) < 0 && add_failed(req, held[i], nheld))
+            if (held_index(held, i, held[i]) < 0 && add_failed(req, held[i]))
                 goto oom;
         return 0;
     }
@@ -184,7 +186,7 @@ int dfws_recovery_parse(const char *json, size_t len, const char *const *held, s
         dfws_recovery_want_t *w = &req->wants[req->nwants];
         if (nread >= DFWS_RECOVERY_MAX_GROUPS || !json_is_string(val) ||
             !parse_position(json_string_value(val), json_string_length(val), w->epoch, &w->offset)) {
-            if (add_failed(req, key, nheld))
+            if (add_failed(req, key))
                 goto oom;
             continue;
         }
@@ -230,11 +232,10 @@ int dfws_recovery_failed_message(const char *const *groups, size_t n, char **out
 
 /* ---- a recovery under way ----------------------------------------------------- */
 
+/* One group's read: its answer, kept until every read is back. */
 typedef struct slot_s {
     struct dfws_recovery_s *r;
-    size_t i;
     int status;
-    int done;
     dfws_history_result_t res;
 } slot_t;
 
@@ -256,11 +257,19 @@ struct dfws_recovery_s {
     dfws_recovery_done_fn done;
     void *ud;
     int gone;                   /* abandoned: send nothing, free when the reads are back */
-    int finishing;              /* inside finish(): it frees */
+    /* After the replay, for DFWS_RECOVERY_FILTER_NS: live deliveries that
+     * were replayed already (a message appended before the read whose
+     * group_send reaches the window after it) are dropped. */
+    int filtering;
+    uint64_t filter_until;      /* uv_hrtime() */
+    dfws_map_t ids;             /* signal_ids sent */
+    dfws_map_t upto;            /* group -> its slot's result: offsets replayed */
 };
 
 static void recovery_free(dfws_recovery_t *r)
 {
+    dfws_map_free(&r->ids);
+    dfws_map_free(&r->upto);
     for (size_t i = 0; i < r->req.nwants; i++)
         dfws_history_result_free(&r->slots[i].res);
     free(r->slots);
@@ -352,12 +361,9 @@ static int replay_ok(const dfws_recovery_want_t *w, const slot_t *s, json_t **do
 static void finish(dfws_recovery_t *r, int from_start)
 {
     failed_t f = {0};
-    dfws_map_t ids, upto;
+    dfws_map_t *ids = &r->ids, *upto = &r->upto;
     size_t used = 0, replayed = 0, held_sent = 0;
     dfws_map_init(&f.seen);
-    dfws_map_init(&ids);
-    dfws_map_init(&upto);
-    r->finishing = 1;
     for (size_t i = 0; i < r->req.nfailed; i++)
         fail(&f, r->req.failed[i]);
     for (size_t i = 0; i < r->req.nwants && !r->gone; i++) {
@@ -375,9 +381,9 @@ static void finish(dfws_recovery_t *r, int from_start)
             fail(&f, w->group);
         } else {
             used += bytes;
-            dfws_map_put(&upto, w->group, strlen(w->group), &s->res);
+            dfws_map_put(upto, w->group, strlen(w->group), &s->res);
             for (size_t k = 0; k < n && !r->gone; k++)
-                if (!send_once(r, &ids, metas[k].signal_id, s->res.items[k], s->res.lens[k]))
+                if (!send_once(r, ids, metas[k].signal_id, s->res.items[k], s->res.lens[k]))
                     replayed++;
         }
         for (size_t k = 0; docs && k < n; k++)
@@ -390,9 +396,9 @@ static void finish(dfws_recovery_t *r, int from_start)
     for (size_t i = 0; i < r->nheld && !r->gone; i++) {
         meta_t m;
         json_t *j = message_meta(r->held[i].msg, r->held[i].len, &m);
-        const dfws_history_result_t *res = m.topic ? dfws_map_get(&upto, m.topic, strlen(m.topic)) : NULL;
+        const dfws_history_result_t *res = m.topic ? dfws_map_get(upto, m.topic, strlen(m.topic)) : NULL;
         int replayed_already = res && m.has_pos && !strcmp(m.epoch, res->epoch) && m.offset <= res->seq;
-        if (!replayed_already && !send_once(r, &ids, m.signal_id, r->held[i].msg, r->held[i].len))
+        if (!replayed_already && !send_once(r, ids, m.signal_id, r->held[i].msg, r->held[i].len))
             held_sent++;
         json_decref(j);
     }
@@ -409,8 +415,15 @@ static void finish(dfws_recovery_t *r, int from_start)
                    replayed, held_sent, f.n, r->req.ignored);
     free(f.names);
     dfws_map_free(&f.seen);
-    dfws_map_free(&ids);
-    dfws_map_free(&upto);
+    if (!r->gone && !from_start && (ids->count || upto->count)) {
+        /* the reads are over; the handle stays a while as a filter */
+        for (size_t i = 0; i < r->nheld; i++)
+            free(r->held[i].msg);
+        r->nheld = 0;
+        r->filtering = 1;
+        r->filter_until = uv_hrtime() + DFWS_RECOVERY_FILTER_NS;
+        return;
+    }
     if (!r->gone && !from_start)
         r->done(r->ud);
     recovery_free(r);
@@ -423,7 +436,6 @@ static void on_read(void *ud, int status, dfws_history_result_t *res)
     s->status = status;
     s->res = *res;
     memset(res, 0, sizeof(*res)); /* taken */
-    s->done = 1;
     if (--r->pending)
         return;
     if (r->gone)
@@ -448,6 +460,8 @@ dfws_recovery_t *dfws_recovery_start(dfws_layer_t *l, dfws_recovery_req_t *req, 
     r->done = done;
     r->ud = ud;
     dfws_map_init(&r->dropped);
+    dfws_map_init(&r->ids);
+    dfws_map_init(&r->upto);
     r->slots = calloc(r->req.nwants ? r->req.nwants : 1, sizeof(*r->slots));
     if (!r->slots) {
         recovery_free(r);
@@ -459,14 +473,12 @@ dfws_recovery_t *dfws_recovery_start(dfws_layer_t *l, dfws_recovery_req_t *req, 
     for (size_t i = 0; i < r->req.nwants; i++) {
         slot_t *s = &r->slots[i];
         s->r = r;
-        s->i = i;
         const dfws_recovery_want_t *w = &r->req.wants[i];
         r->pending++;
         int rc = dfws_layer_history_read(l, w->group, w->epoch, w->offset, on_read, s);
         if (rc) {
             r->pending--;
-            s->status = rc;
-            s->done = 1;
+            s->status = rc; /* refused at once: the group fails */
         }
     }
     if (--r->pending == 0) {
@@ -485,7 +497,29 @@ static void drop_held(dfws_recovery_t *r, const char *msg, size_t len)
     json_decref(j);
 }
 
-void dfws_recovery_hold(dfws_recovery_t *r, const char *msg, size_t len)
+static void hold(dfws_recovery_t *r, const char *msg, size_t len);
+
+int dfws_recovery_live(dfws_recovery_t *r, const char *msg, size_t len)
+{
+    if (!r->filtering) {
+        hold(r, msg, len);
+        return 1;
+    }
+    if (uv_hrtime() > r->filter_until) {
+        r->done(r->ud);
+        recovery_free(r);
+        return 0;
+    }
+    meta_t m;
+    json_t *j = message_meta(msg, len, &m);
+    const dfws_history_result_t *res = m.topic ? dfws_map_get(&r->upto, m.topic, strlen(m.topic)) : NULL;
+    int dup = (res && m.has_pos && !strcmp(m.epoch, res->epoch) && m.offset <= res->seq) ||
+              (m.signal_id && dfws_map_get(&r->ids, m.signal_id, strlen(m.signal_id)));
+    json_decref(j);
+    return dup;
+}
+
+static void hold(dfws_recovery_t *r, const char *msg, size_t len)
 {
     if (r->held_bytes + len > r->max_bytes || r->dropped.count) {
         /* over the budget: every held delivery goes, and the page reloads
@@ -522,6 +556,10 @@ void dfws_recovery_hold(dfws_recovery_t *r, const char *msg, size_t len)
 
 void dfws_recovery_abandon(dfws_recovery_t *r)
 {
+    if (r->filtering) {
+        recovery_free(r);
+        return;
+    }
     r->gone = 1;
     /* finish() and on_read() free it; abandoning only stops the sending */
 }

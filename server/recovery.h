@@ -80,22 +80,20 @@ typedef void (*dfws_recovery_done_fn)(void *ud);
 /* Starts recovering req (taken, freed by the recovery): reads every wanted
  * group's history through the layer. Returns the handle while reads are
  * under way: from then until done(ud), the owner passes every live delivery
- * of the window to dfws_recovery_hold() instead of sending it. Returns NULL
- * when everything was settled at once (no group to read, history off, or
- * every read refused): what there was to send (recovery_failed) was sent
- * through send() already. `max_bytes` bounds the replayed bytes and,
- * separately, the held ones. */
+ * of the window to dfws_recovery_live() first. Returns NULL when everything
+ * was settled at once (no group to read, or every read refused): what there
+ * was to send (recovery_failed) was sent through send() already.
+ * `max_bytes` bounds the replayed bytes and, separately, the held ones. */
 dfws_recovery_t *dfws_recovery_start(dfws_layer_t *l, dfws_recovery_req_t *req, size_t max_bytes,
                                      dfws_recovery_send_fn send, dfws_recovery_done_fn done, void *ud);
-/* Keeps a live delivery (copied) until the replay is sent. */
-void dfws_recovery_hold(dfws_recovery_t *r, const char *msg, size_t len);
+/* A live delivery for the window. While the reads are under way it is held
+ * (copied) until the replay is sent: 1. For a few seconds after the replay,
+ * the deliveries replayed already (same group and offset, or signal_id)
+ * are dropped (1) and the others are the owner's to send (0); past that
+ * time, done(ud) runs from inside this call, r is freed and 0 returned. */
+int dfws_recovery_live(dfws_recovery_t *r, const char *msg, size_t len);
 /* The window is gone: nothing more is sent, the handle frees itself when
  * its reads come back. r must not be used afterwards. */
 void dfws_recovery_abandon(dfws_recovery_t *r);
-
-/* Counters (for tests and logs). */
-typedef struct dfws_recovery_stats_s {
-    size_t replayed, held, held_sent, failed_groups;
-} dfws_recovery_stats_t;
 
 #endif

@@ -16,6 +16,9 @@
  *        ["listen", ch] ["listen-new", [groups...]] ["unlisten", ch] ["send", ch, msg]
  *        ["group-add", g, ch] ["group-discard", g, ch] ["group-send", g, msg]
  *        ["flush"] ["stats"] ["state"] ["quit"]
+ *        ["history-configure", size, ttl, append_lua_text, read_lua_text]
+ *        ["history-send", group, json_text, epoch_candidate]
+ *        ["history-read", group, epoch, offset] -> "epoch", "seq", "items"
  *     hash N NAME...                  -> dfws_layer_shard(NAME, N), one per line (no layer)
  *     each answered by one JSON line with "event": "reply"; messages arrive as
  *     {"event": "message", "channel": ..., "message": ...}.
@@ -32,6 +35,7 @@
 #include <msgpack.h>
 #include <uv.h>
 
+#include "history.h"
 #include "layer.h"
 
 static uv_loop_t *loop;
@@ -275,6 +279,18 @@ static void emit_synced(json_t *j)
         emit(j);
 }
 
+static void on_history(void *ud, int status, struct dfws_history_result_s *res)
+{
+    json_t *j = status_json("history-read", status), *items = json_array();
+    (void)ud;
+    json_object_set_new(j, "epoch", res->has_meta ? json_string(res->epoch) : json_null());
+    json_object_set_new(j, "seq", res->has_meta ? json_integer((json_int_t)res->seq) : json_null());
+    for (size_t i = 0; i < res->n; i++)
+        json_array_append_new(items, json_stringn(res->items[i], res->lens[i]));
+    json_object_set_new(j, "items", items);
+    emit(j);
+}
+
 /* Runs one command. argv strings or JSON values; returns 0 when the command
  * completes asynchronously or was answered, else an exit code. */
 static int run_command(const char *cmd, json_t *args)
@@ -372,6 +388,44 @@ static int run_command(const char *cmd, json_t *args)
         json_object_set_new(j, "why", json_string(why));
         emit(j);
         return 0;
+    }
+    if (strcmp(cmd, "history-configure") == 0) {
+        json_t *a2 = json_array_get(args, 2), *a3 = json_array_get(args, 3);
+        if (!json_is_integer(a0) || !json_is_integer(a1))
+            rc = DFWS_LAYER_EINVAL;
+        else
+            rc = dfws_layer_history_configure(layer, (size_t)json_integer_value(a0),
+                                              (unsigned)json_integer_value(a1),
+                                              json_string_value(a2), json_string_value(a3));
+        emit(status_json(cmd, rc));
+        return code_exit(rc);
+    }
+    if (strcmp(cmd, "history-send") == 0) {
+        json_t *a2 = json_array_get(args, 2);
+        if (!json_is_string(a0) || !json_is_string(a1) || !json_is_string(a2))
+            rc = DFWS_LAYER_EINVAL;
+        else
+            rc = dfws_layer_history_send(layer, json_string_value(a0), json_string_value(a1),
+                                         json_string_length(a1), json_string_value(a2), on_done,
+                                         (void *)"history-send");
+        if (rc != 0) {
+            emit(status_json(cmd, rc));
+            return code_exit(rc);
+        }
+        return -1;
+    }
+    if (strcmp(cmd, "history-read") == 0) {
+        json_t *a2 = json_array_get(args, 2);
+        if (!json_is_string(a0) || !json_is_string(a1) || !json_is_integer(a2))
+            rc = DFWS_LAYER_EINVAL;
+        else
+            rc = dfws_layer_history_read(layer, json_string_value(a0), json_string_value(a1),
+                                         (uint64_t)json_integer_value(a2), on_history, NULL);
+        if (rc != 0) {
+            emit(status_json(cmd, rc));
+            return code_exit(rc);
+        }
+        return -1;
     }
     if (strcmp(cmd, "quit") == 0) {
         emit(status_json(cmd, 0));

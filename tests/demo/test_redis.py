@@ -9,6 +9,7 @@ import asyncio
 import hashlib
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -85,7 +86,10 @@ def test_demo_broadcast_command_reaches_redis_group(redis_url):
                 event = await asyncio.wait_for(layer.receive(channel), 10)
                 assert event["type"] == "ws_message"
                 message = json.loads(event["message"])
-                assert set(message) == {"signal", "opts", "signal_id"}
+                # with its position in the topic's history in Redis (docs/recovery.md)
+                assert set(message) == {"signal", "opts", "signal_id", "topic", "pos"}
+                assert message["topic"] == BROADCAST_GROUP
+                assert re.match(r"^[0-9a-f]{8}-[1-9][0-9]*$", message["pos"])
                 assert message["signal"] == "html.text"
                 expected = content or "shell 1"  # counter kept in the Redis cache
                 assert message["opts"] == {"selector": "#broadcast-target", "content": expected}

@@ -1,7 +1,7 @@
 """Server-side triggers, shared by the ``/trigger/`` view and
 ``manage.py shell -c "from nativeapp.fire import fire; fire([...])"``.
 
-A spec: ``{"to": "window"|"user"|"broadcast"|"room", "value": str,
+A spec: ``{"to": "window"|"user"|"broadcast"|"room"|"window+broadcast", "value": str,
 "key": window key, "user": username, "room": pk, "signal": name}``.
 """
 from django.contrib.auth import get_user_model
@@ -18,6 +18,9 @@ def fire(specs):
         if target == "window":
             window_info.window_key = spec["key"]
             to = WINDOW
+        elif target == "window+broadcast":  # one signal, two topics
+            window_info.window_key = spec["key"]
+            to = [WINDOW, BROADCAST]
         elif target == "user":
             window_info.user_pk = get_user_model().objects.get(username=spec["user"]).pk
             to = USER
@@ -27,4 +30,5 @@ def fire(specs):
             to = Room(pk=int(spec["room"]))
         else:
             raise ValueError("unknown target %r" % target)
-        trigger(window_info, spec.get("signal", "native.msg"), to=[to], value=spec["value"])
+        trigger(window_info, spec.get("signal", "native.msg"), to=to if isinstance(to, list) else [to],
+                value=spec["value"])

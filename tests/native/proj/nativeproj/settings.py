@@ -15,7 +15,11 @@
 - NATIVE_LOCMEM_CACHE: set -> a LocMemCache even with Redis;
 - NATIVE_FILE_CACHE: a directory -> a FileBasedCache there;
 - NATIVE_SILENCED: SILENCED_SYSTEM_CHECKS (ids separated by spaces);
-- NATIVE_DECODER: WEBSOCKET_SIGNAL_DECODER (e.g. nativeapp.slow.SlowDecoder).
+- NATIVE_DECODER: WEBSOCKET_SIGNAL_DECODER (e.g. nativeapp.slow.SlowDecoder);
+- NATIVE_HISTORY_SIZE, NATIVE_HISTORY_TTL, NATIVE_RECOVERY_MAX_BYTES: the
+  history and recovery settings (docs/recovery.md). History is off unless
+  NATIVE_HISTORY_SIZE is set: the suite's other modules check upstream's
+  exact message shape (conftest.signal_values), which has no "topic"/"pos".
 """
 import os
 
@@ -63,6 +67,9 @@ WEBSOCKET_WORKERS = os.environ.get("NATIVE_WORKERS", "thread")
 WEBSOCKET_DEFAULT_QUEUE = "celery"
 WEBSOCKET_POOL_SIZES = {None: 2}
 NATIVE_OUT = os.environ.get("NATIVE_OUT", "")
+WEBSOCKET_HISTORY_SIZE = int(os.environ.get("NATIVE_HISTORY_SIZE", "0"))
+WEBSOCKET_HISTORY_TTL = int(os.environ.get("NATIVE_HISTORY_TTL", "120"))
+WEBSOCKET_RECOVERY_MAX_BYTES = int(os.environ.get("NATIVE_RECOVERY_MAX_BYTES", "1048576"))
 if os.environ.get("NATIVE_DECODER"):
     WEBSOCKET_SIGNAL_DECODER = os.environ["NATIVE_DECODER"]
 

@@ -8,4 +8,5 @@ urlpatterns = [
     path("trigger/", views.trigger_view),
     path("pid/", views.pid),
     path("deflate-stats/", views.deflate_stats),
+    path("c-history-send/", views.c_history_send),
 ]

@@ -65,3 +65,24 @@ def deflate_stats(request):
     dfws-asgi at start-up; never imported here)."""
     module = sys.modules.get("dfws._dfws")
     return JsonResponse(module.ws_deflate_stats() if module else {})
+
+
+def c_history_send(request):
+    """``?key=<window key>&value=...``: a native.msg to the window's topic
+    through the C layer's own history append (dfws._dfws.layer_history_send:
+    in the process, or EVAL on the C layer's Redis shard), whatever
+    CHANNEL_LAYERS says."""
+    import json as json_module
+    import secrets
+    import uuid
+
+    from df_websockets import history
+    from df_websockets.utils import valid_topic_name
+
+    module = sys.modules["dfws._dfws"]
+    history.configure_native(module)
+    group = valid_topic_name("-window.%s" % request.GET["key"])
+    message = json_module.dumps({"signal": "native.msg", "opts": {"value": request.GET["value"]},
+                                 "signal_id": str(uuid.uuid4())})
+    module.layer_history_send(group, message, secrets.token_hex(4))
+    return JsonResponse({"group": group})
