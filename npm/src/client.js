@@ -33,7 +33,7 @@
 import { BoundedIdSet } from './idcache.js';
 import { backoffDelay } from './backoff.js';
 import { getCookie } from './cookies.js';
-import { Positions, withQueryParameter } from './positions.js';
+import { Positions, parameterBudget, withQueryParameter } from './positions.js';
 
 export const HEARTBEAT_MESSAGE = '--heartbeat--';
 // what the server says to a window whose key has no topics
@@ -66,7 +66,8 @@ export const DEFAULT_CONFIG = Object.freeze({
   maxKeyRenewals: 3, // renewals in a row (no signal received between them) before giving up
   recover: true, // reconnect with dfws_recover: the server replays what was missed
   recoverMaxTopics: 64, // positions kept (the server reads at most 64)
-  recoverMaxBytes: 8192, // length of the dfws_recover parameter, at most
+  recoverMaxBytes: 8192, // length of the dfws_recover parameter, at most (and the
+  // request line "GET <path>?<query> HTTP/1.1" within 8190 bytes, the servers' limit)
 });
 
 function isEmpty(value) {
@@ -479,7 +480,7 @@ export class DFSignalsClient {
     if (!this.config.recover || !this.positions.size) {
       return url;
     }
-    return withQueryParameter(url, this.positions.queryParameter());
+    return withQueryParameter(url, this.positions.queryParameter(parameterBudget(url)));
   }
 
   _scheduleReconnect(serviceRestart = false) {

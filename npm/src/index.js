@@ -14,7 +14,7 @@ import {
   RECOVERY_FAILED_SIGNAL,
 } from './client.js';
 import {
-  Positions, parsePosition, withQueryParameter, RECOVER_PARAM,
+  Positions, parsePosition, parameterBudget, withQueryParameter, RECOVER_PARAM,
 } from './positions.js';
 import { builtinSignals, insertContent, DOM_CONTENT_ADDED } from './html.js';
 import { createBinder, defaultEventName, shouldPrevent } from './binding.js';
@@ -91,6 +91,7 @@ export {
   RECOVERY_FAILED_SIGNAL,
   Positions,
   parsePosition,
+  parameterBudget,
   withQueryParameter,
   RECOVER_PARAM,
   builtinSignals,

@@ -17,6 +17,10 @@
 export const RECOVER_PARAM = 'dfws_recover';
 export const MAX_GROUPS = 64;
 export const MAX_PARAM_BYTES = 8192;
+// dfws-asgi's --limit-request-line (8190, as daphne/uvicorn/gunicorn) and
+// nginx's large_client_header_buffers (8 KiB) bound the whole request line
+// "GET <target> HTTP/1.1": the parameter must leave room for the rest of it
+export const MAX_REQUEST_LINE = 8190;
 
 // epoch: 8 lowercase hex characters (accept up to 32: the client only
 // compares them); offset: a positive integer that fits a double exactly.
@@ -119,11 +123,12 @@ export class Positions {
 
   /**
    * The `dfws_recover=<URL-encoded JSON>` query parameter, or "" when there
-   * is no position. When it would be longer than maxBytes, the positions
-   * updated longest ago are left out (they stay stored: a later, smaller
-   * request may carry them).
+   * is no position. When it would be longer than maxBytes (or `budget`,
+   * when smaller), the positions updated longest ago are left out (they
+   * stay stored: a later, smaller request may carry them).
    */
-  queryParameter() {
+  queryParameter(budget = Infinity) {
+    const maxBytes = Math.min(this.maxBytes, budget);
     const entries = [...this._byGroup.entries()];
     let start = 0;
     while (start < entries.length) {
@@ -132,16 +137,29 @@ export class Positions {
         object[entries[i][0]] = entries[i][1].position;
       }
       const param = `${RECOVER_PARAM}=${encodeURIComponent(JSON.stringify(object))}`;
-      if (param.length <= this.maxBytes) {
+      if (param.length <= maxBytes) {
         return param;
       }
       // each left-out entry shortens it by ~100 bytes: skip as many at once
       // as the excess needs, at least one
-      const excess = param.length - this.maxBytes;
+      const excess = param.length - maxBytes;
       start += Math.max(1, Math.floor(excess / 200));
     }
     return '';
   }
+}
+
+/**
+ * How many bytes a query parameter added to `url` may take so that the
+ * request line "GET <path?query> HTTP/1.1" stays within MAX_REQUEST_LINE.
+ */
+export function parameterBudget(url) {
+  const noFragment = url.split('#')[0];
+  const schemeEnd = noFragment.indexOf('//');
+  const pathAt = schemeEnd >= 0 ? noFragment.indexOf('/', schemeEnd + 2) : 0;
+  const target = pathAt >= 0 ? noFragment.slice(pathAt) : '/';
+  // "GET " + target + "&" + param + " HTTP/1.1"
+  return MAX_REQUEST_LINE - 'GET  HTTP/1.1'.length - target.length - 1;
 }
 
 /**

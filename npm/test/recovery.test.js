@@ -5,7 +5,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RECOVERY_FAILED_SIGNAL } from '../src/client.js';
 import {
-  Positions, parsePosition, withQueryParameter, RECOVER_PARAM, MAX_PARAM_BYTES,
+  Positions, parsePosition, parameterBudget, withQueryParameter, RECOVER_PARAM, MAX_PARAM_BYTES,
+  MAX_REQUEST_LINE,
 } from '../src/positions.js';
 import { clientSetup as setup } from './helpers.js';
 
@@ -251,4 +252,27 @@ test('recover: false never sends the parameter; a page restored from the back/fo
   client.stop(); // page hidden (back/forward cache) ...
   client.resume(); // ... and shown again: a reconnect
   assert.deepEqual(recoverOf(WS.last.url), { [G1]: 'aaaaaaaa-1' });
+});
+
+test('the request line of a reconnect stays within 8190 bytes, whatever the wsurl', () => {
+  assert.equal(parameterBudget('ws://h:1/ws/'), MAX_REQUEST_LINE - 'GET /ws/ HTTP/1.1'.length - 1);
+  assert.equal(parameterBudget('wss://h/a/b?x=1#f'), MAX_REQUEST_LINE - 'GET /a/b?x=1 HTTP/1.1'.length - 1);
+  const longPath = `/ws/${'p'.repeat(3000)}/?tenant=${'t'.repeat(1000)}`;
+  const { client, WS, clock } = setup({
+    preset: { wsurl: `ws://example.com:8000${longPath}` }, config: { recoverMaxTopics: 500 },
+  });
+  client.start();
+  WS.last.serverOpen();
+  for (let i = 0; i < 200; i += 1) {
+    WS.last.serverSend(delivery('s', {}, `id-${i}`, i.toString(16).padStart(64, '0'), `abcdef01-${i + 1}`));
+  }
+  WS.last.serverClose(1006);
+  clock.tick(500);
+  const { url } = WS.last;
+  const target = url.slice('ws://example.com:8000'.length);
+  assert.ok(`GET ${target} HTTP/1.1`.length <= MAX_REQUEST_LINE, String(target.length));
+  assert.ok(target.startsWith(`${longPath}&dfws_recover=`));
+  const sent = recoverOf(url);
+  assert.ok(Object.keys(sent).length > 20, 'as many as fit');
+  assert.equal(sent[(199).toString(16).padStart(64, '0')], 'abcdef01-200', 'the newest kept');
 });
