@@ -24,9 +24,10 @@ What it starts, all on loopback:
   "soak.tick", to=["soak-<k mod topics>"], seq=k, ts=time.time()) at a
   steady --rate per second, each recorded with whether it raised.
 
-Faults, spread over the measured part of the run (after --warmup s):
+Faults, in cycles of --fault-period (300) s over the measured part of the run
+(after --warmup s; at least one cycle):
 - drop: 10% of the windows lose their connection (client side: the socket
-  is aborted) for 5-20 s, then reconnect (twice per run);
+  is aborted) for 5-20 s, then reconnect (twice per cycle);
 - redis-kill: kill -9 of one shard, restarted on the same port 3 s later;
 - sighup: SIGHUP to one host (a rolling restart of its workers: windows
   get 1012 and reconnect);
@@ -536,14 +537,21 @@ def growth_pct(series, start, end, span):
 
 
 def schedule(args, measured_s):
-    """[(offset s after warm-up, fault name)] spread over the measured time."""
+    """[(offset s after warm-up, fault name)]: the cycle drop, redis-kill,
+    sighup, sentinel, drop, repeated every --fault-period s (at least once),
+    its faults evenly spread."""
     wanted = [f for f in args.faults.split(",") if f] if args.faults != "none" else []
     order = [f for f in ("drop", "redis-kill", "sighup", "sentinel", "drop") if f in wanted]
-    slots = len(order) + 1
+    if not order:
+        return []
     # the last fault (a drop keeps windows away up to 20 s) ends before the
     # triggers stop: every window is back to receive live ones at the end
     usable = max(measured_s * 0.5, measured_s - 30)
-    return [(usable * (i + 1) / slots, name) for i, name in enumerate(order)]
+    cycles = max(1, int(usable // args.fault_period))
+    period = usable / cycles
+    slots = len(order) + 1
+    return [(c * period + period * (i + 1) / slots, name)
+            for c in range(cycles) for i, name in enumerate(order)]
 
 
 def main_role(args):
@@ -651,7 +659,7 @@ def main_role(args):
                     os.kill(hosts[0].proc.pid, signal.SIGHUP)
                     log("fault sighup: rolling restart of %s" % hosts[0].name)
                     faults_run.append("sighup")
-                elif name == "sentinel":
+                elif name == "sentinel" and "sentinel" not in faults_skipped:
                     faults_skipped["sentinel"] = sentinel_unavailable()
                     log("fault sentinel not run: %s" % faults_skipped["sentinel"])
             time.sleep(0.2)
@@ -721,6 +729,10 @@ def main_role(args):
             "rss_kib": dict(rss_hosts),
             "load": os.getloadavg()[0], "wall_s": round(time.time() - t_start, 1),
         }
+        if result["rate_achieved"] is not None and result["rate_achieved"] < 0.9 * args.rate:
+            log("warning: the trigger process reached %s triggers/s of the %g asked (a busy "
+                "machine, or a slow trigger path): the load was lighter than intended"
+                % (result["rate_achieved"], args.rate))
         with open(os.path.join(tmp, "rss_per_pid.json"), "w") as f:
             json.dump(rss_pids, f)
         log("logs and per-process RSS in %s" % tmp)
@@ -754,6 +766,8 @@ def parse_args(argv=None):
     ap.add_argument("--history-ttl", type=int, default=120)
     ap.add_argument("--redis-aof", default="always", choices=("always", "everysec", "no"),
                     help="the shards' append-only file (what survives kill -9)")
+    ap.add_argument("--fault-period", type=float, default=300,
+                    help="seconds of one cycle of faults (repeated over the run)")
     ap.add_argument("--faults", default="all",
                     help="comma-separated among drop,redis-kill,sighup,sentinel,slow; all; none")
     ap.add_argument("--per-process", type=int, default=2500, help="windows per window process")

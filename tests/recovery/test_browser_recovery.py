@@ -36,7 +36,8 @@ async def open_window(browser, base_url, topic):
 
 
 async def wait_items(page, expected, what):
-    await page.wait_js("JSON.stringify(%s) === %s" % (items_js(), json.dumps(json.dumps(expected, separators=(",", ":")))),
+    as_js = json.dumps(expected, separators=(",", ":"))   # what JSON.stringify gives
+    await page.wait_js("JSON.stringify(%s) === %s" % (items_js(), json.dumps(as_js)),
                        what, timeout=20)
 
 
@@ -119,7 +120,8 @@ def test_gap_older_than_history_runs_recovery_failed(browser, server_factory, pr
             proxy.cut()
             await page.wait_js("DFSignals.connection === null", "the page noticing the cut")
             # 8 missed, 5 kept: the next one the window needs (3) is gone
-            server.get("/trigger/?topic=%s&%s" % (topic, "&".join("n=%d" % n for n in range(3, 11))))
+            missed = "&".join("n=%d" % n for n in range(3, 11))
+            server.get("/trigger/?topic=%s&%s" % (topic, missed))
             proxy.restore()
             await page.wait_js(CONNECTED, "the reconnection")
             await page.wait_js("window.failed.length === 1", "the recovery_failed handler")
