@@ -79,6 +79,7 @@ for suite in embedded layer native app demo django_fast; do
   step "tests/$suite (Django 4.2)" pytest_in .venv-dj42 "tests/$suite"
 done
 step "tests/live (Django 4.2)" installed_pytest_in .venv-dj42 tests/live
+step "tests/recovery (Django 4.2)" pytest_in .venv-dj42 tests/recovery
 step "installation (fresh venvs, wheel, one libuv)" pytest_in .venv tests/install
 # the short recovery soak of issue 15 (bench/soak.py --windows 2000 --minutes 5:
 # about 7 minutes on the 2-core CI machine; the 10,000-window, 30-minute run
