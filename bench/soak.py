@@ -45,8 +45,9 @@ by one window after its de-duplication by signal_id), p50_ms/p99_ms (trigger
 to receipt, live deliveries), recovery_failed (notices received),
 lost_short_outage (lost by windows whose longest outage was shorter than
 the history window and that got no recovery_failed: the target is 0),
-rss_growth_pct (the servers' summed RSS, mean of the last 10 minutes against
-the first 10 after warm-up; a third of the measured time each when shorter),
+rss_growth_pct (the servers' summed RSS, median of the last 10 minutes
+against the first 10 after warm-up; a third of the measured time each when
+shorter),
 the RSS of every host over time, and which faults ran.
 """
 import argparse
@@ -526,13 +527,15 @@ def rss_sample(hosts):
 
 
 def growth_pct(series, start, end, span):
-    """Mean of the summed RSS in [end-span, end] over the mean in
-    [start, start+span], as a percentage change."""
-    first = [v for t, v in series if start <= t <= start + span]
-    last = [v for t, v in series if end - span <= t <= end]
+    """Median of the summed RSS in [end-span, end] against the median in
+    [start, start+span], as a percentage change. Medians: during a rolling
+    restart the old workers drain (up to --graceful-timeout) while the new
+    ones run, a transient double count that is not growth."""
+    first = sorted(v for t, v in series if start <= t <= start + span)
+    last = sorted(v for t, v in series if end - span <= t <= end)
     if not first or not last:
         return None
-    a, b = sum(first) / len(first), sum(last) / len(last)
+    a, b = first[len(first) // 2], last[len(last) // 2]
     return round((b - a) * 100.0 / a, 2)
 
 
