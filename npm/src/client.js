@@ -16,6 +16,13 @@
 //     a new one serves) after a successful open reconnects at once, spread
 //     over restartJitter ms so that every window does not come back in the
 //     same millisecond.
+//   recovery: each delivery of a topic with history carries its group
+//     ("topic") and position ("pos"); the client keeps the last position
+//     per group and, on every reconnect, asks the server to replay what it
+//     missed (query parameter dfws_recover, docs/recovery.md). A gap the
+//     server no longer has comes back as the signal
+//     `df_websockets.recovery_failed` {topics: [...]}: those positions are
+//     dropped and the page's handlers reload their data.
 //   unknown window (the server has no topics for our key: the signal
 //     `df_websockets.unknown_window`, or close code 4004) -> the page URL is
 //     fetched again, which gives a new key with the page's topics (the
@@ -26,11 +33,14 @@
 import { BoundedIdSet } from './idcache.js';
 import { backoffDelay } from './backoff.js';
 import { getCookie } from './cookies.js';
+import { Positions, parameterBudget, withQueryParameter } from './positions.js';
 
 export const HEARTBEAT_MESSAGE = '--heartbeat--';
 // what the server says to a window whose key has no topics
 export const UNKNOWN_WINDOW_SIGNAL = 'df_websockets.unknown_window';
 export const UNKNOWN_WINDOW_CODE = 4004;
+// what the server says when it cannot replay what a window missed
+export const RECOVERY_FAILED_SIGNAL = 'df_websockets.recovery_failed';
 const OPEN = 1;
 const LOG = '[df_websockets]';
 
@@ -54,6 +64,10 @@ export const DEFAULT_CONFIG = Object.freeze({
   renewKey: true, // unknown window: fetch renewKeyUrl for a new key
   renewKeyUrl: null, // null: the page's own URL
   maxKeyRenewals: 3, // renewals in a row (no signal received between them) before giving up
+  recover: true, // reconnect with dfws_recover: the server replays what was missed
+  recoverMaxTopics: 64, // positions kept (the server reads at most 64)
+  recoverMaxBytes: 8192, // length of the dfws_recover parameter, at most (and the
+  // request line "GET <path>?<query> HTTP/1.1" within 8190 bytes, the servers' limit)
 });
 
 function isEmpty(value) {
@@ -96,6 +110,11 @@ export class DFSignalsClient {
     this.windowKey = '';
 
     this._seen = new BoundedIdSet(this.config.dedupSize);
+    // group -> position of the last message processed (recovery)
+    this.positions = new Positions({
+      maxGroups: this.config.recoverMaxTopics,
+      maxBytes: this.config.recoverMaxBytes,
+    });
     this._socket = null; // current socket (connecting or open)
     this._attempts = 0;
     this._reconnectTimer = null;
@@ -439,7 +458,7 @@ export class DFSignalsClient {
     this._applyWindowKeyCookie();
     let ws;
     try {
-      ws = new WebSocketClass(url);
+      ws = new WebSocketClass(this._recoveryUrl(url));
     } catch (err) {
       this._logger.error(`${LOG} cannot open ${url}`, err);
       this._scheduleReconnect();
@@ -450,6 +469,18 @@ export class DFSignalsClient {
     ws.onmessage = (event) => this._onMessage(ws, event);
     ws.onerror = (event) => this._onError(ws, event);
     ws.onclose = (event) => this._onClose(ws, event);
+  }
+
+  /**
+   * `url` plus the dfws_recover parameter when this window has positions,
+   * i.e. when it received messages on an earlier socket (never on the
+   * first connection of the page: nothing was received yet).
+   */
+  _recoveryUrl(url) {
+    if (!this.config.recover || !this.positions.size) {
+      return url;
+    }
+    return withQueryParameter(url, this.positions.queryParameter(parameterBudget(url)));
   }
 
   _scheduleReconnect(serviceRestart = false) {
@@ -573,7 +604,20 @@ export class DFSignalsClient {
     } else {
       this._renewals = 0; // this key works: a later restart may renew it again
     }
+    if (message.signal === RECOVERY_FAILED_SIGNAL) {
+      // dropped before the page's handlers run: they reload the data, and
+      // the next reconnect must not ask for a gap the server does not have
+      const topics = message.opts && message.opts.topics;
+      this.positions.drop(topics);
+      this._logger.warn(`${LOG} missed signals could not be recovered for ${
+        Array.isArray(topics) ? topics.length : 0} topic(s)`);
+    }
     this.call(message.signal, message.opts, message.signal_id);
+    // processed (or a copy already processed, same signal_id): its position
+    // is ours either way; a message without topic/pos changes nothing
+    if (message.topic !== undefined) {
+      this.positions.update(message.topic, message.pos);
+    }
   }
 
   _onError(ws, event) {

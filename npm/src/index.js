@@ -6,11 +6,16 @@
 // inline script placed after ours can still preset DFSignals.wsurl), and sets
 // window.DFSignals. The pages written for upstream keep working: the object
 // has `connection, buffer, registry, wsurl, call, connect`, plus
-// `disconnect`, `windowKey`, `config`, `serializeForm`, `bind`, `start`, `stop`.
+// `disconnect`, `windowKey`, `config`, `positions`, `serializeForm`, `bind`,
+// `start`, `stop`.
 
 import {
   DFSignalsClient, DEFAULT_CONFIG, HEARTBEAT_MESSAGE, UNKNOWN_WINDOW_SIGNAL, UNKNOWN_WINDOW_CODE,
+  RECOVERY_FAILED_SIGNAL,
 } from './client.js';
+import {
+  Positions, parsePosition, parameterBudget, withQueryParameter, RECOVER_PARAM,
+} from './positions.js';
 import { builtinSignals, insertContent, DOM_CONTENT_ADDED } from './html.js';
 import { createBinder, defaultEventName, shouldPrevent } from './binding.js';
 import { serializeForm, setFormFieldValue, fieldValue } from './forms.js';
@@ -83,6 +88,12 @@ export {
   HEARTBEAT_MESSAGE,
   UNKNOWN_WINDOW_SIGNAL,
   UNKNOWN_WINDOW_CODE,
+  RECOVERY_FAILED_SIGNAL,
+  Positions,
+  parsePosition,
+  parameterBudget,
+  withQueryParameter,
+  RECOVER_PARAM,
   builtinSignals,
   insertContent,
   DOM_CONTENT_ADDED,

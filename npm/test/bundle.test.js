@@ -125,3 +125,32 @@ test('including the bundle twice keeps one client', async () => {
   assert.equal(WS.instances.length, 1);
   window.close();
 });
+
+test('recovery through the bundle: positions, dfws_recover on reconnect, a page handler of recovery_failed', async () => {
+  const group = 'f'.repeat(64);
+  const { window, WS } = loadPage({
+    before: 'window.DFSignals = {config: {backoffBase: 2, backoffMax: 4, backoffJitter: 0}};',
+    cookies: ['dfwsurl=ws%3A%2F%2Fexample.com%3A8000%2Fws%2F'],
+    after: `
+      window.failed = [];
+      window.DFSignals.connect('df_websockets.recovery_failed', (opts) => window.failed.push(opts.topics));`,
+  });
+  await sleep(20);
+  assert.equal(WS.last.url, 'ws://example.com:8000/ws/');
+  WS.last.serverOpen();
+  WS.last.serverSend(JSON.stringify({
+    signal: 'noop', opts: {}, signal_id: 's1', topic: group, pos: '12345678-42',
+  }));
+  WS.last.serverClose(1006);
+  await sleep(30);
+  assert.equal(WS.instances.length, 2);
+  const query = new URLSearchParams(WS.last.url.split('?')[1]);
+  assert.deepEqual(JSON.parse(query.get('dfws_recover')), { [group]: '12345678-42' });
+  WS.last.serverOpen();
+  WS.last.serverSend(JSON.stringify({
+    signal: 'df_websockets.recovery_failed', opts: { topics: [group] }, signal_id: 'rf',
+  }));
+  assert.equal(JSON.stringify(window.failed), JSON.stringify([[group]]));
+  assert.equal(window.DFSignals.positions.size, 0);
+  window.close();
+});
