@@ -52,7 +52,7 @@ for d in "${DRIVERS[@]}"; do
   [ -f "tests/fuzz/$d.dict" ] && args+=(-dict="tests/fuzz/$d.dict")
   seeds=()
   [ -d "tests/fuzz/corpus/$d" ] && seeds=("tests/fuzz/corpus/$d")
-  echo "== $d (${FUZZ_RUNS:+$FUZZ_RUNS runs}${FUZZ_RUNS:-$SECONDS_EACH s})"
+  if [ -n "${FUZZ_RUNS:-}" ]; then echo "== $d ($FUZZ_RUNS runs)"; else echo "== $d ($SECONDS_EACH s)"; fi
   ASAN_OPTIONS=detect_leaks=1 "$OUT/tests/fuzz/$d" "${args[@]}" "$OUT/corpus-$d" "${seeds[@]}" \
     >"$OUT/$d.log" 2>&1 || status=1
   grep -E "^(#[0-9]+.*(DONE|pulse)|stat::|Done|==[0-9]+==ERROR|SUMMARY)" "$OUT/$d.log" | tail -12

@@ -25,12 +25,11 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "support"))  # dfws_testsupport
 from dfws_testsupport.binary import REPO, dfws_binary  # noqa: E402
-from dfws_testsupport.binary import require_binary as _require_binary  # noqa: E402
 from dfws_testsupport.http import (IncompleteResponse, RawConn, Response,  # noqa: E402,F401
                                    build_request, get)
 from dfws_testsupport.net import free_port  # noqa: E402
 from dfws_testsupport.peers import (build_command, impl, pytest_collection_modifyitems,  # noqa: E402,F401
-                                    pytest_configure, pytest_report_header)
+                                    pytest_configure, pytest_report_header, require_binary)
 from dfws_testsupport.proc import (RssSampler, children_of, kill_tree,  # noqa: E402,F401
                                    process_tree, rss_bytes, tree_rss_bytes)
 from dfws_testsupport.server import READY_PATH, ServerProcess, server_env, stop_all  # noqa: E402,F401
@@ -38,11 +37,6 @@ from dfws_testsupport.server import READY_PATH, ServerProcess, server_env, stop_
 APPS = os.path.join(HERE, "apps")
 PYTHON = sys.executable  # the venv pytest runs in: dfws and the peers are installed there
 IMPL = impl()
-
-
-def require_binary():
-    if IMPL == "dfws":
-        _require_binary(pytest.fail)
 
 
 def run_cli(args, app=None, timeout=15, cwd=APPS, env=None):

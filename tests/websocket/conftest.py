@@ -31,11 +31,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "support"))  # dfws_testsupport
 from dfws_testsupport import http  # noqa: E402
 from dfws_testsupport.binary import REPO, dfws_binary  # noqa: E402,F401
-from dfws_testsupport.binary import require_binary as _require_binary  # noqa: E402
 from dfws_testsupport.http import exchange as http_exchange  # noqa: E402,F401
 from dfws_testsupport.net import free_port  # noqa: E402
 from dfws_testsupport.peers import (build_command, impl, pytest_collection_modifyitems,  # noqa: E402,F401
-                                    pytest_configure, pytest_report_header)
+                                    pytest_configure, pytest_report_header, require_binary)
 from dfws_testsupport.proc import (RssSampler, children_of, rss_bytes,  # noqa: E402,F401
                                    tree_rss_bytes)
 from dfws_testsupport.server import READY_PATH, ServerProcess, server_env, stop_all  # noqa: E402,F401
@@ -44,11 +43,6 @@ APPS = os.path.join(HERE, "apps")
 PYTHON = sys.executable  # the venv pytest runs in: dfws and the peers are installed there
 WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 IMPL = impl()
-
-
-def require_binary():
-    if IMPL == "dfws":
-        _require_binary(pytest.fail)
 
 
 # -------------------------------------------------------------------- server

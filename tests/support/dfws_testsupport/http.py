@@ -178,17 +178,10 @@ class RawConn:
             assert not cl, "both content-length and chunked"
             chunks = []
             while True:
-                size_line = self._read_line()
-                m = re.match(rb"^([0-9a-fA-F]+)(;.*)?$", size_line)
-                assert m, "bad chunk size line %r" % size_line
-                size = int(m.group(1), 16)
-                if size == 0:
-                    # trailers until empty line
-                    while self._read_line() != b"":
-                        pass
+                chunk = self.read_chunk()
+                if not chunk:
                     break
-                chunks.append(self._read_exact(size))
-                assert self._read_exact(2) == b"\r\n", "chunk not followed by CRLF"
+                chunks.append(chunk)
             resp.chunks = chunks
             resp.body = b"".join(chunks)
         elif cl:

@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from .binary import dfws_binary
+from .binary import require_binary as _require_binary
 
 IMPLS = ("dfws", "uvicorn", "daphne")
 
@@ -54,6 +55,12 @@ def impl():
     if name not in IMPLS:
         raise RuntimeError("DFWS_IMPL must be dfws, uvicorn or daphne, not %r" % name)
     return name
+
+
+def require_binary():
+    """Fails the test unless the reference runs or dfws-asgi is executable."""
+    if impl() == "dfws":
+        _require_binary(pytest.fail)
 
 
 def pairs(args):

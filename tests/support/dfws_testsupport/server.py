@@ -122,31 +122,15 @@ class ServerProcess:
     def signal(self, sig):
         self.proc.send_signal(sig)
 
-    def _check_exit(self, code, expect_code):
-        if expect_code is not None:
-            assert code == expect_code, ("server exit code %s, expected %s\n%s"
-                                         % (code, expect_code, self.describe()))
-        return code
-
     def stop(self, expect_code=0, timeout=8):
         """SIGTERM the server, wait for it, check its exit code."""
         if self.stopped:
             return self.proc.returncode
-        self.stopped = True
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-        try:
-            code = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            kill_tree(self.pid)
-            self.proc.wait(5)
-            self._close_files()
-            pytest.fail("server did not exit within %ss of SIGTERM\n%s"
-                        % (timeout, self.describe()))
-        self._close_files()
-        return self._check_exit(code, expect_code)
+        return self.wait_exit(expect_code, timeout, "of SIGTERM")
 
-    def wait_exit(self, expect_code=0, timeout=10):
+    def wait_exit(self, expect_code=0, timeout=10, after=""):
         """After the test signalled the server itself: waits for it to exit
         WITHOUT sending another signal, checks the exit code."""
         self.stopped = True
@@ -156,9 +140,13 @@ class ServerProcess:
             kill_tree(self.pid)
             self.proc.wait(5)
             self._close_files()
-            pytest.fail("server did not exit within %ss\n%s" % (timeout, self.describe()))
+            pytest.fail("server did not exit within %ss %s\n%s"
+                        % (timeout, after, self.describe()))
         self._close_files()
-        return self._check_exit(code, expect_code)
+        if expect_code is not None:
+            assert code == expect_code, ("server exit code %s, expected %s\n%s"
+                                         % (code, expect_code, self.describe()))
+        return code
 
     def kill(self):
         if self.proc.poll() is None:
