@@ -71,13 +71,15 @@ class ServerProcess:
         return "cmd: %s\nstdout:\n%s\nstderr:\n%s" % (
             " ".join(self.cmd), self.stdout()[-3000:], self.stderr()[-3000:])
 
-    def _connect_socket(self, timeout):
+    def _connect_socket(self, timeout, connect_timeout=None):
+        """A socket connected to the server (``connect_timeout``, default
+        ``timeout``, for the TCP connect), ``timeout`` for what follows."""
         if self.unix:
             s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             s.settimeout(timeout)
             s.connect(self.unix)
             return s
-        s = socket.create_connection(("127.0.0.1", self.port), min(timeout, 0.5))
+        s = socket.create_connection(("127.0.0.1", self.port), connect_timeout or timeout)
         s.settimeout(timeout)
         return s
 
@@ -93,7 +95,7 @@ class ServerProcess:
                 pytest.fail("server exited early with %s\n%s"
                             % (self.proc.returncode, self.describe()))
             try:
-                s = self._connect_socket(max(0.1, deadline - time.monotonic()))
+                s = self._connect_socket(max(0.1, deadline - time.monotonic()), 0.5)
                 try:
                     if probe:
                         s.sendall(build_request("GET", READY_PATH, [("Connection", "close")]))
