@@ -9,8 +9,12 @@ if [ $# -eq 0 ]; then
   mapfile -t files < <(scripts/format.sh --list)
   set -- "${files[@]}"
 elif [ "$1" = "--list" ]; then # the files the check covers
-  git ls-files --cached --others --exclude-standard -- \
-    'server/*.[ch]' 'asgi/*.[ch]' 'tests/c/*.[ch]' 'tests/fuzz/*.[ch]'
+  if git rev-parse --git-dir >/dev/null 2>&1; then
+    git ls-files --cached --others --exclude-standard -- \
+      'server/*.[ch]' 'asgi/*.[ch]' 'tests/c/*.[ch]' 'tests/fuzz/*.[ch]'
+  else # a source tree without git
+    find server asgi tests/c tests/fuzz -maxdepth 1 -name '*.[ch]' | sort
+  fi
   exit 0
 fi
 clang-format -i --style=file "$@"
