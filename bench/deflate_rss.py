@@ -22,23 +22,17 @@ import zlib
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 APPS = os.path.join(REPO, "tests", "websocket", "apps")
+sys.path.insert(0, os.path.join(REPO, "tests", "support"))
+from dfws_testsupport.binary import dfws_binary  # noqa: E402
+from dfws_testsupport.net import free_port  # noqa: E402
+from dfws_testsupport.proc import rss_bytes  # noqa: E402
 OFFER = "permessage-deflate; client_max_window_bits"
 MESSAGE = b'{"signal": "demo.update", "opts": {"rows": [%s]}}' % b", ".join(
     b'{"id": %d, "name": "row %d", "state": "idle"}' % (i, i) for i in range(20))
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
+    return rss_bytes(pid) // 1024
 
 
 def masked_frame(b0, payload):
@@ -116,7 +110,7 @@ def measure(dfws, windows, deflate):
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--windows", type=int, default=2000)
-    p.add_argument("--dfws", default=os.path.join(REPO, ".venv", "bin", "dfws-asgi"))
+    p.add_argument("--dfws", default=dfws_binary())
     args = p.parse_args()
     print("%d idle ASGI WebSockets on /echo, one %d-byte message each (%d compressed)"
           % (args.windows, len(MESSAGE), len(zlib.compress(MESSAGE)) - 6))

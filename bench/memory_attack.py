@@ -48,6 +48,10 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 APPS = os.path.join(REPO, "tests", "server", "apps")
+sys.path.insert(0, os.path.join(REPO, "tests", "support"))
+from dfws_testsupport.binary import dfws_binary  # noqa: E402
+from dfws_testsupport.net import free_port  # noqa: E402
+from dfws_testsupport.proc import tree_rss_bytes as tree_rss  # noqa: E402  (bytes)
 MiB = 1024 * 1024
 
 TRICKLE_INTERVAL = 2.0  # seconds between two body bytes of a trickle client
@@ -61,34 +65,6 @@ def raise_nofile():
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-
-
-def _children(pid):
-    out = []
-    try:
-        for tid in os.listdir("/proc/%d/task" % pid):
-            with open("/proc/%d/task/%s/children" % (pid, tid)) as f:
-                out += [int(x) for x in f.read().split()]
-    except OSError:
-        pass
-    return out
-
-
-def tree_rss(pid):
-    """VmRSS of pid and all its descendants, in bytes."""
-    total, todo = 0, [pid]
-    while todo:
-        p = todo.pop()
-        try:
-            with open("/proc/%d/status" % p) as f:
-                for line in f:
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1]) * 1024
-                        break
-        except OSError:
-            continue
-        todo += _children(p)
-    return total
 
 
 def ws_frame(opcode, payload, mask=b"\x11\x22\x33\x44"):
@@ -330,20 +306,12 @@ def run_attack(host, port, pid, n_ws, n_trickle, duration, probe_timeout=10.0, l
     return res
 
 
-def _free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--ws", type=int, default=5000, help="WebSocket ping attackers")
     ap.add_argument("--trickle", type=int, default=5000, help="HTTP body tricklers")
     ap.add_argument("--duration", type=float, default=60.0, help="seconds of attack once connected")
-    ap.add_argument("--dfws", default=os.path.join(REPO, ".venv", "bin", "dfws-asgi"))
+    ap.add_argument("--dfws", default=dfws_binary())
     ap.add_argument("--port", type=int, help="attack a server already listening on 127.0.0.1:PORT")
     ap.add_argument("--pid", type=int, help="its process id (with --port)")
     ap.add_argument("--server-log", help="the started server's stderr (-v 1) into this file")
@@ -359,7 +327,7 @@ def main():
             ap.error("--port needs --pid")
         port, pid = args.port, args.pid
     else:
-        port = _free_port()
+        port = free_port()
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         env.pop("PYTHONPATH", None)
         log = open(args.server_log, "wb") if args.server_log else None

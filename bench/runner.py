@@ -37,10 +37,18 @@ WSGEN = os.path.join(HERE, ".bin", "wsgen")
 # opens the result of a --smoke run wherever it is written
 SMOKE_NOTE = "**SMOKE RUN, placeholder figures.** "
 
+# the lookup, ports, /proc and redis-server helpers the test suites use too
+sys.path.insert(0, os.path.join(REPO, "tests", "support"))
+from dfws_testsupport.binary import dfws_binary  # noqa: E402
+from dfws_testsupport.net import free_port  # noqa: E402,F401
+from dfws_testsupport.proc import process_tree  # noqa: E402
+from dfws_testsupport.redis import RedisServer  # noqa: E402
+
 
 def default_dfws():
-    """The dfws-asgi under test: env DFWS_ASGI, else the repo's .venv."""
-    return os.environ.get("DFWS_ASGI") or os.path.join(REPO, ".venv", "bin", "dfws-asgi")
+    """The dfws-asgi under test: env DFWS_ASGI, else tests/support's lookup
+    (next to this Python, the repo's .venv, build/)."""
+    return dfws_binary()
 
 
 def require(paths):
@@ -76,12 +84,6 @@ def add_common_args(parser, client="load generator"):
                         help="keep the servers' logs (the folder is printed)")
 
 
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def raise_nofile():
     """Raise this process's open-files soft limit to the hard one (children
     inherit it: servers and clients holding thousands of sockets)."""
@@ -101,32 +103,6 @@ def pct(values, q):
 
 # --------------------------------------------------------------------------
 # /proc: a server's process tree, CPU time, memory
-
-def _children():
-    children = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % entry) as f:
-                stat = f.read()
-        except OSError:
-            continue
-        ppid = int(stat[stat.rfind(")") + 2:].split()[1])
-        children.setdefault(ppid, []).append(int(entry))
-    return children
-
-
-def process_tree(pid):
-    """pid and all its descendants (pre-forking servers have workers)."""
-    children = _children()
-    tree, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        tree.append(p)
-        todo.extend(children.get(p, []))
-    return tree
-
 
 def cpu_seconds(pids):
     """user+system CPU seconds used so far by pids (all their threads)."""
@@ -415,21 +391,13 @@ class Generator:
             p.close()
 
 
-class Redis:
-    """A redis-server of our own on a free loopback port."""
+class Redis(RedisServer):
+    """tests/support's redis-server of our own, started, with room for the
+    benchmarks' clients."""
 
     def __init__(self):
-        self.port = free_port()
-        self.url = "redis://127.0.0.1:%d" % self.port
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--save", "", "--appendonly", "no",
-             "--bind", "127.0.0.1", "--maxclients", "10000"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        deadline = time.monotonic() + 10
-        while self.command(b"PING") != b"+PONG":
-            if time.monotonic() > deadline or self.proc.poll() is not None:
-                raise RuntimeError("redis-server did not start on port %d" % self.port)
-            time.sleep(0.1)
+        super().__init__(extra=["--maxclients", "10000"])
+        self.start()
 
     def command(self, *words):
         try:
@@ -442,15 +410,6 @@ class Redis:
 
     def cpu(self):
         return cpu_seconds([self.proc.pid])
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 # --------------------------------------------------------------------------

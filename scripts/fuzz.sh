@@ -1,58 +1,45 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer drivers (tests/fuzz/fuzz_*.c) with clang, ASan and
-# UBSan, and runs each one from its committed seed corpus
+# Builds the libFuzzer drivers (tests/fuzz/fuzz_*.c: meson -Dfuzz=true, clang,
+# ASan and UBSan, in build-fuzz/ or $DFWS_FUZZ_BUILD) and runs each one from
+# its committed seed corpus
 # (tests/fuzz/corpus/<driver>/, read-only: new inputs go to
 # build-fuzz/corpus-<driver>/) with its dictionary (tests/fuzz/<driver>.dict)
 # when there is one. A finding leaves crash-*/leak-*/timeout-* files in
 # tests/artifacts/fuzz/ and makes this script fail.
 #   scripts/fuzz.sh [seconds per driver, default 60] [driver...]
 #   FUZZ_RUNS=10000000 scripts/fuzz.sh 0 fuzz_redis   # a number of executions instead
+#   FUZZ_RUNS=0 scripts/fuzz.sh                      # each corpus once (a smoke test)
+# The committed corpora are small (tests/fuzz/reduce_corpus.py keeps the few
+# inputs that cover every edge); what a run finds stays in build-fuzz/.
 # Drivers (what bytes from outside each one feeds):
 #   fuzz_http1         HTTP/1 requests from a client (server/http1.c)
 #   fuzz_websocket     WebSocket frames from a client (server/websocket.c)
 #   fuzz_native        signal calls a browser sends the native socket (server/native.c)
 #   fuzz_redis         Redis replies: popped members, group members, pub/sub messages
-#                      down to the listeners (server/layer_redis.c, server/layer_pubsub.c)
-#   fuzz_layer_msg     channels_redis msgpack messages (server/layer_msgpack.c)
-#   fuzz_layer_config  CHANNEL_LAYERS JSON and Redis URLs (server/layer_config.c)
+#                      (server/layer_redis.c, server/layer_pubsub.c)
+#   fuzz_layer_msg     channels_redis msgpack messages (server/layer.c)
+#   fuzz_layer_config  CHANNEL_LAYERS JSON and Redis URLs (server/layer.c)
 #   fuzz_edge          PROXY protocol headers, --forwarded-allow-ips, static file paths,
 #                      Range, Accept-Encoding, dates (server/proxy.c, server/static.c)
-#   fuzz_recovery      the dfws_recover request of a reconnecting window (server/recovery.c)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${1:-60}
 shift || true
 DRIVERS=("$@")
-[ ${#DRIVERS[@]} -gt 0 ] || DRIVERS=(fuzz_http1 fuzz_websocket fuzz_native fuzz_redis fuzz_layer_msg fuzz_layer_config fuzz_edge fuzz_recovery)
-OUT=build-fuzz
-mkdir -p "$OUT" tests/artifacts/fuzz
-CFLAGS=(-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -D_GNU_SOURCE
-  -DLLHTTP_STRICT_MODE=1 -Iserver -I/usr/share/include/llhttp)
-LLHTTP=(/usr/share/llhttp/api.c /usr/share/llhttp/http.c /usr/share/llhttp/llhttp.c)
-LIBS=($(pkg-config --cflags --libs libuv jansson hiredis msgpack libcrypto zlib) -lwslay)
-# Every server/ module but the ones a driver includes itself (to reach its
-# static functions) and the supervisor (fork, signals: nothing to fuzz).
-server_but() {
-  local f
-  for f in server/*.c; do
-    case " $* server/supervisor.c " in *" $f "*) ;; *) echo "$f" ;; esac
-  done
-}
-build() { # driver, sources...
-  local d=$1
-  shift
-  clang "${CFLAGS[@]}" "tests/fuzz/$d.c" "$@" "${LIBS[@]}" -o "$OUT/$d"
-}
-for d in "${DRIVERS[@]}"; do
-  case $d in
-    fuzz_websocket) build $d server/websocket.c ;;
-    fuzz_http1) build $d $(server_but) "${LLHTTP[@]}" ;;
-    fuzz_native) build $d $(server_but server/native.c) "${LLHTTP[@]}" ;;
-    fuzz_redis) build $d $(server_but server/layer_redis.c server/layer_pubsub.c) "${LLHTTP[@]}" ;;
-    fuzz_layer_msg | fuzz_layer_config | fuzz_edge | fuzz_recovery) build $d $(server_but) "${LLHTTP[@]}" ;;
-    *) echo "fuzz.sh: unknown driver $d" >&2; exit 2 ;;
-  esac
-done
+if [ ${#DRIVERS[@]} -eq 0 ]; then # every driver there is
+  for f in tests/fuzz/fuzz_*.c; do DRIVERS+=("$(basename "$f" .c)"); done
+fi
+OUT=${DFWS_FUZZ_BUILD:-build-fuzz}
+MESON=$(command -v meson || echo .venv/bin/meson)
+mkdir -p tests/artifacts/fuzz
+if [ ! -f "$OUT/build.ninja" ]; then
+  CC=clang "$MESON" setup "$OUT" --buildtype=debugoptimized -Dfuzz=true \
+    >tests/artifacts/meson-fuzz.log 2>&1 || { cat tests/artifacts/meson-fuzz.log; exit 1; }
+fi
+# a driver missing from tests/fuzz/meson.build is an unknown target here
+targets=()
+for d in "${DRIVERS[@]}"; do targets+=("tests/fuzz/$d"); done
+ninja -C "$OUT" "${targets[@]}" >"$OUT/ninja-fuzz.log" 2>&1 || { tail -40 "$OUT/ninja-fuzz.log"; exit 1; }
 status=0
 for d in "${DRIVERS[@]}"; do
   mkdir -p "$OUT/corpus-$d"
@@ -65,8 +52,8 @@ for d in "${DRIVERS[@]}"; do
   [ -f "tests/fuzz/$d.dict" ] && args+=(-dict="tests/fuzz/$d.dict")
   seeds=()
   [ -d "tests/fuzz/corpus/$d" ] && seeds=("tests/fuzz/corpus/$d")
-  echo "== $d (${FUZZ_RUNS:+$FUZZ_RUNS runs}${FUZZ_RUNS:-$SECONDS_EACH s})"
-  ASAN_OPTIONS=detect_leaks=1 "$OUT/$d" "${args[@]}" "$OUT/corpus-$d" "${seeds[@]}" \
+  if [ -n "${FUZZ_RUNS:-}" ]; then echo "== $d ($FUZZ_RUNS runs)"; else echo "== $d ($SECONDS_EACH s)"; fi
+  ASAN_OPTIONS=detect_leaks=1 "$OUT/tests/fuzz/$d" "${args[@]}" "$OUT/corpus-$d" "${seeds[@]}" \
     >"$OUT/$d.log" 2>&1 || status=1
   grep -E "^(#[0-9]+.*(DONE|pulse)|stat::|Done|==[0-9]+==ERROR|SUMMARY)" "$OUT/$d.log" | tail -12
 done

@@ -9,6 +9,8 @@ set -euo pipefail
 PACKAGES=(
   # build: compilers; meson, ninja and meson-python come from PyPI
   build-essential clang libclang-rt-14-dev pkg-config
+  # scripts/test.sh checks the C formatting (.clang-format) with it
+  clang-format
   # C libraries (the wheel bundles them: auditwheel)
   libuv1-dev node-llhttp libwslay-dev libjansson-dev libhiredis-dev libmsgpack-dev libssl-dev
   zlib1g-dev

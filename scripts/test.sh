@@ -2,7 +2,8 @@
 # The whole test suite, as CI runs it (.ci/run calls exactly this):
 #   1. build and install (scripts/build.sh): Debian packages, npm bundle, one
 #      wheel, installed into .venv (Django 5.2 stack) and .venv-dj42 (Django 4.2)
-#   2. C unit tests (every protocol module, inputs in every chunking)
+#   2. C formatting (clang-format), C unit tests (every protocol module, inputs
+#      in every chunking)
 #   3. black-box pytest suites against the installed dfws-asgi, on the newest
 #      stack; the suites that touch Django or Channels again on Django 4.2
 #   4. installation: pip install . into a fresh venv, the repaired manylinux
@@ -62,6 +63,8 @@ installed_pytest_in() { # the same, the checkout's dfws/ (no built extension) of
   PYTHONSAFEPATH=1 pytest_in "$@" # tests/live fork the installed dfws-asgi
 }
 
+# the C style of .clang-format (scripts/format.sh applies it)
+step "C formatting (clang-format)" bash -c 'scripts/format.sh --list | xargs clang-format --dry-run -Werror --style=file'
 step "C build (debug, -Werror)" meson_build build-test -Dwerror=true
 step "C unit tests" unit_tests build-test
 export DFWS_LAYER_TOOL="$ROOT/build-test/tests/c/layer_tool"
@@ -126,6 +129,7 @@ asan_installed_pytest() { # tests/live: the installed (sanitized) dfws, as insta
   PYTHONSAFEPATH=1 asan_pytest_preloaded "$@"
 }
 step "tests/live (ASan+UBSan)" asan_installed_pytest tests/live
+# scripts/fuzz.sh builds the drivers with meson (-Dfuzz=true, clang) in build-fuzz/
 step "fuzzing (libFuzzer, every driver from its committed corpus, 15 s each)" bash -c 'scripts/fuzz.sh 15 && ! ls tests/artifacts/fuzz/crash-* tests/artifacts/fuzz/leak-* 2>/dev/null'
 
 echo

@@ -1,14 +1,14 @@
 import os
-import shutil
-import socket
 import subprocess
 import sys
-import time
 
 import pytest
 from django.core.cache import caches
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "support"))  # dfws_testsupport
+from dfws_testsupport.net import poll  # noqa: E402
+from dfws_testsupport.redis import RedisServer  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -26,14 +26,7 @@ def _isolate():
     decorators.REGISTERED_SIGNALS.update(saved)
 
 
-def wait_for(predicate, timeout=10.0, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    return predicate()
+wait_for = poll  # predicate()'s first true value, or its last one after the timeout
 
 
 @pytest.fixture(scope="session")
@@ -41,30 +34,12 @@ def redis_server():
     """A redis-server of our own on the session's free port."""
     from django.conf import settings
 
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.fail("redis-server is required (Debian package redis-server)")
-    port = settings.REDIS_PORT
-    proc = subprocess.Popen(
-        [binary, "--port", str(port), "--save", "", "--appendonly", "no",
-         "--bind", "127.0.0.1", "--databases", "16"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-
-    def ready():
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2) as sock:
-                sock.sendall(b"PING\r\n")
-                return sock.recv(16).startswith(b"+PONG")
-        except OSError:
-            return False
-
-    if not wait_for(ready, timeout=10):
-        proc.kill()
-        pytest.fail("redis-server did not start on port %d" % port)
+    try:
+        server = RedisServer(port=settings.REDIS_PORT, extra=["--databases", "16"]).start()
+    except RuntimeError as e:
+        pytest.fail(str(e))
     yield settings.REDIS_URL
-    proc.terminate()
-    proc.wait(10)
+    server.stop()
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@
 #include "fernet.h"
 #include "layer.h"
 #include "layer_int.h"
-#include "layer_check.h"
+#include "check.h"
 
 /* ---- hashing and names ---------------------------------------------------- */
 
@@ -86,7 +86,7 @@ static const char EX_STR[] =
 static void test_msgpack(void)
 {
     unsigned char plain[128], list[128], str[128];
-    size_t np = unhex(EX_PLAIN, plain), nl = unhex(EX_LIST, list), ns = unhex(EX_STR, str);
+    size_t np = check_unhex(EX_PLAIN, plain), nl = check_unhex(EX_LIST, list), ns = check_unhex(EX_STR, str);
     const char *ch = "specific.abc123!xyz";
     size_t chl = strlen(ch), nd;
     dfws_buf_t b = {0};
@@ -170,7 +170,7 @@ static void test_fernet(void)
 {
     dfws_layer_key_t keys[2];
     unsigned char expect[64], *out = NULL;
-    size_t ne = unhex(PY_PLAIN, expect), outlen = 0;
+    size_t ne = check_unhex(PY_PLAIN, expect), outlen = 0;
     char *tok = NULL;
     size_t toklen = 0;
 
@@ -565,6 +565,5 @@ int main(void)
     test_config();
     test_memory();
     test_log_hook_per_layer();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return check_summary();
 }

@@ -8,18 +8,13 @@
 #include <stdio.h>
 #include <string.h>
 
-static int g_passed, g_failed;
+#include "check.h"
 
 static void expect(const char *what, const char *in, size_t len, size_t max, const char *want)
 {
     char out[DFWS_LOG_QUOTE_SIZE(64)];
     dfws_log_quote(out, sizeof(out), in, len, max);
-    if (strcmp(out, want)) {
-        fprintf(stderr, "  %s: got \"%s\", want \"%s\"\n", what, out, want);
-        g_failed++;
-    } else {
-        g_passed++;
-    }
+    CHECK_MSG(!strcmp(out, want), "%s: got \"%s\", want \"%s\"", what, out, want);
 }
 
 #define EXPECT(what, in, max, want) expect(what, in, sizeof(in) - 1, max, want)
@@ -45,13 +40,8 @@ int main(void)
         /* a small buffer: never overflows, still terminated */
         char small[8];
         dfws_log_quote(small, sizeof(small), "\n\n\n\n", 4, 4);
-        if (strlen(small) >= sizeof(small) || strcmp(small, "\\n\\n\\n")) {
-            fprintf(stderr, "  small buffer: got \"%s\"\n", small);
-            g_failed++;
-        } else {
-            g_passed++;
-        }
+        CHECK_MSG(strlen(small) < sizeof(small) && !strcmp(small, "\\n\\n\\n"),
+                  "small buffer: got \"%s\"", small);
     }
-    printf("%d passed, %d failed\n", g_passed, g_failed);
-    return g_failed != 0;
+    return check_summary();
 }

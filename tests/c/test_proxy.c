@@ -6,18 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static int passed, failed;
-
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: %s: ", __FILE__, __LINE__, #cond);                             \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fprintf(stderr, "\n");                                                                 \
-            failed++;                                                                              \
-            return;                                                                                \
-        }                                                                                          \
-    } while (0)
+#include "check.h"
 
 /* Every prefix of `hdr` (+ trailing HTTP bytes) must answer "more" until the
  * header is whole, then its exact length and addresses. */
@@ -30,16 +19,15 @@ static void header_case(const char *name, const char *hdr, size_t hlen, const ch
     memcpy(buf + hlen, "GET / HTTP/1.1\r\n", 16);
     for (size_t k = 1; k < hlen; k++) {
         long n = dfws_proxy_protocol_parse(buf, k, src, sizeof(src), &sp, dst, sizeof(dst), &dp);
-        CHECK(n == 0, "%s: %zu of %zu bytes gave %ld", name, k, hlen, n);
+        CHECK_OR_RETURN(, n == 0, "%s: %zu of %zu bytes gave %ld", name, k, hlen, n);
     }
     for (size_t extra = 0; extra <= 16; extra += 16) {
         long n = dfws_proxy_protocol_parse(buf, hlen + extra, src, sizeof(src), &sp, dst,
                                            sizeof(dst), &dp);
-        CHECK(n == (long)hlen, "%s: length %ld, want %zu", name, n, hlen);
-        CHECK(!strcmp(src, want_src) && sp == want_sport, "%s: src %s:%u", name, src, sp);
-        CHECK(!strcmp(dst, want_dst) && dp == want_dport, "%s: dst %s:%u", name, dst, dp);
+        CHECK_OR_RETURN(, n == (long)hlen, "%s: length %ld, want %zu", name, n, hlen);
+        CHECK_OR_RETURN(, !strcmp(src, want_src) && sp == want_sport, "%s: src %s:%u", name, src, sp);
+        CHECK_OR_RETURN(, !strcmp(dst, want_dst) && dp == want_dport, "%s: dst %s:%u", name, dst, dp);
     }
-    passed++;
 }
 
 static void invalid_case(const char *name, const char *hdr, size_t hlen)
@@ -47,25 +35,22 @@ static void invalid_case(const char *name, const char *hdr, size_t hlen)
     char src[64], dst[64];
     uint16_t sp, dp;
     long n = dfws_proxy_protocol_parse(hdr, hlen, src, sizeof(src), &sp, dst, sizeof(dst), &dp);
-    CHECK(n == -1, "%s: gave %ld", name, n);
-    passed++;
+    CHECK_OR_RETURN(, n == -1, "%s: gave %ld", name, n);
 }
 
 static void allow_case(const char *list, const char *host, int want)
 {
     dfws_proxy_allow_t a;
     char err[128];
-    CHECK(dfws_proxy_allow_parse(&a, list, err, sizeof(err)) == 0, "%s: %s", list, err);
-    CHECK(dfws_proxy_allowed(&a, host) == want, "%s / %s: want %d", list, host, want);
-    passed++;
+    CHECK_OR_RETURN(, dfws_proxy_allow_parse(&a, list, err, sizeof(err)) == 0, "%s: %s", list, err);
+    CHECK_OR_RETURN(, dfws_proxy_allowed(&a, host) == want, "%s / %s: want %d", list, host, want);
 }
 
 static void allow_invalid(const char *list)
 {
     dfws_proxy_allow_t a;
     char err[128] = "";
-    CHECK(dfws_proxy_allow_parse(&a, list, err, sizeof(err)) == -1 && err[0], "%s accepted", list);
-    passed++;
+    CHECK_OR_RETURN(, dfws_proxy_allow_parse(&a, list, err, sizeof(err)) == -1 && err[0], "%s accepted", list);
 }
 
 int main(void)
@@ -132,6 +117,5 @@ int main(void)
     allow_invalid("example.com");
     allow_invalid("10.0.0.0/x");
 
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return check_summary();
 }

@@ -21,7 +21,7 @@
 #include "layer.h"
 #include "layer_int.h"
 #include "layer_pubsub.h"
-#include "layer_check.h"
+#include "check.h"
 
 /* msgpack of {"type": "ws_message", "message": "a\r\nb", "b": b"\0\r\n\xff"}
  * (Python's msgpack.packb): CR LF inside, to catch a reader that splits on it. */
@@ -158,7 +158,7 @@ static int feed(const char *data, const size_t *cuts, size_t ncuts, const unsign
 static void test_stream_every_chunking(void)
 {
     unsigned char msg[64];
-    size_t msglen = unhex(MSG_HEX, msg), i, j, bad = 0;
+    size_t msglen = check_unhex(MSG_HEX, msg), i, j, bad = 0;
     dfws_buf_t b = {0};
     size_t cuts[3], *one;
 
@@ -190,7 +190,7 @@ static void test_decode(void)
 {
     dfws_layer_config_t cfg, other;
     unsigned char with_key[64], msg[64];
-    size_t n = unhex(WITH_KEY_HEX, with_key), mlen = unhex(MSG_HEX, msg);
+    size_t n = check_unhex(WITH_KEY_HEX, with_key), mlen = check_unhex(MSG_HEX, msg);
     char *tok = NULL;
     size_t toklen = 0;
     dfws_buf_t out = {0};
@@ -354,6 +354,5 @@ int main(void)
     test_decode();
     test_names_and_shards();
     test_refused();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return check_summary();
 }

@@ -8,19 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static int passed, failed;
-
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (cond) {                                                                                \
-            passed++;                                                                              \
-        } else {                                                                                   \
-            failed++;                                                                              \
-            fprintf(stderr, "%s:%d: %s: ", __FILE__, __LINE__, #cond);                             \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fprintf(stderr, "\n");                                                                 \
-        }                                                                                          \
-    } while (0)
+#include "check.h"
 
 static int resolve(const char *target, char *out)
 {
@@ -31,7 +19,7 @@ static void expect_ok(const char *target, const char *rel)
 {
     char out[PATH_MAX] = "?";
     int rc = resolve(target, out);
-    CHECK(rc == DFWS_STATIC_OK && !strcmp(out, rel), "%s -> rc %d, %s (expected %s)", target, rc,
+    CHECK_MSG(rc == DFWS_STATIC_OK && !strcmp(out, rel), "%s -> rc %d, %s (expected %s)", target, rc,
           out, rel);
 }
 
@@ -39,7 +27,7 @@ static void expect_rc(const char *target, int want)
 {
     char out[PATH_MAX];
     int rc = resolve(target, out);
-    CHECK(rc == want, "%s -> rc %d, expected %d", target, rc, want);
+    CHECK_MSG(rc == want, "%s -> rc %d, expected %d", target, rc, want);
 }
 
 static void test_resolve(void)
@@ -82,7 +70,7 @@ static void test_resolve(void)
         static const char raw[] = "/static/a/%2e\0/b.js";
         char out[PATH_MAX];
         int rc = dfws_static_resolve("/static", 7, raw, sizeof(raw) - 1, out, sizeof(out));
-        CHECK(rc == DFWS_STATIC_BAD, "raw NUL -> rc %d", rc);
+        CHECK_MSG(rc == DFWS_STATIC_BAD, "raw NUL -> rc %d", rc);
     }
     expect_rc("/static/..\\etc\\passwd", DFWS_STATIC_BAD);
     expect_rc("/static/a%5cb", DFWS_STATIC_BAD);
@@ -103,7 +91,7 @@ static void expect_range(const char *v, uint64_t size, int want, uint64_t f, uin
 {
     uint64_t first = 12345, last = 12345;
     int rc = dfws_static_parse_range(v, strlen(v), size, &first, &last);
-    CHECK(rc == want && (rc != 0 || (first == f && last == l)),
+    CHECK_MSG(rc == want && (rc != 0 || (first == f && last == l)),
           "range %s of %llu -> rc %d [%llu, %llu]", v, (unsigned long long)size, rc,
           (unsigned long long)first, (unsigned long long)last);
 }
@@ -135,7 +123,7 @@ static void test_range(void)
 static void expect_accepts(const char *v, const char *coding, int want)
 {
     int got = dfws_static_accepts(v, strlen(v), coding);
-    CHECK(got == want, "Accept-Encoding %s, %s -> %d", v, coding, got);
+    CHECK_MSG(got == want, "Accept-Encoding %s, %s -> %d", v, coding, got);
 }
 
 static void test_accepts(void)
@@ -174,7 +162,7 @@ static void test_mime(void)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const char *got = dfws_static_mime(cases[i][0], strlen(cases[i][0]));
-        CHECK(!strcmp(got, cases[i][1]), "%s -> %s", cases[i][0], got);
+        CHECK_MSG(!strcmp(got, cases[i][1]), "%s -> %s", cases[i][0], got);
     }
 }
 
@@ -182,23 +170,22 @@ static void test_dates(void)
 {
     char out[40];
     dfws_static_format_date(784111777, out, sizeof(out));
-    CHECK(!strcmp(out, "Sun, 06 Nov 1994 08:49:37 GMT"), "format: %s", out);
+    CHECK_MSG(!strcmp(out, "Sun, 06 Nov 1994 08:49:37 GMT"), "format: %s", out);
     int64_t t = 0;
-    CHECK(!dfws_static_parse_date(out, strlen(out), &t) && t == 784111777, "parse: %lld",
+    CHECK_MSG(!dfws_static_parse_date(out, strlen(out), &t) && t == 784111777, "parse: %lld",
           (long long)t);
     const char *bad[] = {"Sunday, 06-Nov-94 08:49:37 GMT", "Sun Nov  6 08:49:37 1994",
                          "Sun, 06 Nox 1994 08:49:37 GMT", "Sun, 06 Nov 1994 08:49:37 UTC", ""};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        CHECK(dfws_static_parse_date(bad[i], strlen(bad[i]), &t) == -1, "parsed %s", bad[i]);
+        CHECK_MSG(dfws_static_parse_date(bad[i], strlen(bad[i]), &t) == -1, "parsed %s", bad[i]);
 }
 
 int main(void)
 {
-    test_resolve();
-    test_range();
-    test_accepts();
-    test_mime();
-    test_dates();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    RUN(test_resolve);
+    RUN(test_range);
+    RUN(test_accepts);
+    RUN(test_mime);
+    RUN(test_dates);
+    return check_summary();
 }

@@ -23,54 +23,7 @@
 #include <string.h>
 #include <zlib.h>
 
-/* ------------------------------------------------------------------ */
-/* Tiny test framework                                                  */
-
-static int g_passed, g_failed, g_case_failed;
-static const char *g_case;
-
-#define CHECK(cond)                                                        \
-    do {                                                                   \
-        if (!(cond)) {                                                     \
-            fprintf(stderr, "  %s:%d: %s: CHECK(%s) failed\n", __FILE__,   \
-                    __LINE__, g_case, #cond);                              \
-            g_case_failed = 1;                                             \
-        }                                                                  \
-    } while (0)
-
-#define CHECK_INT(a, b)                                                    \
-    do {                                                                   \
-        long long a_ = (long long)(a), b_ = (long long)(b);                \
-        if (a_ != b_) {                                                    \
-            fprintf(stderr, "  %s:%d: %s: %s == %lld, expected %lld\n",    \
-                    __FILE__, __LINE__, g_case, #a, a_, b_);               \
-            g_case_failed = 1;                                             \
-        }                                                                  \
-    } while (0)
-
-#define CHECK_STR(a, b)                                                    \
-    do {                                                                   \
-        const char *a_ = (a), *b_ = (b);                                   \
-        if (strcmp(a_, b_) != 0) {                                         \
-            fprintf(stderr, "  %s:%d: %s: %s\n    got      [%s]\n"         \
-                    "    expected [%s]\n", __FILE__, __LINE__, g_case, #a, \
-                    a_, b_);                                               \
-            g_case_failed = 1;                                             \
-        }                                                                  \
-    } while (0)
-
-#define RUN(fn)                                                            \
-    do {                                                                   \
-        g_case = #fn;                                                      \
-        g_case_failed = 0;                                                 \
-        fn();                                                              \
-        if (g_case_failed) {                                               \
-            g_failed++;                                                    \
-            fprintf(stderr, "FAIL %s\n", #fn);                             \
-        } else {                                                           \
-            g_passed++;                                                    \
-        }                                                                  \
-    } while (0)
+#include "check.h"
 
 /* ------------------------------------------------------------------ */
 /* Byte buffers and client frame builder                                */
@@ -313,7 +266,7 @@ static void drain_out(rec_t *r)
         CHECK(!rsv1 || op == 1 || op == 2);
         if (rsv1) {
             bb_t plain = { 0 };
-            CHECK_INT(raw_inflate(p, (size_t)n, &plain), 0);
+            CHECK_EQ_INT(raw_inflate(p, (size_t)n, &plain), 0);
             logf_(r, "W:%s+z%zu:%s", names[op], (size_t)n,
                   desc(plain.p, plain.len));
             bb_free(&plain);
@@ -351,9 +304,9 @@ static void cb_message(void *owner, int binary, const uint8_t *data,
     if (r->feed_in_callback)
         r->busy_rc = dfws_ws_feed(&r->ws, data, len);
     if (r->reply_on_message)
-        CHECK_INT(dfws_ws_send(&r->ws, binary, data, len), 0);
+        CHECK_EQ_INT(dfws_ws_send(&r->ws, binary, data, len), 0);
     if (r->close_on_message)
-        CHECK_INT(dfws_ws_close(&r->ws, 1000, "done", 4), 0);
+        CHECK_EQ_INT(dfws_ws_close(&r->ws, 1000, "done", 4), 0);
 }
 
 static void cb_pong(void *owner, const uint8_t *data, size_t len)
@@ -489,11 +442,10 @@ static void expect_all(const dfws_ws_config_t *cfg, setup_fn setup,
             feed_cuts(r, in->p, in->len, &cut, mode == 1 ? 1 : 0,
                       mode == 2);
             if (strcmp(r->log, expect) != 0) {
-                fprintf(stderr, "  %s: chunking %s (cut %zu of %zu)\n"
-                        "    got      [%s]\n    expected [%s]\n", g_case,
-                        mode == 0 ? "whole" : mode == 1 ? "split" : "bytewise",
-                        cut, in->len, r->log, expect);
-                g_case_failed = 1;
+                CHECK_FAIL("chunking %s (cut %zu of %zu)\n"
+                           "    got      [%s]\n    expected [%s]",
+                           mode == 0 ? "whole" : mode == 1 ? "split" : "bytewise",
+                           cut, in->len, r->log, expect);
                 bad = 1;
             }
         }
@@ -528,13 +480,13 @@ static void test_accept_key(void)
 {
     char out[DFWS_WS_ACCEPT_LEN + 1];
     /* RFC 6455 section 1.3 */
-    CHECK_INT(dfws_ws_accept_key("dGhlIHNhbXBsZSBub25jZQ==", 24, out), 0);
+    CHECK_EQ_INT(dfws_ws_accept_key("dGhlIHNhbXBsZSBub25jZQ==", 24, out), 0);
     CHECK_STR(out, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
-    CHECK_INT(dfws_ws_accept_key("x3JJHMbDL1EzLkh9GBhXDw==", 24, out), 0);
+    CHECK_EQ_INT(dfws_ws_accept_key("x3JJHMbDL1EzLkh9GBhXDw==", 24, out), 0);
     CHECK_STR(out, "HSmrc0sMlYUkAGmm5OPpG2HaGWk=");
-    CHECK_INT(dfws_ws_accept_key("AQIDBAUGBwgJCgsMDQ4PEA==", 24, out), 0);
+    CHECK_EQ_INT(dfws_ws_accept_key("AQIDBAUGBwgJCgsMDQ4PEA==", 24, out), 0);
     CHECK_STR(out, "C/0nmHhBztSRGR1CwL6Tf4ZjwpY=");
-    CHECK_INT(dfws_ws_accept_key(NULL, 0, out), DFWS_WS_E_INVAL);
+    CHECK_EQ_INT(dfws_ws_accept_key(NULL, 0, out), DFWS_WS_E_INVAL);
 }
 
 static int check_req(const char *method, const dfws_ws_header_t *h, size_t n)
@@ -553,27 +505,27 @@ static void test_handshake_check(void)
         H("Sec-WebSocket-Key", "  dGhlIHNhbXBsZSBub25jZQ== "),
         H("sec-websocket-version", "13"),
     };
-    CHECK_INT(dfws_ws_handshake_check("GET", 3, ok, 5, &key, &klen), 0);
-    CHECK_INT(klen, 24);
+    CHECK_EQ_INT(dfws_ws_handshake_check("GET", 3, ok, 5, &key, &klen), 0);
+    CHECK_EQ_INT(klen, 24);
     CHECK(key && memcmp(key, "dGhlIHNhbXBsZSBub25jZQ==", 24) == 0);
 
-    CHECK_INT(check_req("POST", ok, 5), DFWS_WS_HS_E_METHOD);
-    CHECK_INT(check_req("get", ok, 5), DFWS_WS_HS_E_METHOD);
+    CHECK_EQ_INT(check_req("POST", ok, 5), DFWS_WS_HS_E_METHOD);
+    CHECK_EQ_INT(check_req("get", ok, 5), DFWS_WS_HS_E_METHOD);
 
     dfws_ws_header_t upgrade_list[] = {
         H("Upgrade", "h2c, websocket"), H("Connection", "upgrade"),
         H("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
         H("Sec-WebSocket-Version", "13"),
     };
-    CHECK_INT(check_req("GET", upgrade_list, 4), 0);
+    CHECK_EQ_INT(check_req("GET", upgrade_list, 4), 0);
 
     dfws_ws_header_t no_upgrade[] = {
         H("Upgrade", "h2c"), H("Connection", "upgrade"),
         H("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
         H("Sec-WebSocket-Version", "13"),
     };
-    CHECK_INT(check_req("GET", no_upgrade, 4), DFWS_WS_HS_E_UPGRADE);
-    CHECK_INT(check_req("GET", no_upgrade + 1, 3), DFWS_WS_HS_E_UPGRADE);
+    CHECK_EQ_INT(check_req("GET", no_upgrade, 4), DFWS_WS_HS_E_UPGRADE);
+    CHECK_EQ_INT(check_req("GET", no_upgrade + 1, 3), DFWS_WS_HS_E_UPGRADE);
 
     /* "upgrades" is not the token "upgrade"; a second Connection header
      * line counts */
@@ -582,19 +534,19 @@ static void test_handshake_check(void)
         H("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
         H("Sec-WebSocket-Version", "13"), H("Connection", "Upgrade"),
     };
-    CHECK_INT(check_req("GET", conn, 4), DFWS_WS_HS_E_CONNECTION);
-    CHECK_INT(check_req("GET", conn, 5), 0);
+    CHECK_EQ_INT(check_req("GET", conn, 4), DFWS_WS_HS_E_CONNECTION);
+    CHECK_EQ_INT(check_req("GET", conn, 5), 0);
 
     dfws_ws_header_t v8[] = {
         H("Upgrade", "websocket"), H("Connection", "Upgrade"),
         H("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
         H("Sec-WebSocket-Version", "8"),
     };
-    CHECK_INT(check_req("GET", v8, 4), DFWS_WS_HS_E_VERSION);
-    CHECK_INT(check_req("GET", v8, 3), DFWS_WS_HS_E_VERSION); /* missing */
-    CHECK_INT(dfws_ws_handshake_status(DFWS_WS_HS_E_VERSION), 426);
-    CHECK_INT(dfws_ws_handshake_status(DFWS_WS_HS_E_KEY), 400);
-    CHECK_INT(dfws_ws_handshake_status(DFWS_WS_HS_E_METHOD), 400);
+    CHECK_EQ_INT(check_req("GET", v8, 4), DFWS_WS_HS_E_VERSION);
+    CHECK_EQ_INT(check_req("GET", v8, 3), DFWS_WS_HS_E_VERSION); /* missing */
+    CHECK_EQ_INT(dfws_ws_handshake_status(DFWS_WS_HS_E_VERSION), 426);
+    CHECK_EQ_INT(dfws_ws_handshake_status(DFWS_WS_HS_E_KEY), 400);
+    CHECK_EQ_INT(dfws_ws_handshake_status(DFWS_WS_HS_E_METHOD), 400);
 
     const char *bad_keys[] = {
         "dGhlIHNhbXBsZSBub25jZQ=",       /* 23 chars */
@@ -610,7 +562,7 @@ static void test_handshake_check(void)
             { "Sec-WebSocket-Key", 17, bad_keys[i], strlen(bad_keys[i]) },
             H("Sec-WebSocket-Version", "13"),
         };
-        CHECK_INT(check_req("GET", h, 4), DFWS_WS_HS_E_KEY);
+        CHECK_EQ_INT(check_req("GET", h, 4), DFWS_WS_HS_E_KEY);
     }
     dfws_ws_header_t two_keys[] = {
         H("Upgrade", "websocket"), H("Connection", "Upgrade"),
@@ -618,8 +570,8 @@ static void test_handshake_check(void)
         H("Sec-WebSocket-Version", "13"),
         H("Sec-WebSocket-Key", "AQIDBAUGBwgJCgsMDQ4PEA=="),
     };
-    CHECK_INT(check_req("GET", two_keys, 5), DFWS_WS_HS_E_KEY);
-    CHECK_INT(check_req("GET", two_keys, 2), DFWS_WS_HS_E_VERSION);
+    CHECK_EQ_INT(check_req("GET", two_keys, 5), DFWS_WS_HS_E_KEY);
+    CHECK_EQ_INT(check_req("GET", two_keys, 2), DFWS_WS_HS_E_VERSION);
     CHECK(strstr(dfws_ws_strerror(DFWS_WS_HS_E_KEY), "Key") != NULL);
 }
 
@@ -631,19 +583,19 @@ static void test_parse_protocols(void)
         H("Host", "x"),
         H("sec-websocket-protocol", "v2.bin.df"),
     };
-    CHECK_INT(dfws_ws_parse_protocols(h, 3, t, 4), 3);
+    CHECK_EQ_INT(dfws_ws_parse_protocols(h, 3, t, 4), 3);
     CHECK(t[0].len == 4 && memcmp(t[0].ptr, "chat", 4) == 0);
     CHECK(t[1].len == 9 && memcmp(t[1].ptr, "superchat", 9) == 0);
     CHECK(t[2].len == 9 && memcmp(t[2].ptr, "v2.bin.df", 9) == 0);
     /* snprintf-like: count all, store max */
     memset(t, 0, sizeof(t));
-    CHECK_INT(dfws_ws_parse_protocols(h, 3, t, 1), 3);
+    CHECK_EQ_INT(dfws_ws_parse_protocols(h, 3, t, 1), 3);
     CHECK(t[0].len == 4 && t[1].ptr == NULL);
-    CHECK_INT(dfws_ws_parse_protocols(h + 1, 1, t, 4), 0);
+    CHECK_EQ_INT(dfws_ws_parse_protocols(h + 1, 1, t, 4), 0);
     dfws_ws_header_t bad[] = { H("Sec-WebSocket-Protocol", "chat, a b") };
-    CHECK_INT(dfws_ws_parse_protocols(bad, 1, t, 4), DFWS_WS_HS_E_PROTOCOL);
+    CHECK_EQ_INT(dfws_ws_parse_protocols(bad, 1, t, 4), DFWS_WS_HS_E_PROTOCOL);
     dfws_ws_header_t bad2[] = { H("Sec-WebSocket-Protocol", "x/y") };
-    CHECK_INT(dfws_ws_parse_protocols(bad2, 1, t, 4), DFWS_WS_HS_E_PROTOCOL);
+    CHECK_EQ_INT(dfws_ws_parse_protocols(bad2, 1, t, 4), DFWS_WS_HS_E_PROTOCOL);
 }
 
 static void test_build_response(void)
@@ -662,12 +614,12 @@ static void test_build_response(void)
         "Set-Cookie: a=b; Path=/\r\n"
         "\r\n";
     int n = dfws_ws_build_response(key, 24, "chat", 4, extra, 2, NULL, 0);
-    CHECK_INT(n, strlen(want));
+    CHECK_EQ_INT(n, strlen(want));
     memset(buf, 'x', sizeof(buf));
-    CHECK_INT(dfws_ws_build_response(key, 24, "chat", 4, extra, 2, buf, 10),
+    CHECK_EQ_INT(dfws_ws_build_response(key, 24, "chat", 4, extra, 2, buf, 10),
               n);
     CHECK(buf[0] == 'x'); /* too small: nothing written */
-    CHECK_INT(dfws_ws_build_response(key, 24, "chat", 4, extra, 2, buf,
+    CHECK_EQ_INT(dfws_ws_build_response(key, 24, "chat", 4, extra, 2, buf,
                                      sizeof(buf)), n);
     CHECK(n > 0 && memcmp(buf, want, (size_t)n) == 0);
 
@@ -678,16 +630,16 @@ static void test_build_response(void)
         "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
         "\r\n";
     n = dfws_ws_build_response(key, 24, NULL, 0, NULL, 0, buf, sizeof(buf));
-    CHECK_INT(n, strlen(plain));
+    CHECK_EQ_INT(n, strlen(plain));
     CHECK(n > 0 && memcmp(buf, plain, (size_t)n) == 0);
 
     dfws_ws_header_t crlf[] = { H("X-A", "a\r\nInjected: 1") };
-    CHECK_INT(dfws_ws_build_response(key, 24, NULL, 0, crlf, 1, buf,
+    CHECK_EQ_INT(dfws_ws_build_response(key, 24, NULL, 0, crlf, 1, buf,
                                      sizeof(buf)), DFWS_WS_HS_E_HEADER);
     dfws_ws_header_t badname[] = { H("X A", "1") };
-    CHECK_INT(dfws_ws_build_response(key, 24, NULL, 0, badname, 1, buf,
+    CHECK_EQ_INT(dfws_ws_build_response(key, 24, NULL, 0, badname, 1, buf,
                                      sizeof(buf)), DFWS_WS_HS_E_HEADER);
-    CHECK_INT(dfws_ws_build_response(key, 24, "a b", 3, NULL, 0, buf,
+    CHECK_EQ_INT(dfws_ws_build_response(key, 24, "a b", 3, NULL, 0, buf,
                                      sizeof(buf)), DFWS_WS_HS_E_PROTOCOL);
 }
 
@@ -728,8 +680,8 @@ static void test_utf8_validator(void)
     const uint8_t euro[] = { 0xE2, 0x82, 0xAC };
     uint8_t st = 0;
     for (int i = 0; i < 3; i++)
-        CHECK_INT(dfws_ws_utf8_check(&st, euro + i, 1), 0);
-    CHECK_INT(st, 0);
+        CHECK_EQ_INT(dfws_ws_utf8_check(&st, euro + i, 1), 0);
+    CHECK_EQ_INT(st, 0);
 }
 
 /* ------------------------------------------------------------------ */
@@ -754,7 +706,7 @@ static void test_message_lengths(void)
             fill(payload, n, text);
             frame(&in, 1, text ? 1 : 2, payload, n);
             /* the 7/16/64-bit length forms */
-            CHECK_INT(in.p[1], 0x80 | (n < 126 ? n : n <= 0xFFFF ? 126 : 127));
+            CHECK_EQ_INT(in.p[1], 0x80 | (n < 126 ? n : n <= 0xFFFF ? 126 : 127));
             expect_frames(&in, fmt("M:%c:%s R0", text ? 'T' : 'B',
                                    desc(payload, n)));
             bb_free(&in);
@@ -1054,12 +1006,12 @@ static void test_close_codes(void)
 
 static void setup_close_first(rec_t *r)
 {
-    CHECK_INT(dfws_ws_close(&r->ws, 1001, "going away", 10), 0);
-    CHECK_INT(r->ws.state, DFWS_WS_CLOSING);
-    CHECK_INT(dfws_ws_send(&r->ws, 0, (const uint8_t *)"x", 1),
+    CHECK_EQ_INT(dfws_ws_close(&r->ws, 1001, "going away", 10), 0);
+    CHECK_EQ_INT(r->ws.state, DFWS_WS_CLOSING);
+    CHECK_EQ_INT(dfws_ws_send(&r->ws, 0, (const uint8_t *)"x", 1),
               DFWS_WS_E_CLOSING);
-    CHECK_INT(dfws_ws_ping(&r->ws, NULL, 0), DFWS_WS_E_CLOSING);
-    CHECK_INT(dfws_ws_close(&r->ws, 1000, NULL, 0), DFWS_WS_E_CLOSING);
+    CHECK_EQ_INT(dfws_ws_ping(&r->ws, NULL, 0), DFWS_WS_E_CLOSING);
+    CHECK_EQ_INT(dfws_ws_close(&r->ws, 1000, NULL, 0), DFWS_WS_E_CLOSING);
 }
 
 static void test_close_by_us(void)
@@ -1169,12 +1121,12 @@ static void test_ping_taken_by_owner(void)
     rec_init(r, NULL);
     setup_pong_later(r);
     frame_s(&in, 1, 9, "latest");
-    CHECK_INT(dfws_ws_feed(&r->ws, in.p, in.len), 0);
-    CHECK_INT(dfws_ws_pong(&r->ws, r->ping, r->ping_len), 0);
+    CHECK_EQ_INT(dfws_ws_feed(&r->ws, in.p, in.len), 0);
+    CHECK_EQ_INT(dfws_ws_pong(&r->ws, r->ping, r->ping_len), 0);
     uint8_t big[126] = { 0 };
-    CHECK_INT(dfws_ws_pong(&r->ws, big, sizeof(big)), DFWS_WS_E_INVAL);
-    CHECK_INT(dfws_ws_close(&r->ws, 1000, NULL, 0), 0);
-    CHECK_INT(dfws_ws_pong(&r->ws, r->ping, r->ping_len), DFWS_WS_E_CLOSING);
+    CHECK_EQ_INT(dfws_ws_pong(&r->ws, big, sizeof(big)), DFWS_WS_E_INVAL);
+    CHECK_EQ_INT(dfws_ws_close(&r->ws, 1000, NULL, 0), 0);
+    CHECK_EQ_INT(dfws_ws_pong(&r->ws, r->ping, r->ping_len), DFWS_WS_E_CLOSING);
     rec_finish(r, 0);
     CHECK_STR(r->log, "PING:6'latest' W:pong:6'latest' W:close:1000 R0");
     free(r);
@@ -1294,10 +1246,10 @@ static void test_memory_held_only_while_needed(void)
     if (r == NULL)
         abort();
     rec_init(r, NULL);
-    CHECK_INT(dfws_ws_feed(&r->ws, c.p, c.len - 2), 0);
-    CHECK_INT(dfws_ws_feed(&r->ws, c.p + c.len - 2, 1), 0);
+    CHECK_EQ_INT(dfws_ws_feed(&r->ws, c.p, c.len - 2), 0);
+    CHECK_EQ_INT(dfws_ws_feed(&r->ws, c.p + c.len - 2, 1), 0);
     CHECK(r->ws.ctl != NULL && r->ws.fc != NULL);
-    CHECK_INT(dfws_ws_feed(&r->ws, c.p + c.len - 1, 1), 0);
+    CHECK_EQ_INT(dfws_ws_feed(&r->ws, c.p + c.len - 1, 1), 0);
     CHECK(r->ws.ctl == NULL && r->ws.fc == NULL && r->ws.msg == NULL);
     rec_finish(r, 0);
     CHECK_STR(r->log, "W:pong:5'ping!' R0");
@@ -1314,13 +1266,13 @@ static void test_memory_held_only_while_needed(void)
     if (r == NULL)
         abort();
     rec_init(r, NULL);
-    CHECK_INT(dfws_ws_feed(&r->ws, g.p, 9), 0);
+    CHECK_EQ_INT(dfws_ws_feed(&r->ws, g.p, 9), 0);
     CHECK(r->ws.msg != NULL && r->ws.msg_cap <= 1000);
-    CHECK_INT(dfws_ws_feed(&r->ws, g.p + 9, 500), 0);   /* 501 bytes */
+    CHECK_EQ_INT(dfws_ws_feed(&r->ws, g.p + 9, 500), 0);   /* 501 bytes */
     CHECK(r->ws.msg != NULL && r->ws.msg_cap == 512);
-    CHECK_INT(dfws_ws_feed(&r->ws, g.p + 509, 400), 0); /* 901: 1024 -> */
+    CHECK_EQ_INT(dfws_ws_feed(&r->ws, g.p + 509, 400), 0); /* 901: 1024 -> */
     CHECK(r->ws.msg != NULL && r->ws.msg_cap == 1000);  /* clamped */
-    CHECK_INT(dfws_ws_feed(&r->ws, g.p + 909, g.len - 909), 0);
+    CHECK_EQ_INT(dfws_ws_feed(&r->ws, g.p + 909, g.len - 909), 0);
     CHECK(r->ws.msg == NULL && r->ws.fc == NULL);
     rec_finish(r, 0);
     CHECK_STR(r->log, fmt("M:B:%s R0", desc(big, sizeof(big))));
@@ -1346,49 +1298,49 @@ static void test_send(void)
         size_t n = lens[i];
         fill(payload, n, 1);
         r->out.len = 0;
-        CHECK_INT(dfws_ws_send(&r->ws, 0, payload, n), 0);
+        CHECK_EQ_INT(dfws_ws_send(&r->ws, 0, payload, n), 0);
         size_t hl = n < 126 ? 2 : n <= 0xFFFF ? 4 : 10;
-        CHECK_INT(r->out.len, hl + n);
-        CHECK_INT(r->out.p[0], 0x81);
-        CHECK_INT(r->out.p[1], n < 126 ? n : n <= 0xFFFF ? 126 : 127);
+        CHECK_EQ_INT(r->out.len, hl + n);
+        CHECK_EQ_INT(r->out.p[0], 0x81);
+        CHECK_EQ_INT(r->out.p[1], n < 126 ? n : n <= 0xFFFF ? 126 : 127);
         if (hl == 4)
-            CHECK_INT((r->out.p[2] << 8) | r->out.p[3], n);
+            CHECK_EQ_INT((r->out.p[2] << 8) | r->out.p[3], n);
         if (hl == 10)
             CHECK(r->out.p[7] == 1 && r->out.p[8] == 0 && r->out.p[9] == 0);
         CHECK(memcmp(r->out.p + hl, payload, n) == 0);
     }
     r->out.len = 0;
-    CHECK_INT(dfws_ws_send(&r->ws, 1, (const uint8_t *)"\x00\xff", 2), 0);
+    CHECK_EQ_INT(dfws_ws_send(&r->ws, 1, (const uint8_t *)"\x00\xff", 2), 0);
     CHECK(r->out.len == 4 && memcmp(r->out.p, "\x82\x02\x00\xff", 4) == 0);
     r->out.len = 0;
-    CHECK_INT(dfws_ws_ping(&r->ws, (const uint8_t *)"ka", 2), 0);
+    CHECK_EQ_INT(dfws_ws_ping(&r->ws, (const uint8_t *)"ka", 2), 0);
     CHECK(r->out.len == 4 && memcmp(r->out.p, "\x89\x02ka", 4) == 0);
-    CHECK_INT(dfws_ws_ping(&r->ws, payload, 126), DFWS_WS_E_INVAL);
-    CHECK_INT(dfws_ws_send(&r->ws, 0, NULL, 3), DFWS_WS_E_INVAL);
+    CHECK_EQ_INT(dfws_ws_ping(&r->ws, payload, 126), DFWS_WS_E_INVAL);
+    CHECK_EQ_INT(dfws_ws_send(&r->ws, 0, NULL, 3), DFWS_WS_E_INVAL);
     /* close: bad codes refused, nothing written */
     r->out.len = 0;
-    CHECK_INT(dfws_ws_close(&r->ws, 1005, NULL, 0), DFWS_WS_E_INVAL);
-    CHECK_INT(dfws_ws_close(&r->ws, 1006, NULL, 0), DFWS_WS_E_INVAL);
-    CHECK_INT(dfws_ws_close(&r->ws, 999, NULL, 0), DFWS_WS_E_INVAL);
-    CHECK_INT(dfws_ws_close(&r->ws, 5000, NULL, 0), DFWS_WS_E_INVAL);
-    CHECK_INT(r->out.len, 0);
+    CHECK_EQ_INT(dfws_ws_close(&r->ws, 1005, NULL, 0), DFWS_WS_E_INVAL);
+    CHECK_EQ_INT(dfws_ws_close(&r->ws, 1006, NULL, 0), DFWS_WS_E_INVAL);
+    CHECK_EQ_INT(dfws_ws_close(&r->ws, 999, NULL, 0), DFWS_WS_E_INVAL);
+    CHECK_EQ_INT(dfws_ws_close(&r->ws, 5000, NULL, 0), DFWS_WS_E_INVAL);
+    CHECK_EQ_INT(r->out.len, 0);
     /* reason truncated to 123 bytes without splitting a character:
      * 122 x 'a' + "é" (2 bytes) -> 122 bytes */
     char reason[130];
     memset(reason, 'a', 122);
     memcpy(reason + 122, "\xC3\xA9zz", 4);
-    CHECK_INT(dfws_ws_close(&r->ws, 4001, reason, 126), 0);
-    CHECK_INT(r->out.len, 2 + 2 + 122);
+    CHECK_EQ_INT(dfws_ws_close(&r->ws, 4001, reason, 126), 0);
+    CHECK_EQ_INT(r->out.len, 2 + 2 + 122);
     CHECK(r->out.p[0] == 0x88 && r->out.p[1] == 124);
     CHECK(r->out.p[2] == 0x0F && r->out.p[3] == 0xA1);
-    CHECK_INT(r->ws.state, DFWS_WS_CLOSING);
-    CHECK_INT(r->ws.code_sent, 4001);
+    CHECK_EQ_INT(r->ws.state, DFWS_WS_CLOSING);
+    CHECK_EQ_INT(r->ws.code_sent, 4001);
     dfws_ws_cleanup(&r->ws);
     bb_free(&r->out);
 
     /* close without status code */
     rec_init(r, NULL);
-    CHECK_INT(dfws_ws_close(&r->ws, 0, "ignored", 7), 0);
+    CHECK_EQ_INT(dfws_ws_close(&r->ws, 0, "ignored", 7), 0);
     CHECK(r->out.len == 2 && memcmp(r->out.p, "\x88\x00", 2) == 0);
     dfws_ws_cleanup(&r->ws);
     bb_free(&r->out);
@@ -1422,12 +1374,12 @@ static void test_write_failure_is_fatal(void)
         abort();
     rec_init(r, NULL);
     r->fail_write = 1;
-    CHECK_INT(dfws_ws_send(&r->ws, 0, (const uint8_t *)"a", 1),
+    CHECK_EQ_INT(dfws_ws_send(&r->ws, 0, (const uint8_t *)"a", 1),
               DFWS_WS_E_WRITE);
-    CHECK_INT(r->ws.state, DFWS_WS_DEAD);
-    CHECK_INT(dfws_ws_send(&r->ws, 0, (const uint8_t *)"a", 1),
+    CHECK_EQ_INT(r->ws.state, DFWS_WS_DEAD);
+    CHECK_EQ_INT(dfws_ws_send(&r->ws, 0, (const uint8_t *)"a", 1),
               DFWS_WS_E_FATAL);
-    CHECK_INT(dfws_ws_feed(&r->ws, (const uint8_t *)"\x81", 1),
+    CHECK_EQ_INT(dfws_ws_feed(&r->ws, (const uint8_t *)"\x81", 1),
               DFWS_WS_E_FATAL);
     rec_finish(r, 0);
     CHECK_STR(r->log, fmt("F:%d R0", DFWS_WS_E_WRITE));
@@ -1449,8 +1401,8 @@ static void test_reentrant_feed_refused(void)
         abort();
     rec_init(r, NULL);
     r->feed_in_callback = 1;
-    CHECK_INT(dfws_ws_feed(&r->ws, in.p, in.len), 0);
-    CHECK_INT(r->busy_rc, DFWS_WS_E_BUSY);
+    CHECK_EQ_INT(dfws_ws_feed(&r->ws, in.p, in.len), 0);
+    CHECK_EQ_INT(r->busy_rc, DFWS_WS_E_BUSY);
     rec_finish(r, 0);
     free(r);
     bb_free(&in);
@@ -1486,12 +1438,9 @@ static void expect_offer(const dfws_ws_deflate_t *d, const char *h1,
     dfws_ws_pmd_t p;
     resp[0] = '\0';
     int rc = dfws_ws_pmd_negotiate(d, hs, h2 ? 3 : 2, &p, resp);
-    if (rc != (*want != '\0') || (rc && strcmp(resp, want) != 0)) {
-        fprintf(stderr, "  %s: offer [%s]%s%s -> %d [%s], expected [%s]\n",
-                g_case, h1, h2 ? " + " : "", h2 ? h2 : "", rc, rc ? resp : "",
-                want);
-        g_case_failed = 1;
-    }
+    CHECK_MSG(rc == (*want != '\0') && (!rc || strcmp(resp, want) == 0),
+              "offer [%s]%s%s -> %d [%s], expected [%s]", h1, h2 ? " + " : "",
+              h2 ? h2 : "", rc, rc ? resp : "", want);
     if (rc)
         CHECK(p.server_bits >= 9 && p.server_bits <= 15 &&
               p.client_bits >= 8 && p.client_bits <= 15);
@@ -1746,7 +1695,7 @@ static void test_pmd_bomb(void)
         abort();
     rec_init(r, &cfg);
     setup_pmd(r);
-    CHECK_INT(dfws_ws_feed(&r->ws, in.p, in.len), DFWS_WS_E_CLOSED);
+    CHECK_EQ_INT(dfws_ws_feed(&r->ws, in.p, in.len), DFWS_WS_E_CLOSED);
     CHECK(r->cap_at_close <= cfg.max_message_size + 1);
     rec_finish(r, 0);
     free(r);
@@ -1763,7 +1712,7 @@ static void test_pmd_bomb(void)
         abort();
     rec_init(r2, &cfg);
     setup_pmd(r2);
-    CHECK_INT(dfws_ws_feed(&r2->ws, many.p, many.len), DFWS_WS_E_CLOSED);
+    CHECK_EQ_INT(dfws_ws_feed(&r2->ws, many.p, many.len), DFWS_WS_E_CLOSED);
     CHECK(r2->cap_at_close <= cfg.max_message_size + 1);
     rec_finish(r2, 0);
     CHECK_STR(r2->log, "W:close:1009 C:e:1006:1009 R0");
@@ -1801,17 +1750,17 @@ static void test_pmd_send(void)
      * so it goes as it is; ten of them shrink */
     rec_init(r, &cfg);
     setup_pmd(r);
-    CHECK_INT(dfws_ws_send(&r->ws, 0, (const uint8_t *)"Hello", 5), 0);
+    CHECK_EQ_INT(dfws_ws_send(&r->ws, 0, (const uint8_t *)"Hello", 5), 0);
     CHECK(r->out.len == 7 && !memcmp(r->out.p, "\x81\x05Hello", 7));
     const char *h10 = "HelloHelloHelloHelloHelloHelloHelloHelloHelloHello";
-    CHECK_INT(dfws_ws_send(&r->ws, 0, (const uint8_t *)h10, 50), 0);
+    CHECK_EQ_INT(dfws_ws_send(&r->ws, 0, (const uint8_t *)h10, 50), 0);
     CHECK(r->out.len > 9 && r->out.p[7] == 0xc1 && r->out.p[8] < 50);
     rec_finish(r, 0);
     CHECK_STR(r->log, fmt("W:text:5'Hello' W:text+z10:%s R0", desc(h10, 50)));
 
     /* no extension on this connection: plain */
     rec_init(r, &cfg);
-    CHECK_INT(dfws_ws_send(&r->ws, 0, (const uint8_t *)"Hello", 5), 0);
+    CHECK_EQ_INT(dfws_ws_send(&r->ws, 0, (const uint8_t *)"Hello", 5), 0);
     rec_finish(r, 0);
     CHECK_STR(r->log, "W:text:5'Hello' R0");
 
@@ -1827,9 +1776,9 @@ static void test_pmd_send(void)
     }
     rec_init(r, &cfg);
     setup_pmd(r);
-    CHECK_INT(dfws_ws_send(&r->ws, 1, text, 99), 0);
-    CHECK_INT(dfws_ws_send(&r->ws, 1, noise, sizeof(noise)), 0);
-    CHECK_INT(dfws_ws_send(&r->ws, 1, text, 100), 0);
+    CHECK_EQ_INT(dfws_ws_send(&r->ws, 1, text, 99), 0);
+    CHECK_EQ_INT(dfws_ws_send(&r->ws, 1, noise, sizeof(noise)), 0);
+    CHECK_EQ_INT(dfws_ws_send(&r->ws, 1, text, 100), 0);
     rec_finish(r, 0);
     CHECK_STR(r->log, fmt("W:binary:%s W:binary:%s W:binary+z8:%s R0",
                           desc(text, 99), desc(noise, sizeof(noise)),
@@ -1842,7 +1791,7 @@ static void test_pmd_send(void)
     for (int i = 0; i < 5; i++) {
         rec_init(r, &cfg);
         setup_pmd(r);
-        CHECK_INT(dfws_ws_send(&r->ws, 0, text, sizeof(text)), 0);
+        CHECK_EQ_INT(dfws_ws_send(&r->ws, 0, text, sizeof(text)), 0);
         if (i == 0)
             bb_put(&first, r->out.p, r->out.len);
         else
@@ -1850,8 +1799,8 @@ static void test_pmd_send(void)
         rec_finish(r, 0);
     }
     dfws_ws_deflate_get_stats(d, &st);
-    CHECK_INT(st.compressed - st0.compressed, 1);
-    CHECK_INT(st.reused - st0.reused, 4);
+    CHECK_EQ_INT(st.compressed - st0.compressed, 1);
+    CHECK_EQ_INT(st.reused - st0.reused, 4);
     /* several broadcasts delivered in turn (A, B, C to each window) are
      * each compressed once too */
     dfws_ws_deflate_get_stats(d, &st0);
@@ -1863,34 +1812,34 @@ static void test_pmd_send(void)
         rec_init(r, &cfg);
         setup_pmd(r);
         for (int m = 0; m < 3; m++)
-            CHECK_INT(dfws_ws_send(&r->ws, 0, msgs[m], sizeof(msgs[m])), 0);
+            CHECK_EQ_INT(dfws_ws_send(&r->ws, 0, msgs[m], sizeof(msgs[m])), 0);
         rec_finish(r, 0);
         for (int m = 0; m < 3; m++)
             CHECK(strstr(r->log, fmt(":%s", desc(msgs[m], sizeof(msgs[m])))) != NULL);
         CHECK(!strstr(r->log, "W:text:"));
     }
     dfws_ws_deflate_get_stats(d, &st);
-    CHECK_INT(st.compressed - st0.compressed, 3);
-    CHECK_INT(st.reused - st0.reused, 9);
+    CHECK_EQ_INT(st.compressed - st0.compressed, 3);
+    CHECK_EQ_INT(st.reused - st0.reused, 9);
     dfws_ws_deflate_get_stats(d, &st0);
     /* another window size is another compression */
     rec_init(r, &cfg);
     dfws_ws_pmd_t p10 = { 10, 15, 1, 0 };
     dfws_ws_set_pmd(&r->ws, &p10);
-    CHECK_INT(dfws_ws_send(&r->ws, 0, text, sizeof(text)), 0);
+    CHECK_EQ_INT(dfws_ws_send(&r->ws, 0, text, sizeof(text)), 0);
     rec_finish(r, 0);
     CHECK(strstr(r->log, "W:text+z") && strstr(r->log, desc(text, sizeof(text))));
     dfws_ws_deflate_get_stats(d, &st);
-    CHECK_INT(st.compressed - st0.compressed, 1);
+    CHECK_EQ_INT(st.compressed - st0.compressed, 1);
     /* a different message of the same length is compressed anew */
     text[500] = 'z';
     rec_init(r, &cfg);
     setup_pmd(r);
-    CHECK_INT(dfws_ws_send(&r->ws, 0, text, sizeof(text)), 0);
+    CHECK_EQ_INT(dfws_ws_send(&r->ws, 0, text, sizeof(text)), 0);
     rec_finish(r, 0);
     CHECK(strstr(r->log, desc(text, sizeof(text))) != NULL);
     dfws_ws_deflate_get_stats(d, &st);
-    CHECK_INT(st.compressed - st0.compressed, 2);
+    CHECK_EQ_INT(st.compressed - st0.compressed, 2);
     bb_free(&first);
 
     /* echo through the codec: what we send, a client inflates */
@@ -1903,7 +1852,7 @@ static void test_pmd_send(void)
     rec_init(r, &ecfg);
     setup_pmd(r);
     r->reply_on_message = 1;
-    CHECK_INT(dfws_ws_feed(&r->ws, in.p, in.len), 0);
+    CHECK_EQ_INT(dfws_ws_feed(&r->ws, in.p, in.len), 0);
     rec_finish(r, 0);
     CHECK(strstr(r->log, "W:text+z") != NULL);
     bb_free(&in); bb_free(&z);
@@ -1945,6 +1894,5 @@ int main(void)
     RUN(test_pmd_bomb);
     RUN(test_pmd_send);
     dfws_ws_deflate_free(g_deflate);
-    printf("%d passed, %d failed\n", g_passed, g_failed);
-    return g_failed ? 1 : 0;
+    return check_summary();
 }

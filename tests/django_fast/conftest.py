@@ -5,28 +5,19 @@ import http.client
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 from http.cookies import SimpleCookie
 from urllib.parse import urlencode
 
 import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "support"))  # dfws_testsupport
+from dfws_testsupport.binary import dfws_binary  # noqa: E402
+from dfws_testsupport.net import free_port, port_open, wait_until  # noqa: E402
+
 SITE = os.path.join(HERE, "site")
-
-
-def dfws_binary():
-    return os.environ.get("DFWS_ASGI") or os.path.join(os.path.dirname(sys.executable),
-                                                       "dfws-asgi")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def site_env(db):
@@ -45,15 +36,12 @@ class Server:
                 [dfws_binary(), "-b", "127.0.0.1", "-p", str(self.port), "-v", "1", *args,
                  "fastsite.asgi:application"],
                 cwd=SITE, env=site_env(db), stdout=out, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                break
-            except OSError:
-                assert self.proc.poll() is None, self.log()
-                assert time.monotonic() < deadline, self.log()
-                time.sleep(0.1)
+
+        def listening():
+            assert self.proc.poll() is None, self.log()
+            return port_open(self.port, timeout=1)
+
+        wait_until(listening, 30, 0.1, "dfws-asgi on port %d (its log: %s)" % (self.port, log))
 
     def log(self):
         with open(self.log_path, "rb") as f:

@@ -5,14 +5,17 @@ import json
 import os
 import queue
 import shutil
-import socket
 import subprocess
+import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))  # dfws_testsupport
+from dfws_testsupport.net import free_port  # noqa: E402,F401
+from dfws_testsupport.redis import RedisServer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,52 +27,6 @@ GCC_LINE = (
     "tests/c/layer_tool.c -o {out} "
     "$(pkg-config --cflags --libs libuv msgpack jansson hiredis) -lcrypto"
 )
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class RedisServer:
-    """One redis-server, restartable on the same port."""
-
-    def __init__(self, port=None, extra=()):
-        self.port = port or free_port()
-        self.extra = list(extra)
-        self.proc = None
-
-    @property
-    def url(self):
-        return f"redis://127.0.0.1:{self.port}"
-
-    def start(self):
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--save", "", "--appendonly", "no",
-             "--bind", "127.0.0.1", *self.extra],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return self
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self):
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(10)
-            self.proc = None
-
-    def cli(self, *args, db=0, password=None):
-        cmd = ["redis-cli", "-p", str(self.port), "-n", str(db)]
-        if password:
-            cmd += ["--no-auth-warning", "-a", password]
-        out = subprocess.run(cmd + [str(a) for a in args], capture_output=True, text=True, check=True)
-        return out.stdout.strip()
 
 
 @pytest.fixture

@@ -1,8 +1,8 @@
 """Black-box fixtures of the native df_websockets socket tests.
 
-The real ``dfws-asgi`` binary (``$DFWS_ASGI``, else /work/main/.venv/bin/dfws-asgi,
-else build/dfws-asgi) serves the Django project in ``proj/``; the tests talk
-to it like a browser: a page GET (which sets the ``dfwskey``/``dfwsurl``
+The real ``dfws-asgi`` binary (``$DFWS_ASGI``, else the one next to the
+Python running pytest, else the checkout's .venv/ or build/: tests/support)
+serves the Django project in ``proj/``; the tests talk to it like a browser: a page GET (which sets the ``dfwskey``/``dfwsurl``
 cookies), then a raw WebSocket (the websockets package) carrying those cookies and
 an ``Origin`` header. Redis-backed modules start their own redis-server on a
 free loopback port. Server logs are kept in the test's tmp dir and printed on
@@ -12,8 +12,6 @@ import asyncio
 import http.client
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,47 +22,27 @@ import pytest
 import websockets
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "support"))  # dfws_testsupport
+from dfws_testsupport.binary import REPO, dfws_binary  # noqa: E402,F401
+from dfws_testsupport.net import free_port  # noqa: E402
+from dfws_testsupport.net import wait_until as _wait_until  # noqa: E402
+from dfws_testsupport.proc import children_of, stop_process  # noqa: E402
+from dfws_testsupport.redis import RedisServer  # noqa: E402
+
 PROJ = os.path.join(HERE, "proj")
-REPO = os.path.dirname(os.path.dirname(HERE))
 PYTHON = sys.executable  # the stack under test: the Python running pytest
 TIMEOUT = 5.0
 
 
-def dfws_binary():
-    env = os.environ.get("DFWS_ASGI")
-    if env:
-        return env
-    venv = os.path.join(REPO, ".venv", "bin", "dfws-asgi")
-    if os.path.exists(venv):
-        return venv
-    return os.path.join(REPO, "build", "dfws-asgi")
+def wait_until(predicate, timeout=TIMEOUT, interval=0.05, what="condition"):
+    return _wait_until(predicate, timeout, interval, what)
 
 
 def pytest_report_header(config):
     return "server under test: %s" % dfws_binary()
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def proc_children(pid):
-    """Pids whose parent is ``pid`` (forked from any of its threads)."""
-    children = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % name) as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()
-        if int(fields[1]) == pid:
-            children.append(int(name))
-    return children
+proc_children = children_of  # pids whose parent is pid (forked from any of its threads)
 
 
 def socket_owner(server_port, client_port, pids):
@@ -96,63 +74,7 @@ def socket_owner(server_port, client_port, pids):
     return None
 
 
-def wait_until(predicate, timeout=TIMEOUT, interval=0.05, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
-        time.sleep(interval)
-
-
 # ------------------------------------------------------------------ redis
-
-class RedisServer:
-    """One redis-server on a free loopback port, restartable on that port."""
-
-    def __init__(self):
-        self.port = free_port()
-        self.proc = None
-
-    @property
-    def url(self):
-        return "redis://127.0.0.1:%d" % self.port
-
-    def start(self):
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--save", "", "--appendonly", "no",
-             "--bind", "127.0.0.1"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-        def up():
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
-                    s.sendall(b"PING\r\n")
-                    return s.recv(16).startswith(b"+PONG")
-            except OSError:
-                return False
-
-        wait_until(up, 10, what="redis-server on port %d" % self.port)
-        return self
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-
-    def command(self, *args):
-        """A Redis command through redis-cli; its stdout."""
-        return subprocess.run(
-            ["redis-cli", "-p", str(self.port), *args], capture_output=True, text=True,
-            timeout=10).stdout
-
 
 @pytest.fixture(scope="module")
 def redis_server():
@@ -281,21 +203,6 @@ def stop_clean(server):
     server.project.stop_all()
     assert code == 0, "dfws-asgi exit status %s:\n%s" % (code, server.log())
     assert "Traceback" not in server.log(), server.log()
-
-
-def stop_process(proc, timeout=15):
-    if proc.poll() is not None:
-        return proc.returncode
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pass
-    try:
-        return proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-        return None
 
 
 class Server:

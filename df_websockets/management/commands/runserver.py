@@ -25,7 +25,6 @@ INSTALLED_APPS when the binary is installed
 import atexit
 import errno
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -39,24 +38,13 @@ from django.core.management.commands.runserver import Command as RunserverComman
 from django.utils import autoreload
 
 from df_websockets.constants import RUNSERVER_MODULES_ENV as MODULES_ENV
+from dfws.binary import find_dfws_asgi
 from dfws.project import SKIP_CHECKS_ENV  # the server: runserver ran the checks
 
-BINARY_NAME = "dfws-asgi"
 DEV_APPLICATION = "df_websockets.devserver:application"
 # set by the first runserver process for the reloaded ones and their server
 FD_ENV = "DFWS_RUNSERVER_FD"
 POLL_SECONDS = 1.0  # as Django's StatReloader
-
-
-def find_dfws_asgi():
-    """Path of the dfws-asgi binary, or None."""
-    candidate = os.environ.get("DFWS_ASGI")
-    if candidate and os.access(candidate, os.X_OK):
-        return candidate
-    candidate = os.path.join(os.path.dirname(sys.executable), BINARY_NAME)
-    if os.access(candidate, os.X_OK):
-        return candidate
-    return shutil.which(BINARY_NAME)
 
 
 def asgi_target(path=None):
