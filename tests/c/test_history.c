@@ -5,7 +5,7 @@
  * against a real redis-server. */
 #include "history.h"
 #include "layer.h"
-#include "layer_check.h"
+#include "check.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -183,6 +183,5 @@ int main(void)
     test_final_json();
     test_store();
     test_layer();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed != 0;
+    return check_summary();
 }

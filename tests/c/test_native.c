@@ -31,7 +31,7 @@
 
 #include "cli.h"
 #include "layer.h"
-#include "layer_check.h"
+#include "check.h"
 #include "log.h"
 #include "native.h"
 #include "server.h"
@@ -889,6 +889,5 @@ int main(int argc, char **argv)
     test_rate_limit();
     test_slow_reader();
     json_decref(doc);
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return check_summary();
 }

@@ -6,7 +6,7 @@
  * window that leaves mid-way. */
 #include "history.h"
 #include "layer.h"
-#include "layer_check.h"
+#include "check.h"
 #include "recovery.h"
 
 #include <jansson.h>
@@ -361,6 +361,5 @@ int main(void)
     test_parse();
     test_failed_message();
     test_recover();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed != 0;
+    return check_summary();
 }

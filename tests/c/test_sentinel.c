@@ -20,7 +20,7 @@
 #include <hiredis/read.h>
 
 #include "layer.h"
-#include "layer_check.h"
+#include "check.h"
 #include "layer_int.h"
 #include "layer_sentinel.h"
 
@@ -551,6 +551,5 @@ int main(void)
     test_switch();
     test_discovery();
     test_nobody();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return check_summary();
 }

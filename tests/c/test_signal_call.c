@@ -10,7 +10,7 @@
 
 #include <jansson.h>
 
-#include "layer_check.h"
+#include "check.h"
 #include "signal_call.h"
 
 static json_int_t expected_int(json_t *accepted, const char *key)
@@ -108,6 +108,5 @@ int main(int argc, char **argv)
     test_depth_scan();
     test_reasons();
     json_decref(doc);
-    printf("%d passed, %d failed (%zu cases)\n", passed, failed, seen);
-    return failed ? 1 : 0;
+    return check_summary();
 }
