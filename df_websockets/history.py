@@ -161,6 +161,29 @@ def configure_native(native):
         _configured.add(key)
 
 
+def _connection_lost(exc):
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    return isinstance(exc, (RedisConnectionError, RedisTimeoutError, ConnectionError, TimeoutError))
+
+
+async def _append_retrying(layer, kind, group, message, size, ttl):
+    """append(), once more on a fresh connection when the pooled one was
+    lost: after a Redis restart the pool still holds connections to the old
+    process, and the first command on each fails although the server is
+    back. Without the second try the message would go out without a
+    position, and a window away at that moment could never recover it."""
+    try:
+        return await append(layer, kind, group, message, size, ttl)
+    except Exception as exc:
+        if not _connection_lost(exc):
+            raise
+        logger.info("history of %s: %s (%s); trying once more on a new connection",
+                    group, type(exc).__name__, exc)
+        return await append(layer, kind, group, message, size, ttl)
+
+
 async def group_send(layer, group, message):
     """Send browser message (JSON text) to group, through its history when
     this layer keeps one."""
@@ -175,7 +198,7 @@ async def group_send(layer, group, message):
         return
     if kind in ("redis", "pubsub"):
         try:
-            message = await append(layer, kind, group, message, size, ttl)
+            message = await _append_retrying(layer, kind, group, message, size, ttl)
         except Exception as exc:
             # a window misses nothing live because history could not be
             # written (one line: an outage is no bug, group_send says more)

@@ -234,3 +234,37 @@ def test_recover_in_python_from_redis(redis_layer, settings):
     assert gap.failed == [g1]
     assert budget.messages == [] and budget.failed == [g1]
     assert json.loads(history.failed_message([g1]))["signal"] == "df_websockets.recovery_failed"
+
+
+def test_append_survives_a_lost_pooled_connection(redis_layer, redis_server, caplog):
+    """After a Redis restart the layer's pool still holds connections to the
+    old process: the append is tried once more on a new connection, and
+    the message keeps its position (without it, a window away at that
+    moment could never recover the message)."""
+    import redis as redis_sync
+
+    kind = history._kind(redis_layer)
+    group = valid_topic_name("-lost-connection-%s" % kind)
+    sent = []
+
+    async def fake_group_send(name, message):
+        sent.append(message["message"])
+
+    redis_layer.group_send = fake_group_send
+
+    async def scenario():
+        await history.group_send(redis_layer, group, json.dumps({"signal_id": "a"}))
+        killer = redis_sync.Redis.from_url(redis_server + "/5")
+        killed = killer.client_kill_filter(_type="normal", skipme=True)
+        killer.close()
+        await history.group_send(redis_layer, group, json.dumps({"signal_id": "b"}))
+        await redis_layer.flush()
+        return killed
+
+    with caplog.at_level(logging.INFO, logger="df_websockets.history"):
+        killed = async_to_sync(scenario)()
+    assert killed >= 1
+    first, second = (json.loads(m) for m in sent)
+    epoch = first["pos"].split("-")[0]
+    assert second["pos"] == epoch + "-2"
+    assert not [r for r in caplog.records if "sent without a position" in r.getMessage()]
