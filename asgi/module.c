@@ -2,7 +2,7 @@
  * Ready awaitable, the options of this worker, and the log sink that routes
  * server/ log lines to Python's logging. */
 #include "asgi.h"
-#include "http1.h"
+#include "request.h"
 #include "layer.h"
 #include "log.h"
 #include "metrics.h"
@@ -184,7 +184,7 @@ static void refresh_metrics(dfws_asgi_t *A)
     dfws_metrics_slot_t *m = dfws_metrics;
     if (!m)
         return;
-    dfws_metrics_set(&m->http_connections, (int64_t)A->server.nconns);
+    dfws_metrics_set(&m->http_connections, (int64_t)A->server.conns.n);
     dfws_metrics_set(&m->websockets, (int64_t)A->server.websockets);
     dfws_native_metrics();
     dfws_layer_t *l = dfws_asgi_layer();
@@ -407,7 +407,7 @@ static void stop_metrics(dfws_asgi_t *A)
 static PyObject *server_close(Server *self, PyObject *unused)
 {
     stop_metrics(&self->A);
-    dfws_native_disable();
+    dfws_native_disable(&self->A);
     dfws_asgi_layer_stop();
     if (self->A.started) {
         dfws_server_close(&self->A.server);
@@ -430,7 +430,7 @@ static PyObject *server_websockets(Server *self, PyObject *unused)
 
 static PyObject *server_connections(Server *self, PyObject *unused)
 {
-    return PyLong_FromSize_t(self->A.started ? self->A.server.nconns : 0);
+    return PyLong_FromSize_t(self->A.started ? self->A.server.conns.n : 0);
 }
 
 static void server_dealloc(Server *self)

@@ -1,85 +1,83 @@
 #include "conn.h"
-#include "http1.h"
 #include "log.h"
 #include "metrics.h"
-#include "static.h"
-#include "ws_conn.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 static void on_timer_cb(uv_timer_t *t);
 
-/* One read buffer for the whole loop: reads are parsed before the callback
- * returns, so idle connections hold no receive memory. What must outlive the
- * callback is copied into the connection's `in` buffer. */
-static char read_buf[64 * 1024];
-static int read_buf_busy;
-
-typedef struct write_req_s {
-    uv_write_t req;
-    size_t len;
-    char data[];
-} write_req_t;
-
-static void on_handle_closed(uv_handle_t *h)
+/* The connection's two handles (transport, timer) count down here; the
+ * last one frees the protocol's state, then the memory. */
+static void handle_closed(dfws_conn_t *c)
 {
-    dfws_conn_t *c = h->data;
+    assert(c->open_handles > 0);
     if (--c->open_handles > 0)
         return;
-    dfws_wsconn_free(c);
-    dfws_buf_free(&c->in);
-    free(c);
+    if (c->proto && c->proto->free)
+        c->proto->free(c);
+    c->dealloc(c);
 }
 
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+static void on_timer_closed(uv_handle_t *h)
 {
-    (void)h;
-    (void)suggested;
-    if (read_buf_busy) {
-        /* A nested read on another connection while the shared buffer is in
-         * use cannot happen on one loop thread; stay safe anyway. */
-        buf->base = malloc(16 * 1024);
-        buf->len = buf->base ? 16 * 1024 : 0;
+    handle_closed(h->data);
+}
+
+/* ---- transport events (transport.h) ----------------------------------------- */
+
+static void on_tr_read(void *ud, const char *data, size_t len)
+{
+    dfws_conn_t *c = ud;
+    if (dfws_metrics)
+        dfws_metrics_add(&dfws_metrics->bytes_in, (uint64_t)len);
+    if (c->lingering)
+        return; /* draining input before close: discard */
+    c->proto->data(c, data, len);
+}
+
+static void on_tr_eof(void *ud, int err)
+{
+    dfws_conn_t *c = ud;
+    (void)err;
+    if (c->lingering || c->closing)
+        dfws_conn_close(c);
+    else
+        c->proto->eof(c);
+}
+
+static void on_tr_written(void *ud, int status)
+{
+    dfws_conn_t *c = ud;
+    if (status < 0) {
+        if (status != UV_ECANCELED)
+            dfws_log_debug("write to %s failed: %s", c->client_host, uv_strerror(status));
+        dfws_conn_close(c);
         return;
     }
-    read_buf_busy = 1;
-    buf->base = read_buf;
-    buf->len = sizeof(read_buf);
+    if (!c->closing)
+        c->proto->drain(c);
 }
 
-static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+static void on_tr_closed(void *ud)
 {
-    dfws_conn_t *c = stream->data;
-    if (nread > 0) {
-        if (dfws_metrics)
-            dfws_metrics_add(&dfws_metrics->bytes_in, (uint64_t)nread);
-        if (c->lingering)
-            ; /* draining input before close: discard */
-        else if (c->upgraded)
-            dfws_wsconn_on_data(c, buf->base, (size_t)nread);
-        else
-            dfws_http1_on_data(c, buf->base, (size_t)nread);
-    } else if (nread < 0) {
-        if (c->lingering || c->closing)
-            dfws_conn_close(c);
-        else if (c->upgraded)
-            dfws_wsconn_on_eof(c);
-        else
-            dfws_http1_on_eof(c);
-    }
-    if (buf->base == read_buf)
-        read_buf_busy = 0;
-    else
-        free(buf->base);
+    handle_closed(ud);
 }
+
+static const dfws_transport_ev_t conn_events = {
+    .read = on_tr_read,
+    .eof = on_tr_eof,
+    .written = on_tr_written,
+    .closed = on_tr_closed,
+};
 
 void dfws_conn_read_start(dfws_conn_t *c)
 {
     if (c->reading || c->closing)
         return;
-    if (uv_read_start(&c->h.stream, on_alloc, on_read) == 0)
+    if (dfws_transport_read_start(&c->tr) == 0)
         c->reading = 1;
 }
 
@@ -87,7 +85,7 @@ void dfws_conn_read_stop(dfws_conn_t *c)
 {
     if (!c->reading)
         return;
-    uv_read_stop(&c->h.stream);
+    dfws_transport_read_stop(&c->tr);
     c->reading = 0;
 }
 
@@ -98,7 +96,7 @@ void dfws_conn_read_stop(dfws_conn_t *c)
  * keeps timer work off the per-request path. */
 static void arm(dfws_conn_t *c, uint64_t at)
 {
-    uint64_t now = uv_now(c->server->loop);
+    uint64_t now = uv_now(c->loop);
     c->armed_ms = at;
     uv_timer_start(&c->timer, on_timer_cb, at > now ? at - now : 0, 0);
 }
@@ -106,7 +104,7 @@ static void arm(dfws_conn_t *c, uint64_t at)
 static void on_timer_cb(uv_timer_t *t)
 {
     dfws_conn_t *c = t->data;
-    uint64_t now = uv_now(c->server->loop);
+    uint64_t now = uv_now(c->loop);
     c->armed_ms = 0;
     if (c->timer_kind == DFWS_TIMER_NONE)
         return;
@@ -116,14 +114,10 @@ static void on_timer_cb(uv_timer_t *t)
     }
     int kind = c->timer_kind;
     c->timer_kind = DFWS_TIMER_NONE;
-    if (kind == DFWS_TIMER_LINGER) {
+    if (kind == DFWS_TIMER_LINGER)
         dfws_conn_close(c);
-        return;
-    }
-    if (c->upgraded)
-        dfws_wsconn_on_timer(c);
     else
-        dfws_http1_on_timer(c, kind);
+        c->proto->timer(c, kind);
 }
 
 void dfws_conn_set_timer(dfws_conn_t *c, int kind, double seconds)
@@ -136,7 +130,7 @@ void dfws_conn_set_timer(dfws_conn_t *c, int kind, double seconds)
     }
     uint64_t ms = (uint64_t)(seconds * 1000.0);
     c->timer_kind = (uint8_t)kind;
-    c->deadline_ms = uv_now(c->server->loop) + (ms ? ms : 1);
+    c->deadline_ms = uv_now(c->loop) + (ms ? ms : 1);
     if (!c->armed_ms || c->deadline_ms < c->armed_ms)
         arm(c, c->deadline_ms);
 }
@@ -158,95 +152,65 @@ static void address_text(const struct sockaddr_storage *ss, char *host, size_t h
 
 static void fill_addresses(dfws_conn_t *c)
 {
-    struct sockaddr_storage ss;
-    int len;
-
-    if (c->server->is_unix)
+    struct sockaddr_storage peer, local;
+    if (dfws_transport_addresses(&c->tr, &peer, &local))
         return;
-    len = sizeof(ss);
-    if (!uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&ss, &len))
-        address_text(&ss, c->client_host, sizeof(c->client_host), &c->client_port);
-    len = sizeof(ss);
-    if (!uv_tcp_getsockname(&c->h.tcp, (struct sockaddr *)&ss, &len))
-        address_text(&ss, c->server_host, sizeof(c->server_host), &c->server_port);
+    address_text(&peer, c->client_host, sizeof(c->client_host), &c->client_port);
+    address_text(&local, c->server_host, sizeof(c->server_host), &c->server_port);
 }
 
-/* When no connection can be set up, the pending one is still accepted, into
- * this spare handle, and closed at once: libuv stops watching a listener
- * until uv_accept() takes its pending socket, so returning without it would
- * leave a worker that looks healthy and never accepts again. One listener
- * per process, one spare; a failure while the spare is still closing is
- * taken up by its close callback. */
-static union {
-    uv_tcp_t tcp;
-    uv_pipe_t pipe;
-    uv_stream_t stream;
-    uv_handle_t handle;
-} spare;
-static int spare_busy;
-static dfws_server_t *spare_waiting; /* a listener whose pending socket waits for the spare */
-
-static void on_spare_closed(uv_handle_t *h)
+static void wire(dfws_conn_t *c, uv_loop_t *loop)
 {
-    (void)h;
-    spare_busy = 0;
-    dfws_server_t *s = spare_waiting;
-    spare_waiting = NULL;
-    if (s && s->listening)
-        dfws_conn_accept(s);
+    c->loop = loop;
+    c->tr.ev = &conn_events;
+    c->tr.ud = c;
 }
 
-static void refuse(dfws_server_t *s, const char *why)
+int dfws_conn_accept(dfws_conn_t *c, const dfws_transport_vt_t *vt, void *ctx,
+                     dfws_readbuf_t *rbuf, uv_loop_t *loop, uv_stream_t *listener, int is_unix)
 {
-    if (spare_busy) {
-        spare_waiting = s;
-        return;
-    }
-    if (s->is_unix ? uv_pipe_init(s->loop, &spare.pipe, 0) : uv_tcp_init(s->loop, &spare.tcp))
-        return; /* cannot happen: neither allocates */
-    spare_busy = 1;
-    if (uv_accept(&s->listener.stream, &spare.stream) == 0)
-        dfws_log_error("connection refused: %s", why);
-    uv_close(&spare.handle, on_spare_closed);
-}
-
-void dfws_conn_accept(dfws_server_t *s)
-{
-    dfws_conn_t *c = calloc(1, sizeof(*c));
-    if (!c) {
-        refuse(s, "out of memory");
-        return;
-    }
-    c->server = s;
-    int rc = s->is_unix ? uv_pipe_init(s->loop, &c->h.pipe, 0) : uv_tcp_init(s->loop, &c->h.tcp);
-    if (rc) {
-        free(c);
-        refuse(s, uv_strerror(rc));
-        return;
-    }
-    c->h.handle.data = c;
-    c->open_handles = 1;
-    if (uv_accept(&s->listener.stream, &c->h.stream)) {
+    wire(c, loop);
+    c->tr.vt = vt;
+    c->tr.ctx = ctx;
+    c->tr.rbuf = rbuf;
+    int rc = vt->accept(&c->tr, loop, listener, is_unix);
+    if (rc && c->tr.open) {
+        /* taken and refused: closes like any connection, never started */
+        c->open_handles = 1;
         c->closing = 1;
-        uv_close(&c->h.handle, on_handle_closed);
-        return;
+        dfws_transport_close(&c->tr);
     }
-    uv_timer_init(s->loop, &c->timer);
+    return rc;
+}
+
+int dfws_conn_open_fd(dfws_conn_t *c, uv_loop_t *loop, int fd, int is_unix)
+{
+    wire(c, loop);
+    c->tr.vt = &dfws_transport_plain;
+    return dfws_transport_plain_open(&c->tr, loop, fd, is_unix);
+}
+
+void dfws_conn_start(dfws_conn_t *c, dfws_conn_list_t *list, const dfws_proto_t *proto)
+{
+    assert(c->tr.open && !c->closing);
+    uv_timer_init(c->loop, &c->timer);
     c->timer.data = c;
     c->open_handles = 2;
-    if (!s->is_unix)
-        uv_tcp_nodelay(&c->h.tcp, 1);
     fill_addresses(c);
+    c->list = list;
+    c->next = list->head;
+    if (list->head)
+        list->head->prev = c;
+    list->head = c;
+    list->n++;
+    c->proto = proto;
+}
 
-    c->next = s->conns;
-    if (s->conns)
-        s->conns->prev = c;
-    s->conns = c;
-    s->nconns++;
-
-    dfws_http1_init(c);
-    dfws_conn_set_timer(c, DFWS_TIMER_HEADER, s->cli->header_timeout);
-    dfws_conn_read_start(c);
+void dfws_conn_set_proto(dfws_conn_t *c, const dfws_proto_t *proto, void *data)
+{
+    assert(proto && !c->closing);
+    c->proto = proto;
+    c->proto_data = data;
 }
 
 void dfws_conn_close(dfws_conn_t *c)
@@ -254,121 +218,33 @@ void dfws_conn_close(dfws_conn_t *c)
     if (c->closing)
         return;
     c->closing = 1;
-    dfws_server_t *s = c->server;
-    if (c->ws) /* upgraded, or between the upgrade request and the take-over */
-        dfws_wsconn_on_close(c);
-    if (c->req) {
-        dfws_req_t *r = c->req;
-        c->req = NULL;
-        if (!r->response_done)
-            r->disconnected = 1;
-        if (r->counted) {
-            r->counted = 0;
-            s->active_requests--;
-        }
-        r->conn = NULL;
-        if (r->local)
-            dfws_static_on_detach(r);
-        if (s->ops->http_detach && r->app)
-            s->ops->http_detach(s->ops_ud, r);
-        dfws_req_release(r);
-    }
+    c->proto->close(c);
     if (c->prev)
         c->prev->next = c->next;
     else
-        s->conns = c->next;
+        c->list->head = c->next;
     if (c->next)
         c->next->prev = c->prev;
-    s->nconns--;
+    c->list->n--;
     c->reading = 0;
-    uv_close(&c->h.handle, on_handle_closed);
-    uv_close((uv_handle_t *)&c->timer, on_handle_closed);
-}
-
-static void on_write(uv_write_t *req, int status)
-{
-    write_req_t *w = DFWS_CONTAINER_OF(req, write_req_t, req);
-    dfws_conn_t *c = req->handle->data;
-    c->write_pending -= w->len;
-    free(w);
-    if (status < 0) {
-        if (status != UV_ECANCELED)
-            dfws_log_debug("write to %s failed: %s", c->client_host, uv_strerror(status));
-        dfws_conn_close(c);
-        return;
-    }
-    if (c->closing)
-        return;
-    if (c->upgraded) {
-        dfws_wsconn_on_drain(c);
-        return;
-    }
-    dfws_req_t *r = c->req;
-    if (r && r->app_waiting_drain && c->write_pending < DFWS_WRITE_LOW) {
-        r->app_waiting_drain = 0;
-        if (r->local)
-            dfws_static_on_drain(r);
-        else
-            c->server->ops->http_drain(c->server->ops_ud, r);
-    }
+    dfws_transport_close(&c->tr);
+    uv_close((uv_handle_t *)&c->timer, on_timer_closed);
 }
 
 int dfws_conn_write(dfws_conn_t *c, const uv_buf_t *bufs, unsigned nbufs)
 {
     if (c->closing)
         return UV_EPIPE;
-    size_t total = 0, done = 0;
-    for (unsigned i = 0; i < nbufs; i++)
-        total += bufs[i].len;
-    if (total == 0)
-        return 0;
-    if (dfws_metrics)
+    if (dfws_metrics) {
+        size_t total = 0;
+        for (unsigned i = 0; i < nbufs; i++)
+            total += bufs[i].len;
         dfws_metrics_add(&dfws_metrics->bytes_out, total);
-    if (c->write_pending == 0) {
-        int n = uv_try_write(&c->h.stream, bufs, nbufs);
-        if (n >= 0)
-            done = (size_t)n;
-        else if (n != UV_EAGAIN) {
-            dfws_conn_close(c);
-            return n;
-        }
-        if (done == total)
-            return 0;
     }
-    write_req_t *w = malloc(sizeof(*w) + (total - done));
-    if (!w) {
+    int rc = dfws_transport_write(&c->tr, bufs, nbufs);
+    if (rc)
         dfws_conn_close(c);
-        return UV_ENOMEM;
-    }
-    w->len = total - done;
-    size_t skip = done, off = 0;
-    for (unsigned i = 0; i < nbufs; i++) {
-        size_t l = bufs[i].len;
-        if (skip >= l) {
-            skip -= l;
-            continue;
-        }
-        memcpy(w->data + off, bufs[i].base + skip, l - skip);
-        off += l - skip;
-        skip = 0;
-    }
-    uv_buf_t b = uv_buf_init(w->data, (unsigned)w->len);
-    int rc = uv_write(&w->req, &c->h.stream, &b, 1, on_write);
-    if (rc) {
-        free(w);
-        dfws_conn_close(c);
-        return rc;
-    }
-    c->write_pending += w->len;
-    return 0;
-}
-
-static void on_shutdown(uv_shutdown_t *req, int status)
-{
-    dfws_conn_t *c = req->data;
-    free(req);
-    if (status < 0)
-        dfws_conn_close(c);
+    return rc;
 }
 
 void dfws_conn_finish(dfws_conn_t *c)
@@ -379,13 +255,10 @@ void dfws_conn_finish(dfws_conn_t *c)
     /* Keep reading (and discarding) until the peer's EOF: closing with unread
      * input would make the kernel send RST, which can destroy the response
      * still in flight to the client. */
-    uv_shutdown_t *sreq = malloc(sizeof(*sreq));
-    if (!sreq || uv_shutdown(sreq, &c->h.stream, on_shutdown)) {
-        free(sreq);
+    if (dfws_transport_shutdown(&c->tr)) {
         dfws_conn_close(c);
         return;
     }
-    sreq->data = c;
     dfws_conn_read_start(c);
     dfws_conn_set_timer(c, DFWS_TIMER_LINGER, 2.0);
 }
