@@ -177,7 +177,10 @@ void dfws_peer_from_conn(dfws_peer_t *peer, const dfws_conn_t *c)
     peer->has_client = c->fwd_client || !c->server->is_unix;
     memcpy(peer->server_host, c->server_host, sizeof(peer->server_host));
     peer->server_port = c->server_port;
-    peer->scheme = c->fwd_scheme;
+    /* a trusted proxy's word on the scheme wins over our own transport */
+    peer->scheme = c->fwd_scheme != DFWS_FWD_SCHEME_NONE ? c->fwd_scheme
+                   : dfws_conn_is_tls(c)                 ? DFWS_FWD_SCHEME_SECURE
+                                                         : DFWS_FWD_SCHEME_NONE;
 }
 
 PyObject *dfws_asgi_build_scope(dfws_asgi_t *A, dfws_req_t *r, PyObject *kind)

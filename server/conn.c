@@ -3,6 +3,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "static.h"
+#include "tls.h"
 #include "ws_conn.h"
 
 #include <errno.h>
@@ -19,9 +20,13 @@ static int read_buf_busy;
 
 typedef struct write_req_s {
     uv_write_t req;
-    size_t len;
+    size_t len;         /* bytes it accounts for in write_pending: what the protocol
+                         * wrote (plaintext on a TLS connection) */
+    void *tls_buf;      /* ciphertext owned by tls.c (dfws_tls_out_take), or NULL: data[] */
     char data[];
 } write_req_t;
+
+static int tls_send(dfws_conn_t *c, size_t plain);
 
 static void on_handle_closed(uv_handle_t *h)
 {
@@ -30,6 +35,7 @@ static void on_handle_closed(uv_handle_t *h)
         return;
     dfws_wsconn_free(c);
     dfws_buf_free(&c->in);
+    dfws_tls_free(c->tls);
     free(c);
 }
 
@@ -49,25 +55,78 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     buf->len = sizeof(read_buf);
 }
 
+static void deliver(dfws_conn_t *c, const char *data, size_t len)
+{
+    if (c->lingering)
+        ; /* draining input before close: discard */
+    else if (c->upgraded)
+        dfws_wsconn_on_data(c, data, len);
+    else
+        dfws_http1_on_data(c, data, len);
+}
+
+static void deliver_eof(dfws_conn_t *c)
+{
+    if (c->lingering || c->closing)
+        dfws_conn_close(c);
+    else if (c->upgraded)
+        dfws_wsconn_on_eof(c);
+    else
+        dfws_http1_on_eof(c);
+}
+
+/* Ciphertext arrived on a TLS connection: decrypt all of it and hand the
+ * plaintext up, reusing the read buffer (its ciphertext was copied into the
+ * engine). Everything decryptable is delivered even when the protocol
+ * stops reading half-way, as a plain read hands over its whole chunk: no
+ * plaintext stays inside the engine, so resuming needs no socket event. */
+static void tls_on_read(dfws_conn_t *c, char *buf, size_t cap, size_t n)
+{
+    dfws_tls_t *t = c->tls;
+    if (c->lingering)
+        return; /* close_notify is sent; what follows is discarded */
+    if (dfws_tls_feed(t, buf, n)) {
+        dfws_conn_close(c);
+        return;
+    }
+    while (!c->closing) {
+        int was_established = dfws_tls_established(t);
+        long got = dfws_tls_read(t, buf, cap);
+        if (tls_send(c, 0)) /* handshake messages, tickets, alerts */
+            return;
+        if (!was_established && dfws_tls_established(t)) {
+            size_t alen;
+            const char *alpn = dfws_tls_alpn(t, &alen);
+            dfws_log_debug("%s:%u: TLS established (%s, ALPN %.*s)", c->client_host,
+                           c->client_port, dfws_tls_version(t), (int)alen, alen ? alpn : "none");
+        }
+        if (got > 0) {
+            deliver(c, buf, (size_t)got);
+            continue;
+        }
+        if (got == DFWS_TLS_EOF) {
+            deliver_eof(c);
+        } else if (got == DFWS_TLS_ERROR) {
+            dfws_log_debug("%s:%u: TLS %s failed: %s", c->client_host, c->client_port,
+                           dfws_tls_established(t) ? "record" : "handshake", dfws_tls_error(t));
+            dfws_conn_close(c);
+        }
+        return;
+    }
+}
+
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
     dfws_conn_t *c = stream->data;
     if (nread > 0) {
         if (dfws_metrics)
             dfws_metrics_add(&dfws_metrics->bytes_in, (uint64_t)nread);
-        if (c->lingering)
-            ; /* draining input before close: discard */
-        else if (c->upgraded)
-            dfws_wsconn_on_data(c, buf->base, (size_t)nread);
+        if (c->tls)
+            tls_on_read(c, buf->base, buf->len, (size_t)nread);
         else
-            dfws_http1_on_data(c, buf->base, (size_t)nread);
+            deliver(c, buf->base, (size_t)nread);
     } else if (nread < 0) {
-        if (c->lingering || c->closing)
-            dfws_conn_close(c);
-        else if (c->upgraded)
-            dfws_wsconn_on_eof(c);
-        else
-            dfws_http1_on_eof(c);
+        deliver_eof(c);
     }
     if (buf->base == read_buf)
         read_buf_busy = 0;
@@ -234,6 +293,13 @@ void dfws_conn_accept(dfws_server_t *s)
     uv_timer_init(s->loop, &c->timer);
     c->timer.data = c;
     c->open_handles = 2;
+    if (s->tls && !(c->tls = dfws_tls_new(s->tls))) {
+        dfws_log_error("connection refused: out of memory");
+        c->closing = 1;
+        uv_close(&c->h.handle, on_handle_closed);
+        uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+        return;
+    }
     if (!s->is_unix)
         uv_tcp_nodelay(&c->h.tcp, 1);
     fill_addresses(c);
@@ -281,6 +347,16 @@ void dfws_conn_close(dfws_conn_t *c)
         c->next->prev = c->prev;
     s->nconns--;
     c->reading = 0;
+    if (c->tls && !c->lingering) {
+        /* best effort, never queued: the peer learns the close was ours */
+        const char *data;
+        dfws_tls_shutdown(c->tls);
+        size_t len = dfws_tls_out(c->tls, &data);
+        if (len && !c->h.stream.write_queue_size) {
+            uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+            (void)uv_try_write(&c->h.stream, &b, 1);
+        }
+    }
     uv_close(&c->h.handle, on_handle_closed);
     uv_close((uv_handle_t *)&c->timer, on_handle_closed);
 }
@@ -290,6 +366,8 @@ static void on_write(uv_write_t *req, int status)
     write_req_t *w = DFWS_CONTAINER_OF(req, write_req_t, req);
     dfws_conn_t *c = req->handle->data;
     c->write_pending -= w->len;
+    if (w->tls_buf)
+        dfws_tls_out_release(w->tls_buf);
     free(w);
     if (status < 0) {
         if (status != UV_ECANCELED)
@@ -324,6 +402,15 @@ int dfws_conn_write(dfws_conn_t *c, const uv_buf_t *bufs, unsigned nbufs)
         return 0;
     if (dfws_metrics)
         dfws_metrics_add(&dfws_metrics->bytes_out, total);
+    if (c->tls) {
+        if (dfws_tls_write(c->tls, bufs, nbufs)) {
+            dfws_log_debug("%s:%u: TLS write failed: %s", c->client_host, c->client_port,
+                           dfws_tls_error(c->tls));
+            dfws_conn_close(c);
+            return UV_EPROTO;
+        }
+        return tls_send(c, total);
+    }
     if (c->write_pending == 0) {
         int n = uv_try_write(&c->h.stream, bufs, nbufs);
         if (n >= 0)
@@ -341,6 +428,7 @@ int dfws_conn_write(dfws_conn_t *c, const uv_buf_t *bufs, unsigned nbufs)
         return UV_ENOMEM;
     }
     w->len = total - done;
+    w->tls_buf = NULL;
     size_t skip = done, off = 0;
     for (unsigned i = 0; i < nbufs; i++) {
         size_t l = bufs[i].len;
@@ -363,6 +451,52 @@ int dfws_conn_write(dfws_conn_t *c, const uv_buf_t *bufs, unsigned nbufs)
     return 0;
 }
 
+/* Sends the ciphertext the TLS engine has for the peer: what the socket
+ * takes at once goes from the engine's buffer, the rest is queued in that
+ * same buffer, taken from the engine (no copy). `plain` is the plaintext
+ * it carries, counted in write_pending until its last byte is written.
+ * 0, or a negative libuv error (the connection is then being closed). */
+static int tls_send(dfws_conn_t *c, size_t plain)
+{
+    const char *data;
+    size_t len = dfws_tls_out(c->tls, &data), done = 0;
+    if (!len)
+        return 0;
+    uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+    int n = uv_try_write(&c->h.stream, &b, 1); /* UV_EAGAIN while writes are queued */
+    if (n >= 0)
+        done = (size_t)n;
+    else if (n != UV_EAGAIN) {
+        dfws_conn_close(c);
+        return n;
+    }
+    if (done == len) {
+        dfws_tls_out_clear(c->tls);
+        return 0;
+    }
+    write_req_t *w = malloc(sizeof(*w));
+    char *owned;
+    size_t owned_len;
+    void *tok = w ? dfws_tls_out_take(c->tls, &owned, &owned_len) : NULL;
+    if (!tok) {
+        free(w);
+        dfws_conn_close(c);
+        return UV_ENOMEM;
+    }
+    w->len = plain;
+    w->tls_buf = tok;
+    b = uv_buf_init(owned + done, (unsigned)(owned_len - done));
+    int rc = uv_write(&w->req, &c->h.stream, &b, 1, on_write);
+    if (rc) {
+        dfws_tls_out_release(tok);
+        free(w);
+        dfws_conn_close(c);
+        return rc;
+    }
+    c->write_pending += w->len;
+    return 0;
+}
+
 static void on_shutdown(uv_shutdown_t *req, int status)
 {
     dfws_conn_t *c = req->data;
@@ -375,6 +509,11 @@ void dfws_conn_finish(dfws_conn_t *c)
 {
     if (c->closing || c->lingering)
         return;
+    if (c->tls) {
+        dfws_tls_shutdown(c->tls); /* close_notify goes before the FIN */
+        if (tls_send(c, 0))
+            return;
+    }
     c->lingering = 1;
     /* Keep reading (and discarding) until the peer's EOF: closing with unread
      * input would make the kernel send RST, which can destroy the response

@@ -108,6 +108,7 @@ struct dfws_conn_s {
     unsigned in_head : 1;       /* between a request's first byte and its headers' end */
     unsigned proxy_pending : 1; /* --proxy-protocol: its header has not been read yet */
     void *ws;                   /* WebSocket layer state once upgraded */
+    struct dfws_tls_s *tls;     /* TLS engine (tls.h), owned; NULL on a plain connection */
     char client_host[INET6_ADDRSTRLEN];
     char server_host[INET6_ADDRSTRLEN];
     uint16_t client_port, server_port;
@@ -134,6 +135,11 @@ void dfws_conn_finish(dfws_conn_t *c);
 void dfws_conn_set_timer(dfws_conn_t *c, int kind, double seconds);
 void dfws_conn_read_start(dfws_conn_t *c);
 void dfws_conn_read_stop(dfws_conn_t *c);
+/* 1 when the connection speaks TLS (scope scheme https/wss). */
+static inline int dfws_conn_is_tls(const dfws_conn_t *c)
+{
+    return c->tls != NULL;
+}
 
 /* Output buffer marks: send() waits above HIGH until below LOW. */
 #define DFWS_WRITE_HIGH (256 * 1024)

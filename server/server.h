@@ -78,6 +78,8 @@ struct dfws_server_s {
     uint64_t requests_limit;   /* on_requests_limit when requests_total reaches it; 0 = never */
     void (*on_requests_limit)(dfws_server_t *s);
     struct dfws_static_s *statics; /* static routes (static.c), or NULL */
+    struct dfws_tls_ctx_s *tls;    /* TLS context: every connection speaks TLS; or NULL.
+                                    * Not owned: loaded before the workers fork (tls.h) */
 };
 
 /* Starts serving on the listening socket `fd` (ownership passes to the
