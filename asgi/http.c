@@ -179,7 +179,7 @@ void dfws_peer_from_conn(dfws_peer_t *peer, const dfws_conn_t *c)
     peer->server_port = c->server_port;
     /* a trusted proxy's word on the scheme wins over our own transport */
     peer->scheme = c->fwd_scheme != DFWS_FWD_SCHEME_NONE ? c->fwd_scheme
-                   : dfws_conn_is_tls(c)                 ? DFWS_FWD_SCHEME_SECURE
+                   : dfws_transport_is_tls(&c->tr)       ? DFWS_FWD_SCHEME_SECURE
                                                          : DFWS_FWD_SCHEME_NONE;
 }
 

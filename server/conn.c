@@ -3,7 +3,6 @@
 #include "log.h"
 #include "metrics.h"
 #include "static.h"
-#include "tls.h"
 #include "ws_conn.h"
 
 #include <errno.h>
@@ -12,61 +11,40 @@
 
 static void on_timer_cb(uv_timer_t *t);
 
-/* One read buffer for the whole loop: reads are parsed before the callback
- * returns, so idle connections hold no receive memory. What must outlive the
- * callback is copied into the connection's `in` buffer. */
-static char read_buf[64 * 1024];
-static int read_buf_busy;
-
-typedef struct write_req_s {
-    uv_write_t req;
-    size_t len;         /* bytes it accounts for in write_pending: what the protocol
-                         * wrote (plaintext on a TLS connection) */
-    void *tls_buf;      /* ciphertext owned by tls.c (dfws_tls_out_take), or NULL: data[] */
-    char data[];
-} write_req_t;
-
-static int tls_send(dfws_conn_t *c, size_t plain);
-
-static void on_handle_closed(uv_handle_t *h)
+/* The connection's two handles (transport, timer) count down here. */
+static void handle_closed(dfws_conn_t *c)
 {
-    dfws_conn_t *c = h->data;
     if (--c->open_handles > 0)
         return;
     dfws_wsconn_free(c);
     dfws_buf_free(&c->in);
-    dfws_tls_free(c->tls);
     free(c);
 }
 
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+static void on_timer_closed(uv_handle_t *h)
 {
-    (void)h;
-    (void)suggested;
-    if (read_buf_busy) {
-        /* A nested read on another connection while the shared buffer is in
-         * use cannot happen on one loop thread; stay safe anyway. */
-        buf->base = malloc(16 * 1024);
-        buf->len = buf->base ? 16 * 1024 : 0;
-        return;
-    }
-    read_buf_busy = 1;
-    buf->base = read_buf;
-    buf->len = sizeof(read_buf);
+    handle_closed(h->data);
 }
 
-static void deliver(dfws_conn_t *c, const char *data, size_t len)
+/* ---- transport events (transport.h) ----------------------------------------- */
+
+static void on_tr_read(void *ud, const char *data, size_t len)
 {
+    dfws_conn_t *c = ud;
+    if (dfws_metrics)
+        dfws_metrics_add(&dfws_metrics->bytes_in, (uint64_t)len);
     if (c->lingering)
-        ; /* draining input before close: discard */
-    else if (c->upgraded)
+        return; /* draining input before close: discard */
+    if (c->upgraded)
         dfws_wsconn_on_data(c, data, len);
     else
         dfws_http1_on_data(c, data, len);
 }
 
-static void deliver_eof(dfws_conn_t *c)
+static void on_tr_eof(void *ud, int err)
 {
+    dfws_conn_t *c = ud;
+    (void)err;
     if (c->lingering || c->closing)
         dfws_conn_close(c);
     else if (c->upgraded)
@@ -75,70 +53,25 @@ static void deliver_eof(dfws_conn_t *c)
         dfws_http1_on_eof(c);
 }
 
-/* Ciphertext arrived on a TLS connection: decrypt all of it and hand the
- * plaintext up, reusing the read buffer (its ciphertext was copied into the
- * engine). Everything decryptable is delivered even when the protocol
- * stops reading half-way, as a plain read hands over its whole chunk: no
- * plaintext stays inside the engine, so resuming needs no socket event. */
-static void tls_on_read(dfws_conn_t *c, char *buf, size_t cap, size_t n)
+static void on_tr_written(void *ud, int status);
+
+static void on_tr_closed(void *ud)
 {
-    dfws_tls_t *t = c->tls;
-    if (c->lingering)
-        return; /* close_notify is sent; what follows is discarded */
-    if (dfws_tls_feed(t, buf, n)) {
-        dfws_conn_close(c);
-        return;
-    }
-    while (!c->closing) {
-        int was_established = dfws_tls_established(t);
-        long got = dfws_tls_read(t, buf, cap);
-        if (tls_send(c, 0)) /* handshake messages, tickets, alerts */
-            return;
-        if (!was_established && dfws_tls_established(t)) {
-            size_t alen;
-            const char *alpn = dfws_tls_alpn(t, &alen);
-            dfws_log_debug("%s:%u: TLS established (%s, ALPN %.*s)", c->client_host,
-                           c->client_port, dfws_tls_version(t), (int)alen, alen ? alpn : "none");
-        }
-        if (got > 0) {
-            deliver(c, buf, (size_t)got);
-            continue;
-        }
-        if (got == DFWS_TLS_EOF) {
-            deliver_eof(c);
-        } else if (got == DFWS_TLS_ERROR) {
-            dfws_log_debug("%s:%u: TLS %s failed: %s", c->client_host, c->client_port,
-                           dfws_tls_established(t) ? "record" : "handshake", dfws_tls_error(t));
-            dfws_conn_close(c);
-        }
-        return;
-    }
+    handle_closed(ud);
 }
 
-static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
-{
-    dfws_conn_t *c = stream->data;
-    if (nread > 0) {
-        if (dfws_metrics)
-            dfws_metrics_add(&dfws_metrics->bytes_in, (uint64_t)nread);
-        if (c->tls)
-            tls_on_read(c, buf->base, buf->len, (size_t)nread);
-        else
-            deliver(c, buf->base, (size_t)nread);
-    } else if (nread < 0) {
-        deliver_eof(c);
-    }
-    if (buf->base == read_buf)
-        read_buf_busy = 0;
-    else
-        free(buf->base);
-}
+static const dfws_transport_ev_t conn_events = {
+    .read = on_tr_read,
+    .eof = on_tr_eof,
+    .written = on_tr_written,
+    .closed = on_tr_closed,
+};
 
 void dfws_conn_read_start(dfws_conn_t *c)
 {
     if (c->reading || c->closing)
         return;
-    if (uv_read_start(&c->h.stream, on_alloc, on_read) == 0)
+    if (dfws_transport_read_start(&c->tr) == 0)
         c->reading = 1;
 }
 
@@ -146,7 +79,7 @@ void dfws_conn_read_stop(dfws_conn_t *c)
 {
     if (!c->reading)
         return;
-    uv_read_stop(&c->h.stream);
+    dfws_transport_read_stop(&c->tr);
     c->reading = 0;
 }
 
@@ -217,91 +150,53 @@ static void address_text(const struct sockaddr_storage *ss, char *host, size_t h
 
 static void fill_addresses(dfws_conn_t *c)
 {
-    struct sockaddr_storage ss;
-    int len;
-
-    if (c->server->is_unix)
+    struct sockaddr_storage peer, local;
+    if (dfws_transport_addresses(&c->tr, &peer, &local))
         return;
-    len = sizeof(ss);
-    if (!uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&ss, &len))
-        address_text(&ss, c->client_host, sizeof(c->client_host), &c->client_port);
-    len = sizeof(ss);
-    if (!uv_tcp_getsockname(&c->h.tcp, (struct sockaddr *)&ss, &len))
-        address_text(&ss, c->server_host, sizeof(c->server_host), &c->server_port);
+    address_text(&peer, c->client_host, sizeof(c->client_host), &c->client_port);
+    address_text(&local, c->server_host, sizeof(c->server_host), &c->server_port);
 }
 
-/* When no connection can be set up, the pending one is still accepted, into
- * this spare handle, and closed at once: libuv stops watching a listener
- * until uv_accept() takes its pending socket, so returning without it would
- * leave a worker that looks healthy and never accepts again. One listener
- * per process, one spare; a failure while the spare is still closing is
- * taken up by its close callback. */
-static union {
-    uv_tcp_t tcp;
-    uv_pipe_t pipe;
-    uv_stream_t stream;
-    uv_handle_t handle;
-} spare;
-static int spare_busy;
-static dfws_server_t *spare_waiting; /* a listener whose pending socket waits for the spare */
-
-static void on_spare_closed(uv_handle_t *h)
-{
-    (void)h;
-    spare_busy = 0;
-    dfws_server_t *s = spare_waiting;
-    spare_waiting = NULL;
-    if (s && s->listening)
-        dfws_conn_accept(s);
-}
-
-static void refuse(dfws_server_t *s, const char *why)
-{
-    if (spare_busy) {
-        spare_waiting = s;
-        return;
-    }
-    if (s->is_unix ? uv_pipe_init(s->loop, &spare.pipe, 0) : uv_tcp_init(s->loop, &spare.tcp))
-        return; /* cannot happen: neither allocates */
-    spare_busy = 1;
-    if (uv_accept(&s->listener.stream, &spare.stream) == 0)
-        dfws_log_error("connection refused: %s", why);
-    uv_close(&spare.handle, on_spare_closed);
-}
-
-void dfws_conn_accept(dfws_server_t *s)
+int dfws_conn_accept(dfws_server_t *s)
 {
     dfws_conn_t *c = calloc(1, sizeof(*c));
-    if (!c) {
-        refuse(s, "out of memory");
-        return;
-    }
+    if (!c)
+        return UV_ENOMEM;
     c->server = s;
-    int rc = s->is_unix ? uv_pipe_init(s->loop, &c->h.pipe, 0) : uv_tcp_init(s->loop, &c->h.tcp);
-    if (rc) {
+    c->tr.vt = s->transport ? s->transport : &dfws_transport_plain;
+    c->tr.ev = &conn_events;
+    c->tr.ud = c;
+    c->tr.ctx = s->transport_ctx;
+    c->tr.rbuf = s->read_buf.base ? &s->read_buf : NULL;
+    int rc = c->tr.vt->accept(&c->tr, s->loop, &s->listener.stream, s->is_unix);
+    if (rc && !c->tr.open) {
         free(c);
-        refuse(s, uv_strerror(rc));
-        return;
+        return rc; /* the pending socket is still there */
     }
-    c->h.handle.data = c;
     c->open_handles = 1;
-    if (uv_accept(&s->listener.stream, &c->h.stream)) {
+    if (rc) {
         c->closing = 1;
-        uv_close(&c->h.handle, on_handle_closed);
-        return;
+        dfws_transport_close(&c->tr);
+        return 0;
     }
+    dfws_conn_start(c);
+    return 0;
+}
+
+int dfws_conn_open_fd(dfws_conn_t *c, int fd, int is_unix)
+{
+    c->tr.vt = &dfws_transport_plain;
+    c->tr.ev = &conn_events;
+    c->tr.ud = c;
+    return dfws_transport_plain_open(&c->tr, c->server->loop, fd, is_unix);
+}
+
+void dfws_conn_start(dfws_conn_t *c)
+{
+    dfws_server_t *s = c->server;
     uv_timer_init(s->loop, &c->timer);
     c->timer.data = c;
     c->open_handles = 2;
-    if (s->tls && !(c->tls = dfws_tls_new(s->tls))) {
-        dfws_log_error("connection refused: out of memory");
-        c->closing = 1;
-        uv_close(&c->h.handle, on_handle_closed);
-        uv_close((uv_handle_t *)&c->timer, on_handle_closed);
-        return;
-    }
-    if (!s->is_unix)
-        uv_tcp_nodelay(&c->h.tcp, 1);
     fill_addresses(c);
 
     c->next = s->conns;
@@ -347,28 +242,13 @@ void dfws_conn_close(dfws_conn_t *c)
         c->next->prev = c->prev;
     s->nconns--;
     c->reading = 0;
-    if (c->tls && !c->lingering) {
-        /* best effort, never queued: the peer learns the close was ours */
-        const char *data;
-        dfws_tls_shutdown(c->tls);
-        size_t len = dfws_tls_out(c->tls, &data);
-        if (len && !c->h.stream.write_queue_size) {
-            uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
-            (void)uv_try_write(&c->h.stream, &b, 1);
-        }
-    }
-    uv_close(&c->h.handle, on_handle_closed);
-    uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+    dfws_transport_close(&c->tr);
+    uv_close((uv_handle_t *)&c->timer, on_timer_closed);
 }
 
-static void on_write(uv_write_t *req, int status)
+static void on_tr_written(void *ud, int status)
 {
-    write_req_t *w = DFWS_CONTAINER_OF(req, write_req_t, req);
-    dfws_conn_t *c = req->handle->data;
-    c->write_pending -= w->len;
-    if (w->tls_buf)
-        dfws_tls_out_release(w->tls_buf);
-    free(w);
+    dfws_conn_t *c = ud;
     if (status < 0) {
         if (status != UV_ECANCELED)
             dfws_log_debug("write to %s failed: %s", c->client_host, uv_strerror(status));
@@ -382,7 +262,7 @@ static void on_write(uv_write_t *req, int status)
         return;
     }
     dfws_req_t *r = c->req;
-    if (r && r->app_waiting_drain && c->write_pending < DFWS_WRITE_LOW) {
+    if (r && r->app_waiting_drain && dfws_conn_write_pending(c) < DFWS_WRITE_LOW) {
         r->app_waiting_drain = 0;
         if (r->local)
             dfws_static_on_drain(r);
@@ -395,136 +275,30 @@ int dfws_conn_write(dfws_conn_t *c, const uv_buf_t *bufs, unsigned nbufs)
 {
     if (c->closing)
         return UV_EPIPE;
-    size_t total = 0, done = 0;
-    for (unsigned i = 0; i < nbufs; i++)
-        total += bufs[i].len;
-    if (total == 0)
-        return 0;
-    if (dfws_metrics)
+    if (dfws_metrics) {
+        size_t total = 0;
+        for (unsigned i = 0; i < nbufs; i++)
+            total += bufs[i].len;
         dfws_metrics_add(&dfws_metrics->bytes_out, total);
-    if (c->tls) {
-        if (dfws_tls_write(c->tls, bufs, nbufs)) {
-            dfws_log_debug("%s:%u: TLS write failed: %s", c->client_host, c->client_port,
-                           dfws_tls_error(c->tls));
-            dfws_conn_close(c);
-            return UV_EPROTO;
-        }
-        return tls_send(c, total);
     }
-    if (c->write_pending == 0) {
-        int n = uv_try_write(&c->h.stream, bufs, nbufs);
-        if (n >= 0)
-            done = (size_t)n;
-        else if (n != UV_EAGAIN) {
-            dfws_conn_close(c);
-            return n;
-        }
-        if (done == total)
-            return 0;
-    }
-    write_req_t *w = malloc(sizeof(*w) + (total - done));
-    if (!w) {
+    int rc = dfws_transport_write(&c->tr, bufs, nbufs);
+    if (rc)
         dfws_conn_close(c);
-        return UV_ENOMEM;
-    }
-    w->len = total - done;
-    w->tls_buf = NULL;
-    size_t skip = done, off = 0;
-    for (unsigned i = 0; i < nbufs; i++) {
-        size_t l = bufs[i].len;
-        if (skip >= l) {
-            skip -= l;
-            continue;
-        }
-        memcpy(w->data + off, bufs[i].base + skip, l - skip);
-        off += l - skip;
-        skip = 0;
-    }
-    uv_buf_t b = uv_buf_init(w->data, (unsigned)w->len);
-    int rc = uv_write(&w->req, &c->h.stream, &b, 1, on_write);
-    if (rc) {
-        free(w);
-        dfws_conn_close(c);
-        return rc;
-    }
-    c->write_pending += w->len;
-    return 0;
-}
-
-/* Sends the ciphertext the TLS engine has for the peer: what the socket
- * takes at once goes from the engine's buffer, the rest is queued in that
- * same buffer, taken from the engine (no copy). `plain` is the plaintext
- * it carries, counted in write_pending until its last byte is written.
- * 0, or a negative libuv error (the connection is then being closed). */
-static int tls_send(dfws_conn_t *c, size_t plain)
-{
-    const char *data;
-    size_t len = dfws_tls_out(c->tls, &data), done = 0;
-    if (!len)
-        return 0;
-    uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
-    int n = uv_try_write(&c->h.stream, &b, 1); /* UV_EAGAIN while writes are queued */
-    if (n >= 0)
-        done = (size_t)n;
-    else if (n != UV_EAGAIN) {
-        dfws_conn_close(c);
-        return n;
-    }
-    if (done == len) {
-        dfws_tls_out_clear(c->tls);
-        return 0;
-    }
-    write_req_t *w = malloc(sizeof(*w));
-    char *owned;
-    size_t owned_len;
-    void *tok = w ? dfws_tls_out_take(c->tls, &owned, &owned_len) : NULL;
-    if (!tok) {
-        free(w);
-        dfws_conn_close(c);
-        return UV_ENOMEM;
-    }
-    w->len = plain;
-    w->tls_buf = tok;
-    b = uv_buf_init(owned + done, (unsigned)(owned_len - done));
-    int rc = uv_write(&w->req, &c->h.stream, &b, 1, on_write);
-    if (rc) {
-        dfws_tls_out_release(tok);
-        free(w);
-        dfws_conn_close(c);
-        return rc;
-    }
-    c->write_pending += w->len;
-    return 0;
-}
-
-static void on_shutdown(uv_shutdown_t *req, int status)
-{
-    dfws_conn_t *c = req->data;
-    free(req);
-    if (status < 0)
-        dfws_conn_close(c);
+    return rc;
 }
 
 void dfws_conn_finish(dfws_conn_t *c)
 {
     if (c->closing || c->lingering)
         return;
-    if (c->tls) {
-        dfws_tls_shutdown(c->tls); /* close_notify goes before the FIN */
-        if (tls_send(c, 0))
-            return;
-    }
     c->lingering = 1;
     /* Keep reading (and discarding) until the peer's EOF: closing with unread
      * input would make the kernel send RST, which can destroy the response
      * still in flight to the client. */
-    uv_shutdown_t *sreq = malloc(sizeof(*sreq));
-    if (!sreq || uv_shutdown(sreq, &c->h.stream, on_shutdown)) {
-        free(sreq);
+    if (dfws_transport_shutdown(&c->tr)) {
         dfws_conn_close(c);
         return;
     }
-    sreq->data = c;
     dfws_conn_read_start(c);
     dfws_conn_set_timer(c, DFWS_TIMER_LINGER, 2.0);
 }

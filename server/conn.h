@@ -19,6 +19,7 @@
 
 #include "buf.h"
 #include "server.h"
+#include "transport.h"
 
 enum { DFWS_TIMER_NONE, DFWS_TIMER_KEEPALIVE, DFWS_TIMER_HEADER, DFWS_TIMER_HTTP,
        DFWS_TIMER_LINGER, DFWS_TIMER_BODY };
@@ -76,19 +77,13 @@ struct dfws_req_s {
 };
 
 struct dfws_conn_s {
-    union {
-        uv_tcp_t tcp;
-        uv_pipe_t pipe;
-        uv_stream_t stream;
-        uv_handle_t handle;
-    } h;
+    dfws_transport_t tr;    /* the socket (transport.h): one of the two handles */
     uv_timer_t timer;
     dfws_server_t *server;
     dfws_conn_t *prev, *next;
     llhttp_t parser;
     dfws_req_t *req;        /* request being parsed or answered; NULL between requests */
     dfws_buf_t in;          /* received bytes not parsed yet (parser paused) */
-    size_t write_pending;   /* bytes queued in uv_write requests */
     size_t head_bytes;      /* bytes of the current request head before this read, for the limit */
     const char *head_mark;  /* where head bytes start counting in the data being parsed */
     const char *feed_end;   /* end of the data being parsed */
@@ -108,7 +103,6 @@ struct dfws_conn_s {
     unsigned in_head : 1;       /* between a request's first byte and its headers' end */
     unsigned proxy_pending : 1; /* --proxy-protocol: its header has not been read yet */
     void *ws;                   /* WebSocket layer state once upgraded */
-    struct dfws_tls_s *tls;     /* TLS engine (tls.h), owned; NULL on a plain connection */
     char client_host[INET6_ADDRSTRLEN];
     char server_host[INET6_ADDRSTRLEN];
     uint16_t client_port, server_port;
@@ -121,8 +115,17 @@ struct dfws_conn_s {
 
 #define DFWS_CONTAINER_OF(ptr, type, field) ((type *)((char *)(ptr) - offsetof(type, field)))
 
-/* Accepts a pending connection on the server's listener. */
-void dfws_conn_accept(dfws_server_t *s);
+/* Accepts a pending connection on the server's listener through the
+ * server's transport. 0 (accepted, or taken and being closed), or a
+ * negative libuv error when the pending socket could not be taken: the
+ * caller must take it some other way (server.c refuses it). */
+int dfws_conn_accept(dfws_server_t *s);
+/* Starts a connection whose transport `c->tr` is open (accept, tests):
+ * timer, addresses, list of the server, HTTP/1, reading. */
+void dfws_conn_start(dfws_conn_t *c);
+/* Opens `c->tr` on a connected socket fd as a plain transport wired to the
+ * connection (unit tests build connections by hand). 0 or a libuv error. */
+int dfws_conn_open_fd(dfws_conn_t *c, int fd, int is_unix);
 /* Starts closing; the connection is freed once its handles are closed. Any
  * attached request is detached as disconnected. Safe to call twice. */
 void dfws_conn_close(dfws_conn_t *c);
@@ -135,10 +138,10 @@ void dfws_conn_finish(dfws_conn_t *c);
 void dfws_conn_set_timer(dfws_conn_t *c, int kind, double seconds);
 void dfws_conn_read_start(dfws_conn_t *c);
 void dfws_conn_read_stop(dfws_conn_t *c);
-/* 1 when the connection speaks TLS (scope scheme https/wss). */
-static inline int dfws_conn_is_tls(const dfws_conn_t *c)
+/* Bytes written and not handed to the kernel yet (the transport's count). */
+static inline size_t dfws_conn_write_pending(const dfws_conn_t *c)
 {
-    return c->tls != NULL;
+    return c->tr.write_pending;
 }
 
 /* Output buffer marks: send() waits above HIGH until below LOW. */

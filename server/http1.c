@@ -725,7 +725,7 @@ void dfws_req_continue(dfws_req_t *r)
 
 size_t dfws_req_write_pending(const dfws_req_t *r)
 {
-    return r->conn ? r->conn->write_pending : 0;
+    return r->conn ? dfws_conn_write_pending(r->conn) : 0;
 }
 
 int dfws_req_response_start(dfws_req_t *r, int status, const char **err)

@@ -11,6 +11,42 @@
 #include <time.h>
 #include <unistd.h>
 
+static void accept_one(dfws_server_t *s);
+
+static void on_spare_closed(uv_handle_t *h)
+{
+    dfws_server_t *s = h->data;
+    s->spare_busy = 0;
+    if (s->spare_waiting) {
+        s->spare_waiting = 0;
+        if (s->listening)
+            accept_one(s);
+    }
+}
+
+static void refuse(dfws_server_t *s, const char *why)
+{
+    if (s->spare_busy) {
+        s->spare_waiting = 1;
+        return;
+    }
+    if (s->is_unix ? uv_pipe_init(s->loop, &s->spare.pipe, 0)
+                   : uv_tcp_init(s->loop, &s->spare.tcp))
+        return; /* cannot happen: neither allocates */
+    s->spare.handle.data = s;
+    s->spare_busy = 1;
+    if (uv_accept(&s->listener.stream, &s->spare.stream) == 0)
+        dfws_log_error("connection refused: %s", why);
+    uv_close(&s->spare.handle, on_spare_closed);
+}
+
+static void accept_one(dfws_server_t *s)
+{
+    int rc = dfws_conn_accept(s);
+    if (rc)
+        refuse(s, rc == UV_ENOMEM ? "out of memory" : uv_strerror(rc));
+}
+
 static void on_connection(uv_stream_t *listener, int status)
 {
     dfws_server_t *s = listener->data;
@@ -20,7 +56,7 @@ static void on_connection(uv_stream_t *listener, int status)
     }
     if (!s->listening)
         return;
-    dfws_conn_accept(s);
+    accept_one(s);
 }
 
 int dfws_server_start(dfws_server_t *s, uv_loop_t *loop, const dfws_cli_t *cli, int fd,
@@ -33,6 +69,8 @@ int dfws_server_start(dfws_server_t *s, uv_loop_t *loop, const dfws_cli_t *cli, 
     s->ops = ops;
     s->ops_ud = ops_ud;
     s->is_unix = is_unix;
+    s->read_buf.base = s->read_mem;
+    s->read_buf.len = sizeof(s->read_mem);
     char err[128];
     if (dfws_proxy_allow_parse(&s->proxy_allow, cli->forwarded_allow_ips, err, sizeof(err)))
         return UV_EINVAL; /* the command line was checked */

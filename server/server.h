@@ -12,6 +12,7 @@
 #include "access_log.h"
 #include "cli.h"
 #include "proxy.h"
+#include "transport.h"
 
 typedef struct dfws_server_s dfws_server_t;
 typedef struct dfws_conn_s dfws_conn_t;
@@ -78,8 +79,30 @@ struct dfws_server_s {
     uint64_t requests_limit;   /* on_requests_limit when requests_total reaches it; 0 = never */
     void (*on_requests_limit)(dfws_server_t *s);
     struct dfws_static_s *statics; /* static routes (static.c), or NULL */
-    struct dfws_tls_ctx_s *tls;    /* TLS context: every connection speaks TLS; or NULL.
-                                    * Not owned: loaded before the workers fork (tls.h) */
+    /* How accepted sockets are carried (transport.h): NULL is plain TCP /
+     * UNIX; a TLS listener sets its vtable and its shared context (the
+     * SSL_CTX, owned by whoever set it) before the first accept. */
+    const dfws_transport_vt_t *transport;
+    void *transport_ctx;
+    /* Receive buffer every connection of this server reads into: reads are
+     * parsed before the callback returns, so idle connections hold no
+     * receive memory; what must outlive it is copied (conn's `in`). */
+    dfws_readbuf_t read_buf;
+    char read_mem[64 * 1024];
+    /* When no connection can be set up, the pending one is still accepted,
+     * into this spare handle, and closed at once: libuv stops watching a
+     * listener until uv_accept() takes its pending socket, so returning
+     * without it would leave a worker that looks healthy and never accepts
+     * again. A failure while the spare is still closing is taken up by its
+     * close callback (spare_waiting). */
+    union {
+        uv_tcp_t tcp;
+        uv_pipe_t pipe;
+        uv_stream_t stream;
+        uv_handle_t handle;
+    } spare;
+    unsigned spare_busy : 1;
+    unsigned spare_waiting : 1;
 };
 
 /* Starts serving on the listening socket `fd` (ownership passes to the

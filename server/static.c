@@ -540,7 +540,7 @@ static void on_file_read(uv_fs_t *req);
 static void xfer_next(xfer_t *x)
 {
     dfws_req_t *r = x->r;
-    if (r->conn->write_pending >= DFWS_WRITE_HIGH) {
+    if (dfws_conn_write_pending(r->conn) >= DFWS_WRITE_HIGH) {
         r->app_waiting_drain = 1;
         return;
     }

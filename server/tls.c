@@ -349,12 +349,19 @@ int dfws_tls_write(dfws_tls_t *t, const uv_buf_t *bufs, unsigned nbufs)
 
 void dfws_tls_shutdown(dfws_tls_t *t)
 {
-    if (t->shutdown_sent || t->failed || !SSL_is_init_finished(t->ssl))
+    if (t->shutdown_sent)
         return;
     t->shutdown_sent = 1;
+    if (t->failed || !SSL_is_init_finished(t->ssl))
+        return;
     ERR_clear_error();
     SSL_shutdown(t->ssl); /* queues close_notify; the peer's is not waited for */
     ERR_clear_error();
+}
+
+int dfws_tls_shutdown_sent(const dfws_tls_t *t)
+{
+    return t->shutdown_sent;
 }
 
 size_t dfws_tls_out(dfws_tls_t *t, const char **data)

@@ -21,6 +21,7 @@
 #include <uv.h>
 
 #include "cli.h"
+#include "transport.h"
 
 typedef struct dfws_tls_ctx_s dfws_tls_ctx_t;
 typedef struct dfws_tls_s dfws_tls_t;
@@ -63,6 +64,8 @@ long dfws_tls_read(dfws_tls_t *t, char *out, size_t cap);
 int dfws_tls_write(dfws_tls_t *t, const uv_buf_t *bufs, unsigned nbufs);
 /* Queues close_notify (once; nothing before the handshake completed). */
 void dfws_tls_shutdown(dfws_tls_t *t);
+/* dfws_tls_shutdown was called (whether or not it queued anything). */
+int dfws_tls_shutdown_sent(const dfws_tls_t *t);
 
 /* Ciphertext waiting to be sent: its length, and *data pointing at it
  * (valid until the next call on t). */
@@ -84,5 +87,9 @@ const char *dfws_tls_error(const dfws_tls_t *t);
  * none was agreed). */
 const char *dfws_tls_version(const dfws_tls_t *t);
 const char *dfws_tls_alpn(const dfws_tls_t *t, size_t *len);
+
+/* The TLS transport (transport_tls.c): a listener's transport with its
+ * dfws_tls_ctx_t as transport_ctx. */
+extern const dfws_transport_vt_t dfws_transport_tls;
 
 #endif

@@ -67,7 +67,7 @@ static void cb_ping(void *owner, const uint8_t *data, size_t len)
     tell_control(wc);
     if (wc->ws.state != DFWS_WS_OPEN)
         return; /* the handler closed it */
-    if (wc->conn->write_pending == 0 && !wc->pong_pending) {
+    if (dfws_conn_write_pending(wc->conn) == 0 && !wc->pong_pending) {
         dfws_ws_pong(&wc->ws, data, len);
         return;
     }
@@ -503,7 +503,7 @@ int dfws_wsconn_close(dfws_wsconn_t *wc, int code, const char *reason, size_t le
 
 size_t dfws_wsconn_write_pending(const dfws_wsconn_t *wc)
 {
-    return wc->conn->write_pending;
+    return dfws_conn_write_pending(wc->conn);
 }
 
 /* Reading runs unless the application paused it or our output is backed
@@ -561,7 +561,7 @@ void dfws_wsconn_on_data(dfws_conn_t *c, const char *data, size_t len)
         dfws_conn_close(c);
         return;
     }
-    if (c->write_pending > DFWS_WRITE_HIGH && !wc->out_paused) {
+    if (dfws_conn_write_pending(c) > DFWS_WRITE_HIGH && !wc->out_paused) {
         wc->out_paused = 1;
         update_reading(wc);
     }
@@ -578,7 +578,7 @@ void dfws_wsconn_on_eof(dfws_conn_t *c)
 void dfws_wsconn_on_drain(dfws_conn_t *c)
 {
     dfws_wsconn_t *wc = c->ws;
-    if (c->write_pending >= DFWS_WRITE_LOW)
+    if (dfws_conn_write_pending(c) >= DFWS_WRITE_LOW)
         return;
     flush_pong(wc);
     if (c->closing)

@@ -143,9 +143,7 @@ static void rig_open(rig_t *t, size_t limit_headers, size_t limit_body)
     fcntl(t->peer, F_SETFL, O_NONBLOCK);
     dfws_conn_t *c = calloc(1, sizeof(*c));
     c->server = &t->server;
-    uv_pipe_init(&t->loop, &c->h.pipe, 0);
-    uv_pipe_open(&c->h.pipe, sv[0]);
-    c->h.handle.data = c;
+    MUST(dfws_conn_open_fd(c, sv[0], 1) == 0);
     uv_timer_init(&t->loop, &c->timer);
     c->timer.data = c;
     c->open_handles = 2;
