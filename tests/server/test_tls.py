@@ -291,6 +291,37 @@ def test_client_certificates_with_ca(tls_server, certs):
         conn.close()
 
 
+def test_tls_on_unix_socket(start_server, certs, tmp_path):
+    """TLS over a UNIX socket (a proxy that re-encrypts to a local socket)."""
+    path = str(tmp_path / "tls.sock")
+    srv = start_server(APP, *tls_args(certs), unix=path, wait=False)
+    deadline = time.monotonic() + 20
+    while True:
+        assert srv.proc.poll() is None, srv.describe()
+        try:
+            raw = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            raw.settimeout(5)
+            raw.connect(path)
+            break
+        except OSError:
+            raw.close()
+            assert time.monotonic() < deadline, srv.describe()
+            time.sleep(0.05)
+    sock = certs.client_context().wrap_socket(raw, server_hostname="localhost")
+    try:
+        sock.sendall(b"GET /u HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = b""
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        assert data.startswith(b"HTTP/1.1 200"), data
+        assert data.endswith(b"scheme=https version=1.1 path=/u"), data
+    finally:
+        sock.close()
+
+
 # ---------------------------------------------------------------------- WSS
 
 def test_wss_echo_and_scheme(tls_server, certs):
