@@ -28,7 +28,7 @@ mkdir -p "$OUT" tests/artifacts/fuzz
 CFLAGS=(-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -D_GNU_SOURCE
   -DLLHTTP_STRICT_MODE=1 -Iserver -I/usr/share/include/llhttp)
 LLHTTP=(/usr/share/llhttp/api.c /usr/share/llhttp/http.c /usr/share/llhttp/llhttp.c)
-LIBS=($(pkg-config --cflags --libs libuv jansson hiredis msgpack libcrypto zlib) -lwslay)
+LIBS=($(pkg-config --cflags --libs libuv jansson hiredis msgpack libssl libcrypto zlib) -lwslay)
 # Every server/ module but the ones a driver includes itself (to reach its
 # static functions) and the supervisor (fork, signals: nothing to fuzz).
 server_but() {
