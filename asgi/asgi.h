@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 
 #include "cli.h"
+#include "request.h"
 #include "server.h"
 
 typedef struct dfws_fast_s dfws_fast_t;
@@ -64,16 +65,7 @@ void dfws_ws_closed(void *ud, dfws_wsconn_t *wc, int code);
 void dfws_ws_drain(void *ud, dfws_wsconn_t *wc);
 int dfws_websocket_types_ready(void);
 
-/* The addresses of a request's connection, copied: the scope can then be
- * built after the connection is gone, or on another thread. */
-typedef struct dfws_peer_s {
-    char client_host[64];      /* the socket's peer, or the client a trusted proxy named */
-    char server_host[INET6_ADDRSTRLEN];
-    uint16_t client_port, server_port;
-    uint8_t has_client;        /* 0: a UNIX socket with no proxy naming a client (None) */
-    uint8_t scheme;            /* DFWS_FWD_SCHEME_*: what a trusted proxy said */
-} dfws_peer_t;
-void dfws_peer_from_conn(dfws_peer_t *peer, const dfws_conn_t *c);
+/* A request's addresses, copied: dfws_peer_t, dfws_req_peer (request.h). */
 
 /* The scope shared by HTTP and WebSocket (kind: dfws_str_http or
  * dfws_str_websocket), for a request still on its connection. New

@@ -40,8 +40,7 @@
 #define _GNU_SOURCE /* pthread_timedjoin_np, pthread_setname_np */
 #endif
 #include "asgi.h"
-#include "conn.h"
-#include "http1.h"
+#include "request.h"
 #include "log.h"
 #include "str.h"
 
@@ -349,7 +348,7 @@ int dfws_fast_offer(dfws_asgi_t *A, dfws_req_t *r)
         return 0; /* the ASGI path answers, or fails with its own 500 */
     job->req = r;
     dfws_req_retain(r);
-    dfws_peer_from_conn(&job->peer, r->conn);
+    dfws_req_peer(r, &job->peer);
     r->app = job;
     r->app_fast = 1;
     if (r->body_done) {

@@ -5,8 +5,8 @@
  * dealloc). The request's `app` slot holds one strong reference on the
  * Cycle from the start of the application until its task is done. */
 #include "asgi.h"
-#include "conn.h"
-#include "http1.h"
+#include "proxy.h"
+#include "request.h"
 #include "log.h"
 #include "str.h"
 
@@ -134,16 +134,6 @@ static int set_item(PyObject *d, PyObject *k, PyObject *v)
     return rc;
 }
 
-/* The header value of `name` (lower-case), or NULL. */
-static const dfws_hdr_t *find_header(const dfws_req_t *r, const char *name, size_t nlen)
-{
-    for (uint32_t i = 0; i < r->nhdrs; i++) {
-        const dfws_hdr_t *h = &r->hdrs[i];
-        if (h->name_len == nlen && !strncasecmp(r->head.base + h->name_off, name, nlen))
-            return h;
-    }
-    return NULL;
-}
 
 /* The scope's `server` pair is the same for every connection accepted on
  * one address: keep the last one (borrowed reference, owned here; the GIL
@@ -165,28 +155,11 @@ static PyObject *server_tuple(const char *host, uint16_t port)
     return last_server;
 }
 
-void dfws_peer_from_conn(dfws_peer_t *peer, const dfws_conn_t *c)
-{
-    if (c->fwd_client) {
-        snprintf(peer->client_host, sizeof(peer->client_host), "%s", c->fwd_host);
-        peer->client_port = c->fwd_port;
-    } else {
-        snprintf(peer->client_host, sizeof(peer->client_host), "%s", c->client_host);
-        peer->client_port = c->client_port;
-    }
-    peer->has_client = c->fwd_client || !c->server->is_unix;
-    memcpy(peer->server_host, c->server_host, sizeof(peer->server_host));
-    peer->server_port = c->server_port;
-    /* a trusted proxy's word on the scheme wins over our own transport */
-    peer->scheme = c->fwd_scheme != DFWS_FWD_SCHEME_NONE ? c->fwd_scheme
-                   : dfws_transport_is_tls(&c->tr)       ? DFWS_FWD_SCHEME_SECURE
-                                                         : DFWS_FWD_SCHEME_NONE;
-}
 
 PyObject *dfws_asgi_build_scope(dfws_asgi_t *A, dfws_req_t *r, PyObject *kind)
 {
     dfws_peer_t peer;
-    dfws_peer_from_conn(&peer, r->conn);
+    dfws_req_peer(r, &peer);
     return dfws_asgi_build_scope_peer(A, r, kind, &peer);
 }
 
@@ -221,7 +194,7 @@ PyObject *dfws_asgi_build_scope_peer(dfws_asgi_t *A, dfws_req_t *r, PyObject *ki
     /* daphne's Daphne-Root-Path: a proxy mounting the app under a prefix
      * says so per request. Like daphne, the header (URL-encoded) replaces
      * --root-path and is not passed on to the application. */
-    const dfws_hdr_t *root_hdr = find_header(r, "daphne-root-path", 16);
+    const dfws_hdr_t *root_hdr = dfws_req_header(r, "daphne-root-path", 16);
     PyObject *root_path = root_hdr ? decode_path(base + root_hdr->value_off, root_hdr->value_len)
                                    : Py_NewRef(A->root_path);
     if (!root_path)

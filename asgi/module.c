@@ -2,7 +2,7 @@
  * Ready awaitable, the options of this worker, and the log sink that routes
  * server/ log lines to Python's logging. */
 #include "asgi.h"
-#include "http1.h"
+#include "request.h"
 #include "layer.h"
 #include "log.h"
 #include "metrics.h"
@@ -184,7 +184,7 @@ static void refresh_metrics(dfws_asgi_t *A)
     dfws_metrics_slot_t *m = dfws_metrics;
     if (!m)
         return;
-    dfws_metrics_set(&m->http_connections, (int64_t)A->server.nconns);
+    dfws_metrics_set(&m->http_connections, (int64_t)A->server.conns.n);
     dfws_metrics_set(&m->websockets, (int64_t)A->server.websockets);
     dfws_native_metrics();
     dfws_layer_t *l = dfws_asgi_layer();
@@ -434,7 +434,7 @@ static PyObject *server_websockets(Server *self, PyObject *unused)
 
 static PyObject *server_connections(Server *self, PyObject *unused)
 {
-    return PyLong_FromSize_t(self->A.started ? self->A.server.nconns : 0);
+    return PyLong_FromSize_t(self->A.started ? self->A.server.conns.n : 0);
 }
 
 static void server_dealloc(Server *self)

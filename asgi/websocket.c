@@ -6,7 +6,7 @@
  * is done; the WSCycle points at the dfws_wsconn_t only until ops->ws_closed,
  * after which server/ may free it. */
 #include "asgi.h"
-#include "http1.h"
+#include "request.h"
 #include "log.h"
 #include "str.h"
 #include "ws_conn.h"

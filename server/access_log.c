@@ -11,6 +11,7 @@
 
 #include "conn.h"
 #include "log.h"
+#include "request.h"
 
 /* Written at once above this; otherwise once per loop turn. */
 #define FLUSH_AT (32 * 1024)
@@ -232,12 +233,7 @@ static void append_escaped(dfws_buf_t *b, const char *p, size_t n)
 
 static const dfws_hdr_t *header(const dfws_req_t *r, const char *name, size_t nlen)
 {
-    for (uint32_t i = 0; r && i < r->nhdrs; i++) {
-        const dfws_hdr_t *h = &r->hdrs[i];
-        if (h->name_len == nlen && !strncasecmp(r->head.base + h->name_off, name, nlen))
-            return h;
-    }
-    return NULL;
+    return r ? dfws_req_header(r, name, nlen) : NULL;
 }
 
 static void append_header(dfws_buf_t *b, const dfws_req_t *r, const char *name)
@@ -267,7 +263,7 @@ static void append_client(dfws_buf_t *b, const dfws_conn_t *c, int with_port)
         append_escaped(b, c->fwd_host, strlen(c->fwd_host));
         if (with_port)
             dfws_buf_appendf(b, ":%u", c->fwd_port);
-    } else if (c->server->is_unix) {
+    } else if (c->tr.is_unix) {
         dfws_buf_append(b, "-", 1);
     } else if (with_port) {
         dfws_buf_appendf(b, "%s:%u", c->client_host, c->client_port);

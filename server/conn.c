@@ -1,24 +1,24 @@
 #include "conn.h"
-#include "http1.h"
 #include "log.h"
 #include "metrics.h"
-#include "static.h"
-#include "ws_conn.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 static void on_timer_cb(uv_timer_t *t);
 
-/* The connection's two handles (transport, timer) count down here. */
+/* The connection's two handles (transport, timer) count down here; the
+ * last one frees the protocol's state, then the memory. */
 static void handle_closed(dfws_conn_t *c)
 {
+    assert(c->open_handles > 0);
     if (--c->open_handles > 0)
         return;
-    dfws_wsconn_free(c);
-    dfws_buf_free(&c->in);
-    free(c);
+    if (c->proto && c->proto->free)
+        c->proto->free(c);
+    c->dealloc(c);
 }
 
 static void on_timer_closed(uv_handle_t *h)
@@ -35,10 +35,7 @@ static void on_tr_read(void *ud, const char *data, size_t len)
         dfws_metrics_add(&dfws_metrics->bytes_in, (uint64_t)len);
     if (c->lingering)
         return; /* draining input before close: discard */
-    if (c->upgraded)
-        dfws_wsconn_on_data(c, data, len);
-    else
-        dfws_http1_on_data(c, data, len);
+    c->proto->data(c, data, len);
 }
 
 static void on_tr_eof(void *ud, int err)
@@ -47,13 +44,22 @@ static void on_tr_eof(void *ud, int err)
     (void)err;
     if (c->lingering || c->closing)
         dfws_conn_close(c);
-    else if (c->upgraded)
-        dfws_wsconn_on_eof(c);
     else
-        dfws_http1_on_eof(c);
+        c->proto->eof(c);
 }
 
-static void on_tr_written(void *ud, int status);
+static void on_tr_written(void *ud, int status)
+{
+    dfws_conn_t *c = ud;
+    if (status < 0) {
+        if (status != UV_ECANCELED)
+            dfws_log_debug("write to %s failed: %s", c->client_host, uv_strerror(status));
+        dfws_conn_close(c);
+        return;
+    }
+    if (!c->closing)
+        c->proto->drain(c);
+}
 
 static void on_tr_closed(void *ud)
 {
@@ -90,7 +96,7 @@ void dfws_conn_read_stop(dfws_conn_t *c)
  * keeps timer work off the per-request path. */
 static void arm(dfws_conn_t *c, uint64_t at)
 {
-    uint64_t now = uv_now(c->server->loop);
+    uint64_t now = uv_now(c->loop);
     c->armed_ms = at;
     uv_timer_start(&c->timer, on_timer_cb, at > now ? at - now : 0, 0);
 }
@@ -98,7 +104,7 @@ static void arm(dfws_conn_t *c, uint64_t at)
 static void on_timer_cb(uv_timer_t *t)
 {
     dfws_conn_t *c = t->data;
-    uint64_t now = uv_now(c->server->loop);
+    uint64_t now = uv_now(c->loop);
     c->armed_ms = 0;
     if (c->timer_kind == DFWS_TIMER_NONE)
         return;
@@ -108,14 +114,10 @@ static void on_timer_cb(uv_timer_t *t)
     }
     int kind = c->timer_kind;
     c->timer_kind = DFWS_TIMER_NONE;
-    if (kind == DFWS_TIMER_LINGER) {
+    if (kind == DFWS_TIMER_LINGER)
         dfws_conn_close(c);
-        return;
-    }
-    if (c->upgraded)
-        dfws_wsconn_on_timer(c);
     else
-        dfws_http1_on_timer(c, kind);
+        c->proto->timer(c, kind);
 }
 
 void dfws_conn_set_timer(dfws_conn_t *c, int kind, double seconds)
@@ -128,7 +130,7 @@ void dfws_conn_set_timer(dfws_conn_t *c, int kind, double seconds)
     }
     uint64_t ms = (uint64_t)(seconds * 1000.0);
     c->timer_kind = (uint8_t)kind;
-    c->deadline_ms = uv_now(c->server->loop) + (ms ? ms : 1);
+    c->deadline_ms = uv_now(c->loop) + (ms ? ms : 1);
     if (!c->armed_ms || c->deadline_ms < c->armed_ms)
         arm(c, c->deadline_ms);
 }
@@ -157,57 +159,57 @@ static void fill_addresses(dfws_conn_t *c)
     address_text(&local, c->server_host, sizeof(c->server_host), &c->server_port);
 }
 
-int dfws_conn_accept(dfws_server_t *s)
+static void wire(dfws_conn_t *c, uv_loop_t *loop)
 {
-    dfws_conn_t *c = calloc(1, sizeof(*c));
-    if (!c)
-        return UV_ENOMEM;
-    c->server = s;
-    c->tr.vt = s->transport ? s->transport : &dfws_transport_plain;
+    c->loop = loop;
     c->tr.ev = &conn_events;
     c->tr.ud = c;
-    c->tr.ctx = s->transport_ctx;
-    c->tr.rbuf = s->read_buf.base ? &s->read_buf : NULL;
-    int rc = c->tr.vt->accept(&c->tr, s->loop, &s->listener.stream, s->is_unix);
-    if (rc && !c->tr.open) {
-        free(c);
-        return rc; /* the pending socket is still there */
-    }
-    c->open_handles = 1;
-    if (rc) {
+}
+
+int dfws_conn_accept(dfws_conn_t *c, const dfws_transport_vt_t *vt, void *ctx,
+                     dfws_readbuf_t *rbuf, uv_loop_t *loop, uv_stream_t *listener, int is_unix)
+{
+    wire(c, loop);
+    c->tr.vt = vt;
+    c->tr.ctx = ctx;
+    c->tr.rbuf = rbuf;
+    int rc = vt->accept(&c->tr, loop, listener, is_unix);
+    if (rc && c->tr.open) {
+        /* taken and refused: closes like any connection, never started */
+        c->open_handles = 1;
         c->closing = 1;
         dfws_transport_close(&c->tr);
-        return 0;
     }
-    dfws_conn_start(c);
-    return 0;
+    return rc;
 }
 
-int dfws_conn_open_fd(dfws_conn_t *c, int fd, int is_unix)
+int dfws_conn_open_fd(dfws_conn_t *c, uv_loop_t *loop, int fd, int is_unix)
 {
+    wire(c, loop);
     c->tr.vt = &dfws_transport_plain;
-    c->tr.ev = &conn_events;
-    c->tr.ud = c;
-    return dfws_transport_plain_open(&c->tr, c->server->loop, fd, is_unix);
+    return dfws_transport_plain_open(&c->tr, loop, fd, is_unix);
 }
 
-void dfws_conn_start(dfws_conn_t *c)
+void dfws_conn_start(dfws_conn_t *c, dfws_conn_list_t *list, const dfws_proto_t *proto)
 {
-    dfws_server_t *s = c->server;
-    uv_timer_init(s->loop, &c->timer);
+    assert(c->tr.open && !c->closing);
+    uv_timer_init(c->loop, &c->timer);
     c->timer.data = c;
     c->open_handles = 2;
     fill_addresses(c);
+    c->list = list;
+    c->next = list->head;
+    if (list->head)
+        list->head->prev = c;
+    list->head = c;
+    list->n++;
+    c->proto = proto;
+}
 
-    c->next = s->conns;
-    if (s->conns)
-        s->conns->prev = c;
-    s->conns = c;
-    s->nconns++;
-
-    dfws_http1_init(c);
-    dfws_conn_set_timer(c, DFWS_TIMER_HEADER, s->cli->header_timeout);
-    dfws_conn_read_start(c);
+void dfws_conn_set_proto(dfws_conn_t *c, const dfws_proto_t *proto, void *data)
+{
+    c->proto = proto;
+    c->proto_data = data;
 }
 
 void dfws_conn_close(dfws_conn_t *c)
@@ -215,60 +217,17 @@ void dfws_conn_close(dfws_conn_t *c)
     if (c->closing)
         return;
     c->closing = 1;
-    dfws_server_t *s = c->server;
-    if (c->ws) /* upgraded, or between the upgrade request and the take-over */
-        dfws_wsconn_on_close(c);
-    if (c->req) {
-        dfws_req_t *r = c->req;
-        c->req = NULL;
-        if (!r->response_done)
-            r->disconnected = 1;
-        if (r->counted) {
-            r->counted = 0;
-            s->active_requests--;
-        }
-        r->conn = NULL;
-        if (r->local)
-            dfws_static_on_detach(r);
-        if (s->ops->http_detach && r->app)
-            s->ops->http_detach(s->ops_ud, r);
-        dfws_req_release(r);
-    }
+    c->proto->close(c);
     if (c->prev)
         c->prev->next = c->next;
     else
-        s->conns = c->next;
+        c->list->head = c->next;
     if (c->next)
         c->next->prev = c->prev;
-    s->nconns--;
+    c->list->n--;
     c->reading = 0;
     dfws_transport_close(&c->tr);
     uv_close((uv_handle_t *)&c->timer, on_timer_closed);
-}
-
-static void on_tr_written(void *ud, int status)
-{
-    dfws_conn_t *c = ud;
-    if (status < 0) {
-        if (status != UV_ECANCELED)
-            dfws_log_debug("write to %s failed: %s", c->client_host, uv_strerror(status));
-        dfws_conn_close(c);
-        return;
-    }
-    if (c->closing)
-        return;
-    if (c->upgraded) {
-        dfws_wsconn_on_drain(c);
-        return;
-    }
-    dfws_req_t *r = c->req;
-    if (r && r->app_waiting_drain && dfws_conn_write_pending(c) < DFWS_WRITE_LOW) {
-        r->app_waiting_drain = 0;
-        if (r->local)
-            dfws_static_on_drain(r);
-        else
-            c->server->ops->http_drain(c->server->ops_ud, r);
-    }
 }
 
 int dfws_conn_write(dfws_conn_t *c, const uv_buf_t *bufs, unsigned nbufs)

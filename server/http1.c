@@ -1,39 +1,80 @@
 #include "http1.h"
+#include "context.h"
+#include "log.h"
 #include "metrics.h"
 #include "proxy.h"
-#include "log.h"
+#include "request.h"
+#include "respond.h"
 #include "static.h"
 #include "ws_conn.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <llhttp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
-static llhttp_settings_t parser_settings;
-static int parser_settings_ready;
+/* A connection while it speaks HTTP/1, and after (the memory stays until
+ * the connection is freed; an upgrade only stops using the fields). */
+typedef struct h1_s {
+    dfws_conn_t conn;       /* first: a dfws_conn_t * is an h1_t * */
+    llhttp_t parser;
+    dfws_buf_t in;          /* received bytes not parsed yet (parser paused) */
+    size_t head_bytes;      /* bytes of the current request head before this read, for the limit */
+    const char *head_mark;  /* where head bytes start counting in the data being parsed */
+    const char *feed_end;   /* end of the data being parsed */
+    int error_status;       /* status to answer when the parser stops with an error */
+    uint8_t hstate;         /* header parsing: 0 none, 1 in a name, 2 in a value, 3 after a
+                             * value's line ended */
+    unsigned paused : 1;        /* parser paused after a complete request */
+    unsigned processing : 1;    /* inside process(): do not re-enter */
+    unsigned in_head : 1;       /* between a request's first byte and its headers' end */
+    unsigned proxy_pending : 1; /* --proxy-protocol: its header has not been read yet */
+} h1_t;
+
+const size_t dfws_http1_conn_size = sizeof(h1_t);
+
+/* request.h's method numbers are llhttp's */
+_Static_assert((int)DFWS_METHOD_DELETE == (int)HTTP_DELETE && (int)DFWS_METHOD_GET == (int)HTTP_GET &&
+                   (int)DFWS_METHOD_HEAD == (int)HTTP_HEAD && (int)DFWS_METHOD_POST == (int)HTTP_POST &&
+                   (int)DFWS_METHOD_PUT == (int)HTTP_PUT && (int)DFWS_METHOD_CONNECT == (int)HTTP_CONNECT &&
+                   (int)DFWS_METHOD_OPTIONS == (int)HTTP_OPTIONS,
+               "method numbers");
+
+const char *dfws_http_method_name(int method)
+{
+    /* llhttp_method_name() aborts on a number it does not know */
+    switch (method) {
+#define DFWS_METHOD_CASE(num, name, string) case num: return #string;
+        HTTP_METHOD_MAP(DFWS_METHOD_CASE)
+#undef DFWS_METHOD_CASE
+    default: return "UNKNOWN";
+    }
+}
+
+static inline h1_t *H(dfws_conn_t *c)
+{
+    return DFWS_CONTAINER_OF(c, h1_t, conn);
+}
+
+/* Whether HTTP/1 still speaks on the connection (no upgrade took it). */
+static inline int speaking(const dfws_conn_t *c)
+{
+    return c->proto == &dfws_http1_proto;
+}
+
+static const dfws_req_ops_t req_ops;
+static void on_eof(dfws_conn_t *c);
+static void on_timer(dfws_conn_t *c, int kind);
+static void process(dfws_conn_t *c);
+static void http1_error(dfws_conn_t *c, int status);
 
 /* ---- requests ---------------------------------------------------------- */
-
-void dfws_req_retain(dfws_req_t *r)
-{
-    r->refs++;
-}
-
-void dfws_req_release(dfws_req_t *r)
-{
-    if (--r->refs > 0)
-        return;
-    dfws_buf_free(&r->head);
-    dfws_buf_free(&r->body);
-    dfws_buf_free(&r->resp_head);
-    free(r->hdrs);
-    free(r);
-}
 
 /* Appends the decimal form of v. */
 static int append_uint(dfws_buf_t *b, uint64_t v)
@@ -47,136 +88,30 @@ static int append_uint(dfws_buf_t *b, uint64_t v)
     return dfws_buf_append(b, p, (size_t)(tmp + sizeof(tmp) - p));
 }
 
-static const char *reason_phrase(int status)
-{
-    switch (status) {
-    case 100: return "Continue";
-    case 101: return "Switching Protocols";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 206: return "Partial Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 303: return "See Other";
-    case 304: return "Not Modified";
-    case 307: return "Temporary Redirect";
-    case 308: return "Permanent Redirect";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 410: return "Gone";
-    case 411: return "Length Required";
-    case 413: return "Payload Too Large";
-    case 414: return "URI Too Long";
-    case 415: return "Unsupported Media Type";
-    case 426: return "Upgrade Required";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "Unknown";
-    }
-}
-
-/* Detaches the request from its connection. `gone` says whether the client
- * left before the response completed. Drops the connection's reference. */
+/* The request leaves the connection (response complete: gone 0; or the
+ * client left). */
 static void detach(dfws_conn_t *c, int gone)
 {
-    dfws_req_t *r = c->req;
-    dfws_server_t *s = c->server;
-    if (!r)
-        return;
-    c->req = NULL;
-    r->conn = NULL;
-    if (!r->response_done)
-        r->disconnected = gone;
-    if (r->counted) {
-        r->counted = 0;
-        s->active_requests--;
-    }
-    if (r->local)
-        dfws_static_on_detach(r);
-    if (r->app && s->ops->http_detach)
-        s->ops->http_detach(s->ops_ud, r);
-    dfws_req_release(r);
+    if (c->req)
+        dfws_server_detach(c->req, gone);
 }
 
-static void write_simple_response(dfws_conn_t *c, int status)
+static void http1_error(dfws_conn_t *c, int status)
 {
-    dfws_buf_t b = {0};
-    const char *reason = reason_phrase(status);
-    const char *name = c->server->cli->server_name;
-    dfws_buf_appendf(&b,
-                     "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
-                     "Content-Length: %zu\r\nConnection: close\r\nDate: %s\r\n",
-                     status, reason, strlen(reason) + 1, dfws_server_date(c->server));
-    if (status == 426) /* RFC 6455 4.2.2: tell the client which version we speak */
-        dfws_buf_appendf(&b, "Sec-WebSocket-Version: 13\r\n");
-    if (name)
-        dfws_buf_appendf(&b, "Server: %s\r\n", name);
-    dfws_buf_appendf(&b, "\r\n%s\n", reason);
-    if (b.base) {
-        uv_buf_t ub = uv_buf_init(b.base, (unsigned)b.len);
-        dfws_conn_write(c, &ub, 1);
-    }
-    dfws_buf_free(&b);
-}
-
-void dfws_http1_error(dfws_conn_t *c, int status)
-{
-    if (c->closing || c->lingering)
-        return;
-    dfws_req_t *r = c->req;
-    int can_answer = !r || !r->response_started;
-    if (status >= 500)
-        dfws_log_warn("%s:%u: answering %d", c->client_host, c->client_port, status);
-    else
-        dfws_log_info("%s:%u: bad request, answering %d", c->client_host, c->client_port, status);
-    if (dfws_metrics && can_answer) /* before detach: r may be freed there */
-        dfws_metrics_request(r && !c->in_head ? r->method : -1, status,
-                             r ? uv_hrtime() - r->start_ns : 0); /* method known once parsed */
-    detach(c, 1);
-    if (!can_answer) {
-        dfws_conn_close(c);
-        return;
-    }
-    write_simple_response(c, status);
-    dfws_conn_finish(c);
+    /* the method is known once the request line is parsed (metrics) */
+    dfws_respond_error(c, status, c->req && !H(c)->in_head);
 }
 
 /* ---- parser callbacks ---------------------------------------------------- */
 
-static int valid_token(const char *s, size_t n)
-{
-    static const char extra[] = "!#$%&'*+-.^_`|~";
-    if (n == 0)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (!isalnum(ch) && !memchr(extra, ch, sizeof(extra) - 1))
-            return 0;
-    }
-    return 1;
-}
-
-
 /* The request head counts every byte from the method to the end of the
  * header section, separators and whitespace included: `end` is the end of
  * the span just parsed, in the data llhttp_execute is working on, where
- * counting started at c->head_mark (execute() adds up earlier reads). */
+ * counting started at H(c)->head_mark (execute() adds up earlier reads). */
 static int head_check(dfws_conn_t *c, const char *end)
 {
-    if (c->head_bytes + (size_t)(end - c->head_mark) > c->server->cli->limit_request_headers) {
-        c->error_status = 431;
+    if (H(c)->head_bytes + (size_t)(end - H(c)->head_mark) > c->server->cli->limit_request_headers) {
+        H(c)->error_status = 431;
         return -1;
     }
     return 0;
@@ -185,19 +120,17 @@ static int head_check(dfws_conn_t *c, const char *end)
 static int on_message_begin(llhttp_t *p)
 {
     dfws_conn_t *c = p->data;
-    dfws_req_t *r = calloc(1, sizeof(*r));
+    assert(speaking(c) && !c->req);
+    dfws_req_t *r = dfws_req_new(c->server, c, &req_ops);
     if (!r) {
-        c->error_status = 503;
+        H(c)->error_status = 503;
         return -1;
     }
-    r->refs = 1;
-    r->conn = c;
-    r->server = c->server;
     r->start_ns = uv_hrtime();
     c->req = r;
-    c->head_bytes = 0;
-    c->in_head = 0; /* on_method starts counting at the method's first byte */
-    c->hstate = 0;
+    H(c)->head_bytes = 0;
+    H(c)->in_head = 0; /* on_method starts counting at the method's first byte */
+    H(c)->hstate = 0;
     if (c->timer_kind != DFWS_TIMER_HEADER)
         dfws_conn_set_timer(c, DFWS_TIMER_HEADER, c->server->cli->header_timeout);
     return 0;
@@ -206,10 +139,10 @@ static int on_message_begin(llhttp_t *p)
 static int on_method(llhttp_t *p, const char *at, size_t len)
 {
     dfws_conn_t *c = p->data;
-    if (!c->in_head) {
-        c->in_head = 1;
-        c->head_bytes = 0;
-        c->head_mark = at;
+    if (!H(c)->in_head) {
+        H(c)->in_head = 1;
+        H(c)->head_bytes = 0;
+        H(c)->head_mark = at;
     }
     return head_check(c, at + len);
 }
@@ -221,7 +154,7 @@ static int on_url(llhttp_t *p, const char *at, size_t len)
     if (head_check(c, at + len))
         return -1;
     if (r->url_len + len > c->server->cli->limit_request_line) {
-        c->error_status = 414;
+        H(c)->error_status = 414;
         return -1;
     }
     if (r->url_len == 0)
@@ -240,15 +173,15 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
         return -1;
     /* llhttp 8.1 lets a space into a header name when the name arrives split
      * across reads; check the token ourselves so every chunking agrees. */
-    if (len && !valid_token(at, len)) {
-        c->error_status = 400;
+    if (len && !dfws_http_token_valid(at, len)) {
+        H(c)->error_status = 400;
         return -1;
     }
-    if (c->hstate != 1) {
+    if (H(c)->hstate != 1) {
         /* Each field costs a slot here and a tuple in the scope, whatever
          * its size: their number is bounded too. */
         if (r->nhdrs >= DFWS_MAX_HEADERS) {
-            c->error_status = 431;
+            H(c)->error_status = 431;
             return -1;
         }
         if (r->nhdrs == r->hdrs_cap) {
@@ -264,7 +197,7 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
         h->name_len = 0;
         h->value_off = (uint32_t)r->head.len;
         h->value_len = 0;
-        c->hstate = 1;
+        H(c)->hstate = 1;
     }
     if (dfws_buf_append(&r->head, at, len))
         return -1;
@@ -279,27 +212,27 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
     if (head_check(c, at + len))
         return -1;
     dfws_hdr_t *h = &r->hdrs[r->nhdrs - 1];
-    if (c->hstate == 3 || (c->hstate == 2 && at != c->head_mark)) {
+    if (H(c)->hstate == 3 || (H(c)->hstate == 2 && at != H(c)->head_mark)) {
         /* More value after the value's line ended: obs-fold (a line that
          * starts with whitespace). RFC 9112 5.2 lets us refuse it, and
          * proxies may read such a header differently. A value carried
          * over from the previous read goes on at the start of this one
          * (head_mark: the start of the data, as no method came in it). */
-        c->error_status = 400;
+        H(c)->error_status = 400;
         return -1;
     }
-    if (c->hstate != 2) {
+    if (H(c)->hstate != 2) {
         h->value_off = (uint32_t)r->head.len;
         h->value_len = 0;
-        c->hstate = 2;
+        H(c)->hstate = 2;
     }
     if (dfws_buf_append(&r->head, at, len))
         return -1;
     h->value_len += (uint32_t)len;
     /* llhttp ends a value span at the line's end or at the end of the data
      * given to it, where the value may go on in the next read */
-    if (at + len < c->feed_end)
-        c->hstate = 3;
+    if (at + len < H(c)->feed_end)
+        H(c)->hstate = 3;
     return 0;
 }
 
@@ -307,54 +240,6 @@ static int header_is(const dfws_req_t *r, const dfws_hdr_t *h, const char *name)
 {
     size_t n = strlen(name);
     return h->name_len == n && !strncasecmp(r->head.base + h->name_off, name, n);
-}
-
-int dfws_http_list_next(const char *v, size_t len, size_t *pos, const char **elem, size_t *elen)
-{
-    size_t i = *pos;
-    for (;;) {
-        while (i < len && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
-            i++;
-        if (i >= len) {
-            *pos = i;
-            return 0;
-        }
-        size_t start = i;
-        while (i < len && v[i] != ',')
-            i++;
-        size_t end = i;
-        while (end > start && (v[end - 1] == ' ' || v[end - 1] == '\t'))
-            end--;
-        if (end > start) {
-            *pos = i;
-            *elem = v + start;
-            *elen = end - start;
-            return 1;
-        }
-    }
-}
-
-static int value_has_token(const char *v, size_t len, const char *token)
-{
-    size_t tl = strlen(token), pos = 0, n;
-    const char *e;
-    while (dfws_http_list_next(v, len, &pos, &e, &n))
-        if (n == tl && !strncasecmp(e, token, tl))
-            return 1;
-    return 0;
-}
-
-int dfws_req_is_websocket(const dfws_req_t *r)
-{
-    if (!r->upgrade)
-        return 0;
-    for (uint32_t i = 0; i < r->nhdrs; i++) {
-        const dfws_hdr_t *h = &r->hdrs[i];
-        if (header_is(r, h, "upgrade") &&
-            value_has_token(r->head.base + h->value_off, h->value_len, "websocket"))
-            return 1;
-    }
-    return 0;
 }
 
 /* What strict llhttp still lets through, checked once the head is whole so
@@ -423,10 +308,10 @@ static int on_headers_complete(llhttp_t *p)
     dfws_server_t *s = c->server;
     int status;
 
-    c->in_head = 0;
+    H(c)->in_head = 0;
     r->method = p->method; /* known from here on, refused or not (metrics) */
     if ((status = head_error(r, p))) {
-        c->error_status = status;
+        H(c)->error_status = status;
         return -1;
     }
     r->http_major = p->http_major;
@@ -435,29 +320,32 @@ static int on_headers_complete(llhttp_t *p)
     r->keep_alive = llhttp_should_keep_alive(p) ? 1 : 0;
     r->is_head = p->method == HTTP_HEAD;
     r->upgrade = p->upgrade ? 1 : 0;
-    for (uint32_t i = 0; i < r->nhdrs; i++) {
-        const dfws_hdr_t *h = &r->hdrs[i];
-        if (header_is(r, h, "expect") && h->value_len == 12 &&
-            !strncasecmp(r->head.base + h->value_off, "100-continue", 12))
-            r->expect_continue = 1;
-    }
+    size_t el;
+    const char *ev = dfws_req_header_value(r, "expect", 6, &el);
+    if (ev && el == 12 && !strncasecmp(ev, "100-continue", 12))
+        r->expect_continue = 1;
     if (s->cli->limit_request_body && (p->flags & F_CONTENT_LENGTH) &&
         p->content_length > s->cli->limit_request_body) {
-        c->error_status = 413;
+        H(c)->error_status = 413;
         return -1;
     }
     if (!(p->flags & (F_CONTENT_LENGTH | F_CHUNKED)) || ((p->flags & F_CONTENT_LENGTH) && p->content_length == 0))
         r->body_done = 1; /* no body: on_message_complete follows at once */
-    dfws_proxy_resolve(c, r); /* the client a trusted proxy names, for the scope and the log */
+    dfws_proxy_resolve(c, r, &s->proxy); /* the client a trusted proxy names, for the scope and the log */
     arm_request_timer(c, r);
     s->active_requests++;
     r->counted = 1;
     dfws_server_count_request(s);
 
     if (dfws_req_is_websocket(r) && s->ops->ws_request) {
-        /* The WebSocket glue takes the connection over once the parser stops
-         * at the upgrade point (HPE_PAUSED_UPGRADE). */
-        return dfws_wsconn_start(c, r) ? -1 : 0;
+        /* The WebSocket layer takes the connection over (it swaps itself
+         * in as its protocol) and gets the bytes after the request head
+         * once the parser stops at the upgrade point (HPE_PAUSED_UPGRADE). */
+        if ((status = dfws_wsconn_start(c, r))) {
+            H(c)->error_status = status;
+            return -1;
+        }
+        return 0;
     }
     /* Static routes are answered here and never reach the application; a
      * response completed at once leaves the parser running on, unless the
@@ -465,7 +353,7 @@ static int on_headers_complete(llhttp_t *p)
     if (dfws_static_try(c, r))
         return c->closing || c->lingering ? HPE_PAUSED : 0;
     if (s->ops->http_request(s->ops_ud, r)) {
-        c->error_status = 500;
+        H(c)->error_status = 500;
         return -1;
     }
     return 0;
@@ -479,11 +367,11 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
         return 0; /* the response is already complete: discard the rest */
     r->body_received += len;
     if (c->server->cli->limit_request_body && r->body_received > c->server->cli->limit_request_body) {
-        c->error_status = 413;
+        H(c)->error_status = 413;
         return -1;
     }
     if (dfws_buf_append(&r->body, at, len)) {
-        c->error_status = 503;
+        H(c)->error_status = 503;
         return -1;
     }
     if (c->timer_kind == DFWS_TIMER_BODY) {
@@ -521,127 +409,152 @@ static int on_message_complete(llhttp_t *p)
     }
     /* Hold pipelined requests until this response is complete; an accepted
      * upgrade lets llhttp stop at the upgrade point instead. */
-    return c->req && !c->ws ? HPE_PAUSED : 0;
+    return c->req && speaking(c) ? HPE_PAUSED : 0;
 }
 
-void dfws_http1_init(dfws_conn_t *c)
+/* Constant: llhttp calls these for every connection (the parser's `data`
+ * is the connection). */
+static const llhttp_settings_t parser_settings = {
+    .on_message_begin = on_message_begin,
+    .on_method = on_method,
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+static void dealloc(dfws_conn_t *c)
 {
-    if (!parser_settings_ready) {
-        llhttp_settings_init(&parser_settings);
-        parser_settings.on_message_begin = on_message_begin;
-        parser_settings.on_method = on_method;
-        parser_settings.on_url = on_url;
-        parser_settings.on_header_field = on_header_field;
-        parser_settings.on_header_value = on_header_value;
-        parser_settings.on_headers_complete = on_headers_complete;
-        parser_settings.on_body = on_body;
-        parser_settings.on_message_complete = on_message_complete;
-        parser_settings_ready = 1;
-    }
-    llhttp_init(&c->parser, HTTP_REQUEST, &parser_settings);
-    c->parser.data = c;
-    c->proxy_pending = c->server->cli->proxy_protocol ? 1 : 0;
+    dfws_buf_free(&H(c)->in);
+    free(H(c));
+}
+
+dfws_conn_t *dfws_http1_conn_new(dfws_server_t *s)
+{
+    h1_t *h = calloc(1, sizeof(*h));
+    if (!h)
+        return NULL;
+    h->conn.server = s;
+    h->conn.dealloc = dealloc;
+    return &h->conn;
+}
+
+void dfws_http1_start(dfws_conn_t *c)
+{
+    llhttp_init(&H(c)->parser, HTTP_REQUEST, &parser_settings);
+    H(c)->parser.data = c;
+    H(c)->proxy_pending = c->server->cli->proxy_protocol ? 1 : 0;
+    dfws_conn_set_timer(c, DFWS_TIMER_HEADER, c->server->cli->header_timeout);
+    dfws_conn_read_start(c);
+}
+
+int dfws_http1_paused(const dfws_conn_t *c)
+{
+    return H((dfws_conn_t *)c)->paused;
 }
 
 /* ---- feeding the parser ------------------------------------------------- */
 
 static void keep_rest(dfws_conn_t *c, const char *rest, size_t len)
 {
-    if (len && dfws_buf_append(&c->in, rest, len))
+    if (len && dfws_buf_append(&H(c)->in, rest, len))
         dfws_conn_close(c);
 }
 
 static void execute(dfws_conn_t *c, const char *data, size_t len)
 {
-    c->head_mark = data;
-    c->feed_end = data + len;
-    llhttp_errno_t err = llhttp_execute(&c->parser, data, len);
+    H(c)->head_mark = data;
+    H(c)->feed_end = data + len;
+    llhttp_errno_t err = llhttp_execute(&H(c)->parser, data, len);
     if (c->closing)
         return;
-    const char *pos = err == HPE_OK ? NULL : llhttp_get_error_pos(&c->parser);
+    const char *pos = err == HPE_OK ? NULL : llhttp_get_error_pos(&H(c)->parser);
     size_t used = pos && pos >= data && pos <= data + len ? (size_t)(pos - data) : len;
-    if (c->in_head && (err == HPE_OK || err == HPE_PAUSED)) {
+    if (H(c)->in_head && (err == HPE_OK || err == HPE_PAUSED)) {
         /* a head spread over several reads: what this one brought counts,
          * whitespace llhttp skipped without a callback included */
-        c->head_bytes += (size_t)(data + used - c->head_mark);
-        if (c->head_bytes > c->server->cli->limit_request_headers) {
-            dfws_http1_error(c, 431);
+        H(c)->head_bytes += (size_t)(data + used - H(c)->head_mark);
+        if (H(c)->head_bytes > c->server->cli->limit_request_headers) {
+            http1_error(c, 431);
             return;
         }
     }
     if (err == HPE_OK)
         return;
     if (err == HPE_PAUSED) {
-        c->paused = 1;
+        H(c)->paused = 1;
         keep_rest(c, data + used, len - used);
         return;
     }
     if (err == HPE_PAUSED_UPGRADE) {
-        if (c->ws) {
+        if (!speaking(c)) {
             /* ws_request accepted the upgrade: the bytes after the request
-             * head belong to the WebSocket layer. */
-            dfws_wsconn_take_over(c, data + used, len - used);
+             * head belong to the WebSocket layer, now the connection's. */
+            if (len > used)
+                c->proto->data(c, data + used, len - used);
             return;
         }
         /* An upgrade nobody handles (h2c, ...) or a CONNECT is served as
          * plain HTTP, and so is what follows it on the connection. llhttp
          * stops here once the request is complete: when its response is
          * complete too, go on with the next request at once. */
-        llhttp_resume_after_upgrade(&c->parser);
+        llhttp_resume_after_upgrade(&H(c)->parser);
         keep_rest(c, data + used, len - used);
         if (c->req)
-            c->paused = 1; /* complete() resumes */
-        else if (!c->processing)
-            dfws_http1_process(c);
+            H(c)->paused = 1; /* complete() resumes */
+        else if (!H(c)->processing)
+            process(c);
         return;
     }
-    int status = c->error_status ? c->error_status : 400;
-    if (!c->error_status)
+    int status = H(c)->error_status ? H(c)->error_status : 400;
+    if (!H(c)->error_status)
         dfws_log_debug("%s:%u: HTTP parse error: %s (%s)", c->client_host, c->client_port,
-                       llhttp_errno_name(err), llhttp_get_error_reason(&c->parser));
-    dfws_http1_error(c, status);
+                       llhttp_errno_name(err), llhttp_get_error_reason(&H(c)->parser));
+    http1_error(c, status);
 }
 
-void dfws_http1_process(dfws_conn_t *c)
+static void process(dfws_conn_t *c)
 {
-    if (c->processing)
+    if (H(c)->processing)
         return;
-    c->processing = 1;
-    while (!c->closing && !c->paused && !c->upgraded && !c->lingering && c->in.len) {
-        dfws_buf_t chunk = c->in;
-        memset(&c->in, 0, sizeof(c->in));
+    H(c)->processing = 1;
+    while (!c->closing && !H(c)->paused && speaking(c) && !c->lingering && H(c)->in.len) {
+        dfws_buf_t chunk = H(c)->in;
+        memset(&H(c)->in, 0, sizeof(H(c)->in));
         execute(c, chunk.base, chunk.len);
         dfws_buf_free(&chunk);
     }
-    c->processing = 0;
-    if (!c->closing && !c->paused && !c->upgraded && !(c->req && c->req->body.len >= DFWS_BODY_HIGH))
+    H(c)->processing = 0;
+    if (!c->closing && !H(c)->paused && speaking(c) && !(c->req && c->req->body.len >= DFWS_BODY_HIGH))
         dfws_conn_read_start(c);
 }
 
 void dfws_http1_on_data(dfws_conn_t *c, const char *data, size_t len)
 {
-    if (c->proxy_pending) { /* the balancer's PROXY header comes before any HTTP */
+    if (H(c)->proxy_pending) { /* the balancer's PROXY header comes before any HTTP */
         keep_rest(c, data, len);
-        int rc = c->closing ? -1 : dfws_proxy_protocol_take(c);
+        int rc = c->closing ? -1 : dfws_proxy_protocol_take(c, &H(c)->in, &c->server->proxy.allow);
         if (rc < 0)
             dfws_conn_close(c);
         if (rc <= 0)
             return;
-        c->proxy_pending = 0;
-        dfws_http1_process(c);
+        H(c)->proxy_pending = 0;
+        process(c);
         return;
     }
-    if (c->paused || c->in.len || c->processing) {
+    if (H(c)->paused || H(c)->in.len || H(c)->processing) {
         keep_rest(c, data, len);
         /* A client pipelining far ahead of us waits in the kernel. */
-        if (c->in.len > 1024 * 1024)
+        if (H(c)->in.len > 1024 * 1024)
             dfws_conn_read_stop(c);
         return;
     }
     execute(c, data, len);
 }
 
-void dfws_http1_on_eof(dfws_conn_t *c)
+static void on_eof(dfws_conn_t *c)
 {
     /* A client that half-closes after its request still gets the response
      * only while the app has it in hand; like daphne and uvicorn we treat EOF
@@ -649,7 +562,7 @@ void dfws_http1_on_eof(dfws_conn_t *c)
     dfws_conn_close(c);
 }
 
-void dfws_http1_on_timer(dfws_conn_t *c, int kind)
+static void on_timer(dfws_conn_t *c, int kind)
 {
     switch (kind) {
     case DFWS_TIMER_KEEPALIVE:
@@ -659,7 +572,7 @@ void dfws_http1_on_timer(dfws_conn_t *c, int kind)
         if (c->req && !c->req->response_started) {
             dfws_log_info("%s:%u: header section not complete in %.1f s", c->client_host,
                           c->client_port, c->server->cli->header_timeout);
-            dfws_http1_error(c, 408);
+            http1_error(c, 408);
         } else {
             dfws_conn_close(c);
         }
@@ -667,7 +580,7 @@ void dfws_http1_on_timer(dfws_conn_t *c, int kind)
     case DFWS_TIMER_BODY:
         if (!c->req)
             break;
-        if ((!c->reading && !c->paused) ||
+        if ((!c->reading && !H(c)->paused) ||
             (c->req->expect_continue && !c->req->continue_sent)) {
             /* backpressure, or a client waiting for "100 Continue": the
              * application is not reading, the client is not to blame */
@@ -676,13 +589,13 @@ void dfws_http1_on_timer(dfws_conn_t *c, int kind)
         }
         dfws_log_info("%s:%u: request body stalled (%" PRIu64 " bytes received)", c->client_host,
                       c->client_port, c->req->body_received);
-        dfws_http1_error(c, 408);
+        http1_error(c, 408);
         break;
     case DFWS_TIMER_HTTP:
         if (c->req && !c->req->response_started) {
             dfws_log_warn("%s:%u: application did not respond in %.1f s", c->client_host,
                           c->client_port, c->server->cli->http_timeout);
-            dfws_http1_error(c, 503);
+            http1_error(c, 503);
         }
         break;
     default:
@@ -692,26 +605,15 @@ void dfws_http1_on_timer(dfws_conn_t *c, int kind)
 
 /* ---- body and response, driven by the application ------------------------ */
 
-void dfws_req_body_peek(dfws_req_t *r, const char **data, size_t *len, int *more)
+/* The application took the buffered body: read on (request.c emptied it). */
+static void body_consumed(dfws_req_t *r)
 {
-    *data = r->body.base;
-    *len = r->body.len;
-    *more = !r->body_done;
-}
-
-void dfws_req_body_consume(dfws_req_t *r)
-{
-    if (r->body_done)
-        r->body_delivered = 1;
-    r->body.len = 0;
-    if (r->body.cap > DFWS_BODY_HIGH * 2)
-        dfws_buf_free(&r->body);
     dfws_conn_t *c = r->conn;
-    if (c && !c->reading && !c->paused && !c->closing)
+    if (!c->reading && !H(c)->paused && !c->closing)
         dfws_conn_read_start(c);
 }
 
-void dfws_req_continue(dfws_req_t *r)
+static void send_continue(dfws_req_t *r)
 {
     if (!r->conn || !r->expect_continue || r->continue_sent || r->response_started || r->body_done)
         return;
@@ -723,12 +625,12 @@ void dfws_req_continue(dfws_req_t *r)
     dfws_conn_write(r->conn, &b, 1);
 }
 
-size_t dfws_req_write_pending(const dfws_req_t *r)
+static size_t write_pending(const dfws_req_t *r)
 {
-    return r->conn ? dfws_conn_write_pending(r->conn) : 0;
+    return dfws_conn_write_pending(r->conn);
 }
 
-int dfws_req_response_start(dfws_req_t *r, int status, const char **err)
+static int response_start(dfws_req_t *r, int status, const char **err)
 {
     if (r->disconnected)
         return -EPIPE; /* the client left: nothing to check, nothing to send */
@@ -751,7 +653,7 @@ int dfws_req_response_start(dfws_req_t *r, int status, const char **err)
     r->status = status;
     r->no_body = r->is_head || status < 200 || status == 204 || status == 304;
     dfws_buf_t *h = &r->resp_head;
-    const char *reason = reason_phrase(status);
+    const char *reason = dfws_http_reason(status);
     dfws_buf_reset(h);
     if (dfws_buf_append(h, "HTTP/1.1 ", 9) || append_uint(h, (uint64_t)status) ||
         dfws_buf_append(h, " ", 1) || dfws_buf_append(h, reason, strlen(reason)) ||
@@ -762,10 +664,10 @@ int dfws_req_response_start(dfws_req_t *r, int status, const char **err)
     return 0;
 }
 
-int dfws_req_response_header(dfws_req_t *r, const char *name, size_t nlen, const char *value,
-                             size_t vlen, const char **err)
+static int response_header(dfws_req_t *r, const char *name, size_t nlen, const char *value,
+                           size_t vlen, const char **err)
 {
-    if (!valid_token(name, nlen)) {
+    if (!dfws_http_token_valid(name, nlen)) {
         *err = "invalid header name";
         return -EINVAL;
     }
@@ -802,7 +704,7 @@ int dfws_req_response_header(dfws_req_t *r, const char *name, size_t nlen, const
     } else if (nlen == 17 && !strncasecmp(name, "transfer-encoding", 17)) {
         return 0; /* framing is ours to choose */
     } else if (nlen == 10 && !strncasecmp(name, "connection", 10)) {
-        if (value_has_token(value, vlen, "close"))
+        if (dfws_http_list_has(value, vlen, "close"))
             r->keep_alive = 0;
         return 0; /* we write our own Connection header */
     } else if (nlen == 6 && !strncasecmp(name, "server", 6)) {
@@ -817,13 +719,6 @@ int dfws_req_response_header(dfws_req_t *r, const char *name, size_t nlen, const
     dfws_buf_append(&r->resp_head, value, vlen);
     dfws_buf_append(&r->resp_head, "\r\n", 2);
     return 0;
-}
-
-void dfws_http1_access_log(dfws_conn_t *c, const char *action, const char *target, size_t tlen,
-                           int status, int64_t size)
-{
-    dfws_access_entry_t e = {action, target, tlen, status, size, c->req};
-    dfws_access_log_add(&c->server->access_log, c, &e);
 }
 
 /* The response is complete: keep the connection for the next request or
@@ -850,14 +745,15 @@ static void complete(dfws_req_t *r)
         return;
     }
     dfws_conn_set_timer(c, DFWS_TIMER_KEEPALIVE, s->cli->keep_alive_timeout);
-    if (c->paused) {
-        c->paused = 0;
-        llhttp_resume(&c->parser);
+    if (H(c)->paused) {
+        H(c)->paused = 0;
+        llhttp_resume(&H(c)->parser);
     }
-    dfws_http1_process(c);
+    process(c);
 }
 
-int dfws_req_response_body(dfws_req_t *r, const char *data, size_t len, int more, const char **err)
+static int response_body(dfws_req_t *r, const char *data, size_t len, int more,
+                         const char **err)
 {
     if (r->disconnected)
         return -EPIPE;
@@ -942,7 +838,7 @@ int dfws_req_response_body(dfws_req_t *r, const char *data, size_t len, int more
     return 0;
 }
 
-void dfws_req_response_cancel(dfws_req_t *r)
+static void response_cancel(dfws_req_t *r)
 {
     if (!r->response_started || r->head_written)
         return;
@@ -958,14 +854,14 @@ void dfws_req_response_cancel(dfws_req_t *r)
         arm_request_timer(r->conn, r);
 }
 
-void dfws_req_abort(dfws_req_t *r, int status)
+static void abort_response(dfws_req_t *r, int status)
 {
     dfws_conn_t *c = r->conn;
     const char *err;
     if (!c || r->response_done)
         return;
     /* a head refused before it was written leaves nothing on the wire */
-    dfws_req_response_cancel(r);
+    response_cancel(r);
     if (r->response_started) {
         /* A partial response cannot be ended cleanly: the client must see
          * the connection drop rather than a short body taken as complete. */
@@ -973,10 +869,59 @@ void dfws_req_abort(dfws_req_t *r, int status)
         dfws_conn_close(c);
         return;
     }
-    const char *reason = reason_phrase(status);
+    const char *reason = dfws_http_reason(status);
     char body[64];
     int bl = snprintf(body, sizeof(body), "%s\n", reason);
-    dfws_req_response_start(r, status, &err);
-    dfws_req_response_header(r, "Content-Type", 12, "text/plain; charset=utf-8", 25, &err);
-    dfws_req_response_body(r, body, (size_t)bl, 0, &err);
+    response_start(r, status, &err);
+    response_header(r, "Content-Type", 12, "text/plain; charset=utf-8", 25, &err);
+    response_body(r, body, (size_t)bl, 0, &err);
 }
+
+static const dfws_req_ops_t req_ops = {
+    .response_start = response_start,
+    .response_header = response_header,
+    .response_body = response_body,
+    .response_cancel = response_cancel,
+    .abort = abort_response,
+    .body_consumed = body_consumed,
+    .send_continue = send_continue,
+    .write_pending = write_pending,
+};
+
+/* ---- the connection's events (conn.h) ------------------------------------- */
+
+static void on_drain(dfws_conn_t *c)
+{
+    dfws_req_t *r = c->req;
+    if (r && r->app_waiting_drain && dfws_conn_write_pending(c) < DFWS_WRITE_LOW) {
+        r->app_waiting_drain = 0;
+        if (r->local)
+            r->local_ops->drain(r);
+        else
+            c->server->ops->http_drain(c->server->ops_ud, r);
+    }
+}
+
+static void on_close(dfws_conn_t *c)
+{
+    detach(c, 1);
+}
+
+static void on_shutdown(dfws_conn_t *c, int restart)
+{
+    /* between two requests (or fresh, when stopping): now; the others once
+     * their response is complete (complete() checks shutting_down) */
+    if (!c->req && !(restart && c->timer_kind == DFWS_TIMER_HEADER))
+        dfws_conn_close(c);
+}
+
+const dfws_proto_t dfws_http1_proto = {
+    .name = "http/1.1",
+    .data = dfws_http1_on_data,
+    .eof = on_eof,
+    .timer = on_timer,
+    .drain = on_drain,
+    .close = on_close,
+    .shutdown = on_shutdown,
+    .free = NULL, /* dealloc frees HTTP/1's state with the connection */
+};

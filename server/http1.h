@@ -1,70 +1,33 @@
-/* HTTP/1.x on a connection: llhttp parsing into dfws_req_t, response
- * serialisation (Content-Length or chunked, keep-alive, pipelining), error
- * answers. The application layer drives a request through dfws_req_*.
+/* HTTP/1.x on a connection: llhttp parsing into dfws_req_t (request.h),
+ * response serialisation (Content-Length or chunked, keep-alive,
+ * pipelining), the request's response calls (dfws_req_ops_t). A connection
+ * speaks HTTP/1 from its accept until an upgrade hands it to ws_conn.c.
+ *
+ * HTTP/1's state (the parser, the input not parsed yet) lives in the same
+ * allocation as the connection it speaks on: dfws_http1_conn_new() makes
+ * both, and the connection's last close callback frees them.
  */
 #ifndef DFWS_HTTP1_H
 #define DFWS_HTTP1_H
 
 #include "conn.h"
 
-/* Prepares the parser of a new connection. */
-void dfws_http1_init(dfws_conn_t *c);
-/* Feeds received bytes (called by conn.c's read callback). */
+/* The protocol table conn.c calls (conn.h). */
+extern const dfws_proto_t dfws_http1_proto;
+/* Size of one connection with its HTTP/1 state (tests fail allocations of
+ * this size). */
+extern const size_t dfws_http1_conn_size;
+
+/* A zeroed connection with HTTP/1 state for server `s`, its `dealloc` set;
+ * NULL when out of memory. Then dfws_conn_accept (or dfws_conn_open_fd),
+ * dfws_conn_start(c, ..., &dfws_http1_proto) and dfws_http1_start. */
+dfws_conn_t *dfws_http1_conn_new(dfws_server_t *s);
+/* Starts HTTP/1 on a started connection: parser, header timer, reading. */
+void dfws_http1_start(dfws_conn_t *c);
+/* Feeds received bytes as the connection's read would (unit tests). */
 void dfws_http1_on_data(dfws_conn_t *c, const char *data, size_t len);
-/* The peer closed its side. */
-void dfws_http1_on_eof(dfws_conn_t *c);
-/* A timer of the connection fired. */
-void dfws_http1_on_timer(dfws_conn_t *c, int kind);
-/* Iterates the elements of a comma-separated header value (RFC 9110 5.6.1),
- * skipping empty elements and the whitespace around each. *pos starts at 0;
- * returns 1 with the next element in *elem / *elen, 0 at the end. */
-int dfws_http_list_next(const char *v, size_t len, size_t *pos, const char **elem, size_t *elen);
-/* Whether the request asks for a WebSocket upgrade. */
-int dfws_req_is_websocket(const dfws_req_t *r);
-/* Writes one access-log line in daphne's format when access logging is on;
- * status or size < 0 print as "-". */
-void dfws_http1_access_log(dfws_conn_t *c, const char *action, const char *target, size_t tlen,
-                           int status, int64_t size);
-/* Answers with a short error response and closes. */
-void dfws_http1_error(dfws_conn_t *c, int status);
-/* Parses what is buffered in c->in (after a resume). */
-void dfws_http1_process(dfws_conn_t *c);
-
-/* ---- requests, as the application layer sees them ---------------------- */
-
-/* Takes a reference for the caller; dfws_req_release drops it. */
-void dfws_req_retain(dfws_req_t *r);
-/* Drops a reference; the last one frees the request. */
-void dfws_req_release(dfws_req_t *r);
-
-static inline const char *dfws_req_base(const dfws_req_t *r)
-{
-    return r->head.base;
-}
-
-/* Hands out the buffered body: copies nothing, the caller must consume
- * `*len` bytes with dfws_req_body_consume before anything else runs.
- * *more is 0 when these bytes end the body. */
-void dfws_req_body_peek(dfws_req_t *r, const char **data, size_t *len, int *more);
-void dfws_req_body_consume(dfws_req_t *r);
-/* Sends "100 Continue" if the client asked for it and it is still useful. */
-void dfws_req_continue(dfws_req_t *r);
-
-/* Response. Each returns 0, -EINVAL for a bad value (the message explains,
- * via `*err`), or -EPIPE when the request is detached (ignored by callers). */
-int dfws_req_response_start(dfws_req_t *r, int status, const char **err);
-int dfws_req_response_header(dfws_req_t *r, const char *name, size_t nlen, const char *value,
-                             size_t vlen, const char **err);
-int dfws_req_response_body(dfws_req_t *r, const char *data, size_t len, int more,
-                           const char **err);
-/* Forgets a response whose head was not written yet (a header the
- * application gave was refused): it may start again, or be aborted with a
- * clean error response. No-op once the head is out. */
-void dfws_req_response_cancel(dfws_req_t *r);
-/* The application finished without completing the response: answer 500
- * when nothing was sent yet, else close the connection. */
-void dfws_req_abort(dfws_req_t *r, int status);
-/* Bytes waiting to be written on the request's connection (0 if detached). */
-size_t dfws_req_write_pending(const dfws_req_t *r);
+/* Whether the connection's input is parsed up to a request's end and waits
+ * for its response (tests). */
+int dfws_http1_paused(const dfws_conn_t *c);
 
 #endif

@@ -9,6 +9,7 @@
 
 #include "conn.h"
 #include "log.h"
+#include "request.h"
 
 /* ---- --forwarded-allow-ips ------------------------------------------------- */
 
@@ -121,13 +122,7 @@ int dfws_proxy_allowed(const dfws_proxy_allow_t *a, const char *host)
 
 static const dfws_hdr_t *header(const dfws_req_t *r, const char *name)
 {
-    size_t nlen = strlen(name);
-    for (uint32_t i = 0; i < r->nhdrs; i++) {
-        const dfws_hdr_t *h = &r->hdrs[i];
-        if (h->name_len == nlen && !strncasecmp(r->head.base + h->name_off, name, nlen))
-            return h;
-    }
-    return NULL;
+    return dfws_req_header(r, name, strlen(name));
 }
 
 static void trim(const char **v, size_t *n)
@@ -243,10 +238,9 @@ static int forwarded(dfws_conn_t *c, const dfws_req_t *r)
 
 /* X-Forwarded-For's left-most address (the original client), X-Forwarded-Port,
  * X-Forwarded-Proto. */
-static void x_forwarded(dfws_conn_t *c, const dfws_req_t *r)
+static void x_forwarded(dfws_conn_t *c, const dfws_req_t *r, const dfws_proxy_conf_t *conf)
 {
-    const dfws_cli_t *cli = c->server->cli;
-    const dfws_hdr_t *h = header(r, cli->proxy_headers_host);
+    const dfws_hdr_t *h = header(r, conf->host_header);
     if (h && h->value_len) {
         const char *v = r->head.base + h->value_off;
         size_t n = h->value_len;
@@ -256,7 +250,7 @@ static void x_forwarded(dfws_conn_t *c, const dfws_req_t *r)
         trim(&v, &n);
         if (n) {
             set_host(c, v, n);
-            h = header(r, cli->proxy_headers_port);
+            h = header(r, conf->port_header);
             int ok;
             uint16_t p = h ? parse_port(r->head.base + h->value_off, h->value_len, &ok) : 0;
             if (h && ok)
@@ -268,16 +262,16 @@ static void x_forwarded(dfws_conn_t *c, const dfws_req_t *r)
         set_scheme(c, r->head.base + h->value_off, h->value_len);
 }
 
-void dfws_proxy_resolve(dfws_conn_t *c, const dfws_req_t *r)
+void dfws_proxy_resolve(dfws_conn_t *c, const dfws_req_t *r, const dfws_proxy_conf_t *conf)
 {
     c->fwd_client = 0;
     c->fwd_scheme = DFWS_FWD_SCHEME_NONE;
-    if (!c->server->cli->proxy_headers)
+    if (!conf->headers)
         return;
-    if (!c->server->is_unix && !dfws_proxy_allowed(&c->server->proxy_allow, c->client_host))
+    if (!c->tr.is_unix && !dfws_proxy_allowed(&conf->allow, c->client_host))
         return;
     if (!forwarded(c, r))
-        x_forwarded(c, r);
+        x_forwarded(c, r, conf);
 }
 
 /* ---- the PROXY protocol ----------------------------------------------------------- */
@@ -364,16 +358,16 @@ long dfws_proxy_protocol_parse(const char *data, size_t len, char *src, size_t s
     return -1;
 }
 
-int dfws_proxy_protocol_take(dfws_conn_t *c)
+int dfws_proxy_protocol_take(dfws_conn_t *c, dfws_buf_t *in, const dfws_proxy_allow_t *allow)
 {
     char src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN];
     uint16_t sport, dport;
-    if (!c->server->is_unix && !dfws_proxy_allowed(&c->server->proxy_allow, c->client_host)) {
+    if (!c->tr.is_unix && !dfws_proxy_allowed(allow, c->client_host)) {
         dfws_log_warn("%s:%u: PROXY protocol header from a peer not in --forwarded-allow-ips; "
                       "closing", c->client_host, c->client_port);
         return -1;
     }
-    long n = dfws_proxy_protocol_parse(c->in.base, c->in.len, src, sizeof(src), &sport, dst,
+    long n = dfws_proxy_protocol_parse(in->base, in->len, src, sizeof(src), &sport, dst,
                                        sizeof(dst), &dport);
     if (n == 0)
         return 0;
@@ -388,6 +382,6 @@ int dfws_proxy_protocol_take(dfws_conn_t *c)
         snprintf(c->server_host, sizeof(c->server_host), "%s", dst);
         c->server_port = dport;
     }
-    dfws_buf_consume(&c->in, (size_t)n);
+    dfws_buf_consume(in, (size_t)n);
     return 1;
 }

@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
+
 struct dfws_conn_s;
 struct dfws_req_s;
 
@@ -30,6 +32,15 @@ typedef struct dfws_proxy_allow_s {
     dfws_proxy_net_t nets[DFWS_PROXY_MAX_NETS];
 } dfws_proxy_allow_t;
 
+/* What the command line says about proxies (the server fills it at start:
+ * this module reads no command line). */
+typedef struct dfws_proxy_conf_s {
+    int headers;               /* --proxy-headers */
+    const char *host_header;   /* --proxy-headers-host (lower case) */
+    const char *port_header;   /* --proxy-headers-port */
+    dfws_proxy_allow_t allow;  /* --forwarded-allow-ips */
+} dfws_proxy_conf_t;
+
 enum { DFWS_FWD_SCHEME_NONE, DFWS_FWD_SCHEME_PLAIN, DFWS_FWD_SCHEME_SECURE };
 
 /* Parses a comma-separated list of addresses and CIDR networks (IPv4 and
@@ -41,17 +52,19 @@ int dfws_proxy_allowed(const dfws_proxy_allow_t *a, const char *host);
  * --proxy-headers is on and c's peer is trusted (UNIX-socket peers always
  * are: the socket file's permissions decide who connects), else clears
  * them. */
-void dfws_proxy_resolve(struct dfws_conn_s *c, const struct dfws_req_s *r);
+void dfws_proxy_resolve(struct dfws_conn_s *c, const struct dfws_req_s *r,
+                        const dfws_proxy_conf_t *conf);
 
 /* --proxy-protocol: the PROXY protocol header (v1 text or v2 binary) a load
  * balancer (HAProxy, AWS NLB) sends before the first byte of HTTP. Parses
- * it from the start of c->in, consumes it and takes its source and
+ * it from the start of `in`, consumes it and takes its source and
  * destination as the connection's client and server addresses (a v2 LOCAL
  * command, or v1 UNKNOWN, keeps the socket's). Returns 1 done, 0 when more
  * bytes are needed, -1 when the bytes are not a valid header or the peer is
  * not in --forwarded-allow-ips (the caller closes the connection; the
  * reason is logged here). */
-int dfws_proxy_protocol_take(struct dfws_conn_s *c);
+int dfws_proxy_protocol_take(struct dfws_conn_s *c, dfws_buf_t *in,
+                             const dfws_proxy_allow_t *allow);
 /* The same parse on raw bytes, for tests and fuzzing: 0 need more, -1
  * invalid, else the header's length; addresses go to the out parameters
  * (src/dst empty for LOCAL/UNKNOWN). */

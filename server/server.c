@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 static void accept_one(dfws_server_t *s);
@@ -40,11 +39,26 @@ static void refuse(dfws_server_t *s, const char *why)
     uv_close(&s->spare.handle, on_spare_closed);
 }
 
+/* A new connection speaks HTTP/1 first; its memory is HTTP/1's. */
 static void accept_one(dfws_server_t *s)
 {
-    int rc = dfws_conn_accept(s);
-    if (rc)
-        refuse(s, rc == UV_ENOMEM ? "out of memory" : uv_strerror(rc));
+    dfws_conn_t *c = dfws_http1_conn_new(s);
+    if (!c) {
+        refuse(s, "out of memory");
+        return;
+    }
+    int rc = dfws_conn_accept(c, s->transport ? s->transport : &dfws_transport_plain,
+                              s->transport_ctx, &s->read_buf, s->loop, &s->listener.stream,
+                              s->is_unix);
+    if (rc) {
+        if (!c->tr.open) {
+            c->dealloc(c);
+            refuse(s, uv_strerror(rc));
+        }
+        return; /* else taken, and closing */
+    }
+    dfws_conn_start(c, &s->conns, &dfws_http1_proto);
+    dfws_http1_start(c);
 }
 
 static void on_connection(uv_stream_t *listener, int status)
@@ -72,8 +86,11 @@ int dfws_server_start(dfws_server_t *s, uv_loop_t *loop, const dfws_cli_t *cli, 
     s->read_buf.base = s->read_mem;
     s->read_buf.len = sizeof(s->read_mem);
     char err[128];
-    if (dfws_proxy_allow_parse(&s->proxy_allow, cli->forwarded_allow_ips, err, sizeof(err)))
+    if (dfws_proxy_allow_parse(&s->proxy.allow, cli->forwarded_allow_ips, err, sizeof(err)))
         return UV_EINVAL; /* the command line was checked */
+    s->proxy.headers = cli->proxy_headers;
+    s->proxy.host_header = cli->proxy_headers_host;
+    s->proxy.port_header = cli->proxy_headers_port;
     rc = dfws_access_log_init(&s->access_log, loop, cli->access_log_format);
     if (rc)
         return rc;
@@ -107,22 +124,14 @@ void dfws_server_shutdown(dfws_server_t *s, int restart)
         s->listening = 0;
         uv_close(&s->listener.handle, NULL);
     }
-    /* Connections between requests go now; the others close when their
-     * response is complete (http1.c checks shutting_down). */
-    dfws_conn_t *c = s->conns, *next;
+    /* Each protocol decides: HTTP/1 closes connections between requests
+     * now and the others once their response is complete (it checks
+     * shutting_down); WebSockets are told 1001 or 1012. */
+    dfws_conn_t *c = s->conns.head, *next;
     for (; c; c = next) {
         next = c->next;
-        if (c->ws)
-            dfws_wsconn_shutdown(c->ws, restart ? 1012 : 1001);
-        else if (!c->req && !(restart && c->timer_kind == DFWS_TIMER_HEADER))
-            dfws_conn_close(c); /* between two requests (or fresh, when stopping) */
+        c->proto->shutdown(c, restart);
     }
-}
-
-void dfws_server_count_request(dfws_server_t *s)
-{
-    if (++s->requests_total == s->requests_limit && s->on_requests_limit)
-        s->on_requests_limit(s);
 }
 
 void dfws_server_close(dfws_server_t *s)
@@ -132,32 +141,11 @@ void dfws_server_close(dfws_server_t *s)
         s->listening = 0;
         uv_close(&s->listener.handle, NULL);
     }
-    while (s->conns)
-        dfws_conn_close(s->conns);
+    while (s->conns.head)
+        dfws_conn_close(s->conns.head);
     dfws_access_log_close(&s->access_log);
     free(s->server_header);
     s->server_header = NULL;
     dfws_static_free(s);
 }
 
-const char *dfws_server_date(dfws_server_t *s)
-{
-    uint64_t now = uv_now(s->loop);
-    if (!s->date[0] || now - s->date_ms >= 1000) {
-        time_t t = time(NULL);
-        struct tm tm;
-        gmtime_r(&t, &tm);
-        strftime(s->date, sizeof(s->date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-        s->date_ms = now;
-        int n = snprintf(s->date_header, sizeof(s->date_header), "Date: %s\r\n", s->date);
-        s->date_header_len = n > 0 ? (size_t)n : 0;
-    }
-    return s->date;
-}
-
-const char *dfws_server_date_header(dfws_server_t *s, size_t *len)
-{
-    dfws_server_date(s);
-    *len = s->date_header_len;
-    return s->date_header;
-}

@@ -10,8 +10,9 @@
  * the access log, keep-alive and pipelining, as an application's response.
  */
 #include "static.h"
-#include "http1.h"
+#include "context.h"
 #include "log.h"
+#include "request.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -430,20 +431,14 @@ int dfws_static_parse_date(const char *v, size_t len, int64_t *t)
     return 0;
 }
 
+static const dfws_req_local_ops_t local_ops;
+
 /* ---- serving -------------------------------------------------------------------- */
 
 /* The value of the first header `name`, or NULL. */
 static const char *header(const dfws_req_t *r, const char *name, size_t *vlen)
 {
-    size_t n = strlen(name);
-    for (uint32_t i = 0; i < r->nhdrs; i++) {
-        const dfws_hdr_t *h = &r->hdrs[i];
-        if (h->name_len == n && !strncasecmp(r->head.base + h->name_off, name, n)) {
-            *vlen = h->value_len;
-            return r->head.base + h->value_off;
-        }
-    }
-    return NULL;
+    return dfws_req_header_value(r, name, strlen(name), vlen);
 }
 
 /* Opens `rel` below the route's directory, read-only, refusing anything
@@ -774,8 +769,14 @@ static void serve_file(dfws_req_t *r, const route_t *rt, const char *rel)
     x->off = first;
     x->left = n;
     r->local = x;
+    r->local_ops = &local_ops;
     xfer_next(x); /* the head goes out with the first chunk */
 }
+
+static const dfws_req_local_ops_t local_ops = {
+    .drain = dfws_static_on_drain,
+    .detach = dfws_static_on_detach,
+};
 
 int dfws_static_try(dfws_conn_t *c, dfws_req_t *r)
 {
@@ -808,7 +809,7 @@ int dfws_static_try(dfws_conn_t *c, dfws_req_t *r)
         free(dec);
         return 0;
     }
-    if (r->method != HTTP_GET && r->method != HTTP_HEAD) {
+    if (r->method != DFWS_METHOD_GET && r->method != DFWS_METHOD_HEAD) {
         free(dec);
         answer(r, 405, "Allow", "GET, HEAD");
         return 1;

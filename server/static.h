@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "conn.h"
+#include "request.h"
 
 typedef struct dfws_static_s dfws_static_t;
 

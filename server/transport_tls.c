@@ -19,8 +19,8 @@
  * until the last byte of its ciphertext is handed to the kernel.
  *
  * impl is the engine (dfws_tls_t), ctx the listener's dfws_tls_ctx_t. */
-#include "log.h"
 #include "tls.h"
+#include "log.h"
 #include "transport.h"
 
 #include <stdlib.h>

@@ -1,8 +1,11 @@
 #include "ws_conn.h"
-#include "http1.h"
+#include "conn.h"
+#include "context.h"
 #include "log.h"
 #include "metrics.h"
+#include "respond.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -14,6 +17,8 @@ static dfws_server_t *server_of(dfws_wsconn_t *wc)
 {
     return wc->conn->server;
 }
+
+static void on_data(dfws_conn_t *c, const char *data, size_t len);
 
 static void tell_app_closed(dfws_wsconn_t *wc, int code)
 {
@@ -111,10 +116,15 @@ static void cb_fatal(void *owner, int err, const char *what)
     dfws_conn_close(wc->conn);
 }
 
-/* One server per process: its WebSocket configuration lives here, with
- * the default handler that forwards events to the server's ops. */
-static dfws_ws_config_t ws_config;
-static dfws_ws_handler_t ops_handler;
+static void ops_message(void *ud, dfws_wsconn_t *wc, int binary, const char *data, size_t len);
+static void ops_closed(void *ud, dfws_wsconn_t *wc, int code);
+static void ops_drain(void *ud, dfws_wsconn_t *wc);
+/* The default handler: forwards events to the server's ops (its ud). */
+static const dfws_ws_handler_t ops_handler = {
+    .message = ops_message,
+    .closed = ops_closed,
+    .drain = ops_drain,
+};
 /* permessage-deflate: one compressor, its cache of recent messages and one
  * spare inflater for the whole process, never one per connection
  * (websocket.h); created once, lives as long as the process. */
@@ -153,10 +163,7 @@ void dfws_wsconn_set_handler(dfws_wsconn_t *wc, const dfws_ws_handler_t *h, void
 
 void dfws_wsconn_config(dfws_server_t *s)
 {
-    dfws_ws_config_t *cfg = &ws_config;
-    ops_handler.message = ops_message;
-    ops_handler.closed = ops_closed;
-    ops_handler.drain = ops_drain;
+    dfws_ws_config_t *cfg = &s->ws_config;
     dfws_ws_config_init(cfg);
     cfg->cb.write = cb_write;
     cfg->cb.on_message = cb_message;
@@ -173,7 +180,6 @@ void dfws_wsconn_config(dfws_server_t *s)
                           "uncompressed");
     }
     cfg->deflate = s->cli->ws_per_message_deflate ? deflate : NULL;
-    s->ws_config = cfg;
 }
 
 /* ---- timers ------------------------------------------------------------------ */
@@ -182,7 +188,7 @@ static void arm_timer(dfws_wsconn_t *wc)
 {
     const dfws_cli_t *cli = server_of(wc)->cli;
     dfws_conn_t *c = wc->conn;
-    uint64_t now = uv_now(c->server->loop);
+    uint64_t now = uv_now(c->loop);
     double next = 0;
     if (wc->state == DFWS_WSC_HANDSHAKE) {
         next = cli->websocket_connect_timeout;
@@ -215,15 +221,16 @@ static void replay_early(dfws_wsconn_t *wc)
     memset(&wc->early, 0, sizeof(wc->early));
     wc->early_pending = 0;
     if (early.len)
-        dfws_wsconn_on_data(wc->conn, early.base, early.len);
+        on_data(wc->conn, early.base, early.len);
     dfws_buf_free(&early);
 }
 
-void dfws_wsconn_on_timer(dfws_conn_t *c)
+static void on_timer(dfws_conn_t *c, int kind)
 {
-    dfws_wsconn_t *wc = c->ws;
+    dfws_wsconn_t *wc = c->proto_data;
     const dfws_cli_t *cli = c->server->cli;
-    uint64_t now = uv_now(c->server->loop);
+    uint64_t now = uv_now(c->loop);
+    (void)kind; /* one timer: arm_timer() knows what it waits for */
     switch (wc->state) {
     case DFWS_WSC_HANDSHAKE:
         dfws_log_info("%s:%u: application did not accept the WebSocket in %.1f s", c->client_host,
@@ -270,19 +277,19 @@ void dfws_wsconn_on_timer(dfws_conn_t *c)
 int dfws_wsconn_start(dfws_conn_t *c, dfws_req_t *r)
 {
     dfws_server_t *s = c->server;
+    const dfws_proto_t *prev = c->proto;
+    assert(c->req == r && !c->proto_data);
     dfws_ws_header_t stack[32];
     dfws_ws_header_t *hs = r->nhdrs <= 32 ? stack : malloc(r->nhdrs * sizeof(*hs));
-    if (!hs) {
-        c->error_status = 503;
-        return -1;
-    }
+    if (!hs)
+        return 503;
     for (uint32_t i = 0; i < r->nhdrs; i++) {
         hs[i].name = r->head.base + r->hdrs[i].name_off;
         hs[i].name_len = r->hdrs[i].name_len;
         hs[i].value = r->head.base + r->hdrs[i].value_off;
         hs[i].value_len = r->hdrs[i].value_len;
     }
-    const char *method = llhttp_method_name(r->method);
+    const char *method = dfws_http_method_name(r->method);
     const char *key;
     size_t klen;
     int rc = dfws_ws_handshake_check(method, strlen(method), hs, r->nhdrs, &key, &klen);
@@ -290,7 +297,7 @@ int dfws_wsconn_start(dfws_conn_t *c, dfws_req_t *r)
      * out of the response; it never fails the handshake. */
     dfws_ws_pmd_t pmd;
     char ext[DFWS_WS_PMD_RESPONSE_MAX];
-    const dfws_ws_config_t *wcfg = s->ws_config;
+    const dfws_ws_config_t *wcfg = &s->ws_config;
     if (rc || !dfws_ws_pmd_negotiate(wcfg->deflate, hs, r->nhdrs, &pmd, ext))
         memset(&pmd, 0, sizeof(pmd));
     /* the key is a slice of the request buffer, not NUL-terminated */
@@ -304,16 +311,15 @@ int dfws_wsconn_start(dfws_conn_t *c, dfws_req_t *r)
     if (rc) {
         dfws_log_info("%s:%u: bad WebSocket handshake: %s", c->client_host, c->client_port,
                       dfws_ws_strerror(rc));
-        c->error_status = dfws_ws_handshake_status(rc);
-        return -1;
+        return dfws_ws_handshake_status(rc);
     }
     dfws_wsconn_t *wc = key_copy ? calloc(1, sizeof(*wc)) : NULL;
     if (!wc) {
-        c->error_status = key_copy ? 503 : 400; /* no memory, or a key too long to be one */
+        int status = key_copy ? 503 : 400; /* no memory, or a key too long to be one */
         free(key_copy);
-        return -1;
+        return status;
     }
-    dfws_ws_init(&wc->ws, s->ws_config, wc);
+    dfws_ws_init(&wc->ws, &s->ws_config, wc);
     wc->conn = c;
     wc->req = r;
     dfws_req_retain(r); /* ours until the handshake is answered (drop_req) */
@@ -323,7 +329,7 @@ int dfws_wsconn_start(dfws_conn_t *c, dfws_req_t *r)
     wc->hs_key_len = (uint16_t)klen;
     wc->pmd = pmd;
     wc->state = DFWS_WSC_HANDSHAKE;
-    c->ws = wc;
+    dfws_conn_set_proto(c, &dfws_wsconn_proto, wc);
     s->websockets++;
     r->keep_alive = 0; /* a denial response ends the connection */
     if (s->access_log.on) {
@@ -333,27 +339,19 @@ int dfws_wsconn_start(dfws_conn_t *c, dfws_req_t *r)
             memcpy(wc->log_path, target, r->url_len);
             wc->log_path[r->url_len] = '\0';
         }
-        dfws_http1_access_log(c, "WSCONNECTING", target, r->url_len, -1, -1);
+        dfws_respond_log(c, "WSCONNECTING", target, r->url_len, -1, -1);
     }
     if (s->ops->ws_request(s->ops_ud, wc)) {
-        c->ws = NULL;
+        dfws_conn_set_proto(c, prev, NULL);
         s->websockets--;
         dfws_req_release(r);
         free(key_copy);
         free(wc->log_path);
         free(wc);
-        c->error_status = 500;
-        return -1;
+        return 500;
     }
     arm_timer(wc);
     return 0;
-}
-
-void dfws_wsconn_take_over(dfws_conn_t *c, const char *rest, size_t len)
-{
-    c->upgraded = 1;
-    if (len)
-        dfws_wsconn_on_data(c, rest, len);
 }
 
 /* Lets go of the upgrade request (the reference taken at start). */
@@ -374,18 +372,13 @@ static void detach_request(dfws_wsconn_t *wc, int status)
     dfws_req_t *r = wc->req;
     if (!r)
         return;
-    if (c->req == r) {
-        c->req = NULL;
-        r->conn = NULL;
+    if (r->conn) {
+        assert(c->req == r);
         if (!r->response_done) {
             r->response_started = r->response_done = 1;
             r->status = status;
         }
-        if (r->counted) {
-            r->counted = 0;
-            c->server->active_requests--;
-        }
-        dfws_req_release(r);
+        dfws_server_detach(r, 0);
     }
     drop_req(wc);
 }
@@ -444,11 +437,11 @@ int dfws_wsconn_accept(dfws_wsconn_t *wc, const char *subprotocol, size_t sublen
                        c->client_host, c->client_port, wc->pmd.server_bits, wc->pmd.client_bits);
     }
     if (wc->log_path)
-        dfws_http1_access_log(c, "WSCONNECT", wc->log_path, strlen(wc->log_path), -1, -1);
+        dfws_respond_log(c, "WSCONNECT", wc->log_path, strlen(wc->log_path), -1, -1);
     wc->state = DFWS_WSC_OPEN;
     if (dfws_metrics)
         dfws_metrics_add(&dfws_metrics->websockets_opened, 1);
-    wc->opened_ms = wc->last_in_ms = uv_now(c->server->loop);
+    wc->opened_ms = wc->last_in_ms = uv_now(c->loop);
     wc->early_pending = wc->early.len != 0;
     arm_timer(wc);
     return 0;
@@ -469,11 +462,11 @@ int dfws_wsconn_reject_status(dfws_wsconn_t *wc, int status)
     tell_app_closed(wc, 1006);
     drop_req(wc);
     if (wc->log_path) {
-        dfws_http1_access_log(c, "WSREJECT", wc->log_path, strlen(wc->log_path), -1, -1);
+        dfws_respond_log(c, "WSREJECT", wc->log_path, strlen(wc->log_path), -1, -1);
         free(wc->log_path);
         wc->log_path = NULL;
     }
-    dfws_http1_error(c, status);
+    dfws_respond_error(c, status, 1);
     return 0;
 }
 
@@ -538,9 +531,9 @@ void dfws_wsconn_shutdown(dfws_wsconn_t *wc, int code)
 
 /* ---- connection events ---------------------------------------------------------- */
 
-void dfws_wsconn_on_data(dfws_conn_t *c, const char *data, size_t len)
+static void on_data(dfws_conn_t *c, const char *data, size_t len)
 {
-    dfws_wsconn_t *wc = c->ws;
+    dfws_wsconn_t *wc = c->proto_data;
     if (wc->state == DFWS_WSC_HANDSHAKE || wc->early_pending) {
         /* A client may send its first frames right behind the upgrade
          * request: keep them (bounded) until the application accepts and
@@ -555,7 +548,7 @@ void dfws_wsconn_on_data(dfws_conn_t *c, const char *data, size_t len)
     }
     if (wc->state == DFWS_WSC_CLOSED)
         return;
-    wc->last_in_ms = uv_now(c->server->loop);
+    wc->last_in_ms = uv_now(c->loop);
     int rc = dfws_ws_feed(&wc->ws, (const uint8_t *)data, len);
     if (rc == DFWS_WS_E_FATAL && !c->closing) {
         dfws_conn_close(c);
@@ -567,17 +560,17 @@ void dfws_wsconn_on_data(dfws_conn_t *c, const char *data, size_t len)
     }
 }
 
-void dfws_wsconn_on_eof(dfws_conn_t *c)
+static void on_eof(dfws_conn_t *c)
 {
-    dfws_wsconn_t *wc = c->ws;
+    dfws_wsconn_t *wc = c->proto_data;
     if (!wc->close_code)
         wc->close_code = 1006;
     dfws_conn_close(c);
 }
 
-void dfws_wsconn_on_drain(dfws_conn_t *c)
+static void on_drain(dfws_conn_t *c)
 {
-    dfws_wsconn_t *wc = c->ws;
+    dfws_wsconn_t *wc = c->proto_data;
     if (dfws_conn_write_pending(c) >= DFWS_WRITE_LOW)
         return;
     flush_pong(wc);
@@ -594,24 +587,28 @@ void dfws_wsconn_on_drain(dfws_conn_t *c)
     }
 }
 
-void dfws_wsconn_on_close(dfws_conn_t *c)
+static void on_close(dfws_conn_t *c)
 {
-    dfws_wsconn_t *wc = c->ws;
-    if (!wc)
-        return;
-    drop_req(wc); /* conn.c detaches the request from the connection itself */
+    dfws_wsconn_t *wc = c->proto_data;
+    drop_req(wc);
     if (wc->log_path && wc->opened_ms)
-        dfws_http1_access_log(c, "WSDISCONNECT", wc->log_path, strlen(wc->log_path), -1, -1);
+        dfws_respond_log(c, "WSDISCONNECT", wc->log_path, strlen(wc->log_path), -1, -1);
     wc->state = DFWS_WSC_CLOSED;
     tell_app_closed(wc, wc->close_code ? wc->close_code : 1006);
+    /* the upgrade request, when the handshake was never answered */
+    if (c->req)
+        dfws_server_detach(c->req, 1);
 }
 
-void dfws_wsconn_free(dfws_conn_t *c)
+static void on_shutdown(dfws_conn_t *c, int restart)
 {
-    dfws_wsconn_t *wc = c->ws;
-    if (!wc)
-        return;
-    c->ws = NULL;
+    dfws_wsconn_shutdown(c->proto_data, restart ? 1012 : 1001);
+}
+
+static void on_free(dfws_conn_t *c)
+{
+    dfws_wsconn_t *wc = c->proto_data;
+    c->proto_data = NULL;
     drop_req(wc);
     dfws_ws_cleanup(&wc->ws);
     dfws_buf_free(&wc->early);
@@ -620,3 +617,14 @@ void dfws_wsconn_free(dfws_conn_t *c)
     free(wc->hs_key);
     free(wc);
 }
+
+const dfws_proto_t dfws_wsconn_proto = {
+    .name = "websocket",
+    .data = on_data,
+    .eof = on_eof,
+    .timer = on_timer,
+    .drain = on_drain,
+    .close = on_close,
+    .shutdown = on_shutdown,
+    .free = on_free,
+};

@@ -6,15 +6,20 @@
  * section is complete (state HANDSHAKE, the request still attached so the
  * app can build its scope); the application answers with
  * dfws_wsconn_accept() (101, state OPEN), dfws_wsconn_reject() (403) or a
- * denial response through the request's dfws_req_response_* calls. It lives
- * inside its dfws_conn_t and is freed with it; ops->ws_closed tells the
- * application when to let go of it.
+ * denial response through the request's dfws_req_response_* calls. It is
+ * its connection's protocol (dfws_wsconn_proto, the connection's
+ * proto_data) and is freed with it; ops->ws_closed tells the application
+ * when to let go of it.
  */
 #ifndef DFWS_WS_CONN_H
 #define DFWS_WS_CONN_H
 
 #include "conn.h"
+#include "context.h"
+#include "request.h"
 #include "websocket.h"
+
+typedef struct dfws_wsconn_s dfws_wsconn_t;
 
 enum { DFWS_WSC_HANDSHAKE, DFWS_WSC_OPEN, DFWS_WSC_CLOSING, DFWS_WSC_CLOSED };
 
@@ -61,22 +66,24 @@ struct dfws_wsconn_s {
                                     switched on in the codec once the 101 is out */
 };
 
-/* Builds the codec configuration every WebSocket of `s` shares. */
+/* Builds the codec configuration every WebSocket of `s` shares
+ * (s->ws_config). */
 void dfws_wsconn_config(dfws_server_t *s);
 /* permessage-deflate counters of this process (zeros when it is off).
  * Written on the loop thread only; a read from another thread may be a
  * message behind. */
 void dfws_wsconn_deflate_stats(dfws_ws_deflate_stats_t *st);
 
-/* Called by http1.c for an upgrade request: validates the handshake
- * (answering 400/426 itself, then returning -1 with nothing to do), creates
- * the WebSocket state in c->ws and starts the application. Returns 0 when
- * the connection is now the WebSocket layer's, -1 when http1 must answer
- * with c->error_status (0: already answered). */
+/* The protocol table of an upgraded connection (conn.h). */
+extern const dfws_proto_t dfws_wsconn_proto;
+
+/* Called by http1.c for an upgrade request `r` on `c`: validates the
+ * handshake, creates the WebSocket state, makes it the connection's
+ * protocol (dfws_conn_set_proto) and starts the application. Returns 0 when
+ * the connection is now the WebSocket layer's (bytes after the request head
+ * go to its data call, kept until the handshake is answered), or the HTTP
+ * status HTTP/1 must answer (400, 426, 500, 503). */
 int dfws_wsconn_start(dfws_conn_t *c, dfws_req_t *r);
-/* The parser reached the end of the upgrade request: `rest` are the bytes
- * after it (kept until the handshake is answered). */
-void dfws_wsconn_take_over(dfws_conn_t *c, const char *rest, size_t len);
 
 /* Routes the connection's events to `h` (called by the handler's owner
  * while the connection is in HANDSHAKE). */
@@ -101,15 +108,5 @@ void dfws_wsconn_pause_reading(dfws_wsconn_t *wc, int paused);
 /* Graceful shutdown: close with `code`, 1001 (going away) or 1012 (service
  * restart: this worker is replaced). */
 void dfws_wsconn_shutdown(dfws_wsconn_t *wc, int code);
-
-/* conn.c's hooks for upgraded connections. */
-void dfws_wsconn_on_data(dfws_conn_t *c, const char *data, size_t len);
-void dfws_wsconn_on_eof(dfws_conn_t *c);
-void dfws_wsconn_on_timer(dfws_conn_t *c);
-void dfws_wsconn_on_drain(dfws_conn_t *c);
-/* The connection is closing: tell the application (once). */
-void dfws_wsconn_on_close(dfws_conn_t *c);
-/* Every handle of the connection is closed: free the WebSocket state. */
-void dfws_wsconn_free(dfws_conn_t *c);
 
 #endif

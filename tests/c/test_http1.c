@@ -4,6 +4,8 @@
 #include "conn.h"
 #include "http1.h"
 #include "log.h"
+#include "request.h"
+#include "server.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -55,7 +57,7 @@ static int mock_request(void *ud, dfws_req_t *r)
         return -1;
     seen_t *s = &seen[nseen++];
     memset(s, 0, sizeof(*s));
-    snprintf(s->method, sizeof(s->method), "%s", llhttp_method_name(r->method));
+    snprintf(s->method, sizeof(s->method), "%s", dfws_http_method_name(r->method));
     snprintf(s->url, sizeof(s->url), "%.*s", (int)r->url_len, r->head.base + r->url_off);
     for (uint32_t i = 0; i < r->nhdrs; i++) {
         const dfws_hdr_t *h = &r->hdrs[i];
@@ -141,15 +143,11 @@ static void rig_open(rig_t *t, size_t limit_headers, size_t limit_body)
     MUST(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
     t->peer = sv[1];
     fcntl(t->peer, F_SETFL, O_NONBLOCK);
-    dfws_conn_t *c = calloc(1, sizeof(*c));
-    c->server = &t->server;
-    MUST(dfws_conn_open_fd(c, sv[0], 1) == 0);
-    uv_timer_init(&t->loop, &c->timer);
-    c->timer.data = c;
-    c->open_handles = 2;
-    t->server.conns = c;
-    t->server.nconns = 1;
-    dfws_http1_init(c);
+    dfws_conn_t *c = dfws_http1_conn_new(&t->server);
+    MUST(c);
+    MUST(dfws_conn_open_fd(c, &t->loop, sv[0], 1) == 0);
+    dfws_conn_start(c, &t->server.conns, &dfws_http1_proto);
+    dfws_http1_start(c);
     t->conn = c;
     nseen = 0;
 }
@@ -396,7 +394,7 @@ static int check_accept_after_failed_alloc(void)
     MUST(dfws_server_start(&server, &loop, &cli, lfd, 0, &ops, NULL) == 0);
     nseen = 0;
 
-    fail_calloc_size = sizeof(dfws_conn_t);
+    fail_calloc_size = dfws_http1_conn_size;
     int first = connect_port(ntohs(a.sin_port));
     for (double end = now_s() + 5; !refused && now_s() < end;) {
         uv_run(&loop, UV_RUN_NOWAIT);
