@@ -17,12 +17,13 @@
 #   fuzz_layer_config  CHANNEL_LAYERS JSON and Redis URLs (server/layer.c)
 #   fuzz_edge          PROXY protocol headers, --forwarded-allow-ips, static file paths,
 #                      Range, Accept-Encoding, dates (server/proxy.c, server/static.c)
+#   fuzz_tls           what a client sends before and during the TLS handshake (server/tls.c)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${1:-60}
 shift || true
 DRIVERS=("$@")
-[ ${#DRIVERS[@]} -gt 0 ] || DRIVERS=(fuzz_http1 fuzz_websocket fuzz_native fuzz_redis fuzz_layer_msg fuzz_layer_config fuzz_edge)
+[ ${#DRIVERS[@]} -gt 0 ] || DRIVERS=(fuzz_http1 fuzz_websocket fuzz_native fuzz_redis fuzz_layer_msg fuzz_layer_config fuzz_edge fuzz_tls)
 OUT=build-fuzz
 mkdir -p "$OUT" tests/artifacts/fuzz
 CFLAGS=(-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -D_GNU_SOURCE
@@ -45,6 +46,7 @@ build() { # driver, sources...
 for d in "${DRIVERS[@]}"; do
   case $d in
     fuzz_websocket) build $d server/websocket.c ;;
+    fuzz_tls) build $d server/tls.c server/log.c ;;
     fuzz_http1) build $d $(server_but) "${LLHTTP[@]}" ;;
     fuzz_native) build $d $(server_but server/native.c) "${LLHTTP[@]}" ;;
     fuzz_redis) build $d $(server_but server/layer_redis.c) "${LLHTTP[@]}" ;;
