@@ -119,8 +119,7 @@ extern PyMethodDef dfws_layer_methods[];
 /* The native df_websockets endpoint (native.c). */
 int dfws_native_types_ready(void);
 PyObject *dfws_native_enable(dfws_asgi_t *A, PyObject *args);
-int dfws_native_try(dfws_wsconn_t *wc);
-void dfws_native_disable(void);
+void dfws_native_disable(dfws_asgi_t *A);
 PyObject *dfws_native_stats(void);
 /* Copies the native endpoint's counters into this worker's metrics slot. */
 void dfws_native_metrics(void);

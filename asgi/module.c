@@ -411,7 +411,7 @@ static void stop_metrics(dfws_asgi_t *A)
 static PyObject *server_close(Server *self, PyObject *unused)
 {
     stop_metrics(&self->A);
-    dfws_native_disable();
+    dfws_native_disable(&self->A);
     dfws_asgi_layer_stop();
     if (self->A.started) {
         dfws_server_close(&self->A.server);

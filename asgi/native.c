@@ -195,6 +195,18 @@ static const dfws_native_ops_t native_ops = {
     .closed = op_closed,
 };
 
+/* The native endpoint's route (route.h): ws_conn.c hands it the upgrades
+ * whose target is its path, before the ASGI application sees them. */
+static int route_matches(const void *ud, const char *target, size_t len)
+{
+    return dfws_native_matches(ud, target, len);
+}
+
+static int route_start(void *ud, dfws_wsconn_t *wc)
+{
+    return dfws_native_start(ud, wc) ? -1 : 0;
+}
+
 /* Server.enable_native(ws_url, channels_mode, json_in_c, queues_json, connect, signal) */
 PyObject *dfws_native_enable(dfws_asgi_t *A, PyObject *args)
 {
@@ -224,23 +236,22 @@ PyObject *dfws_native_enable(dfws_asgi_t *A, PyObject *args)
     const char *err = "out of memory";
     if (dfws_native_new(layer, &cfg, &native_ops, A, &native, &err))
         return PyErr_Format(PyExc_ValueError, "native WebSockets: %s", err);
+    dfws_ws_route_t route = {route_matches, route_start, native};
+    if (dfws_route_ws_add(&A->server.routes, &route)) {
+        dfws_native_free(native);
+        native = NULL;
+        PyErr_SetString(PyExc_RuntimeError, "native WebSockets: no room in the route table");
+        return NULL;
+    }
     py_connect = Py_NewRef(connect);
     py_signal = Py_NewRef(signal);
     Py_RETURN_NONE;
 }
 
-/* Takes `wc` over when its target is the native endpoint. 1 taken, 0 not
- * ours, -1 error. */
-int dfws_native_try(dfws_wsconn_t *wc)
+void dfws_native_disable(dfws_asgi_t *A)
 {
-    dfws_req_t *r = wc->req;
-    if (!native || !r || !dfws_native_matches(native, r->head.base + r->url_off, r->url_len))
-        return 0;
-    return dfws_native_start(native, wc) ? -1 : 1;
-}
-
-void dfws_native_disable(void)
-{
+    if (native)
+        dfws_route_ws_remove(&A->server.routes, native);
     dfws_native_free(native);
     native = NULL;
     Py_CLEAR(py_connect);

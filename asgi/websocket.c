@@ -437,17 +437,14 @@ int dfws_websocket_types_ready(void)
 
 static PyObject *subprotocols(dfws_req_t *r)
 {
-    dfws_ws_header_t hs[64];
-    uint32_t n = 0;
-    for (uint32_t i = 0; i < r->nhdrs && n < 64; i++) {
-        hs[n].name = r->head.base + r->hdrs[i].name_off;
-        hs[n].name_len = r->hdrs[i].name_len;
-        hs[n].value = r->head.base + r->hdrs[i].value_off;
-        hs[n].value_len = r->hdrs[i].value_len;
-        n++;
-    }
+    dfws_ws_header_t stack[32];
+    dfws_ws_header_t *hs = dfws_wsconn_headers(r, stack, 32);
+    if (!hs)
+        return PyErr_NoMemory();
     dfws_ws_token_t toks[32];
-    int count = dfws_ws_parse_protocols(hs, n, toks, 32);
+    int count = dfws_ws_parse_protocols(hs, r->nhdrs, toks, 32);
+    if (hs != stack)
+        free(hs);
     if (count < 0)
         count = 0;
     if (count > 32)
@@ -468,9 +465,6 @@ int dfws_ws_request(void *ud, dfws_wsconn_t *wc)
 {
     dfws_asgi_t *A = ud;
     int ret = -1;
-    int native = dfws_native_try(wc);
-    if (native)
-        return native > 0 ? 0 : -1;
     PyGILState_STATE g = PyGILState_Ensure();
     PyObject *scope = NULL, *ext = NULL;
     WSCycle *self = PyObject_GC_New(WSCycle, &wscycle_type);

@@ -208,6 +208,7 @@ void dfws_conn_start(dfws_conn_t *c, dfws_conn_list_t *list, const dfws_proto_t 
 
 void dfws_conn_set_proto(dfws_conn_t *c, const dfws_proto_t *proto, void *data)
 {
+    assert(proto && !c->closing);
     c->proto = proto;
     c->proto_data = data;
 }

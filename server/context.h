@@ -16,6 +16,7 @@
 #include "cli.h"
 #include "conn.h"
 #include "proxy.h"
+#include "route.h"
 #include "transport.h"
 #include "websocket.h"
 
@@ -82,6 +83,7 @@ struct dfws_server_s {
     uint64_t requests_limit;   /* on_requests_limit when requests_total reaches it; 0 = never */
     void (*on_requests_limit)(dfws_server_t *s);
     struct dfws_static_s *statics; /* static routes (static.c), or NULL */
+    dfws_routes_t routes;      /* WebSocket endpoints served in C (route.h) */
     /* How accepted sockets are carried (transport.h): NULL is plain TCP /
      * UNIX; a TLS listener sets its vtable and its shared context (the
      * SSL_CTX, owned by whoever set it) before the first accept. */

@@ -726,6 +726,7 @@ static int response_header(dfws_req_t *r, const char *name, size_t nlen, const c
 static void complete(dfws_req_t *r)
 {
     dfws_conn_t *c = r->conn;
+    assert(c && c->req == r && !r->response_done); /* HTTP/1, or a refused upgrade */
     dfws_server_t *s = c->server;
     r->response_done = 1;
     if (dfws_metrics)

@@ -274,21 +274,29 @@ static void on_timer(dfws_conn_t *c, int kind)
 
 /* ---- handshake ------------------------------------------------------------------ */
 
-int dfws_wsconn_start(dfws_conn_t *c, dfws_req_t *r)
+dfws_ws_header_t *dfws_wsconn_headers(const dfws_req_t *r, dfws_ws_header_t *stack, size_t n)
 {
-    dfws_server_t *s = c->server;
-    const dfws_proto_t *prev = c->proto;
-    assert(c->req == r && !c->proto_data);
-    dfws_ws_header_t stack[32];
-    dfws_ws_header_t *hs = r->nhdrs <= 32 ? stack : malloc(r->nhdrs * sizeof(*hs));
+    dfws_ws_header_t *hs = r->nhdrs <= n ? stack : malloc(r->nhdrs * sizeof(*hs));
     if (!hs)
-        return 503;
+        return NULL;
     for (uint32_t i = 0; i < r->nhdrs; i++) {
         hs[i].name = r->head.base + r->hdrs[i].name_off;
         hs[i].name_len = r->hdrs[i].name_len;
         hs[i].value = r->head.base + r->hdrs[i].value_off;
         hs[i].value_len = r->hdrs[i].value_len;
     }
+    return hs;
+}
+
+int dfws_wsconn_start(dfws_conn_t *c, dfws_req_t *r)
+{
+    dfws_server_t *s = c->server;
+    const dfws_proto_t *prev = c->proto;
+    assert(c->req == r && !c->proto_data);
+    dfws_ws_header_t stack[32];
+    dfws_ws_header_t *hs = dfws_wsconn_headers(r, stack, 32);
+    if (!hs)
+        return 503;
     const char *method = dfws_http_method_name(r->method);
     const char *key;
     size_t klen;
@@ -341,7 +349,10 @@ int dfws_wsconn_start(dfws_conn_t *c, dfws_req_t *r)
         }
         dfws_respond_log(c, "WSCONNECTING", target, r->url_len, -1, -1);
     }
-    if (s->ops->ws_request(s->ops_ud, wc)) {
+    /* an endpoint served in C (route.h), else the application */
+    const dfws_ws_route_t *rt = dfws_route_ws_find(&s->routes, r->head.base + r->url_off,
+                                                   r->url_len);
+    if (rt ? rt->start(rt->ud, wc) : s->ops->ws_request(s->ops_ud, wc)) {
         dfws_conn_set_proto(c, prev, NULL);
         s->websockets--;
         dfws_req_release(r);
@@ -438,6 +449,7 @@ int dfws_wsconn_accept(dfws_wsconn_t *wc, const char *subprotocol, size_t sublen
     }
     if (wc->log_path)
         dfws_respond_log(c, "WSCONNECT", wc->log_path, strlen(wc->log_path), -1, -1);
+    assert(!wc->req && !c->req); /* the 101 detached the upgrade request */
     wc->state = DFWS_WSC_OPEN;
     if (dfws_metrics)
         dfws_metrics_add(&dfws_metrics->websockets_opened, 1);
@@ -534,6 +546,7 @@ void dfws_wsconn_shutdown(dfws_wsconn_t *wc, int code)
 static void on_data(dfws_conn_t *c, const char *data, size_t len)
 {
     dfws_wsconn_t *wc = c->proto_data;
+    assert(wc && wc->conn == c);
     if (wc->state == DFWS_WSC_HANDSHAKE || wc->early_pending) {
         /* A client may send its first frames right behind the upgrade
          * request: keep them (bounded) until the application accepts and
@@ -608,6 +621,7 @@ static void on_shutdown(dfws_conn_t *c, int restart)
 static void on_free(dfws_conn_t *c)
 {
     dfws_wsconn_t *wc = c->proto_data;
+    assert(wc && wc->app_told); /* the application was told before the memory goes */
     c->proto_data = NULL;
     drop_req(wc);
     dfws_ws_cleanup(&wc->ws);

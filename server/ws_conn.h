@@ -85,6 +85,11 @@ extern const dfws_proto_t dfws_wsconn_proto;
  * status HTTP/1 must answer (400, 426, 500, 503). */
 int dfws_wsconn_start(dfws_conn_t *c, dfws_req_t *r);
 
+/* A request's headers as the codec takes them (dfws_ws_header_t, r->nhdrs
+ * of them, pointing into the request): in `stack` when `n` are enough, else
+ * in a malloc'd array the caller frees (hs != stack). NULL: no memory. */
+dfws_ws_header_t *dfws_wsconn_headers(const dfws_req_t *r, dfws_ws_header_t *stack, size_t n);
+
 /* Routes the connection's events to `h` (called by the handler's owner
  * while the connection is in HANDSHAKE). */
 void dfws_wsconn_set_handler(dfws_wsconn_t *wc, const dfws_ws_handler_t *h, void *ud);
