@@ -3,7 +3,6 @@
  * protocol's (r->ops). */
 #include "request.h"
 #include "conn.h"
-#include "proxy.h"
 
 #include <stdio.h>
 
@@ -90,10 +89,8 @@ void dfws_req_peer(const dfws_req_t *r, dfws_peer_t *peer)
     peer->has_client = c->fwd_client || !c->tr.is_unix;
     snprintf(peer->server_host, sizeof(peer->server_host), "%s", c->server_host);
     peer->server_port = c->server_port;
-    /* a trusted proxy's word on the scheme wins over our own transport */
-    peer->scheme = c->fwd_scheme != DFWS_FWD_SCHEME_NONE ? c->fwd_scheme
-                   : dfws_transport_is_tls(&c->tr)       ? DFWS_FWD_SCHEME_SECURE
-                                                         : DFWS_FWD_SCHEME_NONE;
+    peer->scheme = c->fwd_scheme;
+    peer->tls = (uint8_t)dfws_transport_is_tls(&c->tr);
 }
 
 void dfws_req_body_peek(dfws_req_t *r, const char **data, size_t *len, int *more)
