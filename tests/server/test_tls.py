@@ -178,6 +178,20 @@ def test_https_scheme_and_keep_alive(tls_server, certs):
         conn.close()
 
 
+def test_trusted_proxy_scheme_wins(tls_server, certs):
+    """Behind a trusted proxy, its X-Forwarded-Proto names the scheme; without
+    the header the TLS connection itself says https."""
+    srv = tls_server("--proxy-headers")
+    conn = https(srv, certs)
+    try:
+        conn.request("GET", "/p", headers={"X-Forwarded-Proto": "http"})
+        resp = conn.getresponse()
+        assert resp.read() == b"scheme=http version=1.1 path=/p"
+        assert get(conn, "/q") == (200, b"scheme=https version=1.1 path=/q")
+    finally:
+        conn.close()
+
+
 def test_alpn_h2_only_client_still_served(tls_server, certs):
     """A client offering only h2 gets no ALPN answer, not a failed handshake."""
     srv = tls_server()
