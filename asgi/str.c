@@ -1,6 +1,7 @@
 #include "str.h"
+#include "request.h"
 
-#include <llhttp.h>
+#include <string.h>
 
 #define DFWS_STR_DEFINE(name, literal) PyObject *dfws_str_##name;
 DFWS_STRINGS(DFWS_STR_DEFINE)
@@ -16,13 +17,12 @@ int dfws_str_init(void)
         return -1;
     DFWS_STRINGS(DFWS_STR_INIT)
 #undef DFWS_STR_INIT
-    /* llhttp_method_name() aborts on numbers it does not know: walk
-     * llhttp's own table of HTTP methods instead. */
-#define DFWS_METHOD_INIT(num, name, string)                                                        \
-    if (num < METHOD_SLOTS && !(methods[num] = PyUnicode_InternFromString(#string)))               \
-        return -1;
-    HTTP_METHOD_MAP(DFWS_METHOD_INIT)
-#undef DFWS_METHOD_INIT
+    /* every method number request.h names */
+    for (int i = 0; i < METHOD_SLOTS; i++) {
+        const char *name = dfws_http_method_name(i);
+        if (strcmp(name, "UNKNOWN") && !(methods[i] = PyUnicode_InternFromString(name)))
+            return -1;
+    }
     return 0;
 }
 
@@ -32,5 +32,5 @@ PyObject *dfws_str_for_method(int method)
         Py_INCREF(methods[method]);
         return methods[method];
     }
-    return PyUnicode_FromString(llhttp_method_name((llhttp_method_t)method));
+    return PyUnicode_FromString(dfws_http_method_name(method));
 }

@@ -69,7 +69,7 @@ DFWS_STRINGS(DFWS_STR_DECLARE)
 
 /* 0, or -1 with a Python exception set. */
 int dfws_str_init(void);
-/* Interned method name for an llhttp method number (a new str for unknown). */
+/* Interned method name for a method number (request.h; a new str for unknown). */
 PyObject *dfws_str_for_method(int method);
 
 #endif
