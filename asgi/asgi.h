@@ -40,6 +40,9 @@ typedef struct dfws_asgi_s {
 extern const dfws_cli_t *dfws_asgi_cli;
 extern int dfws_asgi_fd;
 extern int dfws_asgi_is_unix;
+/* The TLS context loaded by _dfws.configure() before any fork (server/tls.h), or
+ * NULL: plain HTTP. Lives as long as the process. */
+extern struct dfws_tls_ctx_s *dfws_asgi_tls;
 
 /* A completed awaitable: `await x` gives its value at once, no Future. */
 extern PyTypeObject dfws_ready_type;

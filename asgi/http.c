@@ -250,7 +250,9 @@ PyObject *dfws_asgi_build_scope_peer(dfws_asgi_t *A, dfws_req_t *r, PyObject *ki
     if (peer->has_client)
         client_host = PyUnicode_DecodeLatin1(peer->client_host, (Py_ssize_t)strlen(peer->client_host),
                                              NULL);
-    if (peer->scheme == DFWS_FWD_SCHEME_SECURE)
+    /* a trusted proxy's word on the scheme wins over our own transport */
+    if (peer->scheme == DFWS_FWD_SCHEME_SECURE ||
+        (peer->scheme == DFWS_FWD_SCHEME_NONE && peer->tls))
         scheme = websocket ? dfws_str_wss : dfws_str_https;
     if (PyDict_SetItem(scope, dfws_str_scheme, scheme))
         goto fail_client;

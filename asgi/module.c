@@ -9,6 +9,7 @@
 #include "options.h"
 #include "static.h"
 #include "str.h"
+#include "tls.h"
 #include "ws_conn.h"
 
 #include <limits.h>
@@ -273,6 +274,10 @@ static int server_init(Server *self, PyObject *args, PyObject *kw)
     if (rc) {
         PyErr_Format(PyExc_OSError, "cannot listen: %s", uv_strerror(rc));
         return -1;
+    }
+    if (dfws_asgi_tls) { /* before the first accept: the loop has not run yet */
+        A->server.transport = &dfws_transport_tls;
+        A->server.transport_ctx = dfws_asgi_tls;
     }
     /* daphne's rule: an access log with --access-log, or on stdout at -v >= 1;
      * through `logging` until dfws.runner says where lines can go directly */

@@ -16,15 +16,18 @@
 #include "listener.h"
 #include "log.h"
 #include "supervisor.h"
+#include "tls.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 static dfws_cli_t cli;
+struct dfws_tls_ctx_s *dfws_asgi_tls;
 
 /* SIGTERM, SIGINT and SIGHUP are taken by this handler for the whole life
  * of a worker (and of the process before it forks): it remembers the signal
@@ -184,6 +187,17 @@ static PyObject *configure(PyObject *m, PyObject *args)
     dfws_log_set_level(cli.verbosity == 0   ? DFWS_LOG_WARNING
                        : cli.verbosity == 1 ? DFWS_LOG_INFO
                                             : DFWS_LOG_DEBUG);
+    char tls_err[256];
+    if (dfws_tls_check_cli(&cli, tls_err, sizeof(tls_err))) {
+        fprintf(stderr, "dfws-asgi: error: %s\nusage: dfws-asgi [options] APP   (see dfws-asgi --help)\n",
+                tls_err);
+        return PyLong_FromLong(2);
+    }
+    /* The certificate and key are read here, once, before the socket is
+     * opened and before any worker forks: a bad file stops the start with
+     * its name and reason, and every worker shares the context. */
+    if (dfws_tls_wanted(&cli) && !(dfws_asgi_tls = dfws_tls_ctx_new(&cli)))
+        return PyLong_FromLong(1);
     /* A peer that vanishes makes write() fail with EPIPE; without this the
      * whole worker would die of SIGPIPE. */
     signal(SIGPIPE, SIG_IGN);

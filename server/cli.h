@@ -84,6 +84,8 @@ typedef struct dfws_cli_s {
     const char *ssl_certfile;
     const char *ssl_ca_certs;   /* CA bundle: client certificates are asked for and checked */
     const char *ssl_ciphers;    /* OpenSSL cipher list for TLS 1.2 (default: OpenSSL's) */
+    const char *ssl_chain;      /* -e ssl:...:extraCertChainFile=F: intermediate certificates
+                                   sent after the server's own (Twisted's meaning) */
     /* Copies of the -e specs, which the fields they set point into. */
     size_t arena_used;
     char arena[2048];

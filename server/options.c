@@ -138,8 +138,9 @@ const dfws_option_t dfws_options[] = {
      .doc = "daphne's Twisted endpoint strings, the common forms: `tcp:PORT[:interface=ADDR]`, "
             "`unix:PATH`, `fd:fileno=N`, and "
             "`ssl:PORT[:interface=ADDR]:privateKey=KEY.pem[:certKey=CERT.pem]"
-            "[:extraCertChainFile=CA.pem]`, which sets `--ssl-keyfile`, `--ssl-certfile` "
-            "(the key file when not given, as Twisted) and `--ssl-ca-certs`",
+            "[:extraCertChainFile=CHAIN.pem]`, which sets `--ssl-keyfile` and `--ssl-certfile` "
+            "(the key file when not given, as Twisted); `extraCertChainFile` holds the "
+            "intermediate certificates sent after the server's own ([tls.md](tls.md))",
      .daphne = "same (the common forms)"},
     {.name = "backlog", .type = DFWS_OPT_INT, .offset = F(backlog), .lo = 1, .hi = 1 << 20,
      .def = "2048", .section = S_LISTEN, .help = "listen backlog", .uvicorn = "`--backlog`",
@@ -547,7 +548,7 @@ static int endpoint_hook(dfws_cli_t *cli, const dfws_option_t *o, const char *ar
             else if (!strncmp(tok, "certKey=", 8))
                 cli->ssl_certfile = tok + 8;
             else if (!strncmp(tok, "extraCertChainFile=", 19))
-                cli->ssl_ca_certs = tok + 19;
+                cli->ssl_chain = tok + 19;
             else if (!dfws_cli_parse_long(tok, 0, 65535, &v))
                 cli->port = (int)v;
             else if (strncmp(tok, "backlog=", 8))

@@ -90,6 +90,7 @@ void dfws_req_peer(const dfws_req_t *r, dfws_peer_t *peer)
     snprintf(peer->server_host, sizeof(peer->server_host), "%s", c->server_host);
     peer->server_port = c->server_port;
     peer->scheme = c->fwd_scheme;
+    peer->tls = (uint8_t)dfws_transport_is_tls(&c->tr);
 }
 
 void dfws_req_body_peek(dfws_req_t *r, const char **data, size_t *len, int *more)

@@ -83,6 +83,7 @@ typedef struct dfws_peer_s {
     uint16_t client_port, server_port;
     uint8_t has_client;        /* 0: a UNIX socket with no proxy naming a client (None) */
     uint8_t scheme;            /* DFWS_FWD_SCHEME_*: what a trusted proxy said */
+    uint8_t tls;               /* the connection is TLS: https/wss unless a proxy said */
 } dfws_peer_t;
 
 struct dfws_req_s {

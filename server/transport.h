@@ -30,8 +30,9 @@
  * calls written(), close() never calls closed() synchronously).
  *
  * Write accounting: `write_pending` counts bytes accepted by write() and not
- * handed to the kernel yet (a TLS transport counts what it queued, cipher
- * text); the connection reads it for its high/low-water marks.
+ * handed to the kernel yet (the TLS transport counts the plaintext of a
+ * write until its last ciphertext byte is handed over); the connection
+ * reads it for its high/low-water marks.
  *
  * A wrapping transport (TLS) plugs in with a vtable of its own:
  *   accept     dfws_transport_plain_accept() for the socket, then its own

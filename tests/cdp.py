@@ -49,15 +49,15 @@ def stop(process):
 
 
 @contextlib.contextmanager
-def chromium(profile):
-    """Run Debian's chromium with the profile folder ``profile``; yields the
-    DevTools HTTP endpoint."""
+def chromium(profile, args=()):
+    """Run Debian's chromium with the profile folder ``profile`` and extra
+    command-line ``args``; yields the DevTools HTTP endpoint."""
     assert os.path.exists(CHROMIUM), "chromium is required (Debian package chromium)"
     process = subprocess.Popen(
         [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
          "--disable-background-networking", "--no-first-run",
          "--remote-debugging-port=0", "--remote-debugging-address=127.0.0.1",
-         "--user-data-dir=%s" % profile, "about:blank"],
+         "--user-data-dir=%s" % profile, *args, "about:blank"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         # the browser is not under test: no sanitizer runtime preloaded into it
         # (scripts/test.sh preloads libasan into the ASan runs' Python processes)

@@ -191,7 +191,7 @@ def test_repaired_wheel_on_debians_python(tmp_path, repaired_wheel):
     assert len(ext) == 1, ext
     # the C libraries come from the wheel, not from the machine's -dev packages
     ldd = run(["ldd", ext[0]])
-    for lib in ("libjansson", "libhiredis", "libwslay", "libcrypto"):
+    for lib in ("libjansson", "libhiredis", "libwslay", "libcrypto", "libssl"):
         line = [x for x in ldd.splitlines() if lib in x]
         assert line and "dfws.libs/" in line[0], ldd
     assert "libuv" not in ldd, ldd
