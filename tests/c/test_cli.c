@@ -13,18 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
-static int passed, failed;
+#include "check.h"
 
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: %s: ", __FILE__, __LINE__, #cond);                             \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fprintf(stderr, "\n");                                                                 \
-            failed++;                                                                              \
-            return;                                                                                \
-        }                                                                                          \
-    } while (0)
 
 /* stderr (usage errors) or stdout (--help) silenced while `fd` is swapped */
 static int silence(int fd)
@@ -57,45 +47,45 @@ static void test_defaults(void)
     dfws_cli_t c;
     unsetenv("FORWARDED_ALLOW_IPS");
     dfws_cli_defaults(&c);
-    CHECK(!c.app && !strcmp(c.bind, "127.0.0.1") && c.port == 8000 && !c.unix_socket &&
+    CHECK_OR_RETURN(, !c.app && !strcmp(c.bind, "127.0.0.1") && c.port == 8000 && !c.unix_socket &&
               c.fd == -1 && !c.access_log && !c.access_log_format && c.verbosity == 1,
           "listening/logging");
-    CHECK(c.http_timeout == 0 && c.websocket_timeout == 0 && c.websocket_connect_timeout == 5 &&
+    CHECK_OR_RETURN(, c.http_timeout == 0 && c.websocket_timeout == 0 && c.websocket_connect_timeout == 5 &&
               c.ping_interval == 20 && c.ping_timeout == 30 && c.application_close_timeout == 10,
           "timeouts");
-    CHECK(!strcmp(c.root_path, "") && !c.proxy_headers &&
+    CHECK_OR_RETURN(, !strcmp(c.root_path, "") && !c.proxy_headers &&
               !strcmp(c.proxy_headers_host, "X-Forwarded-For") &&
               !strcmp(c.proxy_headers_port, "X-Forwarded-Port") && !strcmp(c.server_name, "dfws"),
           "proxy, server name");
-    CHECK(!strcmp(c.log_fmt, "%(asctime)-15s %(levelname)-8s %(message)s") && c.workers == 1 &&
+    CHECK_OR_RETURN(, !strcmp(c.log_fmt, "%(asctime)-15s %(levelname)-8s %(message)s") && c.workers == 1 &&
               c.lifespan == DFWS_LIFESPAN_AUTO && c.backlog == 2048,
           "log_fmt, workers, lifespan, backlog");
-    CHECK(c.limit_request_line == 8190 && c.limit_request_headers == 65536 &&
+    CHECK_OR_RETURN(, c.limit_request_line == 8190 && c.limit_request_headers == 65536 &&
               c.limit_request_body == 0 && c.keep_alive_timeout == 5 && c.header_timeout == 10 &&
               c.lifespan_timeout == 10 && c.shutdown_timeout == 30 && c.graceful_timeout == -1,
           "limits");
-    CHECK(dfws_cli_graceful_timeout(&c) == 30, "graceful = shutdown");
-    CHECK(c.ws_max_message_size == 1 << 20 && c.ws_max_frame_size == 1 << 20 && c.native_ws &&
+    CHECK_OR_RETURN(, dfws_cli_graceful_timeout(&c) == 30, "graceful = shutdown");
+    CHECK_OR_RETURN(, c.ws_max_message_size == 1 << 20 && c.ws_max_frame_size == 1 << 20 && c.native_ws &&
               c.ws_rate_limit == 100 && c.socket_mode == -1 && c.ws_connect_capacity == 256,
           "websockets");
-    CHECK(!c.limit_max_requests && !c.limit_max_requests_jitter && !c.workers_max_rss &&
+    CHECK_OR_RETURN(, !c.limit_max_requests && !c.limit_max_requests_jitter && !c.workers_max_rss &&
               !c.workers_lifetime && !c.reload && !c.n_reload_dirs && !dfws_cli_supervised(&c),
           "recycling");
-    CHECK(c.django_fast && c.django_threads == 4 && !c.proxy_protocol &&
+    CHECK_OR_RETURN(, c.django_fast && c.django_threads == 4 && !c.proxy_protocol &&
               !strcmp(c.forwarded_allow_ips, "*") && !c.metrics_bind && !c.health_path,
           "django, proxies");
-    CHECK(!c.n_static_routes && !c.n_static_mounts && c.static_expires == 86400 &&
+    CHECK_OR_RETURN(, !c.n_static_routes && !c.n_static_mounts && c.static_expires == 86400 &&
               !c.django_static,
           "static");
-    CHECK(c.ws_per_message_deflate == 1 && c.ws_deflate_level == 6 &&
+    CHECK_OR_RETURN(, c.ws_per_message_deflate == 1 && c.ws_deflate_level == 6 &&
               c.ws_deflate_threshold == 128,
           "deflate");
-    CHECK(!c.ssl_keyfile && !c.ssl_certfile && !c.ssl_ca_certs && !c.ssl_ciphers, "tls");
+    CHECK_OR_RETURN(, !c.ssl_keyfile && !c.ssl_certfile && !c.ssl_ca_certs && !c.ssl_ciphers, "tls");
     setenv("FORWARDED_ALLOW_IPS", "10.0.0.0/8", 1);
     dfws_cli_defaults(&c);
     unsetenv("FORWARDED_ALLOW_IPS");
-    CHECK(!strcmp(c.forwarded_allow_ips, "10.0.0.0/8"), "env: %s", c.forwarded_allow_ips);
-    passed++;
+    CHECK_OR_RETURN(, !strcmp(c.forwarded_allow_ips, "10.0.0.0/8"), "env: %s", c.forwarded_allow_ips);
+    check_pass();
 }
 
 /* A good value of `o` as the command line writes it, and whether the field
@@ -170,8 +160,8 @@ static void test_every_option(void)
                 dfws_cli_defaults(&c);
                 rc = dfws_cli_set(&c, name, NULL, err, sizeof(err));
             }
-            CHECK(rc == DFWS_CLI_OK, "set %s %s: %s", name, v ? v : "", err);
-            CHECK(holds(&c, o, v), "set %s %s: not held", name, v ? v : "");
+            CHECK_OR_RETURN(, rc == DFWS_CLI_OK, "set %s %s: %s", name, v ? v : "", err);
+            CHECK_OR_RETURN(, holds(&c, o, v), "set %s %s: not held", name, v ? v : "");
             if (o->flags & DFWS_OPT_F_POSITIONAL)
                 continue;
             /* the same on a command line (a static mount must pair with its route) */
@@ -190,16 +180,16 @@ static void test_every_option(void)
             }
             argv[argc++] = "app:application";
             rc = parse(&c, argc, argv);
-            CHECK(rc == DFWS_CLI_OK, "argv %s", flag);
-            CHECK(holds(&c, o, v), "argv %s: not held", flag);
-            CHECK(!strcmp(c.app, "app:application"), "argv %s: app", flag);
+            CHECK_OR_RETURN(, rc == DFWS_CLI_OK, "argv %s", flag);
+            CHECK_OR_RETURN(, holds(&c, o, v), "argv %s: not held", flag);
+            CHECK_OR_RETURN(, !strcmp(c.app, "app:application"), "argv %s: app", flag);
             if (o->short_flag) {
                 snprintf(flag, sizeof(flag), "-%c", o->short_flag);
                 rc = parse(&c, argc, argv);
-                CHECK(rc == DFWS_CLI_OK && holds(&c, o, v), "argv %s", flag);
+                CHECK_OR_RETURN(, rc == DFWS_CLI_OK && holds(&c, o, v), "argv %s", flag);
             }
         }
-        passed++;
+        check_pass();
     }
 }
 
@@ -224,22 +214,22 @@ static void test_bad_values(void)
         dfws_cli_t c;
         dfws_cli_defaults(&c);
         int rc = dfws_cli_set(&c, o->name, bad, err, sizeof(err));
-        CHECK(rc == DFWS_CLI_USAGE, "--%s %s accepted", o->name, bad);
-        CHECK(strstr(err, o->name) && (strstr(err, bad) || strstr(err, "x1")), "--%s: %s",
+        CHECK_OR_RETURN(, rc == DFWS_CLI_USAGE, "--%s %s accepted", o->name, bad);
+        CHECK_OR_RETURN(, strstr(err, o->name) && (strstr(err, bad) || strstr(err, "x1")), "--%s: %s",
               o->name, err);
         /* one past the range */
         if (o->type == DFWS_OPT_INT || o->type == DFWS_OPT_LONG || o->type == DFWS_OPT_SIZE) {
             char v[32];
             snprintf(v, sizeof(v), "%ld", o->hi + 1);
-            CHECK(dfws_cli_set(&c, o->name, v, err, sizeof(err)) == DFWS_CLI_USAGE,
+            CHECK_OR_RETURN(, dfws_cli_set(&c, o->name, v, err, sizeof(err)) == DFWS_CLI_USAGE,
                   "--%s %s accepted", o->name, v);
             snprintf(v, sizeof(v), "%ld", o->lo - 1);
-            CHECK(dfws_cli_set(&c, o->name, v, err, sizeof(err)) == DFWS_CLI_USAGE,
+            CHECK_OR_RETURN(, dfws_cli_set(&c, o->name, v, err, sizeof(err)) == DFWS_CLI_USAGE,
                   "--%s %s accepted", o->name, v);
-            CHECK(dfws_cli_set(&c, o->name, "", err, sizeof(err)) == DFWS_CLI_USAGE,
+            CHECK_OR_RETURN(, dfws_cli_set(&c, o->name, "", err, sizeof(err)) == DFWS_CLI_USAGE,
                   "--%s '' accepted", o->name);
         }
-        passed++;
+        check_pass();
     }
 }
 
@@ -249,7 +239,7 @@ static void set_ok(dfws_cli_t *c, const char *name, const char *value)
     int rc = dfws_cli_set(c, name, value, err, sizeof(err));
     if (rc) {
         fprintf(stderr, "%s:%d: set %s %s: %s\n", __FILE__, __LINE__, name, value, err);
-        failed++;
+        check_state.failed++;
     }
 }
 
@@ -265,118 +255,118 @@ static void test_special_cases(void)
     /* -e: Twisted endpoints */
     dfws_cli_defaults(&c);
     set_ok(&c, "-e", "tcp:9001:interface=127.0.0.2");
-    CHECK(c.port == 9001 && !strcmp(c.bind, "127.0.0.2"), "tcp: %d %s", c.port, c.bind);
+    CHECK_OR_RETURN(, c.port == 9001 && !strcmp(c.bind, "127.0.0.2"), "tcp: %d %s", c.port, c.bind);
     dfws_cli_defaults(&c);
     set_ok(&c, "endpoint", "tcp:port=9002:backlog=10");
-    CHECK(c.port == 9002 && !strcmp(c.bind, "127.0.0.1"), "tcp port=");
+    CHECK_OR_RETURN(, c.port == 9002 && !strcmp(c.bind, "127.0.0.1"), "tcp port=");
     dfws_cli_defaults(&c);
-    set_ok(&c, "-e", "ssl:8443:privateKey=k.pem:certKey=c.pem:extraCertChainFile=ca.pem");
-    CHECK(c.port == 8443 && !strcmp(c.ssl_keyfile, "k.pem") && !strcmp(c.ssl_certfile, "c.pem") &&
-              !strcmp(c.ssl_ca_certs, "ca.pem"),
-          "ssl");
+    set_ok(&c, "-e", "ssl:8443:privateKey=k.pem:certKey=c.pem:extraCertChainFile=chain.pem");
+    CHECK_OR_RETURN(, c.port == 8443 && !strcmp(c.ssl_keyfile, "k.pem") && !strcmp(c.ssl_certfile, "c.pem") &&
+              c.ssl_chain && !strcmp(c.ssl_chain, "chain.pem") && !c.ssl_ca_certs,
+          "ssl (extraCertChainFile is the intermediate chain, not a client CA)");
     dfws_cli_defaults(&c);
     set_ok(&c, "-e", "ssl:8443:privateKey=both.pem");
-    CHECK(!strcmp(c.ssl_certfile, "both.pem"), "ssl: certKey defaults to privateKey");
+    CHECK_OR_RETURN(, !strcmp(c.ssl_certfile, "both.pem"), "ssl: certKey defaults to privateKey");
     dfws_cli_defaults(&c);
-    CHECK(set_rc(&c, "-e", "ssl:8443", err) == DFWS_CLI_USAGE && strstr(err, "endpoint"),
+    CHECK_OR_RETURN(, set_rc(&c, "-e", "ssl:8443", err) == DFWS_CLI_USAGE && strstr(err, "endpoint"),
           "ssl without a key: %s", err);
     dfws_cli_defaults(&c);
     set_ok(&c, "-e", "unix:path=/run/x.sock:lockfile=1");
-    CHECK(!strcmp(c.unix_socket, "/run/x.sock"), "unix: %s", c.unix_socket);
+    CHECK_OR_RETURN(, !strcmp(c.unix_socket, "/run/x.sock"), "unix: %s", c.unix_socket);
     set_ok(&c, "-e", "fd:fileno=5");
-    CHECK(c.fd == 5 && !strcmp(c.unix_socket, "/run/x.sock"), "fd, and the earlier spec kept");
-    CHECK(set_rc(&c, "-e", "udp:53", err) == DFWS_CLI_USAGE &&
+    CHECK_OR_RETURN(, c.fd == 5 && !strcmp(c.unix_socket, "/run/x.sock"), "fd, and the earlier spec kept");
+    CHECK_OR_RETURN(, set_rc(&c, "-e", "udp:53", err) == DFWS_CLI_USAGE &&
               !strcmp(err, "unsupported endpoint: udp:53"),
           "%s", err);
-    CHECK(set_rc(&c, "-e", "fd:fileno=x", err) == DFWS_CLI_USAGE, "fd:x");
+    CHECK_OR_RETURN(, set_rc(&c, "-e", "fd:fileno=x", err) == DFWS_CLI_USAGE, "fd:x");
     /* negations, by flag and by key */
     dfws_cli_defaults(&c);
     set_ok(&c, "no-native-websockets", NULL);
-    CHECK(!c.native_ws, "--no-native-websockets");
+    CHECK_OR_RETURN(, !c.native_ws, "--no-native-websockets");
     set_ok(&c, "native_websockets", "true");
-    CHECK(c.native_ws, "native_websockets=true");
+    CHECK_OR_RETURN(, c.native_ws, "native_websockets=true");
     set_ok(&c, "native_websockets", "false");
-    CHECK(!c.native_ws, "native_websockets=false");
+    CHECK_OR_RETURN(, !c.native_ws, "native_websockets=false");
     dfws_cli_defaults(&c);
     set_ok(&c, "no_native_websockets", "true");
-    CHECK(!c.native_ws, "no_native_websockets=true");
+    CHECK_OR_RETURN(, !c.native_ws, "no_native_websockets=true");
     set_ok(&c, "django_fast_path", "false");
-    CHECK(!c.django_fast, "django_fast_path=false");
+    CHECK_OR_RETURN(, !c.django_fast, "django_fast_path=false");
     set_ok(&c, "--no-server-name", NULL);
-    CHECK(!c.server_name, "--no-server-name");
+    CHECK_OR_RETURN(, !c.server_name, "--no-server-name");
     set_ok(&c, "ws-per-message-deflate", "off");
-    CHECK(!c.ws_per_message_deflate, "deflate off");
+    CHECK_OR_RETURN(, !c.ws_per_message_deflate, "deflate off");
     set_ok(&c, "ws-per-message-deflate", "True");
-    CHECK(c.ws_per_message_deflate, "deflate True");
+    CHECK_OR_RETURN(, c.ws_per_message_deflate, "deflate True");
     set_ok(&c, "no-ws-per-message-deflate", NULL);
-    CHECK(!c.ws_per_message_deflate, "--no-ws-per-message-deflate");
-    CHECK(set_rc(&c, "ws-per-message-deflate", "maybe", err) == DFWS_CLI_USAGE &&
+    CHECK_OR_RETURN(, !c.ws_per_message_deflate, "--no-ws-per-message-deflate");
+    CHECK_OR_RETURN(, set_rc(&c, "ws-per-message-deflate", "maybe", err) == DFWS_CLI_USAGE &&
               strstr(err, "true or false"),
           "%s", err);
     /* implied flags */
     dfws_cli_defaults(&c);
     set_ok(&c, "proxy-headers-host", "X-Real-IP");
-    CHECK(c.proxy_headers && !strcmp(c.proxy_headers_host, "X-Real-IP"), "implies");
+    CHECK_OR_RETURN(, c.proxy_headers && !strcmp(c.proxy_headers_host, "X-Real-IP"), "implies");
     dfws_cli_defaults(&c);
     set_ok(&c, "proxy_headers_port", "X-Port");
-    CHECK(c.proxy_headers, "implies");
+    CHECK_OR_RETURN(, c.proxy_headers, "implies");
     dfws_cli_defaults(&c);
     set_ok(&c, "reload-dir", "/srv/a");
     set_ok(&c, "reload-dir", "/srv/b");
-    CHECK(c.reload && c.n_reload_dirs == 2 && !strcmp(c.reload_dirs[1], "/srv/b") &&
+    CHECK_OR_RETURN(, c.reload && c.n_reload_dirs == 2 && !strcmp(c.reload_dirs[1], "/srv/b") &&
               dfws_cli_supervised(&c),
           "reload dirs");
     /* lists are bounded */
     dfws_cli_defaults(&c);
     for (int i = 0; i < DFWS_CLI_MAX_STATIC; i++)
         set_ok(&c, "static-path-mount", "/tmp");
-    CHECK(set_rc(&c, "static-path-mount", "/tmp", err) == DFWS_CLI_USAGE &&
+    CHECK_OR_RETURN(, set_rc(&c, "static-path-mount", "/tmp", err) == DFWS_CLI_USAGE &&
               !strcmp(err, "at most 16 --static-path-mount: /tmp"),
           "%s", err);
     /* seconds: -1 is daphne's no limit where daphne takes it */
     dfws_cli_defaults(&c);
     set_ok(&c, "websocket_timeout", "-1");
     set_ok(&c, "http-timeout", "-1");
-    CHECK(c.websocket_timeout == 0 && c.http_timeout == 0, "-1");
-    CHECK(set_rc(&c, "ping-interval", "-1", err) == DFWS_CLI_USAGE &&
+    CHECK_OR_RETURN(, c.websocket_timeout == 0 && c.http_timeout == 0, "-1");
+    CHECK_OR_RETURN(, set_rc(&c, "ping-interval", "-1", err) == DFWS_CLI_USAGE &&
               !strcmp(err, "--ping-interval takes a number of seconds: -1"),
           "%s", err);
-    CHECK(set_rc(&c, "shutdown-timeout", "nan", err) == DFWS_CLI_USAGE, "nan");
+    CHECK_OR_RETURN(, set_rc(&c, "shutdown-timeout", "nan", err) == DFWS_CLI_USAGE, "nan");
     set_ok(&c, "graceful-timeout", "3");
-    CHECK(dfws_cli_graceful_timeout(&c) == 3, "graceful");
+    CHECK_OR_RETURN(, dfws_cli_graceful_timeout(&c) == 3, "graceful");
     /* enum, octal, duration */
     set_ok(&c, "lifespan", "off");
-    CHECK(c.lifespan == DFWS_LIFESPAN_OFF, "lifespan");
-    CHECK(set_rc(&c, "lifespan", "yes", err) == DFWS_CLI_USAGE &&
+    CHECK_OR_RETURN(, c.lifespan == DFWS_LIFESPAN_OFF, "lifespan");
+    CHECK_OR_RETURN(, set_rc(&c, "lifespan", "yes", err) == DFWS_CLI_USAGE &&
               !strcmp(err, "--lifespan takes auto, on or off: yes"),
           "%s", err);
     set_ok(&c, "socket-mode", "660");
-    CHECK(c.socket_mode == 0660, "mode");
-    CHECK(set_rc(&c, "socket-mode", "890", err) == DFWS_CLI_USAGE && strstr(err, "octal"), "890");
+    CHECK_OR_RETURN(, c.socket_mode == 0660, "mode");
+    CHECK_OR_RETURN(, set_rc(&c, "socket-mode", "890", err) == DFWS_CLI_USAGE && strstr(err, "octal"), "890");
     set_ok(&c, "static-path-expires", "7d");
-    CHECK(c.static_expires == 7 * 86400, "7d");
-    CHECK(set_rc(&c, "static-path-expires", "-5", err) == DFWS_CLI_USAGE, "-5");
+    CHECK_OR_RETURN(, c.static_expires == 7 * 86400, "7d");
+    CHECK_OR_RETURN(, set_rc(&c, "static-path-expires", "-5", err) == DFWS_CLI_USAGE, "-5");
     /* strings with a check */
-    CHECK(set_rc(&c, "health-path", "healthz", err) == DFWS_CLI_USAGE &&
+    CHECK_OR_RETURN(, set_rc(&c, "health-path", "healthz", err) == DFWS_CLI_USAGE &&
               strstr(err, "--health-path"),
           "%s", err);
-    CHECK(set_rc(&c, "metrics-bind", "127.0.0.1:notaport", err) == DFWS_CLI_USAGE &&
+    CHECK_OR_RETURN(, set_rc(&c, "metrics-bind", "127.0.0.1:notaport", err) == DFWS_CLI_USAGE &&
               strstr(err, "--metrics-bind"),
           "%s", err);
-    CHECK(set_rc(&c, "access-log-format", "%(nope)s", err) == DFWS_CLI_USAGE &&
+    CHECK_OR_RETURN(, set_rc(&c, "access-log-format", "%(nope)s", err) == DFWS_CLI_USAGE &&
               !strncmp(err, "--access-log-format: ", 21),
           "%s", err);
     /* names: unknown, short, with dashes */
-    CHECK(set_rc(&c, "no-such-option", "1", err) == DFWS_CLI_USAGE &&
+    CHECK_OR_RETURN(, set_rc(&c, "no-such-option", "1", err) == DFWS_CLI_USAGE &&
               !strcmp(err, "unrecognized option: no-such-option"),
           "%s", err);
     set_ok(&c, "-p", "81");
     set_ok(&c, "--workers", "3");
-    CHECK(c.port == 81 && c.workers == 3 && dfws_cli_supervised(&c), "names");
-    CHECK(set_rc(&c, "port", NULL, err) == DFWS_CLI_USAGE &&
+    CHECK_OR_RETURN(, c.port == 81 && c.workers == 3 && dfws_cli_supervised(&c), "names");
+    CHECK_OR_RETURN(, set_rc(&c, "port", NULL, err) == DFWS_CLI_USAGE &&
               !strcmp(err, "option --port needs a value"),
           "%s", err);
-    passed++;
+    check_pass();
 }
 
 static void test_checks(void)
@@ -384,52 +374,52 @@ static void test_checks(void)
     dfws_cli_t c;
     char err[256];
     dfws_cli_defaults(&c);
-    CHECK(dfws_cli_check(&c, err, sizeof(err)) == DFWS_CLI_USAGE && strstr(err, "APP"), "app");
+    CHECK_OR_RETURN(, dfws_cli_check(&c, err, sizeof(err)) == DFWS_CLI_USAGE && strstr(err, "APP"), "app");
     set_ok(&c, "app", "m:a");
-    CHECK(dfws_cli_check(&c, err, sizeof(err)) == DFWS_CLI_OK, "%s", err);
+    CHECK_OR_RETURN(, dfws_cli_check(&c, err, sizeof(err)) == DFWS_CLI_OK, "%s", err);
     set_ok(&c, "socket-mode", "660");
-    CHECK(dfws_cli_check(&c, err, sizeof(err)) == DFWS_CLI_USAGE &&
+    CHECK_OR_RETURN(, dfws_cli_check(&c, err, sizeof(err)) == DFWS_CLI_USAGE &&
               strstr(err, "--socket-mode applies to a UNIX socket"),
           "%s", err);
     set_ok(&c, "unix-socket", "/tmp/x.sock");
-    CHECK(dfws_cli_check(&c, err, sizeof(err)) == DFWS_CLI_OK, "%s", err);
+    CHECK_OR_RETURN(, dfws_cli_check(&c, err, sizeof(err)) == DFWS_CLI_OK, "%s", err);
     set_ok(&c, "forwarded-allow-ips", "10.0.0.0/33");
-    CHECK(dfws_cli_check(&c, err, sizeof(err)) == DFWS_CLI_USAGE &&
+    CHECK_OR_RETURN(, dfws_cli_check(&c, err, sizeof(err)) == DFWS_CLI_USAGE &&
               strstr(err, "--forwarded-allow-ips"),
           "%s", err);
     dfws_cli_defaults(&c);
     set_ok(&c, "app", "m:a");
     set_ok(&c, "static-path-route", "/s");
-    CHECK(dfws_cli_check(&c, err, sizeof(err)) == DFWS_CLI_USAGE &&
+    CHECK_OR_RETURN(, dfws_cli_check(&c, err, sizeof(err)) == DFWS_CLI_USAGE &&
               strstr(err, "needs a --static-path-mount"),
           "%s", err);
     set_ok(&c, "static-path-mount", "/nonexistent/dir");
-    CHECK(dfws_cli_check(&c, err, sizeof(err)) == DFWS_CLI_USAGE &&
+    CHECK_OR_RETURN(, dfws_cli_check(&c, err, sizeof(err)) == DFWS_CLI_USAGE &&
               strstr(err, "not a directory: /nonexistent/dir"),
           "%s", err);
     dfws_cli_defaults(&c);
     set_ok(&c, "app", "m:a");
     set_ok(&c, "static-path-route", "/");
     set_ok(&c, "static-path-mount", "/tmp");
-    CHECK(dfws_cli_check(&c, err, sizeof(err)) == DFWS_CLI_USAGE && strstr(err, "not / alone"),
+    CHECK_OR_RETURN(, dfws_cli_check(&c, err, sizeof(err)) == DFWS_CLI_USAGE && strstr(err, "not / alone"),
           "%s", err);
-    passed++;
+    check_pass();
 }
 
 static void test_argv(void)
 {
     dfws_cli_t c;
     char *unknown[] = {"dfws-asgi", "--no-such-flag-xyz", "m:a"};
-    CHECK(parse(&c, 3, unknown) == DFWS_CLI_USAGE, "unknown flag");
+    CHECK_OR_RETURN(, parse(&c, 3, unknown) == DFWS_CLI_USAGE, "unknown flag");
     char *two[] = {"dfws-asgi", "m:a", "extra"};
-    CHECK(parse(&c, 3, two) == DFWS_CLI_USAGE, "two APPs");
+    CHECK_OR_RETURN(, parse(&c, 3, two) == DFWS_CLI_USAGE, "two APPs");
     char *none[] = {"dfws-asgi", "-p", "81"};
-    CHECK(parse(&c, 3, none) == DFWS_CLI_USAGE, "no APP");
+    CHECK_OR_RETURN(, parse(&c, 3, none) == DFWS_CLI_USAGE, "no APP");
     char *novalue[] = {"dfws-asgi", "m:a", "--port"};
-    CHECK(parse(&c, 3, novalue) == DFWS_CLI_USAGE, "no value");
+    CHECK_OR_RETURN(, parse(&c, 3, novalue) == DFWS_CLI_USAGE, "no value");
     char *mixed[] = {"dfws-asgi", "-b", "::", "--websocket-timeout=30", "m:a", "-v0",
                      "--no-server-name"};
-    CHECK(parse(&c, 7, mixed) == DFWS_CLI_OK && !strcmp(c.bind, "::") &&
+    CHECK_OR_RETURN(, parse(&c, 7, mixed) == DFWS_CLI_OK && !strcmp(c.bind, "::") &&
               c.websocket_timeout == 30 && c.verbosity == 0 && !c.server_name &&
               !strcmp(c.app, "m:a"),
           "mixed");
@@ -437,8 +427,8 @@ static void test_argv(void)
     int saved = silence(1);
     int rc = parse(&c, 2, help);
     restore(1, saved);
-    CHECK(rc == DFWS_CLI_EXIT, "--help");
-    passed++;
+    CHECK_OR_RETURN(, rc == DFWS_CLI_EXIT, "--help");
+    check_pass();
 }
 
 /* --help and --help-markdown name every option (and its alias). */
@@ -459,22 +449,22 @@ static void test_help_lists_everything(void)
             if (o->flags & DFWS_OPT_F_POSITIONAL)
                 continue;
             snprintf(flag, sizeof(flag), "--%s%s", o->name, dfws_option_takes_value(o) ? " " : "");
-            CHECK(strstr(text, flag), "%s lacks %s", md ? "markdown" : "help", flag);
-            CHECK(o->help && o->help[0], "--%s has no help", o->name);
+            CHECK_OR_RETURN(, strstr(text, flag), "%s lacks %s", md ? "markdown" : "help", flag);
+            CHECK_OR_RETURN(, o->help && o->help[0], "--%s has no help", o->name);
             if (o->short_flag) {
                 snprintf(flag, sizeof(flag), md ? "`-%c`, " : "-%c, ", o->short_flag);
-                CHECK(strstr(text, flag), "lacks %s", flag);
+                CHECK_OR_RETURN(, strstr(text, flag), "lacks %s", flag);
             }
             if (o->alias && !md) {
                 snprintf(flag, sizeof(flag), "--%s", o->alias);
-                CHECK(strstr(text, flag), "lacks %s", flag);
+                CHECK_OR_RETURN(, strstr(text, flag), "lacks %s", flag);
             }
         }
         if (!md) {
             /* no line wider than the terminal it is written for */
             for (char *line = text; *line;) {
                 size_t n = strcspn(line, "\n");
-                CHECK(n <= 92, "a %zu-column line: %.*s", n, (int)n, line);
+                CHECK_OR_RETURN(, n <= 92, "a %zu-column line: %.*s", n, (int)n, line);
                 line += n + (line[n] == '\n');
             }
         }
@@ -483,12 +473,12 @@ static void test_help_lists_everything(void)
     /* every row: a unique name, a section, a field inside dfws_cli_t */
     for (size_t i = 0; i < dfws_n_options; i++) {
         const dfws_option_t *o = &dfws_options[i];
-        CHECK(dfws_option_find(o->name) == o || o->key, "--%s found as another row", o->name);
-        CHECK((size_t)o->section < dfws_n_option_sections, "--%s section", o->name);
-        CHECK(o->offset < sizeof(dfws_cli_t), "--%s offset", o->name);
-        CHECK(!o->implies || dfws_option_find(o->implies), "--%s implies", o->name);
+        CHECK_OR_RETURN(, dfws_option_find(o->name) == o || o->key, "--%s found as another row", o->name);
+        CHECK_OR_RETURN(, (size_t)o->section < dfws_n_option_sections, "--%s section", o->name);
+        CHECK_OR_RETURN(, o->offset < sizeof(dfws_cli_t), "--%s offset", o->name);
+        CHECK_OR_RETURN(, !o->implies || dfws_option_find(o->implies), "--%s implies", o->name);
     }
-    passed++;
+    check_pass();
 }
 
 int main(void)
@@ -500,6 +490,5 @@ int main(void)
     test_checks();
     test_argv();
     test_help_lists_everything();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return check_summary();
 }

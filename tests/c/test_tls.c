@@ -18,18 +18,8 @@
 #include <string.h>
 #include <unistd.h>
 
-static int passed, failed;
+#include "check.h"
 
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: %s: ", __FILE__, __LINE__, #cond);                             \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fprintf(stderr, "\n");                                                                 \
-            failed++;                                                                              \
-            return;                                                                                \
-        }                                                                                          \
-    } while (0)
 
 static char dir[64];
 static char ca_pem[128], cert_pem[128], key_pem[128], other_key_pem[128], garbage_pem[128],
@@ -150,18 +140,18 @@ static void ctx_case(const char *name, dfws_cli_t cli, int want_ok)
     dfws_tls_ctx_t *ctx = dfws_tls_ctx_new(&cli);
     int ok = ctx != NULL;
     dfws_tls_ctx_free(ctx);
-    CHECK(ok == want_ok, "%s: loaded %d, want %d", name, ok, want_ok);
-    CHECK(ERR_peek_error() == 0, "%s: OpenSSL error queue left non-empty", name);
-    passed++;
+    CHECK_OR_RETURN(, ok == want_ok, "%s: loaded %d, want %d", name, ok, want_ok);
+    CHECK_OR_RETURN(, ERR_peek_error() == 0, "%s: OpenSSL error queue left non-empty", name);
+    check_pass();
 }
 
 static void check_cli_case(const char *name, dfws_cli_t cli, int want_ok)
 {
     char err[256] = "";
     int rc = dfws_tls_check_cli(&cli, err, sizeof(err));
-    CHECK((rc == 0) == want_ok, "%s: rc %d (%s)", name, rc, err);
-    CHECK(want_ok || err[0], "%s: no reason given", name);
-    passed++;
+    CHECK_OR_RETURN(, (rc == 0) == want_ok, "%s: rc %d (%s)", name, rc, err);
+    CHECK_OR_RETURN(, want_ok || err[0], "%s: no reason given", name);
+    check_pass();
 }
 
 /* ---- a client in memory against the engine --------------------------------- */
@@ -300,14 +290,14 @@ static void session_case(dfws_tls_ctx_t *ctx, size_t chunk)
     pair_open(p, ctx, cctx, chunk);
 
     uv_buf_t early = uv_buf_init("x", 1);
-    CHECK(dfws_tls_write(p->srv, &early, 1) == DFWS_TLS_ERROR,
+    CHECK_OR_RETURN(, dfws_tls_write(p->srv, &early, 1) == DFWS_TLS_ERROR,
           "chunk %zu: a write before the handshake", chunk);
-    CHECK(handshake(p), "chunk %zu: handshake (server error: %s)", chunk,
+    CHECK_OR_RETURN(, handshake(p), "chunk %zu: handshake (server error: %s)", chunk,
           dfws_tls_error(p->srv));
     size_t alen;
     const char *a = dfws_tls_alpn(p->srv, &alen);
-    CHECK(alen == 8 && !memcmp(a, "http/1.1", 8), "chunk %zu: ALPN %.*s", chunk, (int)alen, a);
-    CHECK(!strncmp(dfws_tls_version(p->srv), "TLSv1.", 6), "chunk %zu: %s", chunk,
+    CHECK_OR_RETURN(, alen == 8 && !memcmp(a, "http/1.1", 8), "chunk %zu: ALPN %.*s", chunk, (int)alen, a);
+    CHECK_OR_RETURN(, !strncmp(dfws_tls_version(p->srv), "TLSv1.", 6), "chunk %zu: %s", chunk,
           dfws_tls_version(p->srv));
 
     /* a request with a body of several records */
@@ -317,9 +307,9 @@ static void session_case(dfws_tls_ctx_t *ctx, size_t chunk)
                                    sizeof(req) - 60);
     for (size_t i = head; i < sizeof(req); i++)
         req[i] = (char)('a' + i % 26);
-    CHECK(SSL_write(p->cl, req, (int)sizeof(req)) == (int)sizeof(req), "chunk %zu", chunk);
+    CHECK_OR_RETURN(, SSL_write(p->cl, req, (int)sizeof(req)) == (int)sizeof(req), "chunk %zu", chunk);
     client_to_server(p);
-    CHECK(p->got_len == sizeof(req) && !memcmp(p->got, req, sizeof(req)),
+    CHECK_OR_RETURN(, p->got_len == sizeof(req) && !memcmp(p->got, req, sizeof(req)),
           "chunk %zu: server got %zu bytes of %zu", chunk, p->got_len, sizeof(req));
 
     /* a response in pieces: the small ones gathered, then a large one */
@@ -328,43 +318,43 @@ static void session_case(dfws_tls_ctx_t *ctx, size_t chunk)
     uv_buf_t resp[] = {uv_buf_init("HTTP/1.1 200 OK\r\n", 17),
                        uv_buf_init("Content-Length: 50005\r\n\r\n", 25),
                        uv_buf_init("hello", 5), uv_buf_init(big, sizeof(big))};
-    CHECK(dfws_tls_write(p->srv, resp, 4) == 0, "chunk %zu: %s", chunk, dfws_tls_error(p->srv));
+    CHECK_OR_RETURN(, dfws_tls_write(p->srv, resp, 4) == 0, "chunk %zu: %s", chunk, dfws_tls_error(p->srv));
     server_to_client(p);
     static char back[60000];
     size_t n = client_read_all(p, back, sizeof(back));
-    CHECK(n == 47 + sizeof(big) && !memcmp(back, "HTTP/1.1 200 OK\r\nContent-Length: 50005\r\n\r\nhello", 47)
+    CHECK_OR_RETURN(, n == 47 + sizeof(big) && !memcmp(back, "HTTP/1.1 200 OK\r\nContent-Length: 50005\r\n\r\nhello", 47)
               && back[n - 1] == 'z',
           "chunk %zu: client got %zu bytes", chunk, n);
 
     /* a write whose ciphertext is taken out of the engine (a queued write) */
     uv_buf_t more = uv_buf_init("queued", 6);
-    CHECK(dfws_tls_write(p->srv, &more, 1) == 0, "chunk %zu", chunk);
+    CHECK_OR_RETURN(, dfws_tls_write(p->srv, &more, 1) == 0, "chunk %zu", chunk);
     char *data;
     size_t len;
     void *owner = dfws_tls_out_take(p->srv, &data, &len);
     const char *left;
-    CHECK(owner && len > 6 && dfws_tls_out(p->srv, &left) == 0, "chunk %zu: take", chunk);
+    CHECK_OR_RETURN(, owner && len > 6 && dfws_tls_out(p->srv, &left) == 0, "chunk %zu: take", chunk);
     BIO_write(p->cin, data, (int)len);
     dfws_tls_out_release(owner);
     n = client_read_all(p, back, sizeof(back));
-    CHECK(n == 6 && !memcmp(back, "queued", 6), "chunk %zu: got %zu", chunk, n);
+    CHECK_OR_RETURN(, n == 6 && !memcmp(back, "queued", 6), "chunk %zu: got %zu", chunk, n);
 
     /* close_notify from the client, then ours */
     SSL_shutdown(p->cl);
     client_to_server(p);
-    CHECK(p->srv_eof && !p->srv_err, "chunk %zu: no EOF after close_notify", chunk);
+    CHECK_OR_RETURN(, p->srv_eof && !p->srv_err, "chunk %zu: no EOF after close_notify", chunk);
     dfws_tls_shutdown(p->srv);
     dfws_tls_shutdown(p->srv); /* once only */
     server_to_client(p);
-    CHECK(SSL_read(p->cl, back, 1) == 0 && SSL_get_error(p->cl, 0) == SSL_ERROR_ZERO_RETURN,
+    CHECK_OR_RETURN(, SSL_read(p->cl, back, 1) == 0 && SSL_get_error(p->cl, 0) == SSL_ERROR_ZERO_RETURN,
           "chunk %zu: client saw no close_notify", chunk);
-    CHECK(dfws_tls_write(p->srv, &more, 1) == DFWS_TLS_ERROR, "chunk %zu: write after shutdown",
+    CHECK_OR_RETURN(, dfws_tls_write(p->srv, &more, 1) == DFWS_TLS_ERROR, "chunk %zu: write after shutdown",
           chunk);
     pair_close(p);
     SSL_CTX_free(cctx);
     free(p);
     ERR_clear_error();
-    passed++;
+    check_pass();
 }
 
 static void garbage_case(dfws_tls_ctx_t *ctx, size_t chunk)
@@ -379,15 +369,15 @@ static void garbage_case(dfws_tls_ctx_t *ctx, size_t chunk)
         rc = dfws_tls_read(t, buf, sizeof(buf));
         off += k;
     }
-    CHECK(rc == DFWS_TLS_ERROR && dfws_tls_error(t)[0], "chunk %zu: plain HTTP gave %ld", chunk,
+    CHECK_OR_RETURN(, rc == DFWS_TLS_ERROR && dfws_tls_error(t)[0], "chunk %zu: plain HTTP gave %ld", chunk,
           rc);
     char buf[16];
-    CHECK(dfws_tls_read(t, buf, sizeof(buf)) == DFWS_TLS_ERROR, "chunk %zu: failure not kept",
+    CHECK_OR_RETURN(, dfws_tls_read(t, buf, sizeof(buf)) == DFWS_TLS_ERROR, "chunk %zu: failure not kept",
           chunk);
-    CHECK(!dfws_tls_established(t), "chunk %zu", chunk);
-    CHECK(ERR_peek_error() == 0, "chunk %zu: OpenSSL error queue left non-empty", chunk);
+    CHECK_OR_RETURN(, !dfws_tls_established(t), "chunk %zu", chunk);
+    CHECK_OR_RETURN(, ERR_peek_error() == 0, "chunk %zu: OpenSSL error queue left non-empty", chunk);
     dfws_tls_free(t);
-    passed++;
+    check_pass();
 }
 
 static void old_protocol_case(dfws_tls_ctx_t *ctx)
@@ -398,12 +388,12 @@ static void old_protocol_case(dfws_tls_ctx_t *ctx)
     SSL_CTX_set_max_proto_version(cctx, TLS1_1_VERSION);
     SSL_CTX_set_security_level(cctx, 0);
     pair_open(p, ctx, cctx, SIZE_MAX);
-    CHECK(!handshake(p) && p->srv_err, "TLS 1.1 accepted");
+    CHECK_OR_RETURN(, !handshake(p) && p->srv_err, "TLS 1.1 accepted");
     pair_close(p);
     SSL_CTX_free(cctx);
     free(p);
     ERR_clear_error();
-    passed++;
+    check_pass();
 }
 
 /* --ssl-ca-certs: no certificate is fine, one from the CA is fine, a
@@ -423,13 +413,13 @@ static void client_cert_case(dfws_tls_ctx_t *ctx, const char *cert, const char *
         client_to_server(p);
         ok = !p->srv_err && p->got_len == 4;
     }
-    CHECK(ok == want_ok, "client certificate %s: handshake %d (%s)", cert ? cert : "none", ok,
+    CHECK_OR_RETURN(, ok == want_ok, "client certificate %s: handshake %d (%s)", cert ? cert : "none", ok,
           dfws_tls_error(p->srv));
     pair_close(p);
     SSL_CTX_free(cctx);
     free(p);
     ERR_clear_error();
-    passed++;
+    check_pass();
 }
 
 int main(void)
@@ -492,6 +482,5 @@ int main(void)
     X509_free(ca_cert);
     EVP_PKEY_free(ca_key);
     remove_files();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return check_summary();
 }

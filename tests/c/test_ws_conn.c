@@ -20,23 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static int passed, failed;
-#define MUST(expr)                                                                                 \
-    do {                                                                                           \
-        if (!(expr)) {                                                                             \
-            fprintf(stderr, "%s:%d: set-up failed: %s\n", __FILE__, __LINE__, #expr);             \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: %s: ", __FILE__, __LINE__, #cond);                             \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fprintf(stderr, "\n");                                                                 \
-            return -1;                                                                             \
-        }                                                                                          \
-    } while (0)
+#include "check.h"
 
 /* ---- the mock application -------------------------------------------------------- */
 
@@ -172,9 +156,9 @@ static int rig_close(rig_t *t)
         dfws_conn_close(t->conn);
     uv_run(&t->loop, UV_RUN_DEFAULT);
     close(t->peer);
-    CHECK(t->server.conns.n == 0 && t->server.websockets == 0, "connections %zu, websockets %zu",
+    CHECK_OR_RETURN(-1, t->server.conns.n == 0 && t->server.websockets == 0, "connections %zu, websockets %zu",
           t->server.conns.n, t->server.websockets);
-    CHECK(uv_loop_close(&t->loop) == 0, "loop not closed clean");
+    CHECK_OR_RETURN(-1, uv_loop_close(&t->loop) == 0, "loop not closed clean");
     return 0;
 }
 
@@ -247,37 +231,37 @@ static int session_done(void)
 
 static int check_session(rig_t *t)
 {
-    CHECK(app.requests == 1, "requests %d", app.requests);
-    CHECK(!strcmp(app.msgs, "t:hello|b:3|"), "messages %s", app.msgs);
-    CHECK(app.closed == 1 && app.close_code == 1000, "closed %d code %d", app.closed,
+    CHECK_OR_RETURN(-1, app.requests == 1, "requests %d", app.requests);
+    CHECK_OR_RETURN(-1, !strcmp(app.msgs, "t:hello|b:3|"), "messages %s", app.msgs);
+    CHECK_OR_RETURN(-1, app.closed == 1 && app.close_code == 1000, "closed %d code %d", app.closed,
           app.close_code);
     const unsigned char *hs = find(t, "HTTP/1.1 101 Switching Protocols\r\n", 34);
-    CHECK(hs == t->out, "no 101 first: %.*s", (int)t->out_len, t->out);
-    CHECK(find(t, "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n", 51), "accept key");
+    CHECK_OR_RETURN(-1, hs == t->out, "no 101 first: %.*s", (int)t->out_len, t->out);
+    CHECK_OR_RETURN(-1, find(t, "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n", 51), "accept key");
     static const unsigned char pong[] = {0x8a, 0x01, 'p'}, close_frame[] = {0x88, 0x02, 0x03, 0xe8};
     const unsigned char *po = find(t, pong, sizeof(pong)), *cl = find(t, close_frame, 4);
-    CHECK(po && cl && po < cl, "pong then close expected");
-    CHECK(t->conn->lingering || t->conn->closing, "the server closes the TCP connection first");
-    CHECK(t->server.active_requests == 0, "the upgrade request still counted");
+    CHECK_OR_RETURN(-1, po && cl && po < cl, "pong then close expected");
+    CHECK_OR_RETURN(-1, t->conn->lingering || t->conn->closing, "the server closes the TCP connection first");
+    CHECK_OR_RETURN(-1, t->server.active_requests == 0, "the upgrade request still counted");
     return 0;
 }
 
 static int check_reject(rig_t *t)
 {
-    CHECK(app.requests == 1 && app.closed == 1 && app.close_code == 1006, "requests %d closed %d",
+    CHECK_OR_RETURN(-1, app.requests == 1 && app.closed == 1 && app.close_code == 1006, "requests %d closed %d",
           app.requests, app.closed);
-    CHECK(t->out_len > 26 && !memcmp(t->out, "HTTP/1.1 403 Forbidden\r\n", 24), "%.*s",
+    CHECK_OR_RETURN(-1, t->out_len > 26 && !memcmp(t->out, "HTTP/1.1 403 Forbidden\r\n", 24), "%.*s",
           (int)t->out_len, t->out);
-    CHECK(!strcmp(app.msgs, ""), "a message of a refused WebSocket reached the app: %s",
+    CHECK_OR_RETURN(-1, !strcmp(app.msgs, ""), "a message of a refused WebSocket reached the app: %s",
           app.msgs);
-    CHECK(t->conn->lingering || t->conn->closing, "connection kept after a refusal");
+    CHECK_OR_RETURN(-1, t->conn->lingering || t->conn->closing, "connection kept after a refusal");
     return 0;
 }
 
 static int check_bad_handshake(rig_t *t)
 {
-    CHECK(app.requests == 0, "a bad handshake reached the app");
-    CHECK(t->out_len > 26 && !memcmp(t->out, "HTTP/1.1 400 Bad Request\r\n", 26), "%.*s",
+    CHECK_OR_RETURN(-1, app.requests == 0, "a bad handshake reached the app");
+    CHECK_OR_RETURN(-1, t->out_len > 26 && !memcmp(t->out, "HTTP/1.1 400 Bad Request\r\n", 26), "%.*s",
           (int)t->out_len, t->out);
     return 0;
 }
@@ -311,10 +295,10 @@ static int run_all_chunkings(const char *in, size_t len, app_mode_t mode, check_
 static void report(const char *name, int rc)
 {
     if (rc == 0) {
-        passed++;
+        check_pass();
         printf("ok   %s\n", name);
     } else {
-        failed++;
+        check_state.failed++;
         printf("FAIL %s\n", name);
     }
 }
@@ -334,6 +318,5 @@ int main(void)
     report("handshake without a key: 400",
            run_all_chunkings(bad, sizeof(bad) - 1, APP_ACCEPT, check_bad_handshake,
                              closed_or_answered));
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return check_summary();
 }
