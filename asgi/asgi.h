@@ -89,9 +89,9 @@ PyObject *dfws_asgi_start_task(dfws_asgi_t *A, PyObject *self, PyObject *scope,
                                PyMethodDef *receive_def, PyMethodDef *send_def,
                                PyMethodDef *done_def);
 /* The same with another application than A->app (borrowed). */
-PyObject *dfws_asgi_start_app_task(dfws_asgi_t *A, PyObject *app, PyObject *self,
-                                   PyObject *scope, PyMethodDef *receive_def,
-                                   PyMethodDef *send_def, PyMethodDef *done_def);
+PyObject *dfws_asgi_start_app_task(dfws_asgi_t *A, PyObject *app, PyObject *self, PyObject *scope,
+                                   PyMethodDef *receive_def, PyMethodDef *send_def,
+                                   PyMethodDef *done_def);
 /* --application-close-timeout: task.cancel() later; the TimerHandle goes to
  * *handle (nothing happens if one is already there). */
 void dfws_asgi_arm_close_timeout(dfws_asgi_t *A, PyObject *task, PyObject **handle);

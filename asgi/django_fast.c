@@ -54,13 +54,13 @@ typedef struct job_s {
     struct job_s *next;
     dfws_req_t *req; /* one reference, released on the loop thread */
     dfws_peer_t peer;
-    int queued;      /* handed to the threads (loop thread's view) */
+    int queued; /* handed to the threads (loop thread's view) */
     int answer;
-    int streamed;    /* ANSWER_RESPONSE of a streaming response: chunked, no length */
+    int streamed; /* ANSWER_RESPONSE of a streaming response: chunked, no length */
     int status;
     dfws_buf_t headers; /* (uint32 name length, uint32 value length, name, value)* */
     dfws_buf_t body;
-    PyObject *app;      /* ANSWER_ASGI: what serves the request, and its scope */
+    PyObject *app; /* ANSWER_ASGI: what serves the request, and its scope */
     PyObject *scope;
 } job_t;
 
@@ -74,9 +74,9 @@ struct dfws_fast_s {
     int stopping;             /* guarded by lock: threads exit when todo is empty */
     int abandoned;            /* guarded by lock: the loop is gone, drop answers */
     int nthreads;
-    int named;                /* guarded by lock: threads that took their name */
+    int named; /* guarded by lock: threads that took their name */
     pthread_t *threads;
-    PyObject *run;        /* FastPath.run */
+    PyObject *run; /* FastPath.run */
 };
 
 /* ---- jobs ------------------------------------------------------------------ */
@@ -459,7 +459,7 @@ static void on_async_closed(uv_handle_t *h)
     /* answers that arrived after the last loop turn: their clients are gone */
     on_async(&F->async);
     if (F->abandoned)
-        return; /* threads still in a view use F: it stays */
+        return;                               /* threads still in a view use F: it stays */
     PyGILState_STATE g = PyGILState_Ensure(); /* close callbacks run without it */
     Py_CLEAR(F->run);
     PyGILState_Release(g);
@@ -484,12 +484,11 @@ void dfws_fast_stop(dfws_asgi_t *A, double timeout)
     clock_gettime(CLOCK_REALTIME, &deadline);
     deadline.tv_sec += (time_t)(timeout > 0 ? timeout : 0) + 1;
     int stuck = 0;
-    Py_BEGIN_ALLOW_THREADS
-    for (int i = 0; i < F->nthreads; i++)
-        if (pthread_timedjoin_np(F->threads[i], NULL, &deadline))
-            stuck++;
-    Py_END_ALLOW_THREADS
-    if (stuck) {
+    Py_BEGIN_ALLOW_THREADS for (int i = 0; i < F->nthreads;
+                                i++) if (pthread_timedjoin_np(F->threads[i], NULL, &deadline))
+        stuck++;
+    Py_END_ALLOW_THREADS if (stuck)
+    {
         pthread_mutex_lock(&F->lock);
         F->abandoned = 1;
         pthread_mutex_unlock(&F->lock);

@@ -72,13 +72,38 @@ static PyObject *decode_path(const char *p, size_t n)
 /* Request header names browsers and proxies send on nearly every request:
  * their lower-case bytes objects are made once and shared. */
 static const char *const common_names[] = {
-    "host", "user-agent", "accept", "accept-encoding", "accept-language", "connection",
-    "cookie", "content-type", "content-length", "referer", "origin", "cache-control",
-    "upgrade-insecure-requests", "sec-fetch-site", "sec-fetch-mode", "sec-fetch-dest",
-    "sec-fetch-user", "x-requested-with", "x-forwarded-for", "x-forwarded-proto",
-    "if-none-match", "if-modified-since", "pragma", "dnt", "upgrade", "sec-websocket-key",
-    "sec-websocket-version", "sec-websocket-extensions", "sec-websocket-protocol",
-    "authorization", "x-csrftoken", "te",
+    "host",
+    "user-agent",
+    "accept",
+    "accept-encoding",
+    "accept-language",
+    "connection",
+    "cookie",
+    "content-type",
+    "content-length",
+    "referer",
+    "origin",
+    "cache-control",
+    "upgrade-insecure-requests",
+    "sec-fetch-site",
+    "sec-fetch-mode",
+    "sec-fetch-dest",
+    "sec-fetch-user",
+    "x-requested-with",
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "if-none-match",
+    "if-modified-since",
+    "pragma",
+    "dnt",
+    "upgrade",
+    "sec-websocket-key",
+    "sec-websocket-version",
+    "sec-websocket-extensions",
+    "sec-websocket-protocol",
+    "authorization",
+    "x-csrftoken",
+    "te",
 };
 #define NCOMMON (sizeof(common_names) / sizeof(common_names[0]))
 static PyObject *common_bytes[NCOMMON];
@@ -248,8 +273,8 @@ PyObject *dfws_asgi_build_scope_peer(dfws_asgi_t *A, dfws_req_t *r, PyObject *ki
     PyObject *client_host = NULL;
     long client_port = peer->client_port;
     if (peer->has_client)
-        client_host = PyUnicode_DecodeLatin1(peer->client_host, (Py_ssize_t)strlen(peer->client_host),
-                                             NULL);
+        client_host = PyUnicode_DecodeLatin1(peer->client_host,
+                                             (Py_ssize_t)strlen(peer->client_host), NULL);
     /* a trusted proxy's word on the scheme wins over our own transport */
     if (peer->scheme == DFWS_FWD_SCHEME_SECURE ||
         (peer->scheme == DFWS_FWD_SCHEME_NONE && peer->tls))
@@ -260,7 +285,8 @@ PyObject *dfws_asgi_build_scope_peer(dfws_asgi_t *A, dfws_req_t *r, PyObject *ki
         if (set_item(scope, dfws_str_client, Py_BuildValue("(Ol)", client_host, client_port)))
             goto fail_client;
         Py_CLEAR(client_host);
-        if (PyDict_SetItem(scope, dfws_str_server, server_tuple(peer->server_host, peer->server_port)))
+        if (PyDict_SetItem(scope, dfws_str_server,
+                           server_tuple(peer->server_host, peer->server_port)))
             goto fail;
     } else {
         if (PyDict_SetItem(scope, dfws_str_client, Py_None) ||
@@ -453,7 +479,8 @@ static int send_body(Cycle *self, PyObject *msg)
         PyBuffer_Release(&body);
         return -1;
     }
-    int rc = dfws_req_response_body(r, body.buf, (size_t)(o || body.obj ? body.len : 0), more, &err);
+    int rc = dfws_req_response_body(r, body.buf, (size_t)(o || body.obj ? body.len : 0), more,
+                                    &err);
     if (body.obj)
         PyBuffer_Release(&body);
     return rc ? raise_for(rc, err) : 0;

@@ -32,24 +32,24 @@ enum {
 typedef struct op_s {
     struct op_s *next;
     int kind;
-    char *a;      /* channel or group */
-    char *b;      /* channel (group ops) */
-    char *data;   /* msgpack */
+    char *a;    /* channel or group */
+    char *b;    /* channel (group ops) */
+    char *data; /* msgpack */
     size_t len;
-    void *cb;     /* OP_LISTEN: the callback, kept alive by G.listeners */
+    void *cb;       /* OP_LISTEN: the callback, kept alive by G.listeners */
     PyObject *done; /* OP_SEND: callable(status), owned until called */
     unsigned ttl;   /* OP_HISTORY_CONFIGURE */
 } op_t;
 
 typedef struct {
     dfws_layer_t *layer;
-    uv_async_t wake;        /* closed with the layer */
+    uv_async_t wake; /* closed with the layer */
     pthread_t loop_thread;
-    pthread_mutex_t lock;   /* guards `head`/`tail` */
+    pthread_mutex_t lock; /* guards `head`/`tail` */
     op_t *head, *tail;
-    PyObject *listeners;    /* dict channel -> callback (keeps them alive) */
-    PyObject *packb;        /* functools.partial(msgpack.packb, use_bin_type=True) */
-    pid_t pid;              /* the server process: a forked child has no layer */
+    PyObject *listeners; /* dict channel -> callback (keeps them alive) */
+    PyObject *packb;     /* functools.partial(msgpack.packb, use_bin_type=True) */
+    pid_t pid;           /* the server process: a forked child has no layer */
     int open;
     int told_child;
 } glue_t;
@@ -92,8 +92,8 @@ static void on_history_read(void *ud, int status, dfws_history_result_t *res)
     PyObject *r = NULL;
     if (items) {
         if (res->has_meta)
-            r = PyObject_CallFunction(done, "isKO", status, res->epoch, (unsigned long long)res->seq,
-                                      items);
+            r = PyObject_CallFunction(done, "isKO", status, res->epoch,
+                                      (unsigned long long)res->seq, items);
         else
             r = PyObject_CallFunction(done, "iOOO", status, Py_None, Py_None, items);
     }
@@ -175,7 +175,8 @@ static int run_op(op_t *op)
     case OP_HISTORY_READ: {
         PyObject *done = op->done;
         op->done = NULL;
-        rc = dfws_layer_history_read(G.layer, op->a, op->b, (uint64_t)op->len, on_history_read, done);
+        rc = dfws_layer_history_read(G.layer, op->a, op->b, (uint64_t)op->len, on_history_read,
+                                     done);
         if (rc) {
             dfws_history_result_t empty = {0};
             on_history_read(done, rc, &empty);

@@ -215,8 +215,7 @@ static int server_init(Server *self, PyObject *args, PyObject *kw)
     static char *kwlist[] = {"loop", "app", "state", "log_exception", NULL};
     PyObject *loop, *app, *state, *log_exception;
     dfws_asgi_t *A = &self->A;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOOO", kwlist, &loop, &app, &state,
-                                     &log_exception))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOOO", kwlist, &loop, &app, &state, &log_exception))
         return -1;
     if (A->started) {
         PyErr_SetString(PyExc_RuntimeError, "server already started");
@@ -250,8 +249,12 @@ static int server_init(Server *self, PyObject *args, PyObject *kw)
     A->create_future = PyObject_GetAttrString(loop, "create_future");
     A->root_path = PyUnicode_FromString(A->cli->root_path);
     PyObject *logging = PyImport_ImportModule("logging");
-    PyObject *access_logger = logging ? PyObject_CallMethod(logging, "getLogger", "s", "dfws.access") : NULL;
-    PyObject *server_logger = logging ? PyObject_CallMethod(logging, "getLogger", "s", "dfws.server") : NULL;
+    PyObject *access_logger = logging
+                                  ? PyObject_CallMethod(logging, "getLogger", "s", "dfws.access")
+                                  : NULL;
+    PyObject *server_logger = logging
+                                  ? PyObject_CallMethod(logging, "getLogger", "s", "dfws.server")
+                                  : NULL;
     Py_XDECREF(logging);
     A->access_info = access_logger ? PyObject_GetAttrString(access_logger, "info") : NULL;
     if (server_logger && !server_log)
@@ -269,8 +272,8 @@ static int server_init(Server *self, PyObject *args, PyObject *kw)
     A->ops.ws_message = dfws_ws_message;
     A->ops.ws_closed = dfws_ws_closed;
     A->ops.ws_drain = dfws_ws_drain;
-    int rc = dfws_server_start(&A->server, uvloop, A->cli, dfws_asgi_fd, dfws_asgi_is_unix,
-                               &A->ops, A);
+    int rc = dfws_server_start(&A->server, uvloop, A->cli, dfws_asgi_fd, dfws_asgi_is_unix, &A->ops,
+                               A);
     if (rc) {
         PyErr_Format(PyExc_OSError, "cannot listen: %s", uv_strerror(rc));
         return -1;
@@ -510,15 +513,21 @@ static PyObject *option_value(const dfws_cli_t *c, const dfws_option_t *o)
         Py_RETURN_NONE;
     }
     case DFWS_OPT_INT:
-    case DFWS_OPT_OCTAL: return PyLong_FromLong(*(const int *)f);
+    case DFWS_OPT_OCTAL:
+        return PyLong_FromLong(*(const int *)f);
     case DFWS_OPT_LONG:
-    case DFWS_OPT_DURATION: return PyLong_FromLong(*(const long *)f);
-    case DFWS_OPT_SIZE: return PyLong_FromSize_t(*(const size_t *)f);
+    case DFWS_OPT_DURATION:
+        return PyLong_FromLong(*(const long *)f);
+    case DFWS_OPT_SIZE:
+        return PyLong_FromSize_t(*(const size_t *)f);
     case DFWS_OPT_SECONDS:
-    case DFWS_OPT_NUMBER: return PyFloat_FromDouble(*(const double *)f);
-    case DFWS_OPT_ENUM: return PyUnicode_FromString(o->choices[*(const int *)f]);
+    case DFWS_OPT_NUMBER:
+        return PyFloat_FromDouble(*(const double *)f);
+    case DFWS_OPT_ENUM:
+        return PyUnicode_FromString(o->choices[*(const int *)f]);
     case DFWS_OPT_BOOL:
-    case DFWS_OPT_FLAG: return PyBool_FromLong(*(const int *)f);
+    case DFWS_OPT_FLAG:
+        return PyBool_FromLong(*(const int *)f);
     case DFWS_OPT_LIST: {
         int n = *(const int *)((const char *)c + o->count_offset);
         PyObject *list = PyList_New(n);
@@ -531,7 +540,8 @@ static PyObject *option_value(const dfws_cli_t *c, const dfws_option_t *o)
         }
         return list;
     }
-    case DFWS_OPT_ACTION: break;
+    case DFWS_OPT_ACTION:
+        break;
     }
     Py_RETURN_NONE;
 }
@@ -598,8 +608,7 @@ PyMODINIT_FUNC PyInit__dfws(void)
     if (dfws_str_init())
         return NULL;
     if (PyType_Ready(&dfws_ready_type) || PyType_Ready(&dfws_http_cycle_type) ||
-        dfws_websocket_types_ready() || dfws_native_types_ready() ||
-        PyType_Ready(&server_type))
+        dfws_websocket_types_ready() || dfws_native_types_ready() || PyType_Ready(&server_type))
         return NULL;
     PyObject *m = PyModule_Create(&module_def);
     if (!m)

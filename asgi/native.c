@@ -291,10 +291,10 @@ PyObject *dfws_native_stats(void)
     dfws_native_stats_t st = {0};
     if (native)
         dfws_native_get_stats(native, &st);
-    return Py_BuildValue("{s:n,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K}", "windows", (Py_ssize_t)st.windows,
-                         "frames_in", st.frames_in, "heartbeats", st.heartbeats,
-                         "calls_dispatched", st.calls_dispatched, "calls_to_app", st.calls_to_app,
-                         "calls_dropped", st.calls_dropped, "deliveries", st.deliveries,
-                         "deliveries_dropped", st.deliveries_dropped, "rate_limited",
+    return Py_BuildValue("{s:n,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K}", "windows",
+                         (Py_ssize_t)st.windows, "frames_in", st.frames_in, "heartbeats",
+                         st.heartbeats, "calls_dispatched", st.calls_dispatched, "calls_to_app",
+                         st.calls_to_app, "calls_dropped", st.calls_dropped, "deliveries",
+                         st.deliveries, "deliveries_dropped", st.deliveries_dropped, "rate_limited",
                          st.rate_limited, "connects_refused", st.connects_refused);
 }

@@ -189,7 +189,8 @@ static PyObject *configure(PyObject *m, PyObject *args)
                                             : DFWS_LOG_DEBUG);
     char tls_err[256];
     if (dfws_tls_check_cli(&cli, tls_err, sizeof(tls_err))) {
-        fprintf(stderr, "dfws-asgi: error: %s\nusage: dfws-asgi [options] APP   (see dfws-asgi --help)\n",
+        fprintf(stderr,
+                "dfws-asgi: error: %s\nusage: dfws-asgi [options] APP   (see dfws-asgi --help)\n",
                 tls_err);
         return PyLong_FromLong(2);
     }
@@ -263,11 +264,10 @@ static PyObject *process_info(PyObject *m, PyObject *unused)
         PyErr_SetString(PyExc_RuntimeError, "no options outside dfws-asgi");
         return NULL;
     }
-    return Py_BuildValue("{s:i,s:i,s:d,s:L,s:L}", "channel", dfws_supervisor_channel(),
-                         "listen_fd", dfws_asgi_fd, "graceful_timeout",
-                         dfws_cli_graceful_timeout(&cli), "limit_max_requests",
-                         (long long)cli.limit_max_requests, "limit_max_requests_jitter",
-                         (long long)cli.limit_max_requests_jitter);
+    return Py_BuildValue("{s:i,s:i,s:d,s:L,s:L}", "channel", dfws_supervisor_channel(), "listen_fd",
+                         dfws_asgi_fd, "graceful_timeout", dfws_cli_graceful_timeout(&cli),
+                         "limit_max_requests", (long long)cli.limit_max_requests,
+                         "limit_max_requests_jitter", (long long)cli.limit_max_requests_jitter);
 }
 
 static PyObject *notify_ready(PyObject *m, PyObject *unused)

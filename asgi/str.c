@@ -13,7 +13,7 @@ static PyObject *methods[METHOD_SLOTS];
 int dfws_str_init(void)
 {
 #define DFWS_STR_INIT(name, literal)                                                               \
-    if (!(dfws_str_##name = PyUnicode_InternFromString(literal)))                                 \
+    if (!(dfws_str_##name = PyUnicode_InternFromString(literal)))                                  \
         return -1;
     DFWS_STRINGS(DFWS_STR_INIT)
 #undef DFWS_STR_INIT

@@ -36,7 +36,7 @@
     X(http_request, "http.request")                                                                \
     X(http_disconnect, "http.disconnect")                                                          \
     X(http_response_start, "http.response.start")                                                  \
-    X(http_response_body, "http.response.body")                                                   \
+    X(http_response_body, "http.response.body")                                                    \
     X(body, "body")                                                                                \
     X(more_body, "more_body")                                                                      \
     X(status, "status")                                                                            \

@@ -10,9 +10,9 @@ PyObject *dfws_asgi_start_task(dfws_asgi_t *A, PyObject *self, PyObject *scope,
     return dfws_asgi_start_app_task(A, A->app, self, scope, receive_def, send_def, done_def);
 }
 
-PyObject *dfws_asgi_start_app_task(dfws_asgi_t *A, PyObject *app, PyObject *self,
-                                   PyObject *scope, PyMethodDef *receive_def,
-                                   PyMethodDef *send_def, PyMethodDef *done_def)
+PyObject *dfws_asgi_start_app_task(dfws_asgi_t *A, PyObject *app, PyObject *self, PyObject *scope,
+                                   PyMethodDef *receive_def, PyMethodDef *send_def,
+                                   PyMethodDef *done_def)
 {
     PyObject *task = NULL, *coro = NULL, *done = NULL, *res = NULL;
     PyObject *receive = PyCFunction_NewEx(receive_def, self, NULL);

@@ -13,7 +13,7 @@
 
 #include <errno.h>
 
-#define QUEUE_PAUSE 64  /* stop reading the socket above this many queued events */
+#define QUEUE_PAUSE 64 /* stop reading the socket above this many queued events */
 #define QUEUE_RESUME 16
 
 typedef struct {
@@ -288,7 +288,8 @@ static int send_denial(WSCycle *self, PyObject *msg, int start)
             return -1;
         PyObject *m = PyDict_GetItemWithError(msg, dfws_str_more_body);
         int more = m ? PyObject_IsTrue(m) : 0;
-        rc = more < 0 ? -EINVAL : dfws_req_response_body(r, body.buf, (size_t)(b ? body.len : 0), more, &err);
+        rc = more < 0 ? -EINVAL
+                      : dfws_req_response_body(r, body.buf, (size_t)(b ? body.len : 0), more, &err);
         if (b)
             PyBuffer_Release(&body);
         if (more < 0)

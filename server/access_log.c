@@ -19,18 +19,38 @@
 #define FIELD_MAX 300
 
 enum field {
-    F_LITERAL, F_CLIENT, F_CLIENT_HOST, F_METHOD, F_PATH, F_QUERY, F_TARGET, F_STATUS, F_BYTES,
-    F_DURATION_MS, F_USER_AGENT, F_REFERER, F_TIME, F_PROTOCOL,
+    F_LITERAL,
+    F_CLIENT,
+    F_CLIENT_HOST,
+    F_METHOD,
+    F_PATH,
+    F_QUERY,
+    F_TARGET,
+    F_STATUS,
+    F_BYTES,
+    F_DURATION_MS,
+    F_USER_AGENT,
+    F_REFERER,
+    F_TIME,
+    F_PROTOCOL,
 };
 
 static const struct {
     const char *name;
     enum field field;
 } field_names[] = {
-    {"client", F_CLIENT},         {"client_host", F_CLIENT_HOST}, {"method", F_METHOD},
-    {"path", F_PATH},             {"query", F_QUERY},             {"target", F_TARGET},
-    {"status", F_STATUS},         {"bytes", F_BYTES},             {"duration_ms", F_DURATION_MS},
-    {"user_agent", F_USER_AGENT}, {"referer", F_REFERER},         {"time", F_TIME},
+    {"client", F_CLIENT},
+    {"client_host", F_CLIENT_HOST},
+    {"method", F_METHOD},
+    {"path", F_PATH},
+    {"query", F_QUERY},
+    {"target", F_TARGET},
+    {"status", F_STATUS},
+    {"bytes", F_BYTES},
+    {"duration_ms", F_DURATION_MS},
+    {"user_agent", F_USER_AGENT},
+    {"referer", F_REFERER},
+    {"time", F_TIME},
     {"protocol", F_PROTOCOL},
 };
 #define NFIELDS (sizeof(field_names) / sizeof(field_names[0]))
@@ -71,13 +91,15 @@ static struct dfws_access_fmt_s *compile(const char *s, char *err, size_t errlen
             }
             size_t nlen = (size_t)(close - (s + i + 2));
             size_t k = 0;
-            while (k < NFIELDS &&
-                   (strlen(field_names[k].name) != nlen || strncmp(field_names[k].name, s + i + 2, nlen)))
+            while (k < NFIELDS && (strlen(field_names[k].name) != nlen ||
+                                   strncmp(field_names[k].name, s + i + 2, nlen)))
                 k++;
             if (k == NFIELDS) {
-                snprintf(err, errlen, "unknown field %%(%.*s): fields are client, client_host, "
+                snprintf(err, errlen,
+                         "unknown field %%(%.*s): fields are client, client_host, "
                          "method, path, query, target, status, bytes, duration_ms, user_agent, "
-                         "referer, time, protocol", (int)(nlen > 40 ? 40 : nlen), s + i + 2);
+                         "referer, time, protocol",
+                         (int)(nlen > 40 ? 40 : nlen), s + i + 2);
                 goto fail;
             }
             f->parts[f->nparts++] = (part_t){field_names[k].field, 0, 0};
@@ -376,4 +398,3 @@ void dfws_access_log_add(dfws_access_log_t *L, dfws_conn_t *c, const dfws_access
     else if (L->check_ready && !uv_is_active((uv_handle_t *)&L->check))
         uv_check_start(&L->check, on_check);
 }
-

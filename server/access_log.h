@@ -28,14 +28,14 @@ typedef void (*dfws_access_sink_fn)(void *ud, const char *lines, size_t len);
 
 typedef struct dfws_access_log_s {
     int on;
-    int fd;                  /* where lines are written, or -1: the sink gets them */
+    int fd; /* where lines are written, or -1: the sink gets them */
     dfws_access_sink_fn sink;
     void *sink_ud;
-    dfws_buf_t pending;      /* formatted lines not written yet */
-    uv_check_t check;        /* flushes once per loop turn; closed by dfws_access_log_close */
+    dfws_buf_t pending; /* formatted lines not written yet */
+    uv_check_t check;   /* flushes once per loop turn; closed by dfws_access_log_close */
     int check_ready;
-    time_t date_sec;         /* the second `date` was formatted for */
-    char date[32];           /* "02/Dec/2026:10:41:15" (local time, as daphne) */
+    time_t date_sec;               /* the second `date` was formatted for */
+    char date[32];                 /* "02/Dec/2026:10:41:15" (local time, as daphne) */
     struct dfws_access_fmt_s *fmt; /* NULL: daphne's line */
 } dfws_access_log_t;
 
@@ -46,8 +46,8 @@ typedef struct dfws_access_entry_s {
     const char *action; /* method, or WSCONNECTING / WSCONNECT / WSREJECT / WSDISCONNECT */
     const char *target;
     size_t target_len;
-    int status;         /* < 0: "-" */
-    int64_t size;       /* < 0: "-" */
+    int status;   /* < 0: "-" */
+    int64_t size; /* < 0: "-" */
     const struct dfws_req_s *req;
 } dfws_access_entry_t;
 
@@ -59,8 +59,7 @@ int dfws_access_format_check(const char *format, char *err, size_t errlen);
 int dfws_access_log_init(dfws_access_log_t *L, uv_loop_t *loop, const char *format);
 /* Where lines go: fd >= 0 (not owned: the caller keeps it open), or the
  * sink; on 0 turns the log off. Pending lines are written first. */
-void dfws_access_log_set(dfws_access_log_t *L, int on, int fd, dfws_access_sink_fn sink,
-                         void *ud);
+void dfws_access_log_set(dfws_access_log_t *L, int on, int fd, dfws_access_sink_fn sink, void *ud);
 /* Adds one line (when the log is on). */
 void dfws_access_log_add(dfws_access_log_t *L, struct dfws_conn_s *c, const dfws_access_entry_t *e);
 /* Writes what is pending now. */

@@ -18,8 +18,9 @@
 
 int dfws_cli_usage_error(const char *msg)
 {
-    fprintf(stderr, "dfws-asgi: error: %s\n"
-                    "usage: dfws-asgi [options] APP   (see dfws-asgi --help)\n",
+    fprintf(stderr,
+            "dfws-asgi: error: %s\n"
+            "usage: dfws-asgi [options] APP   (see dfws-asgi --help)\n",
             msg);
     return DFWS_CLI_USAGE;
 }
@@ -93,13 +94,30 @@ static int parse_duration(const char *s, long *out)
             return -1;
         long unit = 1;
         switch (*end) {
-        case '\0': break;
-        case 's': unit = 1; end++; break;
-        case 'm': unit = 60; end++; break;
-        case 'h': unit = 3600; end++; break;
-        case 'd': unit = 86400; end++; break;
-        case 'w': unit = 7 * 86400; end++; break;
-        default: return -1;
+        case '\0':
+            break;
+        case 's':
+            unit = 1;
+            end++;
+            break;
+        case 'm':
+            unit = 60;
+            end++;
+            break;
+        case 'h':
+            unit = 3600;
+            end++;
+            break;
+        case 'd':
+            unit = 86400;
+            end++;
+            break;
+        case 'w':
+            unit = 7 * 86400;
+            end++;
+            break;
+        default:
+            return -1;
         }
         if (v > (1L << 40) / unit)
             return -1;
@@ -144,20 +162,31 @@ static int bad_value(const dfws_option_t *o, const char *arg, char *err, size_t 
         else
             snprintf(what, sizeof(what), "a size in bytes");
         break;
-    case DFWS_OPT_SECONDS: snprintf(what, sizeof(what), "a number of seconds"); break;
-    case DFWS_OPT_NUMBER: snprintf(what, sizeof(what), "a number, 0 or more"); break;
+    case DFWS_OPT_SECONDS:
+        snprintf(what, sizeof(what), "a number of seconds");
+        break;
+    case DFWS_OPT_NUMBER:
+        snprintf(what, sizeof(what), "a number, 0 or more");
+        break;
     case DFWS_OPT_ENUM: {
         size_t n = 0;
         for (const char *const *c = o->choices; *c; c++)
             n += (size_t)snprintf(what + n, sizeof(what) - n, "%s%s",
-                                  c == o->choices ? "" : c[1] ? ", " : " or ", *c);
+                                  c == o->choices ? ""
+                                  : c[1]          ? ", "
+                                                  : " or ",
+                                  *c);
         break;
     }
-    case DFWS_OPT_OCTAL: snprintf(what, sizeof(what), "octal permissions, e.g. 660"); break;
+    case DFWS_OPT_OCTAL:
+        snprintf(what, sizeof(what), "octal permissions, e.g. 660");
+        break;
     case DFWS_OPT_DURATION:
         snprintf(what, sizeof(what), "seconds or a duration such as 30m, 12h, 7d");
         break;
-    default: snprintf(what, sizeof(what), "true or false"); break;
+    default:
+        snprintf(what, sizeof(what), "true or false");
+        break;
     }
     return fail(err, errlen, "--%s takes %s: %s", o->name, what, arg);
 }
@@ -321,15 +350,18 @@ int dfws_cli_check(const dfws_cli_t *cli, char *err, size_t errlen)
     if (cli->n_static_routes && !cli->n_static_mounts)
         return fail(err, errlen, "--static-path-route needs a --static-path-mount DIR");
     if (cli->n_static_mounts > 1 && cli->n_static_routes != cli->n_static_mounts)
-        return fail(err, errlen, "give one --static-path-route per --static-path-mount (they "
-                                 "pair up in order)");
+        return fail(err, errlen,
+                    "give one --static-path-route per --static-path-mount (they "
+                    "pair up in order)");
     if (cli->n_static_mounts == 1 && cli->n_static_routes > 1)
         return fail(err, errlen, "give one --static-path-mount per --static-path-route");
     for (int i = 0; i < cli->n_static_routes; i++) {
         const char *r = cli->static_routes[i];
         if (r[0] != '/' || strspn(r, "/") == strlen(r) || strpbrk(r, "?%\\"))
-            return fail(err, errlen, "--static-path-route takes a path such as /static (not / "
-                                     "alone, no ? %% or \\): %s", r);
+            return fail(err, errlen,
+                        "--static-path-route takes a path such as /static (not / "
+                        "alone, no ? %% or \\): %s",
+                        r);
     }
     for (int i = 0; i < cli->n_static_mounts; i++) {
         struct stat st;

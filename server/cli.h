@@ -12,15 +12,15 @@ enum { DFWS_LIFESPAN_AUTO, DFWS_LIFESPAN_ON, DFWS_LIFESPAN_OFF };
 #define DFWS_CLI_MAX_STATIC 16
 
 typedef struct dfws_cli_s {
-    const char *app;         /* "module:attr" */
-    const char *bind;        /* host or address, default 127.0.0.1 */
-    int port;                /* default 8000 */
-    const char *unix_socket; /* path, or NULL */
-    int fd;                  /* inherited listening fd, or -1 */
-    const char *access_log;  /* path, "-" for stdout, or NULL */
-    const char *access_log_format; /* --access-log-format, or NULL: daphne's line */
-    int verbosity;           /* 0..3 like daphne */
-    double http_timeout;     /* s before 503 when the app has not answered; 0 = none */
+    const char *app;                  /* "module:attr" */
+    const char *bind;                 /* host or address, default 127.0.0.1 */
+    int port;                         /* default 8000 */
+    const char *unix_socket;          /* path, or NULL */
+    int fd;                           /* inherited listening fd, or -1 */
+    const char *access_log;           /* path, "-" for stdout, or NULL */
+    const char *access_log_format;    /* --access-log-format, or NULL: daphne's line */
+    int verbosity;                    /* 0..3 like daphne */
+    double http_timeout;              /* s before 503 when the app has not answered; 0 = none */
     double websocket_timeout;         /* max WebSocket lifetime; 0 = no limit */
     double websocket_connect_timeout; /* s to accept; 0 = none */
     double ping_interval;
@@ -40,7 +40,7 @@ typedef struct dfws_cli_s {
     size_t limit_request_body;    /* 0 = unlimited */
     double keep_alive_timeout;
     double header_timeout;
-    double lifespan_timeout;    /* --lifespan auto: startup answered within it, else unsupported */
+    double lifespan_timeout; /* --lifespan auto: startup answered within it, else unsupported */
     double shutdown_timeout;
     double graceful_timeout;    /* a retired worker's drain; < 0 = shutdown_timeout */
     size_t ws_max_message_size; /* 0 = unlimited */
@@ -62,9 +62,9 @@ typedef struct dfws_cli_s {
      * ASGIHandler served on one of `django_threads` threads in one hop. */
     int django_fast;
     int django_threads;
-    int proxy_protocol;      /* connections start with a PROXY protocol v1/v2 header */
+    int proxy_protocol;              /* connections start with a PROXY protocol v1/v2 header */
     const char *forwarded_allow_ips; /* peers trusted with proxy headers; "*" = all */
-    const char *metrics_bind; /* HOST:PORT the supervisor serves /metrics on, or NULL */
+    const char *metrics_bind;        /* HOST:PORT the supervisor serves /metrics on, or NULL */
     const char *health_path; /* answered 200 (503 while draining) without the app, or NULL */
     /* Static files served from C (server/static.c), granian's flags: the
      * i-th route is mounted on the i-th directory; without any route, the
@@ -75,16 +75,16 @@ typedef struct dfws_cli_s {
     long static_expires; /* Cache-Control max-age, s; 0 = none (default 86400) */
     int django_static;   /* mount Django's STATIC_URL on STATIC_ROOT (dfws/runner.py) */
     /* permessage-deflate (RFC 7692) on WebSockets, ASGI and native alike */
-    int ws_per_message_deflate;   /* negotiate it when offered (default on) */
-    int ws_deflate_level;         /* zlib level 1-9 (default 6) */
-    size_t ws_deflate_threshold;  /* messages shorter are sent uncompressed (default 128) */
+    int ws_per_message_deflate;  /* negotiate it when offered (default on) */
+    int ws_deflate_level;        /* zlib level 1-9 (default 6) */
+    size_t ws_deflate_threshold; /* messages shorter are sent uncompressed (default 128) */
     /* TLS (uvicorn's flags, or daphne's `-e ssl:PORT:privateKey=K:certKey=C`):
      * with a certificate, the listener serves HTTPS and WSS. */
     const char *ssl_keyfile;
     const char *ssl_certfile;
-    const char *ssl_ca_certs;   /* CA bundle: client certificates are asked for and checked */
-    const char *ssl_ciphers;    /* OpenSSL cipher list for TLS 1.2 (default: OpenSSL's) */
-    const char *ssl_chain;      /* -e ssl:...:extraCertChainFile=F: intermediate certificates
+    const char *ssl_ca_certs; /* CA bundle: client certificates are asked for and checked */
+    const char *ssl_ciphers;  /* OpenSSL cipher list for TLS 1.2 (default: OpenSSL's) */
+    const char *ssl_chain;    /* -e ssl:...:extraCertChainFile=F: intermediate certificates
                                    sent after the server's own (Twisted's meaning) */
     /* Copies of the -e specs, which the fields they set point into. */
     size_t arena_used;

@@ -166,8 +166,8 @@ static void wire(dfws_conn_t *c, uv_loop_t *loop)
     c->tr.ud = c;
 }
 
-int dfws_conn_accept(dfws_conn_t *c, const dfws_transport_vt_t *vt, void *ctx,
-                     dfws_readbuf_t *rbuf, uv_loop_t *loop, uv_stream_t *listener, int is_unix)
+int dfws_conn_accept(dfws_conn_t *c, const dfws_transport_vt_t *vt, void *ctx, dfws_readbuf_t *rbuf,
+                     uv_loop_t *loop, uv_stream_t *listener, int is_unix)
 {
     wire(c, loop);
     c->tr.vt = vt;

@@ -29,8 +29,14 @@ typedef struct dfws_req_s dfws_req_t;
 
 /* Timer kinds: what the one timer of a connection waits for. LINGER is the
  * connection's own (dfws_conn_finish); the others are the protocol's. */
-enum { DFWS_TIMER_NONE, DFWS_TIMER_KEEPALIVE, DFWS_TIMER_HEADER, DFWS_TIMER_HTTP,
-       DFWS_TIMER_LINGER, DFWS_TIMER_BODY };
+enum {
+    DFWS_TIMER_NONE,
+    DFWS_TIMER_KEEPALIVE,
+    DFWS_TIMER_HEADER,
+    DFWS_TIMER_HTTP,
+    DFWS_TIMER_LINGER,
+    DFWS_TIMER_BODY
+};
 
 /* The protocol speaking on a connection. Each is called by conn.c only. */
 typedef struct dfws_proto_s {
@@ -60,42 +66,42 @@ typedef struct dfws_conn_list_s {
 } dfws_conn_list_t;
 
 struct dfws_conn_s {
-    dfws_transport_t tr;    /* the socket (transport.h): one of the two handles */
+    dfws_transport_t tr; /* the socket (transport.h): one of the two handles */
     uv_timer_t timer;
     uv_loop_t *loop;
-    dfws_server_t *server;  /* the protocols' shared state (context.h); opaque here */
+    dfws_server_t *server; /* the protocols' shared state (context.h); opaque here */
     dfws_conn_list_t *list;
     dfws_conn_t *prev, *next;
     const dfws_proto_t *proto;
-    void *proto_data;       /* the protocol's own state (WebSocket: dfws_wsconn_t) */
+    void *proto_data;                /* the protocol's own state (WebSocket: dfws_wsconn_t) */
     void (*dealloc)(dfws_conn_t *c); /* frees the memory holding the connection */
-    dfws_req_t *req;        /* request being received or answered; NULL between requests */
+    dfws_req_t *req;                 /* request being received or answered; NULL between requests */
     int open_handles;
-    uint64_t deadline_ms;   /* when the current timer_kind expires (uv_now clock) */
-    uint64_t armed_ms;      /* when the uv timer will fire; 0 = not armed */
+    uint64_t deadline_ms; /* when the current timer_kind expires (uv_now clock) */
+    uint64_t armed_ms;    /* when the uv timer will fire; 0 = not armed */
     uint8_t timer_kind;
     unsigned closing : 1;
     unsigned reading : 1;
-    unsigned lingering : 1;     /* response sent, write side shut, draining input */
+    unsigned lingering : 1; /* response sent, write side shut, draining input */
     char client_host[INET6_ADDRSTRLEN];
     char server_host[INET6_ADDRSTRLEN];
     uint16_t client_port, server_port;
     /* what its last request said through trusted proxy headers (proxy.c) */
-    unsigned fwd_client : 1;    /* fwd_host/fwd_port name the client */
-    uint8_t fwd_scheme;         /* DFWS_FWD_SCHEME_* */
+    unsigned fwd_client : 1; /* fwd_host/fwd_port name the client */
+    uint8_t fwd_scheme;      /* DFWS_FWD_SCHEME_* */
     uint16_t fwd_port;
     char fwd_host[64];
 };
 
-#define DFWS_CONTAINER_OF(ptr, type, field) ((type *)((char *)(ptr) - offsetof(type, field)))
+#define DFWS_CONTAINER_OF(ptr, type, field) ((type *)((char *)(ptr)-offsetof(type, field)))
 
 /* Sets up a connection in `c` (zeroed memory of the protocol's making):
  * `c->tr` gets the listener's pending socket through `vt` (transport.h).
  * 0; or a negative libuv error, and then when c->tr.open is 0 nothing was
  * taken (the caller frees `c`, the pending socket still waits), else the
  * connection is closing and `dealloc` will free it. */
-int dfws_conn_accept(dfws_conn_t *c, const dfws_transport_vt_t *vt, void *ctx,
-                     dfws_readbuf_t *rbuf, uv_loop_t *loop, uv_stream_t *listener, int is_unix);
+int dfws_conn_accept(dfws_conn_t *c, const dfws_transport_vt_t *vt, void *ctx, dfws_readbuf_t *rbuf,
+                     uv_loop_t *loop, uv_stream_t *listener, int is_unix);
 /* Opens `c->tr` on a connected socket fd as a plain transport (unit tests
  * build connections this way). 0 or a libuv error. */
 int dfws_conn_open_fd(dfws_conn_t *c, uv_loop_t *loop, int fd, int is_unix);

@@ -55,4 +55,3 @@ void dfws_server_detach(dfws_req_t *r, int gone)
         s->ops->http_detach(s->ops_ud, r);
     dfws_req_release(r);
 }
-

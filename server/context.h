@@ -62,28 +62,28 @@ struct dfws_server_s {
         uv_handle_t handle;
     } listener;
     int is_unix;
-    int listening;             /* listener open and accepting */
+    int listening; /* listener open and accepting */
     const dfws_cli_t *cli;
     const dfws_app_ops_t *ops;
     void *ops_ud;
-    dfws_conn_list_t conns;    /* open connections (conn.h) */
-    size_t active_requests;    /* requests whose response is not complete */
-    size_t websockets;         /* open WebSocket connections */
-    dfws_ws_config_t ws_config; /* codec configuration every WebSocket shares (ws_conn.c) */
+    dfws_conn_list_t conns;       /* open connections (conn.h) */
+    size_t active_requests;       /* requests whose response is not complete */
+    size_t websockets;            /* open WebSocket connections */
+    dfws_ws_config_t ws_config;   /* codec configuration every WebSocket shares (ws_conn.c) */
     dfws_access_log_t access_log; /* lines of every connection (access_log.h) */
-    dfws_proxy_conf_t proxy;   /* --proxy-headers and the peers whose headers count (proxy.h) */
-    int shutting_down;         /* no keep-alive, close connections when idle */
-    uint64_t date_ms;          /* uv_now() when `date` was formatted */
-    char date[40];             /* "Sat, 21 Nov 2026 15:51:36 GMT" */
-    char date_header[48];      /* "Date: <date>\r\n" */
+    dfws_proxy_conf_t proxy;      /* --proxy-headers and the peers whose headers count (proxy.h) */
+    int shutting_down;            /* no keep-alive, close connections when idle */
+    uint64_t date_ms;             /* uv_now() when `date` was formatted */
+    char date[40];                /* "Sat, 21 Nov 2026 15:51:36 GMT" */
+    char date_header[48];         /* "Date: <date>\r\n" */
     size_t date_header_len;
-    char *server_header;       /* "Server: <name>\r\n", or NULL */
+    char *server_header; /* "Server: <name>\r\n", or NULL */
     size_t server_header_len;
-    uint64_t requests_total;   /* requests whose header section was complete */
-    uint64_t requests_limit;   /* on_requests_limit when requests_total reaches it; 0 = never */
+    uint64_t requests_total; /* requests whose header section was complete */
+    uint64_t requests_limit; /* on_requests_limit when requests_total reaches it; 0 = never */
     void (*on_requests_limit)(dfws_server_t *s);
     struct dfws_static_s *statics; /* static routes (static.c), or NULL */
-    dfws_routes_t routes;      /* WebSocket endpoints served in C (route.h) */
+    dfws_routes_t routes;          /* WebSocket endpoints served in C (route.h) */
     /* How accepted sockets are carried (transport.h): NULL is plain TCP /
      * UNIX; a TLS listener sets its vtable and its shared context (the
      * SSL_CTX, owned by whoever set it) before the first accept. */

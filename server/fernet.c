@@ -129,7 +129,8 @@ int dfws_fernet_encrypt(const dfws_layer_key_t *key, const void *in, size_t inle
         EVP_EncryptFinal_ex(ctx, raw + HDR_LEN + n1, &n2) != 1)
         goto fail;
     if (HMAC(EVP_sha256(), key->sha, 16, raw, HDR_LEN + (size_t)n1 + (size_t)n2,
-             raw + HDR_LEN + n1 + n2, &maclen) == NULL || maclen != MAC_LEN)
+             raw + HDR_LEN + n1 + n2, &maclen) == NULL ||
+        maclen != MAC_LEN)
         goto fail;
     rc = dfws_base64url_encode(raw, HDR_LEN + (size_t)n1 + (size_t)n2 + MAC_LEN, out, outlen);
 fail:

@@ -42,7 +42,8 @@ int dfws_history_final_json(const char *msg, size_t len, const char *group, cons
     if (end < 2 || msg[end - 1] != '}')
         return -1;
     size_t body = end - 1, k = body;
-    while (k > 0 && (msg[k - 1] == ' ' || msg[k - 1] == '\n' || msg[k - 1] == '\r' || msg[k - 1] == '\t'))
+    while (k > 0 &&
+           (msg[k - 1] == ' ' || msg[k - 1] == '\n' || msg[k - 1] == '\r' || msg[k - 1] == '\t'))
         k--;
     int comma = !(k > 0 && msg[k - 1] == '{');
     char tail[160];
@@ -77,14 +78,14 @@ typedef struct hgroup_s {
     char epoch[DFWS_HISTORY_EPOCH_LEN + 1];
     uint64_t seq;
     uint64_t last_write_ms;
-    hentry_t *ring;      /* st->size entries */
-    size_t head, count;  /* oldest at ring[head] */
+    hentry_t *ring;     /* st->size entries */
+    size_t head, count; /* oldest at ring[head] */
 } hgroup_t;
 
 struct dfws_history_store_s {
     size_t size;
     uint64_t ttl_ms;
-    dfws_map_t groups;   /* group name -> hgroup_t* (owned) */
+    dfws_map_t groups; /* group name -> hgroup_t* (owned) */
     uint64_t last_sweep_ms;
 };
 
@@ -166,8 +167,9 @@ static void sweep(dfws_history_store_t *st, uint64_t now_ms)
     dfws_map_foreach(&st->groups, sweep_one, st);
 }
 
-int dfws_history_store_append(dfws_history_store_t *st, const char *group, const char *epoch_candidate,
-                              const char *msg, size_t len, uint64_t now_ms, char **final, size_t *flen)
+int dfws_history_store_append(dfws_history_store_t *st, const char *group,
+                              const char *epoch_candidate, const char *msg, size_t len,
+                              uint64_t now_ms, char **final, size_t *flen)
 {
     size_t glen = strlen(group);
     sweep(st, now_ms);
@@ -216,7 +218,8 @@ int dfws_history_store_append(dfws_history_store_t *st, const char *group, const
 }
 
 int dfws_history_store_read(dfws_history_store_t *st, const char *group, const char *epoch,
-                            uint64_t offset, size_t max, uint64_t now_ms, dfws_history_result_t *out)
+                            uint64_t offset, size_t max, uint64_t now_ms,
+                            dfws_history_result_t *out)
 {
     memset(out, 0, sizeof(*out));
     hgroup_t *g = dfws_map_get(&st->groups, group, strlen(group));
@@ -260,8 +263,8 @@ oom:
 struct dfws_layer_history_s {
     size_t size;
     unsigned ttl;
-    char *append_lua, *read_lua;   /* Redis backends */
-    dfws_history_store_t *store;   /* memory backend */
+    char *append_lua, *read_lua; /* Redis backends */
+    dfws_history_store_t *store; /* memory backend */
 };
 
 void dfws_layer__history_free(dfws_layer_t *l)
@@ -369,11 +372,15 @@ static void on_append_reply(void *ud, redisReply *rep)
     } else {
         /* the message still goes, without a position: a window misses
          * nothing live because history could not be written */
-        dfws_layer__log(s->l, DFWS_LOG_WARNING, "history of %s not written (%s); message sent without "
-                        "a position", s->group,
-                        !rep ? "Redis unreachable" : rep->type == REDIS_REPLY_ERROR ? rep->str
-                                                                                     : "unexpected reply");
-        rc = s->l->closing ? DFWS_LAYER_ECLOSED : send_text(s->l, s->group, s->json, s->len, s->done, s->ud);
+        dfws_layer__log(s->l, DFWS_LOG_WARNING,
+                        "history of %s not written (%s); message sent without "
+                        "a position",
+                        s->group,
+                        !rep                             ? "Redis unreachable"
+                        : rep->type == REDIS_REPLY_ERROR ? rep->str
+                                                         : "unexpected reply");
+        rc = s->l->closing ? DFWS_LAYER_ECLOSED
+                           : send_text(s->l, s->group, s->json, s->len, s->done, s->ud);
     }
     if (rc && s->done)
         s->done(s->ud, rc);
@@ -418,10 +425,19 @@ int dfws_layer_history_send(dfws_layer_t *l, const char *group, const char *json
     s->l = l;
     s->done = done;
     s->ud = ud;
-    const char *argv[] = {"EVAL", h->append_lua, "2", zkey, mkey, epoch_candidate, json, group,
-                          size, ttl, now};
-    size_t lens[] = {4, strlen(h->append_lua), 1, strlen(zkey), strlen(mkey), strlen(epoch_candidate),
-                     len, strlen(group), strlen(size), strlen(ttl), strlen(now)};
+    const char *argv[] = {"EVAL", h->append_lua, "2",  zkey, mkey, epoch_candidate,
+                          json,   group,         size, ttl,  now};
+    size_t lens[] = {4,
+                     strlen(h->append_lua),
+                     1,
+                     strlen(zkey),
+                     strlen(mkey),
+                     strlen(epoch_candidate),
+                     len,
+                     strlen(group),
+                     strlen(size),
+                     strlen(ttl),
+                     strlen(now)};
     int rc = l->ops->command(l, group, strlen(group), 11, argv, lens, on_append_reply, s);
     if (rc) {
         /* the shard is down: group_send says what becomes of the message */
@@ -534,8 +550,9 @@ int dfws_layer_history_read(dfws_layer_t *l, const char *group, const char *epoc
     snprintf(now, sizeof(now), "%" PRIu64, now_ms());
     snprintf(ttl, sizeof(ttl), "%u", h->ttl);
     const char *argv[] = {"EVAL", h->read_lua, "2", zkey, mkey, epoch, off, max, now, ttl};
-    size_t lens[] = {4, strlen(h->read_lua), 1, strlen(zkey), strlen(mkey), strlen(epoch),
-                     strlen(off), strlen(max), strlen(now), strlen(ttl)};
+    size_t lens[] = {
+        4,           strlen(h->read_lua), 1,           strlen(zkey), strlen(mkey), strlen(epoch),
+        strlen(off), strlen(max),         strlen(now), strlen(ttl)};
     int rc = l->ops->command(l, group, strlen(group), 10, argv, lens, on_read_reply, r);
     if (rc)
         free(r);

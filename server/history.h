@@ -26,10 +26,10 @@
 /* What a read returns (the Lua read script's answer, decoded). Owned by
  * whoever holds it; free with dfws_history_result_free. */
 typedef struct dfws_history_result_s {
-    int has_meta;                            /* 0: no history for the group */
-    char epoch[DFWS_HISTORY_EPOCH_LEN + 1];  /* valid when has_meta */
-    uint64_t seq;                            /* last offset written */
-    char **items;                            /* final message JSON texts, offset order */
+    int has_meta;                           /* 0: no history for the group */
+    char epoch[DFWS_HISTORY_EPOCH_LEN + 1]; /* valid when has_meta */
+    uint64_t seq;                           /* last offset written */
+    char **items;                           /* final message JSON texts, offset order */
     size_t *lens;
     size_t n;
 } dfws_history_result_t;
@@ -57,15 +57,17 @@ void dfws_history_store_free(dfws_history_store_t *st);
 /* Appends msg to group's history (creating it with epoch_candidate, 8
  * lowercase hex digits, when it has none) and returns the final JSON in
  * *final (malloc'ed, caller frees). 0 or -1 (bad message, out of memory). */
-int dfws_history_store_append(dfws_history_store_t *st, const char *group, const char *epoch_candidate,
-                              const char *msg, size_t len, uint64_t now_ms, char **final, size_t *flen);
+int dfws_history_store_append(dfws_history_store_t *st, const char *group,
+                              const char *epoch_candidate, const char *msg, size_t len,
+                              uint64_t now_ms, char **final, size_t *flen);
 
 /* What history_read.lua answers: the meta of group's history and, when
  * epoch is its epoch, the messages whose offset is above `offset` and
  * whose time is within the TTL, at most max, in offset order (copies).
  * 0 or -1 (out of memory; *out is then empty). */
 int dfws_history_store_read(dfws_history_store_t *st, const char *group, const char *epoch,
-                            uint64_t offset, size_t max, uint64_t now_ms, dfws_history_result_t *out);
+                            uint64_t offset, size_t max, uint64_t now_ms,
+                            dfws_history_result_t *out);
 
 /* Groups with a history now (for tests). */
 size_t dfws_history_store_groups(const dfws_history_store_t *st);

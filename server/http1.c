@@ -22,27 +22,30 @@
 /* A connection while it speaks HTTP/1, and after (the memory stays until
  * the connection is freed; an upgrade only stops using the fields). */
 typedef struct h1_s {
-    dfws_conn_t conn;       /* first: a dfws_conn_t * is an h1_t * */
+    dfws_conn_t conn; /* first: a dfws_conn_t * is an h1_t * */
     llhttp_t parser;
-    dfws_buf_t in;          /* received bytes not parsed yet (parser paused) */
-    size_t head_bytes;      /* bytes of the current request head before this read, for the limit */
-    const char *head_mark;  /* where head bytes start counting in the data being parsed */
-    const char *feed_end;   /* end of the data being parsed */
-    int error_status;       /* status to answer when the parser stops with an error */
-    uint8_t hstate;         /* header parsing: 0 none, 1 in a name, 2 in a value, 3 after a
+    dfws_buf_t in;           /* received bytes not parsed yet (parser paused) */
+    size_t head_bytes;       /* bytes of the current request head before this read, for the limit */
+    const char *head_mark;   /* where head bytes start counting in the data being parsed */
+    const char *feed_end;    /* end of the data being parsed */
+    int error_status;        /* status to answer when the parser stops with an error */
+    uint8_t hstate;          /* header parsing: 0 none, 1 in a name, 2 in a value, 3 after a
                              * value's line ended */
-    unsigned paused : 1;        /* parser paused after a complete request */
-    unsigned processing : 1;    /* inside process(): do not re-enter */
-    unsigned in_head : 1;       /* between a request's first byte and its headers' end */
+    unsigned paused : 1;     /* parser paused after a complete request */
+    unsigned processing : 1; /* inside process(): do not re-enter */
+    unsigned in_head : 1;    /* between a request's first byte and its headers' end */
     unsigned proxy_pending : 1; /* --proxy-protocol: its header has not been read yet */
 } h1_t;
 
 const size_t dfws_http1_conn_size = sizeof(h1_t);
 
 /* request.h's method numbers are llhttp's */
-_Static_assert((int)DFWS_METHOD_DELETE == (int)HTTP_DELETE && (int)DFWS_METHOD_GET == (int)HTTP_GET &&
-                   (int)DFWS_METHOD_HEAD == (int)HTTP_HEAD && (int)DFWS_METHOD_POST == (int)HTTP_POST &&
-                   (int)DFWS_METHOD_PUT == (int)HTTP_PUT && (int)DFWS_METHOD_CONNECT == (int)HTTP_CONNECT &&
+_Static_assert((int)DFWS_METHOD_DELETE == (int)HTTP_DELETE &&
+                   (int)DFWS_METHOD_GET == (int)HTTP_GET &&
+                   (int)DFWS_METHOD_HEAD == (int)HTTP_HEAD &&
+                   (int)DFWS_METHOD_POST == (int)HTTP_POST &&
+                   (int)DFWS_METHOD_PUT == (int)HTTP_PUT &&
+                   (int)DFWS_METHOD_CONNECT == (int)HTTP_CONNECT &&
                    (int)DFWS_METHOD_OPTIONS == (int)HTTP_OPTIONS,
                "method numbers");
 
@@ -50,10 +53,13 @@ const char *dfws_http_method_name(int method)
 {
     /* llhttp_method_name() aborts on a number it does not know */
     switch (method) {
-#define DFWS_METHOD_CASE(num, name, string) case num: return #string;
+#define DFWS_METHOD_CASE(num, name, string)                                                        \
+    case num:                                                                                      \
+        return #string;
         HTTP_METHOD_MAP(DFWS_METHOD_CASE)
 #undef DFWS_METHOD_CASE
-    default: return "UNKNOWN";
+    default:
+        return "UNKNOWN";
     }
 }
 
@@ -110,7 +116,8 @@ static void http1_error(dfws_conn_t *c, int status)
  * counting started at H(c)->head_mark (execute() adds up earlier reads). */
 static int head_check(dfws_conn_t *c, const char *end)
 {
-    if (H(c)->head_bytes + (size_t)(end - H(c)->head_mark) > c->server->cli->limit_request_headers) {
+    if (H(c)->head_bytes + (size_t)(end - H(c)->head_mark) >
+        c->server->cli->limit_request_headers) {
         H(c)->error_status = 431;
         return -1;
     }
@@ -329,9 +336,11 @@ static int on_headers_complete(llhttp_t *p)
         H(c)->error_status = 413;
         return -1;
     }
-    if (!(p->flags & (F_CONTENT_LENGTH | F_CHUNKED)) || ((p->flags & F_CONTENT_LENGTH) && p->content_length == 0))
+    if (!(p->flags & (F_CONTENT_LENGTH | F_CHUNKED)) ||
+        ((p->flags & F_CONTENT_LENGTH) && p->content_length == 0))
         r->body_done = 1; /* no body: on_message_complete follows at once */
-    dfws_proxy_resolve(c, r, &s->proxy); /* the client a trusted proxy names, for the scope and the log */
+    dfws_proxy_resolve(c, r,
+                       &s->proxy); /* the client a trusted proxy names, for the scope and the log */
     arm_request_timer(c, r);
     s->active_requests++;
     r->counted = 1;
@@ -366,7 +375,8 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
     if (!r)
         return 0; /* the response is already complete: discard the rest */
     r->body_received += len;
-    if (c->server->cli->limit_request_body && r->body_received > c->server->cli->limit_request_body) {
+    if (c->server->cli->limit_request_body &&
+        r->body_received > c->server->cli->limit_request_body) {
         H(c)->error_status = 413;
         return -1;
     }
@@ -527,7 +537,8 @@ static void process(dfws_conn_t *c)
         dfws_buf_free(&chunk);
     }
     H(c)->processing = 0;
-    if (!c->closing && !H(c)->paused && speaking(c) && !(c->req && c->req->body.len >= DFWS_BODY_HIGH))
+    if (!c->closing && !H(c)->paused && speaking(c) &&
+        !(c->req && c->req->body.len >= DFWS_BODY_HIGH))
         dfws_conn_read_start(c);
 }
 
@@ -580,8 +591,7 @@ static void on_timer(dfws_conn_t *c, int kind)
     case DFWS_TIMER_BODY:
         if (!c->req)
             break;
-        if ((!c->reading && !H(c)->paused) ||
-            (c->req->expect_continue && !c->req->continue_sent)) {
+        if ((!c->reading && !H(c)->paused) || (c->req->expect_continue && !c->req->continue_sent)) {
             /* backpressure, or a client waiting for "100 Continue": the
              * application is not reading, the client is not to blame */
             dfws_conn_set_timer(c, DFWS_TIMER_BODY, c->server->cli->header_timeout);
@@ -732,8 +742,12 @@ static void complete(dfws_req_t *r)
     if (dfws_metrics)
         dfws_metrics_request(r->method, r->status, uv_hrtime() - r->start_ns);
     if (s->access_log.on) {
-        dfws_access_entry_t e = {llhttp_method_name(r->method), r->head.base + r->url_off,
-                                 r->url_len, r->status, (int64_t)r->resp_sent, r};
+        dfws_access_entry_t e = {llhttp_method_name(r->method),
+                                 r->head.base + r->url_off,
+                                 r->url_len,
+                                 r->status,
+                                 (int64_t)r->resp_sent,
+                                 r};
         dfws_access_log_add(&s->access_log, c, &e);
     }
     int reuse = r->keep_alive && !s->shutting_down && r->body_done &&
@@ -753,8 +767,7 @@ static void complete(dfws_req_t *r)
     process(c);
 }
 
-static int response_body(dfws_req_t *r, const char *data, size_t len, int more,
-                         const char **err)
+static int response_body(dfws_req_t *r, const char *data, size_t len, int more, const char **err)
 {
     if (r->disconnected)
         return -EPIPE;

@@ -15,16 +15,26 @@
 const char *dfws_layer_strerror(int code)
 {
     switch (code) {
-    case DFWS_LAYER_OK: return "ok";
-    case DFWS_LAYER_EINVAL: return "invalid argument";
-    case DFWS_LAYER_EFULL: return "channel full";
-    case DFWS_LAYER_EIO: return "redis unavailable or command failed";
-    case DFWS_LAYER_ENOMEM: return "out of memory";
-    case DFWS_LAYER_ECLOSED: return "channel layer closed";
-    case DFWS_LAYER_EEXIST: return "channel already has a listener";
-    case DFWS_LAYER_ENOENT: return "no listener for channel";
-    case DFWS_LAYER_EUNSUPPORTED: return "unsupported channel layer configuration";
-    default: return "unknown error";
+    case DFWS_LAYER_OK:
+        return "ok";
+    case DFWS_LAYER_EINVAL:
+        return "invalid argument";
+    case DFWS_LAYER_EFULL:
+        return "channel full";
+    case DFWS_LAYER_EIO:
+        return "redis unavailable or command failed";
+    case DFWS_LAYER_ENOMEM:
+        return "out of memory";
+    case DFWS_LAYER_ECLOSED:
+        return "channel layer closed";
+    case DFWS_LAYER_EEXIST:
+        return "channel already has a listener";
+    case DFWS_LAYER_ENOENT:
+        return "no listener for channel";
+    case DFWS_LAYER_EUNSUPPORTED:
+        return "unsupported channel layer configuration";
+    default:
+        return "unknown error";
     }
 }
 
@@ -78,7 +88,8 @@ int dfws_layer__init(dfws_layer_t *l, uv_loop_t *loop, const dfws_layer_config_t
             dfws_layer_capacity_rule_t *r = &l->cfg.channel_capacity[i];
             if (r->kind == DFWS_LAYER_PATTERN_REGEX &&
                 regcomp(&l->regs[i], r->pattern, REG_EXTENDED) != 0) {
-                dfws_layer__log(l, DFWS_LOG_ERROR, "channel_capacity regex %s does not compile", r->pattern);
+                dfws_layer__log(l, DFWS_LOG_ERROR, "channel_capacity regex %s does not compile",
+                                r->pattern);
                 while (i-- > 0)
                     if (l->cfg.channel_capacity[i].kind == DFWS_LAYER_PATTERN_REGEX)
                         regfree(&l->regs[i]);
@@ -273,7 +284,8 @@ int dfws_layer_new_channel(dfws_layer_t *l, char *buf, size_t buflen)
     return n < 0 || (size_t)n >= buflen ? DFWS_LAYER_EINVAL : 0;
 }
 
-const dfws_layer_listener_t *dfws_layer__listener(const dfws_layer_t *l, const char *channel, size_t len)
+const dfws_layer_listener_t *dfws_layer__listener(const dfws_layer_t *l, const char *channel,
+                                                  size_t len)
 {
     return dfws_map_get(&l->listeners, channel, len);
 }
@@ -336,8 +348,10 @@ int dfws_layer_send(dfws_layer_t *l, const char *channel, const char *mp, size_t
         return DFWS_LAYER_EINVAL;
     }
     if (dfws_layer_msg_check(mp, len) != 0) {
-        dfws_layer__log(l, DFWS_LOG_WARNING, "send to %s: message is not a msgpack map with string keys "
-                        "(or contains __asgi_channel__)", channel);
+        dfws_layer__log(l, DFWS_LOG_WARNING,
+                        "send to %s: message is not a msgpack map with string keys "
+                        "(or contains __asgi_channel__)",
+                        channel);
         return DFWS_LAYER_EINVAL;
     }
     return l->ops->send(l, channel, mp, len, done, ud);
@@ -375,8 +389,10 @@ int dfws_layer_group_send(dfws_layer_t *l, const char *group, const char *mp, si
         return DFWS_LAYER_EINVAL;
     }
     if (dfws_layer_msg_check(mp, len) != 0) {
-        dfws_layer__log(l, DFWS_LOG_WARNING, "group_send to %s: message is not a msgpack map with string "
-                        "keys (or contains __asgi_channel__)", group);
+        dfws_layer__log(l, DFWS_LOG_WARNING,
+                        "group_send to %s: message is not a msgpack map with string "
+                        "keys (or contains __asgi_channel__)",
+                        group);
         return DFWS_LAYER_EINVAL;
     }
     return l->ops->group_send(l, group, mp, len, done, ud);

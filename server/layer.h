@@ -48,9 +48,9 @@ extern "C" {
 /* Error codes (negative). */
 enum {
     DFWS_LAYER_OK = 0,
-    DFWS_LAYER_EINVAL = -1,      /* bad channel/group name, bad message, bad config */
-    DFWS_LAYER_EFULL = -2,       /* send(): channel over capacity (ChannelFull) */
-    DFWS_LAYER_EIO = -3,         /* Redis unreachable or command failed */
+    DFWS_LAYER_EINVAL = -1, /* bad channel/group name, bad message, bad config */
+    DFWS_LAYER_EFULL = -2,  /* send(): channel over capacity (ChannelFull) */
+    DFWS_LAYER_EIO = -3,    /* Redis unreachable or command failed */
     DFWS_LAYER_ENOMEM = -4,
     DFWS_LAYER_ECLOSED = -5,     /* the layer is closing / closed */
     DFWS_LAYER_EEXIST = -6,      /* listen(): channel already has a listener */
@@ -92,12 +92,12 @@ typedef struct dfws_layer_sentinel_addr_s {
 } dfws_layer_sentinel_addr_t;
 
 typedef struct dfws_layer_host_s {
-    char *host;       /* TCP host, NULL for a unix socket or a sentinel-managed master */
-    int port;         /* default 6379 */
-    char *unix_path;  /* unix socket path, or NULL */
-    char *username;   /* AUTH username (Redis 6 ACL) or NULL */
-    char *password;   /* AUTH password or NULL */
-    int db;           /* SELECT db when != 0 */
+    char *host;      /* TCP host, NULL for a unix socket or a sentinel-managed master */
+    int port;        /* default 6379 */
+    char *unix_path; /* unix socket path, or NULL */
+    char *username;  /* AUTH username (Redis 6 ACL) or NULL */
+    char *password;  /* AUTH password or NULL */
+    int db;          /* SELECT db when != 0 */
     /* Redis Sentinel: when master_name is set, host/port/unix_path are
      * unused and the master's address is asked of the sentinels (in list
      * order) with sentinel_username/password (channels_redis'
@@ -112,7 +112,7 @@ typedef struct dfws_layer_host_s {
 enum { DFWS_LAYER_PATTERN_GLOB = 1, DFWS_LAYER_PATTERN_REGEX = 2 };
 
 typedef struct dfws_layer_capacity_rule_s {
-    int kind;        /* DFWS_LAYER_PATTERN_GLOB (fnmatch, anchored both ends)
+    int kind; /* DFWS_LAYER_PATTERN_GLOB (fnmatch, anchored both ends)
                         or DFWS_LAYER_PATTERN_REGEX (POSIX ERE, anchored at
                         the start like Python's re.match) */
     char *pattern;
@@ -130,15 +130,15 @@ typedef struct dfws_layer_config_s {
     char *backend_name;       /* dotted Python class path, informative */
     dfws_layer_host_t *hosts; /* list order = shard index */
     size_t nhosts;
-    char *prefix;             /* default "asgi" */
-    int expiry;               /* seconds, default 60 */
-    int group_expiry;         /* seconds, default 86400 */
-    int capacity;             /* default 100 */
+    char *prefix;                                 /* default "asgi" */
+    int expiry;                                   /* seconds, default 60 */
+    int group_expiry;                             /* seconds, default 86400 */
+    int capacity;                                 /* default 100 */
     dfws_layer_capacity_rule_t *channel_capacity; /* first match wins */
     size_t ncapacity;
-    dfws_layer_key_t *keys;   /* Fernet keys; encrypt with [0], decrypt with any */
+    dfws_layer_key_t *keys; /* Fernet keys; encrypt with [0], decrypt with any */
     size_t nkeys;
-    int brpop_timeout;        /* seconds a blocking pop waits, default 5 */
+    int brpop_timeout; /* seconds a blocking pop waits, default 5 */
     /* The new layer's log hook, from its creation on (lines logged while
      * dfws_layer_new() runs, such as a Redis host that does not resolve,
      * go there too); not from JSON. NULL: stderr. The layer keeps it as
@@ -166,21 +166,20 @@ void dfws_layer_config_free(dfws_layer_config_t *cfg);
  * DFWS_LAYER_EUNSUPPORTED, writes a message into err (if non-NULL) and
  * leaves *cfg freed-and-reinitialised to defaults. cfg must have been
  * initialised with dfws_layer_config_init. */
-int dfws_layer_config_parse_json(dfws_layer_config_t *cfg, const char *json,
-                                 char *err, size_t errlen);
+int dfws_layer_config_parse_json(dfws_layer_config_t *cfg, const char *json, char *err,
+                                 size_t errlen);
 
 /* Parse one host URL into *h (fields owned by *h; free with
  * dfws_layer_host_free). */
-int dfws_layer_host_parse_url(dfws_layer_host_t *h, const char *url,
-                              char *err, size_t errlen);
+int dfws_layer_host_parse_url(dfws_layer_host_t *h, const char *url, char *err, size_t errlen);
 void dfws_layer_host_free(dfws_layer_host_t *h);
 
 /* ---- layer lifecycle --------------------------------------------------- */
 
 typedef struct dfws_layer_s dfws_layer_t;
 
-typedef void (*dfws_layer_deliver_cb)(void *ud, const char *channel,
-                                      const char *msgpack, size_t len);
+typedef void (*dfws_layer_deliver_cb)(void *ud, const char *channel, const char *msgpack,
+                                      size_t len);
 typedef void (*dfws_layer_done_cb)(void *ud, int status);
 typedef void (*dfws_layer_closed_cb)(void *ud);
 
@@ -266,12 +265,12 @@ int dfws_layer_flush(dfws_layer_t *l, dfws_layer_done_cb done, void *ud);
 int dfws_layer_sync(dfws_layer_t *l, dfws_layer_done_cb done, void *ud);
 
 typedef struct dfws_layer_stats_s {
-    uint64_t sent;             /* messages queued by send() (memory: also group_send targets) */
-    uint64_t received;         /* messages delivered to local listeners */
-    uint64_t undeliverable;    /* received for a local channel nobody listens to,
+    uint64_t sent;          /* messages queued by send() (memory: also group_send targets) */
+    uint64_t received;      /* messages delivered to local listeners */
+    uint64_t undeliverable; /* received for a local channel nobody listens to,
                                   undecodable, or lost during an outage */
-    uint64_t group_dropped;    /* group_send members skipped: over capacity */
-    uint64_t reconnects;       /* Redis connections re-established */
+    uint64_t group_dropped; /* group_send members skipped: over capacity */
+    uint64_t reconnects;    /* Redis connections re-established */
 } dfws_layer_stats_t;
 void dfws_layer_get_stats(const dfws_layer_t *l, dfws_layer_stats_t *st);
 

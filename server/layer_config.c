@@ -51,9 +51,12 @@ static int set_err(char *err, size_t errlen, int code, const char *fmt, ...)
 
 static int hexval(char c)
 {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
     return -1;
 }
 
@@ -65,8 +68,7 @@ static char *pct_decode(const char *s, size_t n)
     if (o == NULL)
         return NULL;
     for (i = 0; i < n; i++) {
-        if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 &&
-            hexval(s[i + 2]) >= 0) {
+        if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
             o[j++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
             i += 2;
         } else {
@@ -139,7 +141,8 @@ int dfws_layer_host_parse_url(dfws_layer_host_t *h, const char *url, char *err, 
         if (*netloc == '[') {
             hend = memchr(netloc, ']', (size_t)(nl_end - netloc));
             if (hend == NULL) {
-                rc = set_err(err, errlen, DFWS_LAYER_EINVAL, "redis host %s: bad IPv6 address", url);
+                rc = set_err(err, errlen, DFWS_LAYER_EINVAL, "redis host %s: bad IPv6 address",
+                             url);
                 goto fail;
             }
             h->host = xstrndup(netloc + 1, (size_t)(hend - netloc - 1));
@@ -151,7 +154,8 @@ int dfws_layer_host_parse_url(dfws_layer_host_t *h, const char *url, char *err, 
                 hend = nl_end;
             else
                 port = hend + 1;
-            h->host = hend > netloc ? pct_decode(netloc, (size_t)(hend - netloc)) : strdup("localhost");
+            h->host = hend > netloc ? pct_decode(netloc, (size_t)(hend - netloc))
+                                    : strdup("localhost");
         }
         if (h->host == NULL)
             goto nomem;
@@ -171,7 +175,8 @@ int dfws_layer_host_parse_url(dfws_layer_host_t *h, const char *url, char *err, 
         }
     } else {
         if (path_end == path) {
-            rc = set_err(err, errlen, DFWS_LAYER_EINVAL, "redis host %s: unix URL without a path", url);
+            rc = set_err(err, errlen, DFWS_LAYER_EINVAL, "redis host %s: unix URL without a path",
+                         url);
             goto fail;
         }
         if ((h->unix_path = pct_decode(path, (size_t)(path_end - path))) == NULL)
@@ -300,7 +305,8 @@ nomem:
     return DFWS_LAYER_ENOMEM;
 }
 
-static int json_int_field(json_t *root, const char *name, int lo, int *out, char *err, size_t errlen)
+static int json_int_field(json_t *root, const char *name, int lo, int *out, char *err,
+                          size_t errlen)
 {
     json_t *v = json_object_get(root, name);
     double d;
@@ -324,7 +330,8 @@ static int parse_host_json(dfws_layer_host_t *h, json_t *e, size_t idx, char *er
         json_t *host = json_array_get(e, 0), *port = json_array_get(e, 1);
         if (json_array_size(e) != 2 || !json_is_string(host) || !json_is_integer(port) ||
             json_integer_value(port) < 1 || json_integer_value(port) > 65535)
-            return set_err(err, errlen, DFWS_LAYER_EINVAL, "hosts[%zu]: expected [host, port]", idx);
+            return set_err(err, errlen, DFWS_LAYER_EINVAL, "hosts[%zu]: expected [host, port]",
+                           idx);
         h->port = (int)json_integer_value(port);
         h->host = strdup(json_string_value(host));
         return h->host ? 0 : DFWS_LAYER_ENOMEM;
@@ -335,7 +342,8 @@ static int parse_host_json(dfws_layer_host_t *h, json_t *e, size_t idx, char *er
             return dfws_sentinel_config_parse(h, e, idx, err, errlen);
         if ((v = json_object_get(e, "address")) != NULL) {
             if (!json_is_string(v))
-                return set_err(err, errlen, DFWS_LAYER_EINVAL, "hosts[%zu].address must be a string", idx);
+                return set_err(err, errlen, DFWS_LAYER_EINVAL,
+                               "hosts[%zu].address must be a string", idx);
             return dfws_layer_host_parse_url(h, json_string_value(v), err, errlen);
         }
         h->port = 6379;
@@ -343,7 +351,7 @@ static int parse_host_json(dfws_layer_host_t *h, json_t *e, size_t idx, char *er
             h->unix_path = strdup(json_string_value(v));
         else
             h->host = strdup(json_is_string(v = json_object_get(e, "host")) ? json_string_value(v)
-                                                                             : "localhost");
+                                                                            : "localhost");
         if (json_is_integer(v = json_object_get(e, "port")))
             h->port = (int)json_integer_value(v);
         if (json_is_integer(v = json_object_get(e, "db")))
@@ -353,17 +361,20 @@ static int parse_host_json(dfws_layer_host_t *h, json_t *e, size_t idx, char *er
         if (json_is_string(v = json_object_get(e, "username")))
             h->username = strdup(json_string_value(v));
         if (json_is_true(json_object_get(e, "ssl")))
-            return set_err(err, errlen, DFWS_LAYER_EUNSUPPORTED, "hosts[%zu]: TLS is not supported", idx);
+            return set_err(err, errlen, DFWS_LAYER_EUNSUPPORTED, "hosts[%zu]: TLS is not supported",
+                           idx);
         if (h->host == NULL && h->unix_path == NULL)
             return DFWS_LAYER_ENOMEM;
         if (h->port < 1 || h->port > 65535)
             return set_err(err, errlen, DFWS_LAYER_EINVAL, "hosts[%zu]: bad port", idx);
         return 0;
     }
-    return set_err(err, errlen, DFWS_LAYER_EINVAL, "hosts[%zu]: expected a URL, [host, port] or object", idx);
+    return set_err(err, errlen, DFWS_LAYER_EINVAL,
+                   "hosts[%zu]: expected a URL, [host, port] or object", idx);
 }
 
-int dfws_layer_config_parse_json(dfws_layer_config_t *cfg, const char *json, char *err, size_t errlen)
+int dfws_layer_config_parse_json(dfws_layer_config_t *cfg, const char *json, char *err,
+                                 size_t errlen)
 {
     json_error_t jerr;
     json_t *root, *v;
@@ -458,7 +469,8 @@ int dfws_layer_config_parse_json(dfws_layer_config_t *cfg, const char *json, cha
     }
     if ((v = json_object_get(root, "channel_capacity")) != NULL && !json_is_null(v)) {
         if (!json_is_array(v)) {
-            rc = set_err(err, errlen, DFWS_LAYER_EINVAL, "channel_capacity must be a list of rules");
+            rc = set_err(err, errlen, DFWS_LAYER_EINVAL,
+                         "channel_capacity must be a list of rules");
             goto out;
         }
         cfg->channel_capacity = calloc(json_array_size(v) + 1, sizeof(*cfg->channel_capacity));
@@ -470,10 +482,12 @@ int dfws_layer_config_parse_json(dfws_layer_config_t *cfg, const char *json, cha
             json_t *r = json_array_get(v, i), *g = json_object_get(r, "glob"),
                    *re = json_object_get(r, "regex"), *c = json_object_get(r, "capacity");
             dfws_layer_capacity_rule_t *rule = &cfg->channel_capacity[i];
-            if (!json_is_integer(c) || json_integer_value(c) < 0 || json_integer_value(c) > INT32_MAX ||
-                !(json_is_string(g) || json_is_string(re))) {
-                rc = set_err(err, errlen, DFWS_LAYER_EINVAL,
-                             "channel_capacity[%zu]: expected {\"glob\"|\"regex\": str, \"capacity\": int}", i);
+            if (!json_is_integer(c) || json_integer_value(c) < 0 ||
+                json_integer_value(c) > INT32_MAX || !(json_is_string(g) || json_is_string(re))) {
+                rc = set_err(
+                    err, errlen, DFWS_LAYER_EINVAL,
+                    "channel_capacity[%zu]: expected {\"glob\"|\"regex\": str, \"capacity\": int}",
+                    i);
                 goto out;
             }
             rule->kind = json_is_string(g) ? DFWS_LAYER_PATTERN_GLOB : DFWS_LAYER_PATTERN_REGEX;
@@ -511,11 +525,13 @@ int dfws_layer_config_parse_json(dfws_layer_config_t *cfg, const char *json, cha
         for (i = 0; i < json_array_size(v); i++) {
             json_t *k = json_array_get(v, i), *b;
             if (json_is_string(k)) {
-                dfws_fernet_key_from_secret(&cfg->keys[i], json_string_value(k), json_string_length(k));
+                dfws_fernet_key_from_secret(&cfg->keys[i], json_string_value(k),
+                                            json_string_length(k));
             } else if (json_is_object(k) && json_is_string(b = json_object_get(k, "base64"))) {
                 unsigned char *raw;
                 size_t rawlen;
-                if (dfws_base64_decode(json_string_value(b), json_string_length(b), &raw, &rawlen) != 0) {
+                if (dfws_base64_decode(json_string_value(b), json_string_length(b), &raw,
+                                       &rawlen) != 0) {
                     rc = set_err(err, errlen, DFWS_LAYER_EINVAL,
                                  "symmetric_encryption_keys[%zu]: bad base64", i);
                     goto out;
@@ -523,8 +539,9 @@ int dfws_layer_config_parse_json(dfws_layer_config_t *cfg, const char *json, cha
                 dfws_fernet_key_from_secret(&cfg->keys[i], raw, rawlen);
                 free(raw);
             } else {
-                rc = set_err(err, errlen, DFWS_LAYER_EINVAL,
-                             "symmetric_encryption_keys[%zu]: expected a string or {\"base64\": ...}", i);
+                rc = set_err(
+                    err, errlen, DFWS_LAYER_EINVAL,
+                    "symmetric_encryption_keys[%zu]: expected a string or {\"base64\": ...}", i);
                 goto out;
             }
             cfg->nkeys = i + 1;
@@ -543,4 +560,3 @@ out:
     }
     return rc;
 }
-

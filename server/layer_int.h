@@ -40,8 +40,8 @@ int dfws_layer_msg_check(const char *mp, size_t len);
  * is channels[0] as a string when as_list == 0, else an array of the
  * nchannels strings. */
 int dfws_layer_msg_add_channel(dfws_buf_t *out, const char *mp, size_t len,
-                               const char *const *channels, const size_t *lens,
-                               size_t nchannels, int as_list);
+                               const char *const *channels, const size_t *lens, size_t nchannels,
+                               int as_list);
 
 /* One destination parsed out of a wire message (points into the input). */
 typedef struct dfws_mp_strref_s {
@@ -110,10 +110,10 @@ typedef struct dfws_layer_ops_s {
 struct dfws_layer_s {
     const dfws_layer_ops_t *ops;
     uv_loop_t *loop;
-    dfws_layer_config_t cfg;   /* deep copy, owned */
-    regex_t *regs;             /* one per cfg.channel_capacity rule (regex kind) */
+    dfws_layer_config_t cfg; /* deep copy, owned */
+    regex_t *regs;           /* one per cfg.channel_capacity rule (regex kind) */
     char client_prefix[33];
-    dfws_map_t listeners;      /* channel -> dfws_layer_listener_t* (owned) */
+    dfws_map_t listeners; /* channel -> dfws_layer_listener_t* (owned) */
     uv_idle_t idle;
     int idle_active;
     int backend_wants_idle;
@@ -124,7 +124,7 @@ struct dfws_layer_s {
     dfws_layer_closed_cb closed_cb;
     void *closed_ud;
     dfws_layer_stats_t stats;
-    dfws_layer_log_fn log_fn;  /* dfws_layer_set_log(); NULL: stderr */
+    dfws_layer_log_fn log_fn; /* dfws_layer_set_log(); NULL: stderr */
     void *log_ud;
     dfws_layer_history_t *history; /* NULL: history off (history.c owns it) */
 };

@@ -39,7 +39,7 @@ typedef struct mem_group_s {
 } mem_group_t;
 
 typedef struct dfws_layer_memory_s {
-    dfws_layer_t base;  /* first: the base pointer is the backend pointer */
+    dfws_layer_t base;   /* first: the base pointer is the backend pointer */
     dfws_map_t channels; /* name -> mem_chan_t* */
     dfws_map_t groups;   /* name -> mem_group_t* */
     mem_chan_t *ready_head;
@@ -115,8 +115,8 @@ static size_t chan_expire(dfws_layer_memory_t *m, mem_chan_t *c, double now)
     }
     if (dropped > 0) {
         m->base.stats.undeliverable += dropped;
-        dfws_layer__log(&m->base, DFWS_LOG_DEBUG, "%zu message(s) expired on %s; channel left its groups",
-                        dropped, c->name);
+        dfws_layer__log(&m->base, DFWS_LOG_DEBUG,
+                        "%zu message(s) expired on %s; channel left its groups", dropped, c->name);
         remove_from_groups(m, c->name);
     }
     return dropped;
@@ -362,11 +362,12 @@ static int mem_group_send(dfws_layer_t *l, const char *group, const char *mp, si
             int r = enqueue(m, names[i], mp, len);
             if (r == DFWS_LAYER_EFULL) {
                 l->stats.group_dropped++;
-                dfws_layer__log(l, DFWS_LOG_DEBUG, "group %s: channel %s over capacity, message dropped",
-                                group, names[i]);
+                dfws_layer__log(l, DFWS_LOG_DEBUG,
+                                "group %s: channel %s over capacity, message dropped", group,
+                                names[i]);
             } else if (r != 0) {
-                dfws_layer__log(l, DFWS_LOG_ERROR, "group %s: cannot queue for %s: %s", group, names[i],
-                                dfws_layer_strerror(r));
+                dfws_layer__log(l, DFWS_LOG_ERROR, "group %s: cannot queue for %s: %s", group,
+                                names[i], dfws_layer_strerror(r));
             }
             free(names[i]);
         }
@@ -441,21 +442,9 @@ static void mem_destroy(dfws_layer_t *l)
 }
 
 static const dfws_layer_ops_t memory_ops = {
-    "memory",
-    mem_send,
-    mem_group_add,
-    mem_group_discard,
-    mem_group_send,
-    mem_flush,
-    mem_sync,
-    mem_listen,
-    mem_unlisten,
-    deliver_ready,
-    mem_close,
-    mem_destroy,
-    NULL,
-    NULL,
-    NULL, /* history lives in the process (history.c) */
+    "memory", mem_send,   mem_group_add, mem_group_discard, mem_group_send, mem_flush,
+    mem_sync, mem_listen, mem_unlisten,  deliver_ready,     mem_close,      mem_destroy,
+    NULL,     NULL,       NULL, /* history lives in the process (history.c) */
 };
 
 int dfws_layer_memory_new(uv_loop_t *loop, const dfws_layer_config_t *cfg, dfws_layer_t **out)

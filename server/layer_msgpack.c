@@ -15,7 +15,10 @@ static const char ASGI_CHANNEL_KEY[] = "__asgi_channel__";
 
 /* ---- msgpack ------------------------------------------------------------ */
 
-static uint32_t be16(const unsigned char *p) { return (uint32_t)p[0] << 8 | p[1]; }
+static uint32_t be16(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 8 | p[1];
+}
 static uint32_t be32(const unsigned char *p)
 {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
@@ -48,45 +51,107 @@ static int mp_head(const unsigned char *p, size_t len, size_t *hdr, size_t *payl
         return 0;
     }
     switch (c) {
-    case 0xcc: case 0xd0: *hdr = 2; return 0;
-    case 0xcd: case 0xd1: *hdr = 3; return 0;
-    case 0xca: case 0xce: case 0xd2: *hdr = 5; return 0;
-    case 0xcb: case 0xcf: case 0xd3: *hdr = 9; return 0;
-    case 0xd4: *hdr = 2; *payload = 1; return 0;
-    case 0xd5: *hdr = 2; *payload = 2; return 0;
-    case 0xd6: *hdr = 2; *payload = 4; return 0;
-    case 0xd7: *hdr = 2; *payload = 8; return 0;
-    case 0xd8: *hdr = 2; *payload = 16; return 0;
-    case 0xc4: case 0xd9:
-        if (len < 2) return DFWS_LAYER_EINVAL;
-        *hdr = 2; *payload = p[1]; return 0;
-    case 0xc5: case 0xda:
-        if (len < 3) return DFWS_LAYER_EINVAL;
-        *hdr = 3; *payload = be16(p + 1); return 0;
-    case 0xc6: case 0xdb:
-        if (len < 5) return DFWS_LAYER_EINVAL;
-        *hdr = 5; *payload = be32(p + 1); return 0;
+    case 0xcc:
+    case 0xd0:
+        *hdr = 2;
+        return 0;
+    case 0xcd:
+    case 0xd1:
+        *hdr = 3;
+        return 0;
+    case 0xca:
+    case 0xce:
+    case 0xd2:
+        *hdr = 5;
+        return 0;
+    case 0xcb:
+    case 0xcf:
+    case 0xd3:
+        *hdr = 9;
+        return 0;
+    case 0xd4:
+        *hdr = 2;
+        *payload = 1;
+        return 0;
+    case 0xd5:
+        *hdr = 2;
+        *payload = 2;
+        return 0;
+    case 0xd6:
+        *hdr = 2;
+        *payload = 4;
+        return 0;
+    case 0xd7:
+        *hdr = 2;
+        *payload = 8;
+        return 0;
+    case 0xd8:
+        *hdr = 2;
+        *payload = 16;
+        return 0;
+    case 0xc4:
+    case 0xd9:
+        if (len < 2)
+            return DFWS_LAYER_EINVAL;
+        *hdr = 2;
+        *payload = p[1];
+        return 0;
+    case 0xc5:
+    case 0xda:
+        if (len < 3)
+            return DFWS_LAYER_EINVAL;
+        *hdr = 3;
+        *payload = be16(p + 1);
+        return 0;
+    case 0xc6:
+    case 0xdb:
+        if (len < 5)
+            return DFWS_LAYER_EINVAL;
+        *hdr = 5;
+        *payload = be32(p + 1);
+        return 0;
     case 0xc7:
-        if (len < 2) return DFWS_LAYER_EINVAL;
-        *hdr = 3; *payload = p[1]; return 0;
+        if (len < 2)
+            return DFWS_LAYER_EINVAL;
+        *hdr = 3;
+        *payload = p[1];
+        return 0;
     case 0xc8:
-        if (len < 3) return DFWS_LAYER_EINVAL;
-        *hdr = 4; *payload = be16(p + 1); return 0;
+        if (len < 3)
+            return DFWS_LAYER_EINVAL;
+        *hdr = 4;
+        *payload = be16(p + 1);
+        return 0;
     case 0xc9:
-        if (len < 5) return DFWS_LAYER_EINVAL;
-        *hdr = 6; *payload = be32(p + 1); return 0;
+        if (len < 5)
+            return DFWS_LAYER_EINVAL;
+        *hdr = 6;
+        *payload = be32(p + 1);
+        return 0;
     case 0xdc:
-        if (len < 3) return DFWS_LAYER_EINVAL;
-        *hdr = 3; *children = be16(p + 1); return 0;
+        if (len < 3)
+            return DFWS_LAYER_EINVAL;
+        *hdr = 3;
+        *children = be16(p + 1);
+        return 0;
     case 0xdd:
-        if (len < 5) return DFWS_LAYER_EINVAL;
-        *hdr = 5; *children = be32(p + 1); return 0;
+        if (len < 5)
+            return DFWS_LAYER_EINVAL;
+        *hdr = 5;
+        *children = be32(p + 1);
+        return 0;
     case 0xde:
-        if (len < 3) return DFWS_LAYER_EINVAL;
-        *hdr = 3; *children = 2u * be16(p + 1); return 0;
+        if (len < 3)
+            return DFWS_LAYER_EINVAL;
+        *hdr = 3;
+        *children = 2u * be16(p + 1);
+        return 0;
     case 0xdf:
-        if (len < 5) return DFWS_LAYER_EINVAL;
-        *hdr = 5; *children = 2u * (uint64_t)be32(p + 1); return 0;
+        if (len < 5)
+            return DFWS_LAYER_EINVAL;
+        *hdr = 5;
+        *children = 2u * (uint64_t)be32(p + 1);
+        return 0;
     default: /* 0xc1 never used */
         return DFWS_LAYER_EINVAL;
     }
@@ -146,7 +211,8 @@ int dfws_mp_str(const unsigned char *p, size_t len, const char **s, size_t *slen
 {
     size_t hdr, payload;
     uint64_t children;
-    if (len < 1 || !((p[0] >= 0xa0 && p[0] <= 0xbf) || p[0] == 0xd9 || p[0] == 0xda || p[0] == 0xdb))
+    if (len < 1 ||
+        !((p[0] >= 0xa0 && p[0] <= 0xbf) || p[0] == 0xd9 || p[0] == 0xda || p[0] == 0xdb))
         return DFWS_LAYER_EINVAL;
     if (mp_head(p, len, &hdr, &payload, &children) != 0 || hdr > len || payload > len - hdr)
         return DFWS_LAYER_EINVAL;
@@ -228,8 +294,8 @@ int dfws_layer_msg_check(const char *mp, size_t len)
 }
 
 int dfws_layer_msg_add_channel(dfws_buf_t *out, const char *mp, size_t len,
-                               const char *const *channels, const size_t *lens,
-                               size_t nchannels, int as_list)
+                               const char *const *channels, const size_t *lens, size_t nchannels,
+                               int as_list)
 {
     const unsigned char *p = (const unsigned char *)mp;
     uint32_t n;
@@ -373,4 +439,3 @@ int dfws_layer_msg_peek(const char *mp, size_t len, const char **type, size_t *t
     }
     return *type ? 0 : DFWS_LAYER_EINVAL;
 }
-

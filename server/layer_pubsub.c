@@ -57,14 +57,14 @@ typedef struct barrier_s {
 
 typedef struct shard_s {
     struct dfws_layer_pubsub_s *p;
-    dfws_redis_conn_t pub;   /* PUBLISH, and PING for sync() */
-    dfws_redis_conn_t sub;   /* SUBSCRIBE: every channel of this shard */
+    dfws_redis_conn_t pub;     /* PUBLISH, and PING for sync() */
+    dfws_redis_conn_t sub;     /* SUBSCRIBE: every channel of this shard */
     dfws_sentinel_t *sentinel; /* owned; NULL unless the host names a master through sentinels */
-    dfws_map_t subs;         /* pub/sub channel -> references (uintptr_t):
+    dfws_map_t subs;           /* pub/sub channel -> references (uintptr_t):
                                 one per listener, one per group with members */
-    uint64_t sub_sent;       /* channels (un)subscribed on this connection */
-    uint64_t sub_acked;      /* and confirmed by Redis */
-    barrier_t *barriers;     /* FIFO, targets ascending */
+    uint64_t sub_sent;         /* channels (un)subscribed on this connection */
+    uint64_t sub_acked;        /* and confirmed by Redis */
+    barrier_t *barriers;       /* FIFO, targets ascending */
     barrier_t **barriers_tail;
 } shard_t;
 
@@ -72,8 +72,8 @@ typedef struct dfws_layer_pubsub_s {
     dfws_layer_t base; /* first */
     size_t nshards;
     shard_t *shards;
-    dfws_map_t groups;           /* group channel -> dfws_map_t* (member channel -> (void *)1) */
-    uint64_t lost;               /* publishes lost to a connection that was down */
+    dfws_map_t groups; /* group channel -> dfws_map_t* (member channel -> (void *)1) */
+    uint64_t lost;     /* publishes lost to a connection that was down */
     uint64_t undeliverable_logged;
 } dfws_layer_pubsub_t;
 
@@ -123,8 +123,8 @@ int dfws_pubsub_decode(const dfws_layer_config_t *cfg, const char *payload, size
 
     if (cfg->nkeys > 0) {
         /* channels_redis.pubsub decrypts with ttl=None: no age limit */
-        rc = dfws_fernet_decrypt(cfg->keys, cfg->nkeys, payload, len, (uint64_t)dfws_layer__now(), 0,
-                                 &plain, &plen);
+        rc = dfws_fernet_decrypt(cfg->keys, cfg->nkeys, payload, len, (uint64_t)dfws_layer__now(),
+                                 0, &plain, &plen);
         if (rc != 0)
             return rc;
         mp = (const char *)plain;
@@ -137,13 +137,14 @@ int dfws_pubsub_decode(const dfws_layer_config_t *cfg, const char *payload, size
     return rc;
 }
 
-static int encode(const dfws_layer_pubsub_t *p, const char *mp, size_t len, char **tok, size_t *toklen)
+static int encode(const dfws_layer_pubsub_t *p, const char *mp, size_t len, char **tok,
+                  size_t *toklen)
 {
     *tok = NULL;
     if (p->base.cfg.nkeys == 0)
         return 0;
-    return dfws_fernet_encrypt(&p->base.cfg.keys[0], mp, len, (uint64_t)dfws_layer__now(), NULL, tok,
-                               toklen);
+    return dfws_fernet_encrypt(&p->base.cfg.keys[0], mp, len, (uint64_t)dfws_layer__now(), NULL,
+                               tok, toklen);
 }
 
 /* ---- subscriptions ------------------------------------------------------------ */
@@ -159,7 +160,8 @@ static void sub_command(shard_t *s, const char *cmd, const char *const *names, c
 
     if (argv == NULL || argl == NULL) {
         /* Left as it is until the next reconnect; say so. */
-        dfws_layer__log(&s->p->base, DFWS_LOG_ERROR, "out of memory: %s of %zu channel(s) not sent", cmd, n);
+        dfws_layer__log(&s->p->base, DFWS_LOG_ERROR, "out of memory: %s of %zu channel(s) not sent",
+                        cmd, n);
         goto out;
     }
     argv[0] = cmd;
@@ -453,13 +455,15 @@ static int pubsub_sync(dfws_layer_t *l, dfws_layer_done_cb done, void *ud)
 
 /* ---- receiving -------------------------------------------------------------------- */
 
-static void log_undeliverable(dfws_layer_pubsub_t *p, const char *why, const char *where, size_t wlen)
+static void log_undeliverable(dfws_layer_pubsub_t *p, const char *why, const char *where,
+                              size_t wlen)
 {
     dfws_redis_note_undeliverable(&p->base, &p->undeliverable_logged, why, where, wlen);
 }
 
 /* Deliver to the listener of name[0:len], if there is one. 1 delivered. */
-static int deliver(dfws_layer_pubsub_t *p, const char *name, size_t len, const char *mp, size_t mplen)
+static int deliver(dfws_layer_pubsub_t *p, const char *name, size_t len, const char *mp,
+                   size_t mplen)
 {
     char ch[DFWS_LAYER_NAME_MAX + 1];
     const dfws_layer_listener_t *li;
@@ -510,8 +514,10 @@ static void on_message(dfws_layer_pubsub_t *p, const char *name, size_t nlen, co
     dfws_map_t *members;
 
     if (dfws_pubsub_decode(&p->base.cfg, payload, len, &mp) != 0) {
-        log_undeliverable(p, p->base.cfg.nkeys ? "cannot decrypt (wrong key or corrupt), or not a msgpack map"
-                                               : "not a msgpack map",
+        log_undeliverable(p,
+                          p->base.cfg.nkeys
+                              ? "cannot decrypt (wrong key or corrupt), or not a msgpack map"
+                              : "not a msgpack map",
                           name, nlen);
     } else if (deliver(p, name, nlen, mp.base, mp.len)) {
         /* a channel of ours (channels_redis checks channels before groups) */
@@ -530,11 +536,13 @@ int dfws_pubsub_event(const redisReply *rep, dfws_pubsub_event_t *ev)
 
     memset(ev, 0, sizeof(*ev));
     if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements < 3 ||
-        (kind = rep->element[0])->type != REDIS_REPLY_STRING || rep->element[1]->type != REDIS_REPLY_STRING)
+        (kind = rep->element[0])->type != REDIS_REPLY_STRING ||
+        rep->element[1]->type != REDIS_REPLY_STRING)
         return DFWS_PUBSUB_OTHER;
     ev->channel = rep->element[1]->str;
     ev->channel_len = rep->element[1]->len;
-    if (kind->len == 7 && memcmp(kind->str, "message", 7) == 0 && rep->element[2]->type == REDIS_REPLY_STRING) {
+    if (kind->len == 7 && memcmp(kind->str, "message", 7) == 0 &&
+        rep->element[2]->type == REDIS_REPLY_STRING) {
         ev->data = rep->element[2]->str;
         ev->data_len = rep->element[2]->len;
         return DFWS_PUBSUB_MESSAGE;
@@ -702,8 +710,8 @@ static void on_command_reply(redisAsyncContext *ac, void *reply, void *priv)
     free(c);
 }
 
-static int pubsub_command(dfws_layer_t *l, const char *key, size_t klen, int argc, const char **argv,
-                          const size_t *lens, dfws_layer_reply_cb cb, void *ud)
+static int pubsub_command(dfws_layer_t *l, const char *key, size_t klen, int argc,
+                          const char **argv, const size_t *lens, dfws_layer_reply_cb cb, void *ud)
 {
     shard_t *s = shard_of((dfws_layer_pubsub_t *)l, key, klen);
     pcmd_t *c;
@@ -721,21 +729,9 @@ static int pubsub_command(dfws_layer_t *l, const char *key, size_t klen, int arg
 }
 
 static const dfws_layer_ops_t pubsub_ops = {
-    "pubsub",
-    pubsub_send,
-    pubsub_group_add,
-    pubsub_group_discard,
-    pubsub_group_send,
-    pubsub_flush,
-    pubsub_sync,
-    pubsub_listen,
-    pubsub_unlisten,
-    NULL,
-    pubsub_close,
-    pubsub_destroy,
-    pubsub_new_channel,
-    pubsub_state,
-    pubsub_command,
+    "pubsub",     pubsub_send,    pubsub_group_add,   pubsub_group_discard, pubsub_group_send,
+    pubsub_flush, pubsub_sync,    pubsub_listen,      pubsub_unlisten,      NULL,
+    pubsub_close, pubsub_destroy, pubsub_new_channel, pubsub_state,         pubsub_command,
 };
 
 int dfws_layer_pubsub_new(uv_loop_t *loop, const dfws_layer_config_t *cfg, dfws_layer_t **out)
@@ -769,7 +765,8 @@ int dfws_layer_pubsub_new(uv_loop_t *loop, const dfws_layer_config_t *cfg, dfws_
         s->barriers_tail = &s->barriers;
         /* NULL when out of memory: the connections then say the master is unknown */
         if (p->base.cfg.hosts[i].master_name != NULL)
-            s->sentinel = dfws_sentinel_new(&p->base, &p->base.cfg.hosts[i], i, on_master_changed, p);
+            s->sentinel = dfws_sentinel_new(&p->base, &p->base.cfg.hosts[i], i, on_master_changed,
+                                            p);
     }
     for (i = 0; i < p->nshards; i++) {
         shard_t *s = &p->shards[i];

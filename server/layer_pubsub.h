@@ -25,7 +25,7 @@ enum {
 typedef struct dfws_pubsub_event_s {
     const char *channel; /* into the reply; not NUL-terminated */
     size_t channel_len;
-    const char *data;    /* MESSAGE: the payload, into the reply */
+    const char *data; /* MESSAGE: the payload, into the reply */
     size_t data_len;
 } dfws_pubsub_event_t;
 /* Classify rep (may be NULL) and point *ev into it. */

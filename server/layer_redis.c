@@ -69,12 +69,11 @@ static const char GROUP_LUA[] =
     "end\n"
     "return over\n";
 
-static const char FLUSH_LUA[] =
-    "local keys = redis.call('KEYS', ARGV[1])\n"
-    "for i = 1, #keys, 5000 do\n"
-    "  redis.call('DEL', unpack(keys, i, math.min(i + 4999, #keys)))\n"
-    "end\n"
-    "return #keys\n";
+static const char FLUSH_LUA[] = "local keys = redis.call('KEYS', ARGV[1])\n"
+                                "for i = 1, #keys, 5000 do\n"
+                                "  redis.call('DEL', unpack(keys, i, math.min(i + 4999, #keys)))\n"
+                                "end\n"
+                                "return #keys\n";
 
 enum { CONN_CMD = 0, CONN_RECV = 1 };
 enum { ST_DOWN = 0, ST_CONNECTING = 1, ST_READY = 2 };
@@ -87,14 +86,14 @@ typedef struct rconn_s {
     int kind;
     redisAsyncContext *ac; /* NULL while down */
     int state;
-    uv_timer_t timer;      /* DOWN: reconnect, CONNECTING: timeout, READY: recv retry */
+    uv_timer_t timer; /* DOWN: reconnect, CONNECTING: timeout, READY: recv retry */
     unsigned backoff_ms;
-    int outage;            /* an outage was logged and not yet recovered */
+    int outage; /* an outage was logged and not yet recovered */
     int ever_ready;
-    long long client_id;   /* receive connection: CLIENT ID, -1 unknown */
-    int popping;           /* receive connection: a pop is in flight */
-    unsigned keys_gen;     /* key set generation of the in-flight BZPOPMIN */
-    char error[200];       /* why it is down; AUTH/SELECT refusal while connecting */
+    long long client_id; /* receive connection: CLIENT ID, -1 unknown */
+    int popping;         /* receive connection: a pop is in flight */
+    unsigned keys_gen;   /* key set generation of the in-flight BZPOPMIN */
+    char error[200];     /* why it is down; AUTH/SELECT refusal while connecting */
 } rconn_t;
 
 typedef struct dfws_layer_redis_s {
@@ -102,10 +101,11 @@ typedef struct dfws_layer_redis_s {
     size_t nshards;
     rconn_t *cmd;
     rconn_t *recv;
-    dfws_sentinel_t **sentinel; /* per shard, owned; NULL unless the host names a master through sentinels */
-    dfws_map_t recv_keys;  /* queue key -> refcount (uintptr_t) */
+    dfws_sentinel_t *
+        *sentinel; /* per shard, owned; NULL unless the host names a master through sentinels */
+    dfws_map_t recv_keys; /* queue key -> refcount (uintptr_t) */
     unsigned keys_gen;
-    dfws_map_t members;    /* group -> dfws_map_t* (channel -> (void *)1) */
+    dfws_map_t members; /* group -> dfws_map_t* (channel -> (void *)1) */
     uv_timer_t refresh;
     size_t rr_send;
     uint64_t lost_in_outage;
@@ -186,8 +186,8 @@ static void went_down(rconn_t *c, const char *why)
         c->outage = 1;
         dfws_layer__log(&c->r->base, DFWS_LOG_WARNING,
                         "redis %s (shard %zu, %s connection): %s; reconnecting",
-                        dfws_redis_host_desc(&c->r->base.cfg.hosts[c->shard], hd, sizeof(hd)), c->shard,
-                        c->kind == CONN_CMD ? "command" : "receive", why);
+                        dfws_redis_host_desc(&c->r->base.cfg.hosts[c->shard], hd, sizeof(hd)),
+                        c->shard, c->kind == CONN_CMD ? "command" : "receive", why);
     }
     start_timer(c, c->backoff_ms);
     c->backoff_ms = c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff_ms * 2;
@@ -210,10 +210,11 @@ static void on_connect(const redisAsyncContext *ac, int status)
     c->error[0] = '\0';
     if (c->outage) {
         c->outage = 0;
-        dfws_layer__log(&r->base, DFWS_LOG_WARNING, "redis %s (shard %zu, %s connection): reconnected%s",
-                        dfws_redis_host_desc(&r->base.cfg.hosts[c->shard], hd, sizeof(hd)), c->shard,
-                        c->kind == CONN_CMD ? "command" : "receive",
-                        c->kind == CONN_CMD && r->lost_in_outage ? "; messages were lost meanwhile" : "");
+        dfws_layer__log(
+            &r->base, DFWS_LOG_WARNING, "redis %s (shard %zu, %s connection): reconnected%s",
+            dfws_redis_host_desc(&r->base.cfg.hosts[c->shard], hd, sizeof(hd)), c->shard,
+            c->kind == CONN_CMD ? "command" : "receive",
+            c->kind == CONN_CMD && r->lost_in_outage ? "; messages were lost meanwhile" : "");
     }
     if (c->ever_ready)
         r->base.stats.reconnects++;
@@ -375,10 +376,10 @@ typedef struct rop_s {
     dfws_layer_redis_t *r;
     dfws_layer_done_cb done;
     void *ud;
-    int pending;   /* replies still expected (group_send, flush) */
+    int pending; /* replies still expected (group_send, flush) */
     int status;
-    char *group;   /* group_send */
-    char *msg;     /* group_send: the message (without __asgi_channel__) */
+    char *group; /* group_send */
+    char *msg;   /* group_send: the message (without __asgi_channel__) */
     size_t msglen;
     uint64_t over;
 } rop_t;
@@ -470,15 +471,24 @@ static int redis_send(dfws_layer_t *l, const char *channel, const char *mp, size
     op->r = r;
     op->done = done;
     op->ud = ud;
-    argv[0] = "EVAL"; lens[0] = 4;
-    argv[1] = SEND_LUA; lens[1] = sizeof(SEND_LUA) - 1;
-    argv[2] = "1"; lens[2] = 1;
-    argv[3] = key; lens[3] = (size_t)klen;
-    argv[4] = member.base; lens[4] = member.len;
-    argv[5] = now; lens[5] = (size_t)snprintf(now, sizeof(now), "%.6f", t);
-    argv[6] = expiry; lens[6] = (size_t)snprintf(expiry, sizeof(expiry), "%d", l->cfg.expiry);
-    argv[7] = cap; lens[7] = (size_t)snprintf(cap, sizeof(cap), "%d", dfws_layer_capacity_for(l, channel));
-    argv[8] = trim; lens[8] = (size_t)snprintf(trim, sizeof(trim), "%lld", (long long)t - l->cfg.expiry);
+    argv[0] = "EVAL";
+    lens[0] = 4;
+    argv[1] = SEND_LUA;
+    lens[1] = sizeof(SEND_LUA) - 1;
+    argv[2] = "1";
+    lens[2] = 1;
+    argv[3] = key;
+    lens[3] = (size_t)klen;
+    argv[4] = member.base;
+    lens[4] = member.len;
+    argv[5] = now;
+    lens[5] = (size_t)snprintf(now, sizeof(now), "%.6f", t);
+    argv[6] = expiry;
+    lens[6] = (size_t)snprintf(expiry, sizeof(expiry), "%d", l->cfg.expiry);
+    argv[7] = cap;
+    lens[7] = (size_t)snprintf(cap, sizeof(cap), "%d", dfws_layer_capacity_for(l, channel));
+    argv[8] = trim;
+    lens[8] = (size_t)snprintf(trim, sizeof(trim), "%lld", (long long)t - l->cfg.expiry);
     rc = redisAsyncCommandArgv(r->cmd[shard].ac, on_send_reply, op, 9, argv, lens);
     dfws_buf_free(&member);
     if (rc != REDIS_OK) {
@@ -519,17 +529,22 @@ static void zadd_members(dfws_layer_redis_t *r, const char *group, const char *c
         goto out;
     }
     nowlen = (size_t)snprintf(now, sizeof(now), "%.6f", dfws_layer__now());
-    argv[0] = "ZADD"; lens[0] = 4;
-    argv[1] = key; lens[1] = (size_t)klen;
+    argv[0] = "ZADD";
+    lens[0] = 4;
+    argv[1] = key;
+    lens[1] = (size_t)klen;
     for (i = 0; i < n; i++) {
         argv[2 + 2 * i] = now;
         lens[2 + 2 * i] = nowlen;
         argv[3 + 2 * i] = channels[i];
         lens[3 + 2 * i] = strlen(channels[i]);
     }
-    redisAsyncCommandArgv(r->cmd[shard].ac, on_ignore_reply, "group_add ZADD", (int)(2 + 2 * n), argv, lens);
-    argv[0] = "EXPIRE"; lens[0] = 6;
-    argv[2] = exp; lens[2] = (size_t)snprintf(exp, sizeof(exp), "%d", r->base.cfg.group_expiry);
+    redisAsyncCommandArgv(r->cmd[shard].ac, on_ignore_reply, "group_add ZADD", (int)(2 + 2 * n),
+                          argv, lens);
+    argv[0] = "EXPIRE";
+    lens[0] = 6;
+    argv[2] = exp;
+    lens[2] = (size_t)snprintf(exp, sizeof(exp), "%d", r->base.cfg.group_expiry);
     redisAsyncCommandArgv(r->cmd[shard].ac, on_ignore_reply, "group_add EXPIRE", 3, argv, lens);
 out:
     free(argv);
@@ -555,7 +570,8 @@ static void refresh_group(dfws_layer_redis_t *r, const char *group, dfws_map_t *
     c.names = malloc((chans->count ? chans->count : 1) * sizeof(*c.names));
     c.n = 0;
     if (c.names == NULL) {
-        dfws_layer__log(&r->base, DFWS_LOG_ERROR, "group %s: out of memory refreshing members", group);
+        dfws_layer__log(&r->base, DFWS_LOG_ERROR, "group %s: out of memory refreshing members",
+                        group);
         return;
     }
     dfws_map_foreach(chans, collect_key, &c);
@@ -628,7 +644,8 @@ static int redis_group_discard(dfws_layer_t *l, const char *group, const char *c
     if (klen > 0 && rconn_usable(&r->cmd[shard])) {
         const char *argv[3] = {"ZREM", key, channel};
         size_t lens[3] = {4, (size_t)klen, strlen(channel)};
-        redisAsyncCommandArgv(r->cmd[shard].ac, on_ignore_reply, "group_discard ZREM", 3, argv, lens);
+        redisAsyncCommandArgv(r->cmd[shard].ac, on_ignore_reply, "group_discard ZREM", 3, argv,
+                              lens);
     }
     return 0;
 }
@@ -690,7 +707,7 @@ static int group_eval_shard(rop_t *op, bucket_t *b, size_t nb, size_t shard, dou
     const char **argv = NULL;
     size_t *lens = NULL;
     dfws_buf_t *members = NULL;
-    char (*caps)[16] = NULL;
+    char(*caps)[16] = NULL;
     char now[40], exp[24], trim[24], nkeys[24];
     int rc = DFWS_LAYER_ENOMEM;
 
@@ -708,14 +725,18 @@ static int group_eval_shard(rop_t *op, bucket_t *b, size_t nb, size_t shard, dou
     caps = malloc(count * sizeof(*caps));
     if (!argv || !lens || !members || !caps)
         goto out;
-    argv[0] = "EVAL"; lens[0] = 4;
-    argv[1] = GROUP_LUA; lens[1] = sizeof(GROUP_LUA) - 1;
-    argv[2] = nkeys; lens[2] = (size_t)snprintf(nkeys, sizeof(nkeys), "%zu", count);
+    argv[0] = "EVAL";
+    lens[0] = 4;
+    argv[1] = GROUP_LUA;
+    lens[1] = sizeof(GROUP_LUA) - 1;
+    argv[2] = nkeys;
+    lens[2] = (size_t)snprintf(nkeys, sizeof(nkeys), "%zu", count);
     for (i = 0; i < nb; i++) {
         dfws_buf_t wire = {0};
         if (b[i].shard != shard)
             continue;
-        if (dfws_layer_msg_add_channel(&wire, op->msg, op->msglen, b[i].chans, b[i].lens, b[i].n, 1) != 0 ||
+        if (dfws_layer_msg_add_channel(&wire, op->msg, op->msglen, b[i].chans, b[i].lens, b[i].n,
+                                       1) != 0 ||
             make_member(r, &wire, &members[k]) != 0) {
             dfws_buf_free(&wire);
             goto out;
@@ -734,9 +755,11 @@ static int group_eval_shard(rop_t *op, bucket_t *b, size_t nb, size_t shard, dou
     argv[4 + 3 * count] = exp;
     lens[4 + 3 * count] = (size_t)snprintf(exp, sizeof(exp), "%d", r->base.cfg.expiry);
     argv[5 + 3 * count] = trim;
-    lens[5 + 3 * count] = (size_t)snprintf(trim, sizeof(trim), "%lld", (long long)t - r->base.cfg.expiry);
+    lens[5 + 3 * count] = (size_t)snprintf(trim, sizeof(trim), "%lld",
+                                           (long long)t - r->base.cfg.expiry);
     op->pending++;
-    if (redisAsyncCommandArgv(r->cmd[shard].ac, on_group_eval, op, (int)argc, argv, lens) != REDIS_OK) {
+    if (redisAsyncCommandArgv(r->cmd[shard].ac, on_group_eval, op, (int)argc, argv, lens) !=
+        REDIS_OK) {
         op->pending--;
         rc = DFWS_LAYER_EIO;
         goto out;
@@ -802,7 +825,8 @@ static void on_group_members(redisAsyncContext *ac, void *reply, void *priv)
             bk->chans = malloc(bk->cap * sizeof(*bk->chans));
             bk->lens = malloc(bk->cap * sizeof(*bk->lens));
             nb++;
-            if (!bk->key || !bk->chans || !bk->lens || dfws_map_put(&by_key, key, (size_t)klen, bk) != 0) {
+            if (!bk->key || !bk->chans || !bk->lens ||
+                dfws_map_put(&by_key, key, (size_t)klen, bk) != 0) {
                 op->status = DFWS_LAYER_ENOMEM;
                 goto done;
             }
@@ -865,7 +889,8 @@ static int redis_group_send(dfws_layer_t *l, const char *group, const char *mp, 
         return 0;
     }
     op = calloc(1, sizeof(*op));
-    if (op == NULL || (op->group = strdup(group)) == NULL || (op->msg = malloc(len ? len : 1)) == NULL) {
+    if (op == NULL || (op->group = strdup(group)) == NULL ||
+        (op->msg = malloc(len ? len : 1)) == NULL) {
         if (op)
             rop_free(op);
         return DFWS_LAYER_ENOMEM;
@@ -880,12 +905,14 @@ static int redis_group_send(dfws_layer_t *l, const char *group, const char *mp, 
         size_t lens[4] = {16, (size_t)klen, 1, 0};
         lens[3] = (size_t)snprintf(trim, sizeof(trim), "%lld",
                                    (long long)dfws_layer__now() - l->cfg.group_expiry);
-        redisAsyncCommandArgv(r->cmd[shard].ac, on_ignore_reply, "group_send ZREMRANGEBYSCORE", 4, argv, lens);
+        redisAsyncCommandArgv(r->cmd[shard].ac, on_ignore_reply, "group_send ZREMRANGEBYSCORE", 4,
+                              argv, lens);
     }
     {
         const char *argv[4] = {"ZRANGE", key, "0", "-1"};
         size_t lens[4] = {6, (size_t)klen, 1, 2};
-        if (redisAsyncCommandArgv(r->cmd[shard].ac, on_group_members, op, 4, argv, lens) != REDIS_OK) {
+        if (redisAsyncCommandArgv(r->cmd[shard].ac, on_group_members, op, 4, argv, lens) !=
+            REDIS_OK) {
             rop_free(op);
             note_lost(r, "group_send", group);
             dfws_layer__complete(l, done, ud, DFWS_LAYER_EIO);
@@ -1015,12 +1042,14 @@ static void recv_kick(rconn_t *c)
     free(k.lens);
 }
 
-static void log_undeliverable(dfws_layer_redis_t *r, const char *why, const char *where, size_t wlen)
+static void log_undeliverable(dfws_layer_redis_t *r, const char *why, const char *where,
+                              size_t wlen)
 {
     dfws_redis_note_undeliverable(&r->base, &r->undeliverable_logged, why, where, wlen);
 }
 
-static void deliver_to(dfws_layer_redis_t *r, const char *ch, size_t chlen, const char *mp, size_t len)
+static void deliver_to(dfws_layer_redis_t *r, const char *ch, size_t chlen, const char *mp,
+                       size_t len)
 {
     char name[DFWS_LAYER_NAME_MAX + 1];
     const dfws_layer_listener_t *li;
@@ -1048,7 +1077,8 @@ static int cmp_strref(const void *a, const void *b)
 }
 
 /* Decode one popped member and deliver it. */
-static void handle_member(dfws_layer_redis_t *r, const char *key, size_t klen, const char *m, size_t mlen)
+static void handle_member(dfws_layer_redis_t *r, const char *key, size_t klen, const char *m,
+                          size_t mlen)
 {
     unsigned char *plain = NULL;
     size_t plen = 0, ndests = 0, i, plen_prefix = strlen(r->base.cfg.prefix);
@@ -1065,7 +1095,8 @@ static void handle_member(dfws_layer_redis_t *r, const char *key, size_t klen, c
     plen = mlen - RANDOM_PREFIX_LEN;
     if (r->base.cfg.nkeys > 0) {
         if (dfws_fernet_decrypt(r->base.cfg.keys, r->base.cfg.nkeys, payload, plen,
-                                (uint64_t)dfws_layer__now(), r->base.cfg.expiry + 10, &plain, &plen) != 0) {
+                                (uint64_t)dfws_layer__now(), r->base.cfg.expiry + 10, &plain,
+                                &plen) != 0) {
             log_undeliverable(r, "cannot decrypt (wrong key, expired or corrupt)", key, klen);
             return;
         }
@@ -1159,7 +1190,8 @@ static void on_bzpop(redisAsyncContext *ac, void *reply, void *priv)
         start_timer(c, RECV_RETRY_MS);
         return;
     }
-    if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 3 && rep->element[0]->type == REDIS_REPLY_STRING &&
+    if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 3 &&
+        rep->element[0]->type == REDIS_REPLY_STRING &&
         rep->element[1]->type == REDIS_REPLY_STRING) {
         redisReply *key = rep->element[0];
         if (!put_back_if_unlistened(c, key, rep->element[1], rep->element[2])) {
@@ -1215,8 +1247,8 @@ static void on_unblock(redisAsyncContext *ac, void *reply, void *priv)
     (void)ac;
     /* 0: the pop was not blocked yet (still on its way to Redis). Try again
      * shortly while it still waits on a stale key set. */
-    if (rep != NULL && rep->type == REDIS_REPLY_INTEGER && rep->integer == 0 && !c->r->base.closing &&
-        c->popping && c->keys_gen != c->r->keys_gen)
+    if (rep != NULL && rep->type == REDIS_REPLY_INTEGER && rep->integer == 0 &&
+        !c->r->base.closing && c->popping && c->keys_gen != c->r->keys_gen)
         start_timer(c, 10);
 }
 
@@ -1358,8 +1390,9 @@ static void redis_destroy(dfws_layer_t *l)
 
 static int rconn_health(const rconn_t *c, char *why, size_t whylen)
 {
-    return dfws_redis_health(c->state == ST_READY, c->outage, &c->r->base.cfg.hosts[c->shard], c->shard,
-                             c->kind == CONN_CMD ? "command" : "receive", c->error, why, whylen);
+    return dfws_redis_health(c->state == ST_READY, c->outage, &c->r->base.cfg.hosts[c->shard],
+                             c->shard, c->kind == CONN_CMD ? "command" : "receive", c->error, why,
+                             whylen);
 }
 
 static int redis_state(const dfws_layer_t *l, char *why, size_t whylen)
@@ -1402,7 +1435,8 @@ static int redis_command(dfws_layer_t *l, const char *key, size_t klen, int argc
         return DFWS_LAYER_ENOMEM;
     c->cb = cb;
     c->ud = ud;
-    if (redisAsyncCommandArgv(r->cmd[shard].ac, on_command_reply, c, argc, argv, lens) != REDIS_OK) {
+    if (redisAsyncCommandArgv(r->cmd[shard].ac, on_command_reply, c, argc, argv, lens) !=
+        REDIS_OK) {
         free(c);
         return DFWS_LAYER_EIO;
     }
@@ -1462,7 +1496,8 @@ int dfws_layer_redis_new(uv_loop_t *loop, const dfws_layer_config_t *cfg, dfws_l
     r->cmd = calloc(r->nshards, sizeof(*r->cmd));
     r->recv = calloc(r->nshards, sizeof(*r->recv));
     r->sentinel = calloc(r->nshards, sizeof(*r->sentinel));
-    if (r->cmd == NULL || r->recv == NULL || r->sentinel == NULL || (rc = dfws_layer__start(&r->base)) != 0) {
+    if (r->cmd == NULL || r->recv == NULL || r->sentinel == NULL ||
+        (rc = dfws_layer__start(&r->base)) != 0) {
         free(r->cmd);
         free(r->recv);
         free(r->sentinel);
@@ -1484,7 +1519,8 @@ int dfws_layer_redis_new(uv_loop_t *loop, const dfws_layer_config_t *cfg, dfws_l
     for (s = 0; s < r->nshards; s++) {
         /* NULL when out of memory: the connections then say so */
         if (r->base.cfg.hosts[s].master_name != NULL)
-            r->sentinel[s] = dfws_sentinel_new(&r->base, &r->base.cfg.hosts[s], s, on_master_changed, r);
+            r->sentinel[s] = dfws_sentinel_new(&r->base, &r->base.cfg.hosts[s], s,
+                                               on_master_changed, r);
     }
     for (s = 0; s < r->nshards; s++) {
         rconn_connect(&r->cmd[s]);

@@ -118,8 +118,8 @@ void *dfws_map_del(dfws_map_t *m, const char *key, size_t klen)
     return v;
 }
 
-void dfws_map_foreach(dfws_map_t *m, void (*fn)(void *ctx, const char *key, size_t klen, void *value),
-                      void *ctx)
+void dfws_map_foreach(dfws_map_t *m,
+                      void (*fn)(void *ctx, const char *key, size_t klen, void *value), void *ctx)
 {
     size_t i;
     for (i = 0; i < m->nbuckets; i++) {

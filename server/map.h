@@ -31,7 +31,7 @@ int dfws_map_put(dfws_map_t *m, const char *key, size_t klen, void *value);
 /* Remove; returns the value that was stored, or NULL. */
 void *dfws_map_del(dfws_map_t *m, const char *key, size_t klen);
 /* Iteration safe against deleting the current entry from inside fn. */
-void dfws_map_foreach(dfws_map_t *m, void (*fn)(void *ctx, const char *key, size_t klen, void *value),
-                      void *ctx);
+void dfws_map_foreach(dfws_map_t *m,
+                      void (*fn)(void *ctx, const char *key, size_t klen, void *value), void *ctx);
 
 #endif

@@ -38,14 +38,30 @@ void dfws_metrics_request(int method, int status, uint64_t duration_ns)
         return;
     int k;
     switch (method) {
-    case HTTP_GET: k = DFWS_M_GET; break;
-    case HTTP_POST: k = DFWS_M_POST; break;
-    case HTTP_HEAD: k = DFWS_M_HEAD; break;
-    case HTTP_PUT: k = DFWS_M_PUT; break;
-    case HTTP_PATCH: k = DFWS_M_PATCH; break;
-    case HTTP_DELETE: k = DFWS_M_DELETE; break;
-    case HTTP_OPTIONS: k = DFWS_M_OPTIONS; break;
-    default: k = DFWS_M_OTHER; break;
+    case HTTP_GET:
+        k = DFWS_M_GET;
+        break;
+    case HTTP_POST:
+        k = DFWS_M_POST;
+        break;
+    case HTTP_HEAD:
+        k = DFWS_M_HEAD;
+        break;
+    case HTTP_PUT:
+        k = DFWS_M_PUT;
+        break;
+    case HTTP_PATCH:
+        k = DFWS_M_PATCH;
+        break;
+    case HTTP_DELETE:
+        k = DFWS_M_DELETE;
+        break;
+    case HTTP_OPTIONS:
+        k = DFWS_M_OPTIONS;
+        break;
+    default:
+        k = DFWS_M_OTHER;
+        break;
     }
     int cls = status / 100 - 1;
     if (cls < 0 || cls > 4)
@@ -119,8 +135,8 @@ void dfws_metrics_release(dfws_metrics_t *m, dfws_metrics_slot_t *slot)
 
 static void counter(dfws_buf_t *b, const char *name, const char *help, uint64_t v)
 {
-    dfws_buf_appendf(b, "# HELP %s %s\n# TYPE %s counter\n%s %" PRIu64 "\n", name, help, name,
-                     name, v);
+    dfws_buf_appendf(b, "# HELP %s %s\n# TYPE %s counter\n%s %" PRIu64 "\n", name, help, name, name,
+                     v);
 }
 
 char *dfws_metrics_render(const dfws_metrics_t *m, size_t *len)
@@ -140,10 +156,9 @@ char *dfws_metrics_render(const dfws_metrics_t *m, size_t *len)
     for (int k = 0; k < DFWS_M_NMETHODS; k++)
         for (int c = 0; c < 5; c++)
             if (sum.requests[k][c] || (k == DFWS_M_GET && c == 1))
-                dfws_buf_appendf(&b,
-                                 "dfws_http_requests_total{method=\"%s\",status=\"%dxx\"} %" PRIu64
-                                 "\n",
-                                 method_names[k], c + 1, sum.requests[k][c]);
+                dfws_buf_appendf(
+                    &b, "dfws_http_requests_total{method=\"%s\",status=\"%dxx\"} %" PRIu64 "\n",
+                    method_names[k], c + 1, sum.requests[k][c]);
     dfws_buf_appendf(&b, "# HELP dfws_http_request_duration_seconds From a request's first byte "
                          "to its response's last.\n"
                          "# TYPE dfws_http_request_duration_seconds histogram\n");
@@ -173,8 +188,7 @@ char *dfws_metrics_render(const dfws_metrics_t *m, size_t *len)
     counter(&b, "dfws_native_signal_calls_total",
             "Browser signal calls handed to the signal workers.", sum.signal_calls);
     counter(&b, "dfws_native_connects_refused_total",
-            "Windows answered 503: --websocket-connect-capacity exhausted.",
-            sum.connects_refused);
+            "Windows answered 503: --websocket-connect-capacity exhausted.", sum.connects_refused);
     counter(&b, "dfws_layer_messages_sent_total", "Channel layer messages sent.", sum.layer_sent);
     counter(&b, "dfws_layer_messages_received_total", "Channel layer messages received.",
             sum.layer_received);
@@ -206,8 +220,10 @@ char *dfws_metrics_render(const dfws_metrics_t *m, size_t *len)
                              s->worker, v);
         }
     }
-    dfws_buf_appendf(&b, "# HELP dfws_workers Worker processes running.\n"
-                         "# TYPE dfws_workers gauge\ndfws_workers %zu\n", live);
+    dfws_buf_appendf(&b,
+                     "# HELP dfws_workers Worker processes running.\n"
+                     "# TYPE dfws_workers gauge\ndfws_workers %zu\n",
+                     live);
     if (!b.base || dfws_buf_append(&b, "", 1)) {
         dfws_buf_free(&b);
         return NULL;

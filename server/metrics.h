@@ -19,18 +19,27 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum { DFWS_M_GET, DFWS_M_POST, DFWS_M_HEAD, DFWS_M_PUT, DFWS_M_PATCH, DFWS_M_DELETE,
-       DFWS_M_OPTIONS, DFWS_M_OTHER, DFWS_M_NMETHODS };
+enum {
+    DFWS_M_GET,
+    DFWS_M_POST,
+    DFWS_M_HEAD,
+    DFWS_M_PUT,
+    DFWS_M_PATCH,
+    DFWS_M_DELETE,
+    DFWS_M_OPTIONS,
+    DFWS_M_OTHER,
+    DFWS_M_NMETHODS
+};
 #define DFWS_METRICS_BUCKETS 12 /* request duration histogram, +Inf excluded */
 
 typedef struct dfws_metrics_slot_s {
     /* who writes it: a worker's pid, 0 when free (the supervisor's bookkeeping) */
     int64_t pid;
-    int64_t worker;               /* the worker's number in the logs */
+    int64_t worker; /* the worker's number in the logs */
     /* counters: only ever added to */
-    uint64_t requests[DFWS_M_NMETHODS][5]; /* by method and status class 1xx..5xx */
+    uint64_t requests[DFWS_M_NMETHODS][5];              /* by method and status class 1xx..5xx */
     uint64_t duration_bucket[DFWS_METRICS_BUCKETS + 1]; /* per bucket, not cumulative */
-    uint64_t duration_us;         /* sum */
+    uint64_t duration_us;                               /* sum */
     uint64_t bytes_in, bytes_out;
     uint64_t websockets_opened;
     uint64_t deliveries, deliveries_dropped, signal_calls, connects_refused;
@@ -41,8 +50,8 @@ typedef struct dfws_metrics_slot_s {
 
 typedef struct dfws_metrics_s {
     size_t nslots;
-    uint64_t worker_restarts;     /* workers started to replace another */
-    dfws_metrics_slot_t retired;  /* counters of the workers that exited */
+    uint64_t worker_restarts;    /* workers started to replace another */
+    dfws_metrics_slot_t retired; /* counters of the workers that exited */
     dfws_metrics_slot_t slots[];
 } dfws_metrics_t;
 

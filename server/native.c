@@ -21,14 +21,14 @@ struct dfws_native_s {
     size_t ws_url_len;
     int channels_mode;
     int json_in_c;
-    json_t *queues;           /* signal -> [queue...] (null: dynamic, ask Python) */
+    json_t *queues; /* signal -> [queue...] (null: dynamic, ask Python) */
     double rate_limit;
-    size_t connect_capacity;  /* windows waiting for ops->connect's answer, at most */
-    size_t connecting;        /* windows waiting for it now */
+    size_t connect_capacity; /* windows waiting for ops->connect's answer, at most */
+    size_t connecting;       /* windows waiting for it now */
     const dfws_native_ops_t *ops;
     void *ud;
     dfws_native_stats_t stats;
-    dfws_map_t groups;        /* group name -> group_t*: the groups local windows joined */
+    dfws_map_t groups;         /* group name -> group_t*: the groups local windows joined */
     size_t recovery_max_bytes; /* WEBSOCKET_RECOVERY_MAX_BYTES (recovery.c) */
 };
 
@@ -41,30 +41,30 @@ struct dfws_native_s {
 typedef struct group_s {
     dfws_native_t *n;
     char *name;
-    char *channel;            /* this process's member of the group */
-    dfws_window_t **windows;  /* local windows in the group (unordered) */
+    char *channel;           /* this process's member of the group */
+    dfws_window_t **windows; /* local windows in the group (unordered) */
     size_t nwindows, cap;
-    int delivering;           /* inside fan_out: freeing is deferred */
+    int delivering; /* inside fan_out: freeing is deferred */
 } group_t;
 
 struct dfws_window_s {
     dfws_native_t *n;
-    dfws_wsconn_t *wc;        /* NULL once the connection is gone */
+    dfws_wsconn_t *wc; /* NULL once the connection is gone */
     void *app;
-    char *channel;            /* set once connected: for messages to this window alone */
-    group_t **groups;         /* the groups it joined, and its index in each */
+    char *channel;    /* set once connected: for messages to this window alone */
+    group_t **groups; /* the groups it joined, and its index in each */
     size_t *group_pos;
     size_t ngroups;
-    char *wi_mp;              /* msgpack of the WindowInfo dict */
+    char *wi_mp; /* msgpack of the WindowInfo dict */
     size_t wi_len;
-    double tokens;            /* rate-limit bucket */
+    double tokens; /* rate-limit bucket */
     uint64_t tokens_ms;
-    int accepted;             /* counted in stats.windows */
-    int connecting;           /* counted in n->connecting */
-    char *recover;            /* the dfws_recover parameter, until connected (recovery.c) */
+    int accepted;   /* counted in stats.windows */
+    int connecting; /* counted in n->connecting */
+    char *recover;  /* the dfws_recover parameter, until connected (recovery.c) */
     size_t recover_len;
-    int recover_bad;          /* present but unreadable: every group fails */
-    dfws_recovery_t *rec;     /* a recovery under way: live deliveries are held */
+    int recover_bad;      /* present but unreadable: every group fails */
+    dfws_recovery_t *rec; /* a recovery under way: live deliveries are held */
 };
 
 static const dfws_ws_handler_t native_handler;
@@ -88,7 +88,8 @@ int dfws_native_new(dfws_layer_t *layer, const dfws_native_config_t *cfg,
                                               cfg->history_append_lua, cfg->history_read_lua);
         if (rc) /* windows are served all the same, without recovery */
             dfws_log_warn("native socket: no recovery of missed signals: the channel layer keeps "
-                          "no history (%s)", dfws_layer_strerror(rc));
+                          "no history (%s)",
+                          dfws_layer_strerror(rc));
     }
     n->ops = ops;
     n->ud = ud;
@@ -238,7 +239,8 @@ static const char *ws_message_text(dfws_native_t *n, const char *who, const char
         memcmp(type, "ws_message", 10) || !msg) {
         n->stats.deliveries_dropped += n_drop;
         dfws_log_warn("native %s: dropped a message that is not a ws_message with a string "
-                      "message", who);
+                      "message",
+                      who);
         return NULL;
     }
     uint8_t utf8 = 0;
@@ -411,8 +413,9 @@ static void recovery_begin(dfws_window_t *w)
         return;
     for (size_t i = 0; i < w->ngroups; i++)
         held[i] = w->groups[i]->name;
-    int rc = w->recover_bad ? dfws_recovery_parse("", 0, held, w->ngroups, &req)
-                            : dfws_recovery_parse(w->recover, w->recover_len, held, w->ngroups, &req);
+    int rc = w->recover_bad
+                 ? dfws_recovery_parse("", 0, held, w->ngroups, &req)
+                 : dfws_recovery_parse(w->recover, w->recover_len, held, w->ngroups, &req);
     free(held);
     free(w->recover);
     w->recover = NULL;
@@ -420,7 +423,8 @@ static void recovery_begin(dfws_window_t *w)
         return;
     if (req.ignored)
         dfws_log_debug("native window %s: recovery request names %zu groups it does not hold; "
-                       "ignored", w->channel, req.ignored);
+                       "ignored",
+                       w->channel, req.ignored);
     w->rec = dfws_recovery_start(w->n->layer, &req, w->n->recovery_max_bytes, on_recovery_send,
                                  on_recovery_done, w);
 }
@@ -608,8 +612,8 @@ static void on_signal_frame(dfws_window_t *w, const char *data, size_t len)
             continue;
         rc = dispatch_to_queue(w, name, call.opts, json_string_value(q));
         if (rc)
-            dfws_log_warn("native window: %s to queue %s not sent: %s", qn,
-                          json_string_value(q), dfws_layer_strerror(rc));
+            dfws_log_warn("native window: %s to queue %s not sent: %s", qn, json_string_value(q),
+                          dfws_layer_strerror(rc));
     }
     dfws_signal_call_free(&call);
     n->stats.calls_dispatched++;
@@ -681,7 +685,8 @@ static void on_message(void *ud, dfws_wsconn_t *wc, int binary, const char *data
         char qf[DFWS_LOG_QUOTE_SIZE(QUOTE_MAX)];
         dfws_log_warn("native window: invalid signal call ignored (nested deeper than %d "
                       "levels): %s",
-                      DFWS_SIGNAL_CALL_MAX_DEPTH, dfws_log_quote(qf, sizeof(qf), data, len, QUOTE_MAX));
+                      DFWS_SIGNAL_CALL_MAX_DEPTH,
+                      dfws_log_quote(qf, sizeof(qf), data, len, QUOTE_MAX));
         n->stats.calls_dropped++;
         return;
     }

@@ -33,12 +33,12 @@ typedef struct dfws_native_ops_s {
 } dfws_native_ops_t;
 
 typedef struct dfws_native_config_s {
-    const char *ws_url;        /* WEBSOCKET_URL, e.g. "/ws/" (copied) */
-    int channels_mode;         /* dispatch signal calls from C */
-    int json_in_c;             /* the default JSON decoder: frames may be parsed in C */
-    const char *queues_json;   /* {"signal.name": ["queue", ...]} for channels mode */
-    double rate_limit;         /* messages per second per window, 0 = none */
-    size_t connect_capacity;   /* windows waiting for ops->connect at once; more: 503. 0 = none */
+    const char *ws_url;      /* WEBSOCKET_URL, e.g. "/ws/" (copied) */
+    int channels_mode;       /* dispatch signal calls from C */
+    int json_in_c;           /* the default JSON decoder: frames may be parsed in C */
+    const char *queues_json; /* {"signal.name": ["queue", ...]} for channels mode */
+    double rate_limit;       /* messages per second per window, 0 = none */
+    size_t connect_capacity; /* windows waiting for ops->connect at once; more: 503. 0 = none */
     /* Recovery of missed signals (docs/recovery.md). history_size 0: off
      * (the dfws_recover parameter is ignored). Otherwise the layer is
      * configured with dfws_layer_history_configure(history_size,
@@ -52,8 +52,7 @@ typedef struct dfws_native_config_s {
 /* Creates the endpoint on `layer` (borrowed; must outlive it). Returns 0 or
  * a negative code; *err explains a bad configuration. */
 int dfws_native_new(dfws_layer_t *layer, const dfws_native_config_t *cfg,
-                    const dfws_native_ops_t *ops, void *ud, dfws_native_t **out,
-                    const char **err);
+                    const dfws_native_ops_t *ops, void *ud, dfws_native_t **out, const char **err);
 void dfws_native_free(dfws_native_t *n);
 
 /* Whether an upgrade request's target is the endpoint (query string ignored). */
@@ -92,7 +91,7 @@ void *dfws_native_get_app(const dfws_window_t *w);
 
 /* Counters, for tests and the benchmark. */
 typedef struct dfws_native_stats_s {
-    size_t windows;       /* accepted and open */
+    size_t windows; /* accepted and open */
     unsigned long long frames_in, heartbeats, calls_dispatched, calls_to_app, calls_dropped,
         deliveries, deliveries_dropped, rate_limited, connects_refused;
 } dfws_native_stats_t;

@@ -29,9 +29,9 @@ typedef enum {
 } dfws_opt_type_t;
 
 enum {
-    DFWS_OPT_F_MINUS_ONE = 1, /* SECONDS: -1 (any negative) means 0, as daphne's "no limit" */
-    DFWS_OPT_F_UNSET = 2,     /* the field starts at -1 ("not given") when there is no default */
-    DFWS_OPT_F_NOKEY = 4,     /* another row owns the field: not in the options dict */
+    DFWS_OPT_F_MINUS_ONE = 1,  /* SECONDS: -1 (any negative) means 0, as daphne's "no limit" */
+    DFWS_OPT_F_UNSET = 2,      /* the field starts at -1 ("not given") when there is no default */
+    DFWS_OPT_F_NOKEY = 4,      /* another row owns the field: not in the options dict */
     DFWS_OPT_F_POSITIONAL = 8, /* APP: no flag, not in --help nor docs/cli.md */
 };
 
@@ -41,23 +41,23 @@ typedef struct dfws_option_s dfws_option_t;
  * `cli`. Returns 0, DFWS_CLI_EXIT (--help, --version: printed, exit 0) or
  * -1 with a message in err (the generic "--NAME takes ...: VALUE" when err
  * is left empty). */
-typedef int (*dfws_opt_hook_t)(dfws_cli_t *cli, const dfws_option_t *o, const char *arg,
-                               char *err, size_t errlen);
+typedef int (*dfws_opt_hook_t)(dfws_cli_t *cli, const dfws_option_t *o, const char *arg, char *err,
+                               size_t errlen);
 
 struct dfws_option_s {
-    const char *name;    /* long flag without "--", as --help shows it */
-    const char *alias;   /* another spelling accepted (daphne's underscores vs dashes) */
-    const char *key;     /* options dict key and dfws_cli_set() name; NULL: name with _ for - */
-    char short_flag;     /* 0: none */
+    const char *name;  /* long flag without "--", as --help shows it */
+    const char *alias; /* another spelling accepted (daphne's underscores vs dashes) */
+    const char *key;   /* options dict key and dfws_cli_set() name; NULL: name with _ for - */
+    char short_flag;   /* 0: none */
     dfws_opt_type_t type;
-    unsigned flags;      /* DFWS_OPT_F_* */
-    size_t offset;       /* of the field in dfws_cli_t */
-    size_t count_offset; /* LIST: of its int length */
-    long lo, hi;         /* INT/LONG/SIZE range; FLAG: the value set; LIST: at most hi */
+    unsigned flags;             /* DFWS_OPT_F_* */
+    size_t offset;              /* of the field in dfws_cli_t */
+    size_t count_offset;        /* LIST: of its int length */
+    long lo, hi;                /* INT/LONG/SIZE range; FLAG: the value set; LIST: at most hi */
     const char *const *choices; /* ENUM: NULL-terminated */
-    const char *def;     /* default, parsed like a command-line value; NULL: 0 / NULL */
-    const char *env;     /* environment variable that replaces `def` when set and not empty */
-    const char *implies; /* name of a FLAG row applied along (--reload-dir implies --reload) */
+    const char *def;            /* default, parsed like a command-line value; NULL: 0 / NULL */
+    const char *env;       /* environment variable that replaces `def` when set and not empty */
+    const char *implies;   /* name of a FLAG row applied along (--reload-dir implies --reload) */
     dfws_opt_hook_t check; /* STRING: refuses a value (err filled), after the type's parse */
     dfws_opt_hook_t hook;  /* ACTION: the whole parse */
     const char *metavar;   /* NULL: from the type (N, S, B, PATH ...) */

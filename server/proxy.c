@@ -64,7 +64,8 @@ int dfws_proxy_allow_parse(dfws_proxy_allow_t *a, const char *list, char *err, s
                 return -1;
             }
             if (parse_net(&a->nets[a->n], p, n)) {
-                snprintf(err, errlen, "not an IP address or network: %.*s", (int)(n > 60 ? 60 : n), p);
+                snprintf(err, errlen, "not an IP address or network: %.*s", (int)(n > 60 ? 60 : n),
+                         p);
                 return -1;
             }
             a->n++;
@@ -311,8 +312,8 @@ static long parse_v1(const char *data, size_t len, char *src, size_t srclen, uin
     return used;
 }
 
-static long parse_v2(const unsigned char *d, size_t len, char *src, size_t srclen,
-                     uint16_t *sport, char *dst, size_t dstlen, uint16_t *dport)
+static long parse_v2(const unsigned char *d, size_t len, char *src, size_t srclen, uint16_t *sport,
+                     char *dst, size_t dstlen, uint16_t *dport)
 {
     if (len < 16)
         return 0;
@@ -350,8 +351,9 @@ long dfws_proxy_protocol_parse(const char *data, size_t len, char *src, size_t s
     *sport = *dport = 0;
     size_t k = len < 12 ? len : 12;
     if (!memcmp(data, v2_sig, k))
-        return k < 12 ? 0 : parse_v2((const unsigned char *)data, len, src, srclen, sport, dst,
-                                     dstlen, dport);
+        return k < 12 ? 0
+                      : parse_v2((const unsigned char *)data, len, src, srclen, sport, dst, dstlen,
+                                 dport);
     k = len < 6 ? len : 6;
     if (!memcmp(data, "PROXY ", k))
         return k < 6 ? 0 : parse_v1(data, len, src, srclen, sport, dst, dstlen, dport);
@@ -364,7 +366,8 @@ int dfws_proxy_protocol_take(dfws_conn_t *c, dfws_buf_t *in, const dfws_proxy_al
     uint16_t sport, dport;
     if (!c->tr.is_unix && !dfws_proxy_allowed(allow, c->client_host)) {
         dfws_log_warn("%s:%u: PROXY protocol header from a peer not in --forwarded-allow-ips; "
-                      "closing", c->client_host, c->client_port);
+                      "closing",
+                      c->client_host, c->client_port);
         return -1;
     }
     long n = dfws_proxy_protocol_parse(in->base, in->len, src, sizeof(src), &sport, dst,

@@ -35,10 +35,10 @@ typedef struct dfws_proxy_allow_s {
 /* What the command line says about proxies (the server fills it at start:
  * this module reads no command line). */
 typedef struct dfws_proxy_conf_s {
-    int headers;               /* --proxy-headers */
-    const char *host_header;   /* --proxy-headers-host (lower case) */
-    const char *port_header;   /* --proxy-headers-port */
-    dfws_proxy_allow_t allow;  /* --forwarded-allow-ips */
+    int headers;              /* --proxy-headers */
+    const char *host_header;  /* --proxy-headers-host (lower case) */
+    const char *port_header;  /* --proxy-headers-port */
+    dfws_proxy_allow_t allow; /* --forwarded-allow-ips */
 } dfws_proxy_conf_t;
 
 enum { DFWS_FWD_SCHEME_NONE, DFWS_FWD_SCHEME_PLAIN, DFWS_FWD_SCHEME_SECURE };

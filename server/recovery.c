@@ -185,7 +185,8 @@ int dfws_recovery_parse(const char *json, size_t len, const char *const *held, s
         }
         dfws_recovery_want_t *w = &req->wants[req->nwants];
         if (nread >= DFWS_RECOVERY_MAX_GROUPS || !json_is_string(val) ||
-            !parse_position(json_string_value(val), json_string_length(val), w->epoch, &w->offset)) {
+            !parse_position(json_string_value(val), json_string_length(val), w->epoch,
+                            &w->offset)) {
             if (add_failed(req, key))
                 goto oom;
             continue;
@@ -211,10 +212,9 @@ int dfws_recovery_failed_message(const char *const *groups, size_t n, char **out
         return -1;
     u[6] = (u[6] & 0x0f) | 0x40;
     u[8] = (u[8] & 0x3f) | 0x80;
-    snprintf(id, sizeof(id),
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1],
-             u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14],
-             u[15]);
+    snprintf(id, sizeof(id), "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+             u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13],
+             u[14], u[15]);
     json_t *topics = json_array();
     for (size_t i = 0; topics && i < n; i++)
         json_array_append_new(topics, json_string(groups[i]));
@@ -247,23 +247,23 @@ typedef struct held_s {
 struct dfws_recovery_s {
     dfws_layer_t *l;
     dfws_recovery_req_t req;
-    slot_t *slots;              /* one per want */
-    size_t pending;             /* reads not answered yet */
+    slot_t *slots;  /* one per want */
+    size_t pending; /* reads not answered yet */
     size_t max_bytes;
     held_t *held;
     size_t nheld, held_cap, held_bytes;
-    dfws_map_t dropped;         /* groups of held deliveries dropped over the budget */
+    dfws_map_t dropped; /* groups of held deliveries dropped over the budget */
     dfws_recovery_send_fn send;
     dfws_recovery_done_fn done;
     void *ud;
-    int gone;                   /* abandoned: send nothing, free when the reads are back */
+    int gone; /* abandoned: send nothing, free when the reads are back */
     /* After the replay, for DFWS_RECOVERY_FILTER_NS: live deliveries that
      * were replayed already (a message appended before the read whose
      * group_send reaches the window after it) are dropped. */
     int filtering;
-    uint64_t filter_until;      /* uv_hrtime() */
-    dfws_map_t ids;             /* signal_ids sent */
-    dfws_map_t upto;            /* group -> its slot's result: offsets replayed */
+    uint64_t filter_until; /* uv_hrtime() */
+    dfws_map_t ids;        /* signal_ids sent */
+    dfws_map_t upto;       /* group -> its slot's result: offsets replayed */
 };
 
 static void recovery_free(dfws_recovery_t *r)
@@ -331,7 +331,8 @@ static void collect_dropped(void *ctx, const char *key, size_t klen, void *value
 
 /* Sends one message unless its signal_id went already; 0, or -1 when the
  * window went away meanwhile. */
-static int send_once(dfws_recovery_t *r, dfws_map_t *ids, const char *sid, const char *msg, size_t len)
+static int send_once(dfws_recovery_t *r, dfws_map_t *ids, const char *sid, const char *msg,
+                     size_t len)
 {
     if (sid) {
         size_t sl = strlen(sid);
@@ -396,8 +397,10 @@ static void finish(dfws_recovery_t *r, int from_start)
     for (size_t i = 0; i < r->nheld && !r->gone; i++) {
         meta_t m;
         json_t *j = message_meta(r->held[i].msg, r->held[i].len, &m);
-        const dfws_history_result_t *res = m.topic ? dfws_map_get(upto, m.topic, strlen(m.topic)) : NULL;
-        int replayed_already = res && m.has_pos && !strcmp(m.epoch, res->epoch) && m.offset <= res->seq;
+        const dfws_history_result_t *res = m.topic ? dfws_map_get(upto, m.topic, strlen(m.topic))
+                                                   : NULL;
+        int replayed_already = res && m.has_pos && !strcmp(m.epoch, res->epoch) &&
+                               m.offset <= res->seq;
         if (!replayed_already && !send_once(r, ids, m.signal_id, r->held[i].msg, r->held[i].len))
             held_sent++;
         json_decref(j);
@@ -445,7 +448,8 @@ static void on_read(void *ud, int status, dfws_history_result_t *res)
 }
 
 dfws_recovery_t *dfws_recovery_start(dfws_layer_t *l, dfws_recovery_req_t *req, size_t max_bytes,
-                                     dfws_recovery_send_fn send, dfws_recovery_done_fn done, void *ud)
+                                     dfws_recovery_send_fn send, dfws_recovery_done_fn done,
+                                     void *ud)
 {
     dfws_recovery_t *r = calloc(1, sizeof(*r));
     if (!r) {
@@ -512,7 +516,8 @@ int dfws_recovery_live(dfws_recovery_t *r, const char *msg, size_t len)
     }
     meta_t m;
     json_t *j = message_meta(msg, len, &m);
-    const dfws_history_result_t *res = m.topic ? dfws_map_get(&r->upto, m.topic, strlen(m.topic)) : NULL;
+    const dfws_history_result_t *res = m.topic ? dfws_map_get(&r->upto, m.topic, strlen(m.topic))
+                                               : NULL;
     int dup = (res && m.has_pos && !strcmp(m.epoch, res->epoch) && m.offset <= res->seq) ||
               (m.signal_id && dfws_map_get(&r->ids, m.signal_id, strlen(m.signal_id)));
     json_decref(j);

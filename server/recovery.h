@@ -44,9 +44,9 @@ typedef struct dfws_recovery_want_s {
 typedef struct dfws_recovery_req_s {
     dfws_recovery_want_t *wants; /* held groups with a well-formed position */
     size_t nwants;
-    char **failed;               /* held groups that get recovery_failed already */
+    char **failed; /* held groups that get recovery_failed already */
     size_t nfailed;
-    size_t ignored;              /* names the window does not hold */
+    size_t ignored; /* names the window does not hold */
 } dfws_recovery_req_t;
 
 /* Validates the parameter's JSON against the groups the window holds
@@ -85,7 +85,8 @@ typedef void (*dfws_recovery_done_fn)(void *ud);
  * was to send (recovery_failed) was sent through send() already.
  * `max_bytes` bounds the replayed bytes and, separately, the held ones. */
 dfws_recovery_t *dfws_recovery_start(dfws_layer_t *l, dfws_recovery_req_t *req, size_t max_bytes,
-                                     dfws_recovery_send_fn send, dfws_recovery_done_fn done, void *ud);
+                                     dfws_recovery_send_fn send, dfws_recovery_done_fn done,
+                                     void *ud);
 /* A live delivery for the window. While the reads are under way it is held
  * (copied) until the replay is sent: 1. For a few seconds after the replay,
  * the deliveries replayed already (same group and offset, or signal_id)

@@ -181,12 +181,13 @@ void dfws_redis_note_lost(dfws_layer_t *l, uint64_t *lost, const char *what, con
     ++*lost;
     l->stats.undeliverable++;
     if (*lost == 1 || *lost % 1000 == 0)
-        dfws_layer__log(l, DFWS_LOG_WARNING, "%s to %s not delivered: redis unavailable (%llu lost so far)",
-                        what, target, (unsigned long long)*lost);
+        dfws_layer__log(l, DFWS_LOG_WARNING,
+                        "%s to %s not delivered: redis unavailable (%llu lost so far)", what,
+                        target, (unsigned long long)*lost);
 }
 
-void dfws_redis_note_undeliverable(dfws_layer_t *l, uint64_t *count, const char *why, const char *where,
-                                   size_t wlen)
+void dfws_redis_note_undeliverable(dfws_layer_t *l, uint64_t *count, const char *why,
+                                   const char *where, size_t wlen)
 {
     ++*count;
     l->stats.undeliverable++;
@@ -219,7 +220,8 @@ const char *dfws_redis_host_desc(const dfws_layer_host_t *h, char *buf, size_t n
     return buf;
 }
 
-static int queue_setup(redisAsyncContext *ac, const dfws_layer_host_t *h, const dfws_redis_callbacks_t *cbs);
+static int queue_setup(redisAsyncContext *ac, const dfws_layer_host_t *h,
+                       const dfws_redis_callbacks_t *cbs);
 
 redisAsyncContext *dfws_redis_open(const dfws_layer_host_t *h, const dfws_layer_t *l, void *data,
                                    const dfws_redis_callbacks_t *cbs, int *nsetup, char *why,
@@ -282,12 +284,14 @@ static void on_role(redisAsyncContext *ac, void *reply, void *priv)
     }
     memset(&fake, 0, sizeof(fake));
     fake.type = REDIS_REPLY_ERROR;
-    fake.len = (size_t)snprintf(text, sizeof(text), "not the master (role %s)", rc == 0 ? role : "unreadable");
+    fake.len = (size_t)snprintf(text, sizeof(text), "not the master (role %s)",
+                                rc == 0 ? role : "unreadable");
     fake.str = text;
     cbs->setup(ac, &fake, (void *)"ROLE");
 }
 
-static int queue_setup(redisAsyncContext *ac, const dfws_layer_host_t *h, const dfws_redis_callbacks_t *cbs)
+static int queue_setup(redisAsyncContext *ac, const dfws_layer_host_t *h,
+                       const dfws_redis_callbacks_t *cbs)
 {
     redisCallbackFn *cb = cbs->setup;
     int n = 0;
@@ -497,9 +501,10 @@ static void on_timer(uv_timer_t *t)
     went_down(c, tcp_up ? "no answer to AUTH/SELECT in time" : "connect timed out");
 }
 
-void dfws_redis_conn_start(dfws_redis_conn_t *c, const dfws_layer_t *layer, const dfws_layer_host_t *host,
-                           dfws_sentinel_t *sentinel, size_t shard, const char *role, int drain_on_close,
-                           const dfws_redis_conn_ops_t *ops, void *data)
+void dfws_redis_conn_start(dfws_redis_conn_t *c, const dfws_layer_t *layer,
+                           const dfws_layer_host_t *host, dfws_sentinel_t *sentinel, size_t shard,
+                           const char *role, int drain_on_close, const dfws_redis_conn_ops_t *ops,
+                           void *data)
 {
     memset(c, 0, sizeof(*c));
     c->sentinel = sentinel;
@@ -560,8 +565,8 @@ int dfws_redis_conn_queueable(const dfws_redis_conn_t *c)
     return c->ac != NULL && !c->closing;
 }
 
-int dfws_redis_health(int ready, int outage, const dfws_layer_host_t *h, size_t shard, const char *role,
-                      const char *error, char *why, size_t whylen)
+int dfws_redis_health(int ready, int outage, const dfws_layer_host_t *h, size_t shard,
+                      const char *role, const char *error, char *why, size_t whylen)
 {
     char hd[300];
     if (ready)
@@ -570,12 +575,13 @@ int dfws_redis_health(int ready, int outage, const dfws_layer_host_t *h, size_t 
         return DFWS_LAYER_CONNECTING;
     if (why != NULL && whylen > 0)
         snprintf(why, whylen, "redis %s (shard %zu, %s connection): %s",
-                 dfws_redis_host_desc(h, hd, sizeof(hd)), shard, role, error[0] ? error : "not connected");
+                 dfws_redis_host_desc(h, hd, sizeof(hd)), shard, role,
+                 error[0] ? error : "not connected");
     return DFWS_LAYER_DOWN;
 }
 
 int dfws_redis_conn_health(const dfws_redis_conn_t *c, char *why, size_t whylen)
 {
-    return dfws_redis_health(c->state == DFWS_REDIS_READY, c->outage, c->host, c->shard, c->role, c->error,
-                             why, whylen);
+    return dfws_redis_health(c->state == DFWS_REDIS_READY, c->outage, c->host, c->shard, c->role,
+                             c->error, why, whylen);
 }

@@ -65,8 +65,8 @@ redisAsyncContext *dfws_redis_open(const dfws_layer_host_t *h, const dfws_layer_
 void dfws_redis_note_lost(dfws_layer_t *l, uint64_t *lost, const char *what, const char *target);
 /* Count a received message nobody can take (in *count and
  * l->stats.undeliverable); log the first and every 1000th with why. */
-void dfws_redis_note_undeliverable(dfws_layer_t *l, uint64_t *count, const char *why, const char *where,
-                                   size_t wlen);
+void dfws_redis_note_undeliverable(dfws_layer_t *l, uint64_t *count, const char *why,
+                                   const char *where, size_t wlen);
 
 /* Arguments of a command being built for redisAsyncCommandArgv. */
 typedef struct dfws_redis_argv_s {
@@ -107,21 +107,21 @@ struct dfws_redis_conn_s {
     const dfws_layer_host_t *host; /* borrowed: must outlive the connection */
     dfws_sentinel_t *sentinel;     /* borrowed, or NULL: where host's master is */
     size_t shard;
-    const char *role;              /* static text naming it in log lines */
+    const char *role; /* static text naming it in log lines */
     const dfws_redis_conn_ops_t *ops;
-    void *data;                    /* the owner's */
-    redisAsyncContext *ac;         /* takes commands while state is READY */
-    int state;                     /* DFWS_REDIS_* */
-    unsigned long connects;        /* successful connections so far */
-    char error[200];               /* why it is down ("" while ready) */
+    void *data;             /* the owner's */
+    redisAsyncContext *ac;  /* takes commands while state is READY */
+    int state;              /* DFWS_REDIS_* */
+    unsigned long connects; /* successful connections so far */
+    char error[200];        /* why it is down ("" while ready) */
     /* Private. */
-    uv_timer_t timer;              /* DOWN: next attempt; CONNECTING: time limit */
+    uv_timer_t timer; /* DOWN: next attempt; CONNECTING: time limit */
     unsigned backoff_ms;
-    int setup_pending;             /* AUTH/SELECT replies still to come */
-    int outage;                    /* a failure was logged, no success since */
-    int drain_on_close;            /* close lets written commands finish */
+    int setup_pending;  /* AUTH/SELECT replies still to come */
+    int outage;         /* a failure was logged, no success since */
+    int drain_on_close; /* close lets written commands finish */
     int closing;
-    int holds;                     /* timer + context, while closing */
+    int holds; /* timer + context, while closing */
 };
 
 /* Start connecting (the first attempt runs now) on the loop of `layer`,
@@ -132,9 +132,10 @@ struct dfws_redis_conn_s {
  * drain_on_close: on close, wait for the replies of commands already
  * written (a publisher) instead of dropping them (a subscriber). Never
  * fails: errors show as state DOWN. */
-void dfws_redis_conn_start(dfws_redis_conn_t *c, const dfws_layer_t *layer, const dfws_layer_host_t *host,
-                           dfws_sentinel_t *sentinel, size_t shard, const char *role, int drain_on_close,
-                           const dfws_redis_conn_ops_t *ops, void *data);
+void dfws_redis_conn_start(dfws_redis_conn_t *c, const dfws_layer_t *layer,
+                           const dfws_layer_host_t *host, dfws_sentinel_t *sentinel, size_t shard,
+                           const char *role, int drain_on_close, const dfws_redis_conn_ops_t *ops,
+                           void *data);
 /* Start closing; ops->closed runs once everything is released (maybe from
  * inside this call). c must not be used for commands afterwards. */
 void dfws_redis_conn_close(dfws_redis_conn_t *c);
@@ -153,7 +154,7 @@ int dfws_redis_conn_queueable(const dfws_redis_conn_t *c);
  * "redis HOST (shard N, ROLE connection): ERROR" written into why (if
  * non-NULL). dfws_redis_health() is the same for any connection record. */
 int dfws_redis_conn_health(const dfws_redis_conn_t *c, char *why, size_t whylen);
-int dfws_redis_health(int ready, int outage, const dfws_layer_host_t *h, size_t shard, const char *role,
-                      const char *error, char *why, size_t whylen);
+int dfws_redis_health(int ready, int outage, const dfws_layer_host_t *h, size_t shard,
+                      const char *role, const char *error, char *why, size_t whylen);
 
 #endif

@@ -59,8 +59,7 @@ typedef struct dfws_req_ops_s {
     int (*response_start)(dfws_req_t *r, int status, const char **err);
     int (*response_header)(dfws_req_t *r, const char *name, size_t nlen, const char *value,
                            size_t vlen, const char **err);
-    int (*response_body)(dfws_req_t *r, const char *data, size_t len, int more,
-                         const char **err);
+    int (*response_body)(dfws_req_t *r, const char *data, size_t len, int more, const char **err);
     void (*response_cancel)(dfws_req_t *r);
     void (*abort)(dfws_req_t *r, int status);
     void (*body_consumed)(dfws_req_t *r);
@@ -78,61 +77,61 @@ typedef struct dfws_req_local_ops_s {
 /* The addresses of a request's connection, copied: a scope can then be
  * built after the connection is gone, or on another thread. */
 typedef struct dfws_peer_s {
-    char client_host[64];      /* the socket's peer, or the client a trusted proxy named */
-    char server_host[46];      /* INET6_ADDRSTRLEN */
+    char client_host[64]; /* the socket's peer, or the client a trusted proxy named */
+    char server_host[46]; /* INET6_ADDRSTRLEN */
     uint16_t client_port, server_port;
-    uint8_t has_client;        /* 0: a UNIX socket with no proxy naming a client (None) */
-    uint8_t scheme;            /* DFWS_FWD_SCHEME_*: what a trusted proxy said */
-    uint8_t tls;               /* the connection is TLS: https/wss unless a proxy said */
+    uint8_t has_client; /* 0: a UNIX socket with no proxy naming a client (None) */
+    uint8_t scheme;     /* DFWS_FWD_SCHEME_*: what a trusted proxy said */
+    uint8_t tls;        /* the connection is TLS: https/wss unless a proxy said */
 } dfws_peer_t;
 
 struct dfws_req_s {
-    int refs;               /* one for the connection while attached, one for the app */
-    dfws_conn_t *conn;      /* NULL once detached (response complete or client gone) */
+    int refs;          /* one for the connection while attached, one for the app */
+    dfws_conn_t *conn; /* NULL once detached (response complete or client gone) */
     dfws_server_t *server;
     const dfws_req_ops_t *ops; /* the protocol carrying it */
-    void *app;              /* application layer state; owned by asgi/ */
-    void *local;            /* a response server/ writes itself (static.c), or NULL:
+    void *app;                 /* application layer state; owned by asgi/ */
+    void *local;               /* a response server/ writes itself (static.c), or NULL:
                              * its drain and detach go to local_ops, not to the app */
     const dfws_req_local_ops_t *local_ops;
 
     /* request, as received: bytes live in `head`, located by offsets */
     dfws_buf_t head;
-    uint32_t method_len;    /* method at offset 0 */
+    uint32_t method_len; /* method at offset 0 */
     uint32_t url_off, url_len;
     dfws_hdr_t *hdrs;
     uint32_t nhdrs, hdrs_cap;
     uint8_t http_major, http_minor;
-    uint8_t method;         /* DFWS_METHOD_*, or another number of the same numbering */
+    uint8_t method; /* DFWS_METHOD_*, or another number of the same numbering */
 
-    unsigned keep_alive : 1;        /* connection may be reused after this response */
+    unsigned keep_alive : 1; /* connection may be reused after this response */
     unsigned is_head : 1;
     unsigned expect_continue : 1;
     unsigned continue_sent : 1;
     unsigned upgrade : 1;
-    unsigned body_done : 1;         /* whole body received (into `body`) */
-    unsigned body_delivered : 1;    /* the last http.request message was handed out */
+    unsigned body_done : 1;      /* whole body received (into `body`) */
+    unsigned body_delivered : 1; /* the last http.request message was handed out */
     unsigned response_started : 1;
     unsigned response_done : 1;
-    unsigned chunked : 1;           /* response uses chunked transfer coding */
+    unsigned chunked : 1; /* response uses chunked transfer coding */
     unsigned resp_has_length : 1;
     unsigned no_body : 1;           /* HEAD, 1xx, 204, 304 */
     unsigned disconnected : 1;      /* the client went away before the response completed */
     unsigned app_waiting_body : 1;  /* asgi waits for body bytes: call ops->http_body */
     unsigned app_waiting_drain : 1; /* asgi waits for the write buffer to drain */
     unsigned head_written : 1;
-    unsigned counted : 1;           /* included in server->active_requests */
+    unsigned counted : 1; /* included in server->active_requests */
     unsigned resp_has_server : 1;
     unsigned resp_has_date : 1;
-    unsigned app_fast : 1;          /* asgi/: `app` is a Django fast-path job, not an ASGI cycle */
+    unsigned app_fast : 1; /* asgi/: `app` is a Django fast-path job, not an ASGI cycle */
 
-    dfws_buf_t body;                /* received body bytes not yet handed to the app */
+    dfws_buf_t body; /* received body bytes not yet handed to the app */
     uint64_t body_received;
     int status;
-    uint64_t resp_length;           /* Content-Length given by the app */
-    uint64_t resp_sent;             /* body bytes sent */
-    dfws_buf_t resp_head;           /* response head being built */
-    uint64_t start_ns;              /* uv_hrtime() at its first byte (access log duration) */
+    uint64_t resp_length; /* Content-Length given by the app */
+    uint64_t resp_sent;   /* body bytes sent */
+    dfws_buf_t resp_head; /* response head being built */
+    uint64_t start_ns;    /* uv_hrtime() at its first byte (access log duration) */
 };
 
 /* A new request of `s` on `c`, with the protocol's reference (refs 1).
@@ -156,8 +155,7 @@ static inline const char *dfws_req_base(const dfws_req_t *r)
 /* The first header named `name` (any case), or NULL. */
 const dfws_hdr_t *dfws_req_header(const dfws_req_t *r, const char *name, size_t nlen);
 /* The same, as a pointer to its value (*vlen its length), or NULL. */
-const char *dfws_req_header_value(const dfws_req_t *r, const char *name, size_t nlen,
-                                  size_t *vlen);
+const char *dfws_req_header_value(const dfws_req_t *r, const char *name, size_t nlen, size_t *vlen);
 /* Whether the request asks for a WebSocket upgrade. */
 int dfws_req_is_websocket(const dfws_req_t *r);
 /* The addresses the application reports (those a trusted proxy named, else

@@ -20,8 +20,7 @@ void dfws_route_ws_remove(dfws_routes_t *t, const void *ud)
     t->nws = o;
 }
 
-const dfws_ws_route_t *dfws_route_ws_find(const dfws_routes_t *t, const char *target,
-                                          size_t len)
+const dfws_ws_route_t *dfws_route_ws_find(const dfws_routes_t *t, const char *target, size_t len)
 {
     for (size_t i = 0; i < t->nws; i++)
         if (t->ws[i].matches(t->ws[i].ud, target, len))

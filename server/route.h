@@ -19,7 +19,7 @@ typedef struct dfws_ws_route_s {
     /* Takes the upgrade over (state HANDSHAKE). 0, or -1: the server
      * answers 500. */
     int (*start)(void *ud, dfws_wsconn_t *wc);
-    void *ud;                  /* the endpoint's, owned there */
+    void *ud; /* the endpoint's, owned there */
 } dfws_ws_route_t;
 
 #define DFWS_WS_ROUTES_MAX 4
@@ -35,7 +35,6 @@ int dfws_route_ws_add(dfws_routes_t *t, const dfws_ws_route_t *r);
 /* Removes the routes of endpoint `ud`. */
 void dfws_route_ws_remove(dfws_routes_t *t, const void *ud);
 /* The first route matching `target`, or NULL. */
-const dfws_ws_route_t *dfws_route_ws_find(const dfws_routes_t *t, const char *target,
-                                          size_t len);
+const dfws_ws_route_t *dfws_route_ws_find(const dfws_routes_t *t, const char *target, size_t len);
 
 #endif

@@ -29,8 +29,7 @@ static void refuse(dfws_server_t *s, const char *why)
         s->spare_waiting = 1;
         return;
     }
-    if (s->is_unix ? uv_pipe_init(s->loop, &s->spare.pipe, 0)
-                   : uv_tcp_init(s->loop, &s->spare.tcp))
+    if (s->is_unix ? uv_pipe_init(s->loop, &s->spare.pipe, 0) : uv_tcp_init(s->loop, &s->spare.tcp))
         return; /* cannot happen: neither allocates */
     s->spare.handle.data = s;
     s->spare_busy = 1;
@@ -73,8 +72,8 @@ static void on_connection(uv_stream_t *listener, int status)
     accept_one(s);
 }
 
-int dfws_server_start(dfws_server_t *s, uv_loop_t *loop, const dfws_cli_t *cli, int fd,
-                      int is_unix, const dfws_app_ops_t *ops, void *ops_ud)
+int dfws_server_start(dfws_server_t *s, uv_loop_t *loop, const dfws_cli_t *cli, int fd, int is_unix,
+                      const dfws_app_ops_t *ops, void *ops_ud)
 {
     int rc;
     memset(s, 0, sizeof(*s));
@@ -148,4 +147,3 @@ void dfws_server_close(dfws_server_t *s)
     s->server_header = NULL;
     dfws_static_free(s);
 }
-

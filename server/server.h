@@ -12,8 +12,8 @@
 /* Starts serving on the listening socket `fd` (ownership passes to the
  * server). `cli` and `ops` must outlive the server. Returns 0 or a negative
  * libuv error. */
-int dfws_server_start(dfws_server_t *s, uv_loop_t *loop, const dfws_cli_t *cli, int fd,
-                      int is_unix, const dfws_app_ops_t *ops, void *ops_ud);
+int dfws_server_start(dfws_server_t *s, uv_loop_t *loop, const dfws_cli_t *cli, int fd, int is_unix,
+                      const dfws_app_ops_t *ops, void *ops_ud);
 /* Stops accepting; closes connections that have no request in progress and
  * makes the others close once their response is complete. WebSockets are
  * closed with 1001 (going away), or with 1012 (service restart) when

@@ -9,17 +9,28 @@
 const char *dfws_signal_call_reason(int code)
 {
     switch (code) {
-    case DFWS_SIGNAL_CALL_OK: return "ok";
-    case DFWS_SIGNAL_CALL_INVALID_JSON: return "invalid_json";
-    case DFWS_SIGNAL_CALL_TOO_DEEP: return "too_deep";
-    case DFWS_SIGNAL_CALL_NOT_A_CALL: return "not_a_call";
-    case DFWS_SIGNAL_CALL_BAD_SIGNAL: return "bad_signal";
-    case DFWS_SIGNAL_CALL_MISSING_OPTS: return "missing_opts";
-    case DFWS_SIGNAL_CALL_BAD_OPTS: return "bad_opts";
-    case DFWS_SIGNAL_CALL_BAD_ETA: return "bad_eta";
-    case DFWS_SIGNAL_CALL_BAD_EXPIRES: return "bad_expires";
-    case DFWS_SIGNAL_CALL_BAD_COUNTDOWN: return "bad_countdown";
-    default: return "unknown";
+    case DFWS_SIGNAL_CALL_OK:
+        return "ok";
+    case DFWS_SIGNAL_CALL_INVALID_JSON:
+        return "invalid_json";
+    case DFWS_SIGNAL_CALL_TOO_DEEP:
+        return "too_deep";
+    case DFWS_SIGNAL_CALL_NOT_A_CALL:
+        return "not_a_call";
+    case DFWS_SIGNAL_CALL_BAD_SIGNAL:
+        return "bad_signal";
+    case DFWS_SIGNAL_CALL_MISSING_OPTS:
+        return "missing_opts";
+    case DFWS_SIGNAL_CALL_BAD_OPTS:
+        return "bad_opts";
+    case DFWS_SIGNAL_CALL_BAD_ETA:
+        return "bad_eta";
+    case DFWS_SIGNAL_CALL_BAD_EXPIRES:
+        return "bad_expires";
+    case DFWS_SIGNAL_CALL_BAD_COUNTDOWN:
+        return "bad_countdown";
+    default:
+        return "unknown";
     }
 }
 
@@ -88,7 +99,8 @@ int dfws_signal_call_parse(dfws_signal_call_t *call, const char *text, size_t le
         return fail(call, DFWS_SIGNAL_CALL_INVALID_JSON, why, whylen, jerr.text);
     sig = json_object_get(call->root, "signal"); /* NULL unless an object */
     if (sig == NULL)
-        return fail(call, DFWS_SIGNAL_CALL_NOT_A_CALL, why, whylen, "no \"signal\" key in an object");
+        return fail(call, DFWS_SIGNAL_CALL_NOT_A_CALL, why, whylen,
+                    "no \"signal\" key in an object");
     if (!json_is_string(sig))
         return fail(call, DFWS_SIGNAL_CALL_BAD_SIGNAL, why, whylen, "signal must be a string");
     call->name = json_string_value(sig);
@@ -103,7 +115,8 @@ int dfws_signal_call_parse(dfws_signal_call_t *call, const char *text, size_t le
     if (optional_int(call->root, "expires", &call->expires))
         return fail(call, DFWS_SIGNAL_CALL_BAD_EXPIRES, why, whylen, "expires must be an integer");
     if (optional_int(call->root, "countdown", &call->countdown))
-        return fail(call, DFWS_SIGNAL_CALL_BAD_COUNTDOWN, why, whylen, "countdown must be an integer");
+        return fail(call, DFWS_SIGNAL_CALL_BAD_COUNTDOWN, why, whylen,
+                    "countdown must be an integer");
     if (why != NULL && whylen > 0)
         why[0] = '\0';
     return 0;

@@ -49,11 +49,11 @@ enum {
 };
 
 typedef struct dfws_signal_call_s {
-    json_t *root;      /* owned: the parsed frame (dfws_signal_call_free) */
-    const char *name;  /* borrowed from root: NUL-terminated, no NUL inside */
+    json_t *root;     /* owned: the parsed frame (dfws_signal_call_free) */
+    const char *name; /* borrowed from root: NUL-terminated, no NUL inside */
     size_t name_len;
-    json_t *opts;      /* borrowed from root: an object */
-    json_int_t eta;    /* 0: none */
+    json_t *opts;   /* borrowed from root: an object */
+    json_int_t eta; /* 0: none */
     json_int_t expires;
     json_int_t countdown;
 } dfws_signal_call_t;

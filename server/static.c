@@ -37,7 +37,7 @@
 typedef struct route_s {
     char *prefix; /* "/static": no trailing slash */
     size_t plen;
-    char *dir;    /* absolute path of the mount, as resolved when added */
+    char *dir; /* absolute path of the mount, as resolved when added */
     long expires;
 } route_t;
 
@@ -52,7 +52,7 @@ typedef struct xfer_s {
     uv_fs_t fs;
     dfws_req_t *r; /* NULL once the request left its connection */
     int fd;
-    int busy;      /* a read is in flight, or we are inside a request-API call */
+    int busy; /* a read is in flight, or we are inside a request-API call */
     uint64_t off, left;
     char buf[CHUNK];
 } xfer_t;
@@ -221,8 +221,8 @@ static size_t path_len(const char *target, size_t tlen)
     return n;
 }
 
-int dfws_static_resolve(const char *prefix, size_t plen, const char *target, size_t tlen,
-                        char *out, size_t outlen)
+int dfws_static_resolve(const char *prefix, size_t plen, const char *target, size_t tlen, char *out,
+                        size_t outlen)
 {
     size_t len = path_len(target, tlen);
     if (!len)
@@ -323,7 +323,8 @@ int dfws_static_accepts(const char *v, size_t len, const char *coding)
                     while (i < len && (v[i] == '0' || v[i] == '.'))
                         i++;
                     q_zero = i > qs && v[qs] == '0' &&
-                             (i == len || v[i] == ',' || v[i] == ';' || v[i] == ' ' || v[i] == '\t');
+                             (i == len || v[i] == ',' || v[i] == ';' || v[i] == ' ' ||
+                              v[i] == '\t');
                     continue;
                 }
             }
@@ -496,8 +497,10 @@ static void answer(dfws_req_t *r, int status, const char *extra_name, const char
     static const struct {
         int status;
         const char *text;
-    } texts[] = {{400, "Bad Request\n"},        {404, "Not Found\n"},
-                 {405, "Method Not Allowed\n"}, {416, "Range Not Satisfiable\n"},
+    } texts[] = {{400, "Bad Request\n"},
+                 {404, "Not Found\n"},
+                 {405, "Method Not Allowed\n"},
+                 {416, "Range Not Satisfiable\n"},
                  {500, "Internal Server Error\n"}};
     const char *text = "Error\n", *err;
     for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
@@ -707,8 +710,8 @@ static void serve_file(dfws_req_t *r, const route_t *rt, const char *rel)
         }
         if (rc == 0) {
             status = 206;
-            snprintf(crange, sizeof(crange), "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, first,
-                     last, size);
+            snprintf(crange, sizeof(crange), "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, first, last,
+                     size);
         }
     }
     uint64_t n = size ? last - first + 1 : 0;

@@ -57,16 +57,16 @@ void dfws_static_on_detach(dfws_req_t *r);
 
 enum {
     DFWS_STATIC_OK = 0,
-    DFWS_STATIC_NOT_MINE = 1,  /* not below the prefix: the application's */
-    DFWS_STATIC_BAD = -400,    /* below the prefix, but malformed or a dot segment */
+    DFWS_STATIC_NOT_MINE = 1,   /* not below the prefix: the application's */
+    DFWS_STATIC_BAD = -400,     /* below the prefix, but malformed or a dot segment */
     DFWS_STATIC_TOO_LONG = -404 /* longer than any file name can be */
 };
 /* Decodes the path of the request target `target` (query dropped) and
  * checks it against the route `prefix` (no trailing slash). On
  * DFWS_STATIC_OK, `out` holds the path below the mount, relative, without
  * empty segments ("" for the mount itself). */
-int dfws_static_resolve(const char *prefix, size_t plen, const char *target, size_t tlen,
-                        char *out, size_t outlen);
+int dfws_static_resolve(const char *prefix, size_t plen, const char *target, size_t tlen, char *out,
+                        size_t outlen);
 /* The Range header value `v` against a file of `size` bytes: 0 with
  * [*first, *last] for one satisfiable range, 1 when the header must be
  * ignored (malformed, another unit, several ranges: the whole file is sent),

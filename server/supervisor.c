@@ -30,14 +30,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#define KILL_MARGIN 10.0      /* s a stopping worker gets beyond its drain before SIGKILL */
-#define MAX_START_FAILURES 5  /* crashes in a row before the first ready worker: give up */
-#define BACKOFF_FIRST 0.5     /* s before starting again after a failed start, doubling */
+#define KILL_MARGIN 10.0     /* s a stopping worker gets beyond its drain before SIGKILL */
+#define MAX_START_FAILURES 5 /* crashes in a row before the first ready worker: give up */
+#define BACKOFF_FIRST 0.5    /* s before starting again after a failed start, doubling */
 #define BACKOFF_MAX 30.0
 #define FORK_BACKOFF_FIRST 0.1
 #define FORK_BACKOFF_MAX 5.0
-#define RSS_INTERVAL 1.0      /* s between two samples of the workers' RSS */
-#define RELOAD_DELAY 0.25     /* s of quiet gathered after a change (editors write twice) */
+#define RSS_INTERVAL 1.0  /* s between two samples of the workers' RSS */
+#define RELOAD_DELAY 0.25 /* s of quiet gathered after a change (editors write twice) */
 #define WATCH_DEPTH 32
 
 /* In a worker: its end of the channel. */
@@ -47,13 +47,13 @@ enum { W_STARTING, W_SERVING, W_DRAINING };
 
 typedef struct worker_s {
     pid_t pid;
-    int fd;             /* supervisor's end of the channel; -1 after EOF */
+    int fd; /* supervisor's end of the channel; -1 after EOF */
     int state;
     int id;             /* worker number in the logs, never reused */
     unsigned gen;       /* generation it belongs to: SIGHUP and --reload start a new one */
     const char *retire; /* why it must be replaced (quota, RSS, lifetime), or NULL */
     double started;
-    double kill_at;     /* 0, or when SIGKILL ends a stop that was not heeded */
+    double kill_at;             /* 0, or when SIGKILL ends a stop that was not heeded */
     dfws_metrics_slot_t *mslot; /* its --metrics-bind slot, or NULL */
 } worker_t;
 
@@ -61,24 +61,24 @@ typedef struct sup_s {
     const dfws_cli_t *cli;
     const dfws_prefork_hooks_t *hooks;
     sigset_t old_mask;
-    int sfd;            /* signalfd */
-    int ifd;            /* inotify, -1 without --reload */
-    int listen_fd;      /* our copy of the listening socket, -1 once closed */
-    worker_t *w;        /* live workers (forked, not reaped yet) */
+    int sfd;       /* signalfd */
+    int ifd;       /* inotify, -1 without --reload */
+    int listen_fd; /* our copy of the listening socket, -1 once closed */
+    worker_t *w;   /* live workers (forked, not reaped yet) */
     int nw, cap;
     int next_id;
     unsigned gen;
     const char *gen_reason; /* why the current generation was started */
     int stopping;
     int status;
-    int start_failures;     /* workers that died before ready, in a row */
-    double spawn_at;        /* no fork before this (backoff) */
+    int start_failures; /* workers that died before ready, in a row */
+    double spawn_at;    /* no fork before this (backoff) */
     double fork_backoff;
-    int wait_for_change;    /* --reload: the code does not start; wait for an edit */
+    int wait_for_change; /* --reload: the code does not start; wait for an edit */
     double next_rss;
-    double reload_at;       /* 0, or when the changes seen are acted upon */
-    char changed[256];      /* first file of those changes, for the log */
-    char **wd_path;         /* inotify watch descriptor -> directory (owned) */
+    double reload_at;  /* 0, or when the changes seen are acted upon */
+    char changed[256]; /* first file of those changes, for the log */
+    char **wd_path;    /* inotify watch descriptor -> directory (owned) */
     int n_wd;
     int n_watched;
     dfws_metrics_t *metrics; /* --metrics-bind: the workers' slots, or NULL */
@@ -451,7 +451,7 @@ static double run_timers(sup_t *S, double now)
 #define DUE(t)                                                                                     \
     do {                                                                                           \
         double t_ = (t);                                                                           \
-        if (t_ > 0 && (next == 0 || t_ < next))                                                   \
+        if (t_ > 0 && (next == 0 || t_ < next))                                                    \
             next = t_;                                                                             \
     } while (0)
     int sample_rss = cli->workers_max_rss > 0 && !S->stopping && now >= S->next_rss;
@@ -600,8 +600,8 @@ static void watch_tree(sup_t *S, const char *dir, int depth)
         if (snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >= (int)sizeof(path))
             continue;
         struct stat st;
-        if (e->d_type == DT_DIR || (e->d_type == DT_UNKNOWN && !lstat(path, &st) &&
-                                    S_ISDIR(st.st_mode)))
+        if (e->d_type == DT_DIR ||
+            (e->d_type == DT_UNKNOWN && !lstat(path, &st) && S_ISDIR(st.st_mode)))
             watch_tree(S, path, depth + 1);
     }
     closedir(d);
@@ -671,9 +671,9 @@ static void read_inotify(sup_t *S, double now)
                 continue;
             if (!S->reload_at) {
                 S->reload_at = now + RELOAD_DELAY;
-                const char *what = ev->mask & IN_Q_OVERFLOW ? "(many files)"
+                const char *what = ev->mask & IN_Q_OVERFLOW  ? "(many files)"
                                    : !strncmp(path, "./", 2) ? path + 2
-                                                              : path;
+                                                             : path;
                 size_t len = strlen(what);
                 if (len >= sizeof(S->changed))
                     len = sizeof(S->changed) - 1; /* for the log only */
@@ -740,7 +740,7 @@ static int run_loop(sup_t *S)
             npfd = S->nw + 8;
         }
         pfd[0] = (struct pollfd){.fd = S->sfd, .events = POLLIN};
-        pfd[1] = (struct pollfd){.fd = S->ifd, .events = POLLIN}; /* -1: ignored by poll */
+        pfd[1] = (struct pollfd){.fd = S->ifd, .events = POLLIN};        /* -1: ignored by poll */
         pfd[2] = (struct pollfd){.fd = S->metrics_fd, .events = POLLIN}; /* -1: ignored */
         int n = 3;
         for (int i = 0; i < S->nw; i++)

@@ -18,9 +18,9 @@ struct dfws_tls_ctx_s {
 
 struct dfws_tls_s {
     SSL *ssl;
-    BIO *in;            /* ciphertext from the peer; owned by ssl */
-    BIO *out;           /* ciphertext for the peer; owned by ssl */
-    const char *error;  /* why it failed (OpenSSL's static reason string) */
+    BIO *in;           /* ciphertext from the peer; owned by ssl */
+    BIO *out;          /* ciphertext for the peer; owned by ssl */
+    const char *error; /* why it failed (OpenSSL's static reason string) */
     unsigned failed : 1;
     unsigned eof : 1;           /* close_notify received */
     unsigned shutdown_sent : 1; /* close_notify queued */

@@ -102,15 +102,15 @@ struct dfws_transport_s {
         uv_pipe_t pipe;
         uv_stream_t stream;
         uv_handle_t handle;
-    } h;                               /* h.handle.data == t */
+    } h; /* h.handle.data == t */
     const dfws_transport_vt_t *vt;
     const dfws_transport_ev_t *ev;
-    void *ud;                          /* the user's, passed to every ev call */
-    void *ctx;                         /* listener's shared state (see above) */
-    void *impl;                        /* implementation's per-connection state */
-    dfws_readbuf_t *rbuf;              /* shared receive buffer, or NULL */
-    size_t write_pending;              /* bytes queued, not handed to the kernel */
-    unsigned open : 1;                 /* `h` initialised: close() is due */
+    void *ud;             /* the user's, passed to every ev call */
+    void *ctx;            /* listener's shared state (see above) */
+    void *impl;           /* implementation's per-connection state */
+    dfws_readbuf_t *rbuf; /* shared receive buffer, or NULL */
+    size_t write_pending; /* bytes queued, not handed to the kernel */
+    unsigned open : 1;    /* `h` initialised: close() is due */
     unsigned is_unix : 1;
     unsigned reading : 1;
     unsigned closing : 1;

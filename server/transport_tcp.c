@@ -14,7 +14,7 @@ typedef struct write_req_s {
     char data[];
 } write_req_t;
 
-#define WRITE_REQ_OF(r) ((write_req_t *)((char *)(r) - offsetof(write_req_t, req)))
+#define WRITE_REQ_OF(r) ((write_req_t *)((char *)(r)-offsetof(write_req_t, req)))
 
 void dfws_transport_buf_get(dfws_transport_t *t, uv_buf_t *buf)
 {

@@ -28,11 +28,11 @@
 
 typedef struct tls_write_s {
     uv_write_t req;
-    size_t plain;  /* its share of write_pending */
-    void *owner;   /* the ciphertext buffer (dfws_tls_out_release), or NULL */
+    size_t plain; /* its share of write_pending */
+    void *owner;  /* the ciphertext buffer (dfws_tls_out_release), or NULL */
 } tls_write_t;
 
-#define TLS_WRITE_OF(r) ((tls_write_t *)((char *)(r) - offsetof(tls_write_t, req)))
+#define TLS_WRITE_OF(r) ((tls_write_t *)((char *)(r)-offsetof(tls_write_t, req)))
 
 static void on_write(uv_write_t *req, int status)
 {

@@ -27,10 +27,10 @@
 #include <zlib.h>
 
 /* flags */
-#define F_IN_FRAME 0x01u   /* a frame's first chunk was seen, not its last */
-#define F_IN_FEED 0x02u    /* inside dfws_ws_feed (re-entrance guard) */
-#define F_DEFLATED 0x04u   /* the message being received is compressed */
-#define F_ZEND 0x08u       /* ...and its deflate stream ended (BFINAL) */
+#define F_IN_FRAME 0x01u /* a frame's first chunk was seen, not its last */
+#define F_IN_FEED 0x02u  /* inside dfws_ws_feed (re-entrance guard) */
+#define F_DEFLATED 0x04u /* the message being received is compressed */
+#define F_ZEND 0x08u     /* ...and its deflate stream ended (BFINAL) */
 
 #define OP_CONT 0x0u
 #define OP_TEXT 0x1u
@@ -48,7 +48,7 @@
 /* RFC 7692 7.2.1: a message is compressed with Z_SYNC_FLUSH and the
  * trailing empty stored block's 4 bytes are removed; the receiver appends
  * them again before inflating. */
-static const uint8_t PMD_TAIL[4] = { 0x00, 0x00, 0xff, 0xff };
+static const uint8_t PMD_TAIL[4] = {0x00, 0x00, 0xff, 0xff};
 /* The last few compressed messages are kept (input and output) for the
  * next connections: several broadcasts delivered in one loop turn reach
  * each window in turn (A, B, A, B...), so one entry would never hit.
@@ -63,15 +63,24 @@ static const uint8_t PMD_TAIL[4] = { 0x00, 0x00, 0xff, 0xff };
 const char *dfws_ws_strerror(int err)
 {
     switch (err) {
-    case 0: return "ok";
-    case DFWS_WS_E_INVAL: return "invalid argument";
-    case DFWS_WS_E_NOMEM: return "out of memory";
-    case DFWS_WS_E_WRITE: return "write callback failed";
-    case DFWS_WS_E_CLOSED: return "websocket closed";
-    case DFWS_WS_E_CLOSING: return "websocket closing (close frame sent)";
-    case DFWS_WS_E_FATAL: return "websocket connection dead";
-    case DFWS_WS_E_BUSY: return "dfws_ws_feed called from a callback";
-    case DFWS_WS_HS_E_METHOD: return "websocket upgrade: method is not GET";
+    case 0:
+        return "ok";
+    case DFWS_WS_E_INVAL:
+        return "invalid argument";
+    case DFWS_WS_E_NOMEM:
+        return "out of memory";
+    case DFWS_WS_E_WRITE:
+        return "write callback failed";
+    case DFWS_WS_E_CLOSED:
+        return "websocket closed";
+    case DFWS_WS_E_CLOSING:
+        return "websocket closing (close frame sent)";
+    case DFWS_WS_E_FATAL:
+        return "websocket connection dead";
+    case DFWS_WS_E_BUSY:
+        return "dfws_ws_feed called from a callback";
+    case DFWS_WS_HS_E_METHOD:
+        return "websocket upgrade: method is not GET";
     case DFWS_WS_HS_E_UPGRADE:
         return "websocket upgrade: missing \"Upgrade: websocket\"";
     case DFWS_WS_HS_E_CONNECTION:
@@ -84,7 +93,8 @@ const char *dfws_ws_strerror(int err)
         return "websocket upgrade: bad Sec-WebSocket-Protocol token";
     case DFWS_WS_HS_E_HEADER:
         return "websocket upgrade: bad extra response header";
-    default: return "unknown websocket error";
+    default:
+        return "unknown websocket error";
     }
 }
 
@@ -93,13 +103,13 @@ const char *dfws_ws_strerror(int err)
 
 enum {
     U_ACCEPT = 0,
-    U_CONT1,    /* 1 more 80..BF */
-    U_CONT2,    /* 2 more 80..BF */
-    U_CONT3,    /* 3 more 80..BF */
-    U_E0,       /* A0..BF, then 1 more (no overlong 3-byte forms) */
-    U_ED,       /* 80..9F, then 1 more (no surrogates D800..DFFF) */
-    U_F0,       /* 90..BF, then 2 more (no overlong 4-byte forms) */
-    U_F4,       /* 80..8F, then 2 more (nothing above U+10FFFF) */
+    U_CONT1, /* 1 more 80..BF */
+    U_CONT2, /* 2 more 80..BF */
+    U_CONT3, /* 3 more 80..BF */
+    U_E0,    /* A0..BF, then 1 more (no overlong 3-byte forms) */
+    U_ED,    /* 80..9F, then 1 more (no surrogates D800..DFFF) */
+    U_F0,    /* 90..BF, then 2 more (no overlong 4-byte forms) */
+    U_F4,    /* 80..8F, then 2 more (nothing above U+10FFFF) */
     U_REJECT
 };
 
@@ -145,19 +155,39 @@ int dfws_ws_utf8_check(uint8_t *state, const uint8_t *p, size_t n)
             continue;
         }
         switch (s) {
-        case U_E0: lo = 0xA0u; break;
-        case U_ED: hi = 0x9Fu; break;
-        case U_F0: lo = 0x90u; break;
-        case U_F4: hi = 0x8Fu; break;
-        default: break;
+        case U_E0:
+            lo = 0xA0u;
+            break;
+        case U_ED:
+            hi = 0x9Fu;
+            break;
+        case U_F0:
+            lo = 0x90u;
+            break;
+        case U_F4:
+            hi = 0x8Fu;
+            break;
+        default:
+            break;
         }
         if (c < lo || c > hi)
             goto reject;
         switch (s) {
-        case U_CONT1: s = U_ACCEPT; break;
-        case U_CONT2: case U_E0: case U_ED: s = U_CONT1; break;
-        case U_CONT3: case U_F0: case U_F4: s = U_CONT2; break;
-        default: goto reject;
+        case U_CONT1:
+            s = U_ACCEPT;
+            break;
+        case U_CONT2:
+        case U_E0:
+        case U_ED:
+            s = U_CONT1;
+            break;
+        case U_CONT3:
+        case U_F0:
+        case U_F4:
+            s = U_CONT2;
+            break;
+        default:
+            goto reject;
         }
         i++;
     }
@@ -207,8 +237,7 @@ static void trim(const char **p, size_t *n)
 /* RFC 7230 tchar */
 static int is_tchar(unsigned char c)
 {
-    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-        (c >= 'A' && c <= 'Z'))
+    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
         return 1;
     return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
 }
@@ -251,24 +280,28 @@ static int match_token(const char *p, size_t n, void *arg)
     return ieq(p, n, want);
 }
 
-static int header_has_token(const dfws_ws_header_t *h, size_t nh,
-                            const char *name, const char *token)
+static int header_has_token(const dfws_ws_header_t *h, size_t nh, const char *name,
+                            const char *token)
 {
     for (size_t i = 0; i < nh; i++)
         if (ieq(h[i].name, h[i].name_len, name) &&
-            list_each(h[i].value, h[i].value_len, match_token,
-                      (void *)token))
+            list_each(h[i].value, h[i].value_len, match_token, (void *)token))
             return 1;
     return 0;
 }
 
 static int b64_value(unsigned char c)
 {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+')
+        return 62;
+    if (c == '/')
+        return 63;
     return -1;
 }
 
@@ -283,9 +316,8 @@ static int key_valid(const char *k, size_t n)
     return 1;
 }
 
-int dfws_ws_handshake_check(const char *method, size_t method_len,
-                            const dfws_ws_header_t *headers, size_t nheaders,
-                            const char **key, size_t *key_len)
+int dfws_ws_handshake_check(const char *method, size_t method_len, const dfws_ws_header_t *headers,
+                            size_t nheaders, const char **key, size_t *key_len)
 {
     const char *k = NULL;
     size_t klen = 0;
@@ -329,8 +361,7 @@ int dfws_ws_handshake_status(int err)
     return err == DFWS_WS_HS_E_VERSION ? 426 : 400;
 }
 
-int dfws_ws_accept_key(const char *key, size_t key_len,
-                       char out[DFWS_WS_ACCEPT_LEN + 1])
+int dfws_ws_accept_key(const char *key, size_t key_len, char out[DFWS_WS_ACCEPT_LEN + 1])
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
@@ -374,21 +405,18 @@ static int collect_proto(const char *p, size_t n, void *arg)
     return 0;
 }
 
-int dfws_ws_parse_protocols(const dfws_ws_header_t *headers, size_t nheaders,
-                            dfws_ws_token_t *out, size_t max)
+int dfws_ws_parse_protocols(const dfws_ws_header_t *headers, size_t nheaders, dfws_ws_token_t *out,
+                            size_t max)
 {
-    struct proto_acc acc = { out, max, 0 };
+    struct proto_acc acc = {out, max, 0};
     for (size_t i = 0; i < nheaders; i++) {
-        if (!ieq(headers[i].name, headers[i].name_len,
-                 "sec-websocket-protocol"))
+        if (!ieq(headers[i].name, headers[i].name_len, "sec-websocket-protocol"))
             continue;
-        int rc = list_each(headers[i].value, headers[i].value_len,
-                           collect_proto, &acc);
+        int rc = list_each(headers[i].value, headers[i].value_len, collect_proto, &acc);
         if (rc < 0)
             return rc;
     }
-    return acc.count > (size_t)INT32_MAX ? DFWS_WS_HS_E_PROTOCOL
-                                         : (int)acc.count;
+    return acc.count > (size_t)INT32_MAX ? DFWS_WS_HS_E_PROTOCOL : (int)acc.count;
 }
 
 /* Appends n bytes at *pos if they fit; always advances *pos. */
@@ -401,9 +429,8 @@ static void put(char *buf, size_t cap, size_t *pos, const char *s, size_t n)
 
 #define PUTS(s) put(buf, cap, &pos, (s), sizeof(s) - 1)
 
-int dfws_ws_build_response(const char *key, size_t key_len,
-                           const char *subprotocol, size_t subprotocol_len,
-                           const dfws_ws_header_t *extra, size_t nextra,
+int dfws_ws_build_response(const char *key, size_t key_len, const char *subprotocol,
+                           size_t subprotocol_len, const dfws_ws_header_t *extra, size_t nextra,
                            char *buf, size_t cap)
 {
     char accept[DFWS_WS_ACCEPT_LEN + 1];
@@ -454,27 +481,26 @@ int dfws_ws_build_response(const char *key, size_t key_len,
 
 struct dfws_ws_deflate_s {
     int level;
-    int window_bits;            /* the most we compress with */
+    int window_bits; /* the most we compress with */
     size_t threshold;
-    z_stream zs;                /* the one deflate stream (zs_bits != 0) */
+    z_stream zs; /* the one deflate stream (zs_bits != 0) */
     int zs_bits;
-    z_stream *spare;            /* an idle inflater, reset, or NULL */
+    z_stream *spare; /* an idle inflater, reset, or NULL */
     /* messages compressed lately, keyed by window bits, length, CRC-32
      * and confirmed byte for byte */
     struct pmd_entry_s {
-        uint8_t *data;          /* input (in_len bytes), then output */
+        uint8_t *data; /* input (in_len bytes), then output */
         size_t in_len, out_len;
         unsigned long long used; /* `clock` at the last hit: LRU */
         uint32_t crc;
-        uint8_t bits;           /* 0: empty */
-        uint8_t plain;          /* compressing did not make it smaller */
+        uint8_t bits;  /* 0: empty */
+        uint8_t plain; /* compressing did not make it smaller */
     } cache[PMD_ENTRIES];
     unsigned long long clock;
     dfws_ws_deflate_stats_t stats;
 };
 
-dfws_ws_deflate_t *dfws_ws_deflate_new(int level, size_t threshold,
-                                       int window_bits)
+dfws_ws_deflate_t *dfws_ws_deflate_new(int level, size_t threshold, int window_bits)
 {
     dfws_ws_deflate_t *d;
     if (level < 1 || level > 9 || window_bits < 9 || window_bits > 15)
@@ -503,8 +529,7 @@ void dfws_ws_deflate_free(dfws_ws_deflate_t *d)
     free(d);
 }
 
-void dfws_ws_deflate_get_stats(const dfws_ws_deflate_t *d,
-                               dfws_ws_deflate_stats_t *st)
+void dfws_ws_deflate_get_stats(const dfws_ws_deflate_t *d, dfws_ws_deflate_stats_t *st)
 {
     if (d)
         *st = d->stats;
@@ -517,9 +542,8 @@ void dfws_ws_deflate_get_stats(const dfws_ws_deflate_t *d,
  * payload: owned by d's cache, or by *tmp which the caller frees after
  * writing), 0 when the message is better sent as it is, or a negative code
  * (send it as it is too). */
-static int pmd_compress(dfws_ws_deflate_t *d, int bits, const uint8_t *p,
-                        size_t n, const uint8_t **out, size_t *outn,
-                        uint8_t **tmp)
+static int pmd_compress(dfws_ws_deflate_t *d, int bits, const uint8_t *p, size_t n,
+                        const uint8_t **out, size_t *outn, uint8_t **tmp)
 {
     struct pmd_entry_s *e = NULL;
     size_t cap, len;
@@ -536,8 +560,7 @@ static int pmd_compress(dfws_ws_deflate_t *d, int bits, const uint8_t *p,
         crc = (uint32_t)crc32(0, p, (uInt)n);
         for (int i = 0; i < PMD_ENTRIES; i++) {
             struct pmd_entry_s *c = &d->cache[i];
-            if (c->bits == bits && c->in_len == n && c->crc == crc &&
-                memcmp(c->data, p, n) == 0) {
+            if (c->bits == bits && c->in_len == n && c->crc == crc && memcmp(c->data, p, n) == 0) {
                 c->used = d->clock;
                 d->stats.reused++;
                 if (c->plain)
@@ -553,8 +576,7 @@ static int pmd_compress(dfws_ws_deflate_t *d, int bits, const uint8_t *p,
             deflateEnd(&d->zs);
         d->zs_bits = 0;
         memset(&d->zs, 0, sizeof(d->zs));
-        if (deflateInit2(&d->zs, d->level, Z_DEFLATED, -bits, 8,
-                         Z_DEFAULT_STRATEGY) != Z_OK)
+        if (deflateInit2(&d->zs, d->level, Z_DEFLATED, -bits, 8, Z_DEFAULT_STRATEGY) != Z_OK)
             return DFWS_WS_E_NOMEM;
         d->zs_bits = bits;
     } else if (deflateReset(&d->zs) != Z_OK) {
@@ -571,8 +593,7 @@ static int pmd_compress(dfws_ws_deflate_t *d, int bits, const uint8_t *p,
     d->zs.avail_in = (uInt)n;
     d->zs.next_out = block + (keep ? n : 0);
     d->zs.avail_out = (uInt)cap;
-    if (deflate(&d->zs, Z_SYNC_FLUSH) != Z_OK || d->zs.avail_in != 0 ||
-        d->zs.avail_out == 0)
+    if (deflate(&d->zs, Z_SYNC_FLUSH) != Z_OK || d->zs.avail_in != 0 || d->zs.avail_out == 0)
         goto bad;
     len = cap - d->zs.avail_out;
     if (len < 4 || memcmp(block + (keep ? n : 0) + len - 4, PMD_TAIL, 4) != 0)
@@ -741,11 +762,12 @@ static int pmd_parse_offer(const char *p, size_t n, pmd_offer_t *o)
 int dfws_ws_pmd_response(const dfws_ws_pmd_t *pmd, char *buf, size_t cap)
 {
     int n;
-    if (pmd->server_bits < 9 || pmd->server_bits > 15 ||
-        pmd->client_bits < 8 || pmd->client_bits > 15)
+    if (pmd->server_bits < 9 || pmd->server_bits > 15 || pmd->client_bits < 8 ||
+        pmd->client_bits > 15)
         return DFWS_WS_E_INVAL;
     /* "%.0d" prints nothing for 0: the window bits only when named */
-    n = snprintf(buf, cap, "permessage-deflate; server_no_context_takeover; "
+    n = snprintf(buf, cap,
+                 "permessage-deflate; server_no_context_takeover; "
                  "client_no_context_takeover%s%.0d%s%.0d",
                  pmd->say_server_bits ? "; server_max_window_bits=" : "",
                  pmd->say_server_bits ? pmd->server_bits : 0,
@@ -756,10 +778,8 @@ int dfws_ws_pmd_response(const dfws_ws_pmd_t *pmd, char *buf, size_t cap)
     return n;
 }
 
-int dfws_ws_pmd_negotiate(const dfws_ws_deflate_t *d,
-                          const dfws_ws_header_t *headers, size_t nheaders,
-                          dfws_ws_pmd_t *pmd,
-                          char resp[DFWS_WS_PMD_RESPONSE_MAX])
+int dfws_ws_pmd_negotiate(const dfws_ws_deflate_t *d, const dfws_ws_header_t *headers,
+                          size_t nheaders, dfws_ws_pmd_t *pmd, char resp[DFWS_WS_PMD_RESPONSE_MAX])
 {
     memset(pmd, 0, sizeof(*pmd));
     if (d == NULL)
@@ -769,8 +789,7 @@ int dfws_ws_pmd_negotiate(const dfws_ws_deflate_t *d,
         size_t vlen = headers[h].value_len, start = 0;
         int quoted = 0;
 
-        if (!ieq(headers[h].name, headers[h].name_len,
-                 "sec-websocket-extensions"))
+        if (!ieq(headers[h].name, headers[h].name_len, "sec-websocket-extensions"))
             continue;
         for (size_t i = 0; i <= vlen; i++) {
             pmd_offer_t o;
@@ -899,7 +918,7 @@ static void zin_release(dfws_ws_t *ws)
 static void free_msg(dfws_ws_t *ws)
 {
     zin_release(ws);
-    ws->flags &= (uint8_t)~(F_DEFLATED | F_ZEND);
+    ws->flags &= (uint8_t) ~(F_DEFLATED | F_ZEND);
     free(ws->msg);
     ws->msg = NULL;
     ws->msg_len = 0;
@@ -976,8 +995,7 @@ static size_t encode_header(uint8_t *h, unsigned opcode, uint64_t len)
     return 10;
 }
 
-static int write_frame(dfws_ws_t *ws, unsigned opcode, const uint8_t *p,
-                       size_t n)
+static int write_frame(dfws_ws_t *ws, unsigned opcode, const uint8_t *p, size_t n)
 {
     uint8_t buf[10 + CTL_MAX];
     size_t hl = encode_header(buf, opcode, n);
@@ -993,8 +1011,7 @@ static int write_frame(dfws_ws_t *ws, unsigned opcode, const uint8_t *p,
     return out(ws, p, n);
 }
 
-static int write_close(dfws_ws_t *ws, uint16_t code, const char *reason,
-                       size_t rlen)
+static int write_close(dfws_ws_t *ws, uint16_t code, const char *reason, size_t rlen)
 {
     uint8_t p[2 + REASON_MAX];
     if (code == 0 || code == 1005) {
@@ -1014,10 +1031,14 @@ static int write_close(dfws_ws_t *ws, uint16_t code, const char *reason,
 static int check_can_send(const dfws_ws_t *ws)
 {
     switch (ws->state) {
-    case DFWS_WS_OPEN: return 0;
-    case DFWS_WS_CLOSING: return DFWS_WS_E_CLOSING;
-    case DFWS_WS_CLOSED: return DFWS_WS_E_CLOSED;
-    default: return DFWS_WS_E_FATAL;
+    case DFWS_WS_OPEN:
+        return 0;
+    case DFWS_WS_CLOSING:
+        return DFWS_WS_E_CLOSING;
+    case DFWS_WS_CLOSED:
+        return DFWS_WS_E_CLOSED;
+    default:
+        return DFWS_WS_E_FATAL;
     }
 }
 
@@ -1046,8 +1067,7 @@ int dfws_ws_send(dfws_ws_t *ws, int binary, const uint8_t *data, size_t len)
     return write_frame(ws, op, data, len);
 }
 
-static int send_control(dfws_ws_t *ws, unsigned op, const uint8_t *data,
-                        size_t len)
+static int send_control(dfws_ws_t *ws, unsigned op, const uint8_t *data, size_t len)
 {
     int rc = check_can_send(ws);
     if (rc)
@@ -1067,8 +1087,7 @@ int dfws_ws_pong(dfws_ws_t *ws, const uint8_t *data, size_t len)
     return send_control(ws, OP_PONG, data, len);
 }
 
-int dfws_ws_close(dfws_ws_t *ws, uint16_t code, const char *reason,
-                  size_t reason_len)
+int dfws_ws_close(dfws_ws_t *ws, uint16_t code, const char *reason, size_t reason_len)
 {
     int rc = check_can_send(ws);
     if (rc)
@@ -1080,8 +1099,7 @@ int dfws_ws_close(dfws_ws_t *ws, uint16_t code, const char *reason,
     if (reason_len > REASON_MAX) {
         /* cut before a continuation byte so the reason stays UTF-8 */
         reason_len = REASON_MAX;
-        while (reason_len &&
-               ((unsigned char)reason[reason_len] & 0xC0u) == 0x80u)
+        while (reason_len && ((unsigned char)reason[reason_len] & 0xC0u) == 0x80u)
             reason_len--;
     }
     if ((rc = write_close(ws, code, reason, reason_len)) != 0)
@@ -1145,8 +1163,7 @@ static int handle_close(dfws_ws_t *ws, const uint8_t *p, size_t n)
     return STOP;
 }
 
-static int handle_control(dfws_ws_t *ws, unsigned op, const uint8_t *p,
-                          size_t n)
+static int handle_control(dfws_ws_t *ws, unsigned op, const uint8_t *p, size_t n)
 {
     switch (op) {
     case OP_PING:
@@ -1168,8 +1185,7 @@ static int handle_control(dfws_ws_t *ws, unsigned op, const uint8_t *p,
 }
 
 /* Called on each frame's first chunk, before any payload is used. */
-static int check_frame_start(dfws_ws_t *ws,
-                             const struct wslay_frame_iocb *io)
+static int check_frame_start(dfws_ws_t *ws, const struct wslay_frame_iocb *io)
 {
     const dfws_ws_config_t *cfg = ws->cfg;
     unsigned op = io->opcode;
@@ -1200,8 +1216,7 @@ static int check_frame_start(dfws_ws_t *ws,
         return fail(ws, 1002, "continuation frame without a message");
     if (op != OP_CONT && ws->msg_op != 0)
         return fail(ws, 1002, "new message inside a fragmented message");
-    deflated = op == OP_CONT ? (ws->flags & F_DEFLATED) != 0
-                             : (io->rsv & WSLAY_RSV1_BIT) != 0;
+    deflated = op == OP_CONT ? (ws->flags & F_DEFLATED) != 0 : (io->rsv & WSLAY_RSV1_BIT) != 0;
     if (cfg->max_frame_size && io->payload_length > cfg->max_frame_size)
         return fail(ws, 1009, "frame too big");
     /* a compressed message's limit is checked on its inflated size, as
@@ -1314,8 +1329,7 @@ static int inflate_chunk(dfws_ws_t *ws, const uint8_t *in, size_t n)
     }
 }
 
-static int on_deflated_chunk(dfws_ws_t *ws, const struct wslay_frame_iocb *io,
-                             int last)
+static int on_deflated_chunk(dfws_ws_t *ws, const struct wslay_frame_iocb *io, int last)
 {
     unsigned op = ws->msg_op;
     uint8_t *msg;
@@ -1340,8 +1354,7 @@ static int on_deflated_chunk(dfws_ws_t *ws, const struct wslay_frame_iocb *io,
     return rc;
 }
 
-static int on_data_chunk(dfws_ws_t *ws, const struct wslay_frame_iocb *io,
-                         int first, int last)
+static int on_data_chunk(dfws_ws_t *ws, const struct wslay_frame_iocb *io, int first, int last)
 {
     unsigned op = ws->msg_op;
     int rc;
@@ -1379,8 +1392,7 @@ static int on_data_chunk(dfws_ws_t *ws, const struct wslay_frame_iocb *io,
     return 0;
 }
 
-static int on_control_chunk(dfws_ws_t *ws, const struct wslay_frame_iocb *io,
-                            int first, int last)
+static int on_control_chunk(dfws_ws_t *ws, const struct wslay_frame_iocb *io, int first, int last)
 {
     int rc;
 
@@ -1439,8 +1451,7 @@ static int on_chunk(dfws_ws_t *ws, const struct wslay_frame_iocb *io)
 }
 
 /* wslay asks for input: hand it what is left of the fed bytes. */
-static ssize_t on_wslay_recv(uint8_t *buf, size_t len, int flags,
-                             void *user_data)
+static ssize_t on_wslay_recv(uint8_t *buf, size_t len, int flags, void *user_data)
 {
     dfws_ws_t *ws = user_data;
     size_t n = len < ws->in_len ? len : ws->in_len;
@@ -1455,11 +1466,13 @@ static ssize_t on_wslay_recv(uint8_t *buf, size_t len, int flags,
     return (ssize_t)n;
 }
 
-static ssize_t on_wslay_send(const uint8_t *data, size_t len, int flags,
-                             void *user_data)
+static ssize_t on_wslay_send(const uint8_t *data, size_t len, int flags, void *user_data)
 {
     /* never used: outgoing frames are encoded by write_frame() */
-    (void)data; (void)len; (void)flags; (void)user_data;
+    (void)data;
+    (void)len;
+    (void)flags;
+    (void)user_data;
     return -1;
 }
 
@@ -1478,9 +1491,7 @@ static int feed_result(const dfws_ws_t *ws)
 
 int dfws_ws_feed(dfws_ws_t *ws, const uint8_t *data, size_t len)
 {
-    static const struct wslay_frame_callbacks wcb = {
-        on_wslay_send, on_wslay_recv, NULL
-    };
+    static const struct wslay_frame_callbacks wcb = {on_wslay_send, on_wslay_recv, NULL};
 
     if (ws->flags & F_IN_FEED)
         return DFWS_WS_E_BUSY;
@@ -1502,9 +1513,7 @@ int dfws_ws_feed(dfws_ws_t *ws, const uint8_t *data, size_t len)
         if (r == WSLAY_ERR_WANT_READ)
             break;
         if (r < 0) {
-            fail(ws, 1002, r == WSLAY_ERR_PROTO
-                               ? "malformed frame header"
-                               : "frame decoder error");
+            fail(ws, 1002, r == WSLAY_ERR_PROTO ? "malformed frame header" : "frame decoder error");
             break;
         }
         if (on_chunk(ws, &io) != 0)

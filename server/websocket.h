@@ -43,27 +43,27 @@ extern "C" {
  * Error codes (all functions return 0 or one of these).
  */
 enum {
-    DFWS_WS_E_INVAL = -1,       /* bad argument (code, length, header text) */
-    DFWS_WS_E_NOMEM = -2,       /* out of memory */
-    DFWS_WS_E_WRITE = -3,       /* the write callback failed */
-    DFWS_WS_E_CLOSED = -4,      /* the connection is closed (handshake done
+    DFWS_WS_E_INVAL = -1,   /* bad argument (code, length, header text) */
+    DFWS_WS_E_NOMEM = -2,   /* out of memory */
+    DFWS_WS_E_WRITE = -3,   /* the write callback failed */
+    DFWS_WS_E_CLOSED = -4,  /* the connection is closed (handshake done
                                    or failed): no more frames either way */
-    DFWS_WS_E_CLOSING = -5,     /* we already sent a close frame: no more
+    DFWS_WS_E_CLOSING = -5, /* we already sent a close frame: no more
                                    messages, pings or close frames */
-    DFWS_WS_E_FATAL = -6,       /* connection is dead (see on_fatal) */
-    DFWS_WS_E_BUSY = -7,        /* dfws_ws_feed called from a callback */
+    DFWS_WS_E_FATAL = -6,   /* connection is dead (see on_fatal) */
+    DFWS_WS_E_BUSY = -7,    /* dfws_ws_feed called from a callback */
 
     /* Opening handshake checks (dfws_ws_handshake_check & co). */
-    DFWS_WS_HS_E_METHOD = -20,      /* method is not GET              -> 400 */
-    DFWS_WS_HS_E_UPGRADE = -21,     /* no "Upgrade: websocket"        -> 400 */
-    DFWS_WS_HS_E_CONNECTION = -22,  /* "Connection" lacks "upgrade"   -> 400 */
-    DFWS_WS_HS_E_VERSION = -23,     /* Sec-WebSocket-Version missing or not
+    DFWS_WS_HS_E_METHOD = -20,     /* method is not GET              -> 400 */
+    DFWS_WS_HS_E_UPGRADE = -21,    /* no "Upgrade: websocket"        -> 400 */
+    DFWS_WS_HS_E_CONNECTION = -22, /* "Connection" lacks "upgrade"   -> 400 */
+    DFWS_WS_HS_E_VERSION = -23,    /* Sec-WebSocket-Version missing or not
                                        13 -> 426 + "Sec-WebSocket-Version: 13" */
-    DFWS_WS_HS_E_KEY = -24,         /* Sec-WebSocket-Key missing, repeated or
+    DFWS_WS_HS_E_KEY = -24,        /* Sec-WebSocket-Key missing, repeated or
                                        not base64 of 16 bytes         -> 400 */
-    DFWS_WS_HS_E_PROTOCOL = -25,    /* bad Sec-WebSocket-Protocol token
+    DFWS_WS_HS_E_PROTOCOL = -25,   /* bad Sec-WebSocket-Protocol token
                                        (or chosen subprotocol)        -> 400 */
-    DFWS_WS_HS_E_HEADER = -26       /* extra response header has a bad name or
+    DFWS_WS_HS_E_HEADER = -26      /* extra response header has a bad name or
                                        a CR/LF/NUL in its value */
 };
 
@@ -98,9 +98,8 @@ typedef struct dfws_ws_token_s {
  * returned (DFWS_WS_HS_E_*), see dfws_ws_handshake_status() for the HTTP
  * status to answer.  On success, returns 0 and, if key is not NULL, points
  * *key and *key_len at the trimmed key inside `headers` (caller-owned). */
-int dfws_ws_handshake_check(const char *method, size_t method_len,
-                            const dfws_ws_header_t *headers, size_t nheaders,
-                            const char **key, size_t *key_len);
+int dfws_ws_handshake_check(const char *method, size_t method_len, const dfws_ws_header_t *headers,
+                            size_t nheaders, const char **key, size_t *key_len);
 
 /* HTTP status for a dfws_ws_handshake_check() failure: 426 for
  * DFWS_WS_HS_E_VERSION (the response must then carry
@@ -111,8 +110,7 @@ int dfws_ws_handshake_status(int err);
  * base64(SHA-1(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11")).
  * Writes 28 characters + NUL into out.  Returns 0 or DFWS_WS_E_INVAL. */
 #define DFWS_WS_ACCEPT_LEN 28
-int dfws_ws_accept_key(const char *key, size_t key_len,
-                       char out[DFWS_WS_ACCEPT_LEN + 1]);
+int dfws_ws_accept_key(const char *key, size_t key_len, char out[DFWS_WS_ACCEPT_LEN + 1]);
 
 /* Parses every Sec-WebSocket-Protocol header of the request into a list of
  * tokens (comma separated, whitespace trimmed, empty elements skipped).
@@ -120,8 +118,8 @@ int dfws_ws_accept_key(const char *key, size_t key_len,
  * Returns the number of tokens found (may be > max: like snprintf, only
  * the first max are stored), or DFWS_WS_HS_E_PROTOCOL if an element is not
  * an RFC 7230 token. */
-int dfws_ws_parse_protocols(const dfws_ws_header_t *headers, size_t nheaders,
-                            dfws_ws_token_t *out, size_t max);
+int dfws_ws_parse_protocols(const dfws_ws_header_t *headers, size_t nheaders, dfws_ws_token_t *out,
+                            size_t max);
 
 /* Builds the "101 Switching Protocols" response:
  *   HTTP/1.1 101 Switching Protocols / Upgrade: websocket /
@@ -134,9 +132,8 @@ int dfws_ws_parse_protocols(const dfws_ws_header_t *headers, size_t nheaders,
  * written) and writes it into buf only if it fits in cap (call with
  * cap = 0 to size the buffer).  Returns DFWS_WS_E_INVAL (bad key),
  * DFWS_WS_HS_E_PROTOCOL or DFWS_WS_HS_E_HEADER on bad input. */
-int dfws_ws_build_response(const char *key, size_t key_len,
-                           const char *subprotocol, size_t subprotocol_len,
-                           const dfws_ws_header_t *extra, size_t nextra,
+int dfws_ws_build_response(const char *key, size_t key_len, const char *subprotocol,
+                           size_t subprotocol_len, const dfws_ws_header_t *extra, size_t nextra,
                            char *buf, size_t cap);
 
 /* ---------------------------------------------------------------------
@@ -145,10 +142,10 @@ int dfws_ws_build_response(const char *key, size_t key_len,
 
 /* Who started the close (dfws_ws_close_info_t.origin). */
 typedef enum dfws_ws_close_origin_e {
-    DFWS_WS_CLOSE_BY_PEER = 1,  /* peer sent close; we echoed it */
-    DFWS_WS_CLOSE_BY_US = 2,    /* we sent close (dfws_ws_close); peer
+    DFWS_WS_CLOSE_BY_PEER = 1, /* peer sent close; we echoed it */
+    DFWS_WS_CLOSE_BY_US = 2,   /* we sent close (dfws_ws_close); peer
                                    answered */
-    DFWS_WS_CLOSE_BY_ERROR = 3  /* the peer broke the protocol; we sent a
+    DFWS_WS_CLOSE_BY_ERROR = 3 /* the peer broke the protocol; we sent a
                                    close frame with code_sent (1002, 1007
                                    or 1009) without waiting for a reply */
 } dfws_ws_close_origin_t;
@@ -180,8 +177,7 @@ typedef struct dfws_ws_callbacks_s {
     /* Required.  A complete message.  data is owned by the module and valid
      * only during the call; text messages are valid UTF-8 (not
      * NUL-terminated).  binary is 0 for text, 1 for binary. */
-    void (*on_message)(void *owner, int binary, const uint8_t *data,
-                       size_t len);
+    void (*on_message)(void *owner, int binary, const uint8_t *data, size_t len);
     /* Optional.  A pong arrived (payload valid only during the call). */
     void (*on_pong)(void *owner, const uint8_t *data, size_t len);
     /* Optional.  A ping arrived while OPEN (payload valid only during the
@@ -227,10 +223,10 @@ void dfws_ws_config_init(dfws_ws_config_t *cfg);
 
 /* Connection state (dfws_ws_t.state). */
 enum {
-    DFWS_WS_OPEN = 0,       /* messages flow both ways */
-    DFWS_WS_CLOSING = 1,    /* we sent close, waiting for the peer's */
-    DFWS_WS_CLOSED = 2,     /* on_close was called; input is ignored */
-    DFWS_WS_DEAD = 3        /* on_fatal was called */
+    DFWS_WS_OPEN = 0,    /* messages flow both ways */
+    DFWS_WS_CLOSING = 1, /* we sent close, waiting for the peer's */
+    DFWS_WS_CLOSED = 2,  /* on_close was called; input is ignored */
+    DFWS_WS_DEAD = 3     /* on_fatal was called */
 };
 
 /* Per-connection state.  Embed it in the connection struct; fields are
@@ -242,22 +238,22 @@ typedef struct dfws_ws_s {
     uint8_t *msg;                   /* reassembly buffer or NULL */
     size_t msg_len;
     size_t msg_cap;
-    uint8_t *ctl;                   /* split control frame payload or NULL */
-    const uint8_t *in;              /* feed cursor, only inside feed */
+    uint8_t *ctl;      /* split control frame payload or NULL */
+    const uint8_t *in; /* feed cursor, only inside feed */
     size_t in_len;
-    uint64_t frame_left;            /* payload bytes left in current frame */
-    uint32_t buffered;              /* bytes held in wslay's input buffer */
-    uint16_t code_sent;             /* code of the close we sent */
+    uint64_t frame_left; /* payload bytes left in current frame */
+    uint32_t buffered;   /* bytes held in wslay's input buffer */
+    uint16_t code_sent;  /* code of the close we sent */
     uint8_t state;
-    uint8_t msg_op;                 /* 0, 1 (text) or 2 (binary) */
+    uint8_t msg_op; /* 0, 1 (text) or 2 (binary) */
     uint8_t frame_op;
     uint8_t flags;
-    uint8_t utf8;                   /* UTF-8 validator state */
+    uint8_t utf8; /* UTF-8 validator state */
     uint8_t ctl_len;
-    uint8_t pmd_server_bits;        /* permessage-deflate agreed: our window
+    uint8_t pmd_server_bits; /* permessage-deflate agreed: our window
                                        bits (9-15), 0 = not negotiated */
-    uint8_t pmd_client_bits;        /* the client's window bits (8-15) */
-    void *zin;                      /* inflater, only while a compressed
+    uint8_t pmd_client_bits; /* the client's window bits (8-15) */
+    void *zin;               /* inflater, only while a compressed
                                        message is being received */
 } dfws_ws_t;
 
@@ -299,8 +295,7 @@ int dfws_ws_pong(dfws_ws_t *ws, const uint8_t *data, size_t len);
  * payload; otherwise code must be 1000-1003, 1007-1014 or 3000-4999
  * (else DFWS_WS_E_INVAL).  reason (may be NULL) is truncated to 123 bytes
  * on a UTF-8 character boundary.  Returns like dfws_ws_send. */
-int dfws_ws_close(dfws_ws_t *ws, uint16_t code, const char *reason,
-                  size_t reason_len);
+int dfws_ws_close(dfws_ws_t *ws, uint16_t code, const char *reason, size_t reason_len);
 
 /* 1 if a close frame received from the peer may carry this code
  * (RFC 6455 7.4 + IANA registry), else 0. */
@@ -329,26 +324,24 @@ int dfws_ws_close_code_valid(unsigned code);
  * shorter than this many bytes are sent uncompressed; window_bits 9-15:
  * the LZ77 window we compress with (answered as server_max_window_bits
  * when below 15).  Returns NULL on bad arguments or no memory. */
-dfws_ws_deflate_t *dfws_ws_deflate_new(int level, size_t threshold,
-                                       int window_bits);
+dfws_ws_deflate_t *dfws_ws_deflate_new(int level, size_t threshold, int window_bits);
 /* Frees it (after every connection using it is cleaned up). */
 void dfws_ws_deflate_free(dfws_ws_deflate_t *d);
 
 typedef struct dfws_ws_deflate_stats_s {
-    unsigned long long compressed;   /* messages run through deflate */
-    unsigned long long reused;       /* sends served from the last result */
-    unsigned long long not_smaller;  /* compressed, not smaller: sent plain */
-    unsigned long long inflated;     /* compressed messages received */
-    unsigned long long bytes_in;     /* bytes before compression */
-    unsigned long long bytes_out;    /* bytes after compression */
+    unsigned long long compressed;  /* messages run through deflate */
+    unsigned long long reused;      /* sends served from the last result */
+    unsigned long long not_smaller; /* compressed, not smaller: sent plain */
+    unsigned long long inflated;    /* compressed messages received */
+    unsigned long long bytes_in;    /* bytes before compression */
+    unsigned long long bytes_out;   /* bytes after compression */
 } dfws_ws_deflate_stats_t;
-void dfws_ws_deflate_get_stats(const dfws_ws_deflate_t *d,
-                               dfws_ws_deflate_stats_t *st);
+void dfws_ws_deflate_get_stats(const dfws_ws_deflate_t *d, dfws_ws_deflate_stats_t *st);
 
 /* Parameters agreed for one connection (4 bytes; zero = none). */
 typedef struct dfws_ws_pmd_s {
-    uint8_t server_bits;    /* 9-15 */
-    uint8_t client_bits;    /* 8-15 */
+    uint8_t server_bits;     /* 9-15 */
+    uint8_t client_bits;     /* 8-15 */
     uint8_t say_server_bits; /* the response names server_max_window_bits */
     uint8_t say_client_bits; /* ... and client_max_window_bits */
 } dfws_ws_pmd_t;
@@ -365,10 +358,8 @@ typedef struct dfws_ws_pmd_s {
  * fills *pmd and writes the response value (NUL-terminated, at most
  * DFWS_WS_PMD_RESPONSE_MAX bytes) into resp; returns 0 when nothing was
  * accepted (or d is NULL). */
-int dfws_ws_pmd_negotiate(const dfws_ws_deflate_t *d,
-                          const dfws_ws_header_t *headers, size_t nheaders,
-                          dfws_ws_pmd_t *pmd,
-                          char resp[DFWS_WS_PMD_RESPONSE_MAX]);
+int dfws_ws_pmd_negotiate(const dfws_ws_deflate_t *d, const dfws_ws_header_t *headers,
+                          size_t nheaders, dfws_ws_pmd_t *pmd, char resp[DFWS_WS_PMD_RESPONSE_MAX]);
 
 /* Writes the Sec-WebSocket-Extensions value for agreed parameters (what
  * dfws_ws_pmd_negotiate wrote), NUL-terminated.  Returns its length, or

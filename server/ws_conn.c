@@ -97,9 +97,8 @@ static void cb_close(void *owner, const dfws_ws_close_info_t *info)
     dfws_wsconn_t *wc = owner;
     int code = info->origin == DFWS_WS_CLOSE_BY_PEER ? info->code_received : info->code_sent;
     if (info->origin == DFWS_WS_CLOSE_BY_ERROR)
-        dfws_log_info("%s:%u: WebSocket protocol error, closing with %u: %s",
-                      wc->conn->client_host, wc->conn->client_port, info->code_sent,
-                      info->error ? info->error : "");
+        dfws_log_info("%s:%u: WebSocket protocol error, closing with %u: %s", wc->conn->client_host,
+                      wc->conn->client_port, info->code_sent, info->error ? info->error : "");
     wc->state = DFWS_WSC_CLOSED;
     tell_app_closed(wc, code);
     /* RFC 6455: the server closes the TCP connection first. */
@@ -422,8 +421,8 @@ int dfws_wsconn_accept(dfws_wsconn_t *wc, const char *subprotocol, size_t sublen
         pmd = 0;
         all = (dfws_ws_header_t *)headers;
     }
-    int n = dfws_ws_build_response(wc->hs_key, wc->hs_key_len, subprotocol, sublen, all, nall,
-                                   NULL, 0);
+    int n = dfws_ws_build_response(wc->hs_key, wc->hs_key_len, subprotocol, sublen, all, nall, NULL,
+                                   0);
     char *buf = n < 0 ? NULL : malloc((size_t)n);
     if (buf)
         dfws_ws_build_response(wc->hs_key, wc->hs_key_len, subprotocol, sublen, all, nall, buf,

@@ -36,22 +36,22 @@ typedef struct dfws_ws_handler_s {
 } dfws_ws_handler_t;
 
 struct dfws_wsconn_s {
-    dfws_ws_t ws;           /* codec state */
+    dfws_ws_t ws; /* codec state */
     dfws_conn_t *conn;
-    dfws_req_t *req;        /* the upgrade request while in HANDSHAKE, else NULL */
-    void *app;              /* handler's state (owned there) */
+    dfws_req_t *req; /* the upgrade request while in HANDSHAKE, else NULL */
+    void *app;       /* handler's state (owned there) */
     const dfws_ws_handler_t *handler;
     void *handler_ud;
-    char *hs_key;           /* Sec-WebSocket-Key until the 101 is sent */
-    dfws_buf_t early;       /* frames that came with the upgrade request, fed after the 101
+    char *hs_key;          /* Sec-WebSocket-Key until the 101 is sent */
+    dfws_buf_t early;      /* frames that came with the upgrade request, fed after the 101
                                from the next loop turn (early_pending), never from inside
                                dfws_wsconn_accept(): its caller must not be re-entered */
-    uint8_t *pong;          /* the latest unanswered ping's payload while output is backed
+    uint8_t *pong;         /* the latest unanswered ping's payload while output is backed
                                up (pong_pending); one at most, whatever the peer sends */
-    char *log_path;         /* request target, kept only for the access log */
-    uint64_t opened_ms;     /* uv_now() at accept */
-    uint64_t last_in_ms;    /* uv_now() of the last byte received */
-    uint64_t ping_sent_ms;  /* 0 when no ping is outstanding */
+    char *log_path;        /* request target, kept only for the access log */
+    uint64_t opened_ms;    /* uv_now() at accept */
+    uint64_t last_in_ms;   /* uv_now() of the last byte received */
+    uint64_t ping_sent_ms; /* 0 when no ping is outstanding */
     uint8_t state;
     unsigned app_waiting_drain : 1;
     unsigned reading_paused : 1; /* the application asked to stop reading */
@@ -60,9 +60,9 @@ struct dfws_wsconn_s {
     unsigned out_paused : 1;     /* reading stopped: output above DFWS_WRITE_HIGH */
     unsigned pong_pending : 1;   /* `pong` holds a pong to send once output drains */
     uint8_t pong_len;
-    uint16_t close_code;         /* code to report to the application */
+    uint16_t close_code; /* code to report to the application */
     uint16_t hs_key_len;
-    dfws_ws_pmd_t pmd;           /* permessage-deflate agreed at the handshake (zero: none),
+    dfws_ws_pmd_t pmd; /* permessage-deflate agreed at the handshake (zero: none),
                                     switched on in the codec once the 101 is out */
 };
 

@@ -60,8 +60,8 @@ check_fail_at(const char *file, int line, const char *expr, const char *fmt, ...
     va_end(ap);
     check_state.failed++;
     fprintf(stderr, "FAIL %s:%d: %s%s%s%s%s\n", file, line,
-            check_state.case_name ? check_state.case_name : "",
-            check_state.case_name ? ": " : "", expr, msg[0] ? ": " : "", msg);
+            check_state.case_name ? check_state.case_name : "", check_state.case_name ? ": " : "",
+            expr, msg[0] ? ": " : "", msg);
 }
 
 #define CHECK(cond)                                                                                \
@@ -103,7 +103,7 @@ check_fail_at(const char *file, int line, const char *expr, const char *fmt, ...
         if (check_a_ == check_b_)                                                                  \
             check_pass();                                                                          \
         else                                                                                       \
-            check_fail_at(__FILE__, __LINE__, #a " == " #b, "%lld, expected %lld", check_a_,      \
+            check_fail_at(__FILE__, __LINE__, #a " == " #b, "%lld, expected %lld", check_a_,       \
                           check_b_);                                                               \
     } while (0)
 
@@ -126,14 +126,14 @@ check_fail_at(const char *file, int line, const char *expr, const char *fmt, ...
             check_pass();                                                                          \
         else                                                                                       \
             check_fail_at(__FILE__, __LINE__, #a, "%zu bytes [%.*s], expected %zu [%.*s]",         \
-                          check_al_, (int)check_al_, (const char *)(a), check_bl_,                 \
-                          (int)check_bl_, (const char *)(b));                                      \
+                          check_al_, (int)check_al_, (const char *)(a), check_bl_, (int)check_bl_, \
+                          (const char *)(b));                                                      \
     } while (0)
 
 #define MUST(expr)                                                                                 \
     do {                                                                                           \
         if (!(expr)) {                                                                             \
-            fprintf(stderr, "%s:%d: set-up failed: %s\n", __FILE__, __LINE__, #expr);             \
+            fprintf(stderr, "%s:%d: set-up failed: %s\n", __FILE__, __LINE__, #expr);              \
             abort();                                                                               \
         }                                                                                          \
     } while (0)

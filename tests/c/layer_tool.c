@@ -73,7 +73,8 @@ static int pack_json(msgpack_packer *pk, json_t *v)
             return 0;
         }
         msgpack_pack_map(pk, json_object_size(v));
-        json_object_foreach(v, k, x) {
+        json_object_foreach(v, k, x)
+        {
             msgpack_pack_str(pk, strlen(k));
             msgpack_pack_str_body(pk, k, strlen(k));
             pack_json(pk, x);
@@ -111,13 +112,19 @@ static json_t *obj_to_json(const msgpack_object *o)
 {
     uint32_t i;
     switch (o->type) {
-    case MSGPACK_OBJECT_NIL: return json_null();
-    case MSGPACK_OBJECT_BOOLEAN: return json_boolean(o->via.boolean);
-    case MSGPACK_OBJECT_POSITIVE_INTEGER: return json_integer((json_int_t)o->via.u64);
-    case MSGPACK_OBJECT_NEGATIVE_INTEGER: return json_integer((json_int_t)o->via.i64);
+    case MSGPACK_OBJECT_NIL:
+        return json_null();
+    case MSGPACK_OBJECT_BOOLEAN:
+        return json_boolean(o->via.boolean);
+    case MSGPACK_OBJECT_POSITIVE_INTEGER:
+        return json_integer((json_int_t)o->via.u64);
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+        return json_integer((json_int_t)o->via.i64);
     case MSGPACK_OBJECT_FLOAT32:
-    case MSGPACK_OBJECT_FLOAT64: return json_real(o->via.f64);
-    case MSGPACK_OBJECT_STR: return json_stringn(o->via.str.ptr, o->via.str.size);
+    case MSGPACK_OBJECT_FLOAT64:
+        return json_real(o->via.f64);
+    case MSGPACK_OBJECT_STR:
+        return json_stringn(o->via.str.ptr, o->via.str.size);
     case MSGPACK_OBJECT_BIN: {
         char *h = malloc(2 * o->via.bin.size + 1);
         json_t *r;
@@ -193,10 +200,14 @@ static void emit(json_t *j)
 static int code_exit(int status)
 {
     switch (status) {
-    case 0: return 0;
-    case DFWS_LAYER_EFULL: return 2;
-    case DFWS_LAYER_EIO: return 3;
-    default: return 1;
+    case 0:
+        return 0;
+    case DFWS_LAYER_EFULL:
+        return 2;
+    case DFWS_LAYER_EIO:
+        return 3;
+    default:
+        return 1;
     }
 }
 
@@ -305,7 +316,8 @@ static int run_command(const char *cmd, json_t *args)
             return 1;
         }
         if (cmd[0] == 's')
-            rc = dfws_layer_send(layer, json_string_value(a0), sb.data, sb.size, on_done, (void *)"send");
+            rc = dfws_layer_send(layer, json_string_value(a0), sb.data, sb.size, on_done,
+                                 (void *)"send");
         else
             rc = dfws_layer_group_send(layer, json_string_value(a0), sb.data, sb.size, on_done,
                                        (void *)"group-send");
@@ -544,7 +556,9 @@ int main(int argc, char **argv)
         return 1;
     }
     if (strcmp(cmd, "hash") == 0) {
-        size_t k, n = json_array_size(args) ? (size_t)atol(json_string_value(json_array_get(args, 0))) : 0;
+        size_t k, n = json_array_size(args)
+                          ? (size_t)atol(json_string_value(json_array_get(args, 0)))
+                          : 0;
         for (k = 1; k < json_array_size(args); k++) {
             const char *name = json_string_value(json_array_get(args, k));
             printf("%zu\n", dfws_layer_shard(name, strlen(name), n));
@@ -581,8 +595,10 @@ int main(int argc, char **argv)
     } else if (strcmp(cmd, "receive") == 0) {
         rc = 0;
         if (!json_is_string(json_array_get(args, 0)) ||
-            (rc = dfws_layer_listen(layer, json_string_value(json_array_get(args, 0)), on_message, NULL)) != 0) {
-            fprintf(stderr, "layer_tool: cannot listen: %s\n", dfws_layer_strerror(rc ? rc : DFWS_LAYER_EINVAL));
+            (rc = dfws_layer_listen(layer, json_string_value(json_array_get(args, 0)), on_message,
+                                    NULL)) != 0) {
+            fprintf(stderr, "layer_tool: cannot listen: %s\n",
+                    dfws_layer_strerror(rc ? rc : DFWS_LAYER_EINVAL));
             rc = 1;
         } else {
             rc = -1;

@@ -15,7 +15,8 @@ static void test_final_json(void)
     char *out;
     size_t n;
     CHECK(dfws_history_final_json("{\"signal\":\"a\"}", 14, "g1", "0011aabb", 7, &out, &n) == 0);
-    CHECK(!strcmp(out, "{\"signal\":\"a\",\"topic\":\"g1\",\"pos\":\"0011aabb-7\"}") && n == strlen(out));
+    CHECK(!strcmp(out, "{\"signal\":\"a\",\"topic\":\"g1\",\"pos\":\"0011aabb-7\"}") &&
+          n == strlen(out));
     free(out);
     /* an empty object gets no comma; trailing spaces go */
     CHECK(dfws_history_final_json("{ } \n", 5, "g", "00000000", 1, &out, &n) == 0);
@@ -98,8 +99,9 @@ static void test_store(void)
      * (swept from an append) */
     free(append(st, "h", "dddddddd", "{}", t + 3 + (uint64_t)DFWS_HISTORY_META_TTL * 1000));
     CHECK(dfws_history_store_groups(st) == 1);
-    CHECK(dfws_history_store_read(st, "g", "aaaaaaaa", 0, 10, t + 3 + (uint64_t)DFWS_HISTORY_META_TTL * 1000,
-                                  &r) == 0 && !r.has_meta);
+    CHECK(dfws_history_store_read(st, "g", "aaaaaaaa", 0, 10,
+                                  t + 3 + (uint64_t)DFWS_HISTORY_META_TTL * 1000, &r) == 0 &&
+          !r.has_meta);
     dfws_history_store_free(st);
 }
 
@@ -151,16 +153,19 @@ static void test_layer(void)
     CHECK(dfws_layer_history_send(l, "g", "{\"a\":1}", 7, "aaaaaaaa", NULL, NULL) == 0);
     uv_run(&loop, UV_RUN_NOWAIT);
     CHECK(got.ndelivered == 1 && !strcmp(got.delivered[0], "{\"a\":1}"));
-    CHECK(dfws_layer_history_configure(l, 2, 60, NULL, NULL) == 0 && dfws_layer_history_size(l) == 2);
+    CHECK(dfws_layer_history_configure(l, 2, 60, NULL, NULL) == 0 &&
+          dfws_layer_history_size(l) == 2);
     /* bad input */
-    CHECK(dfws_layer_history_send(l, "bad group!", "{}", 2, "aaaaaaaa", NULL, NULL) == DFWS_LAYER_EINVAL);
+    CHECK(dfws_layer_history_send(l, "bad group!", "{}", 2, "aaaaaaaa", NULL, NULL) ==
+          DFWS_LAYER_EINVAL);
     CHECK(dfws_layer_history_send(l, "g", "{}", 2, "nothex!!", NULL, NULL) == DFWS_LAYER_EINVAL);
     CHECK(dfws_layer_history_send(l, "g", "[]", 2, "aaaaaaaa", NULL, NULL) == DFWS_LAYER_EINVAL);
     CHECK(dfws_layer_history_read(l, "g", "AAAA", 0, on_read, &got) == DFWS_LAYER_EINVAL);
     for (int i = 0; i < 3; i++)
         CHECK(dfws_layer_history_send(l, "g", "{\"a\":2}", 7, "bbbbbbbb", NULL, NULL) == 0);
     uv_run(&loop, UV_RUN_NOWAIT);
-    CHECK(got.ndelivered == 4 && !strcmp(got.delivered[3], "{\"a\":2,\"topic\":\"g\",\"pos\":\"bbbbbbbb-3\"}"));
+    CHECK(got.ndelivered == 4 &&
+          !strcmp(got.delivered[3], "{\"a\":2,\"topic\":\"g\",\"pos\":\"bbbbbbbb-3\"}"));
     /* the same settings again keep the history */
     CHECK(dfws_layer_history_configure(l, 2, 60, NULL, NULL) == 0);
     CHECK(dfws_layer_history_read(l, "g", "bbbbbbbb", 0, on_read, &got) == 0);

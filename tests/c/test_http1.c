@@ -217,12 +217,14 @@ static int check_get(rig_t *t)
     CHECK_OR_RETURN(-1, nseen == 1, "nseen=%d", nseen);
     CHECK_OR_RETURN(-1, !strcmp(seen[0].method, "GET"), "%s", seen[0].method);
     CHECK_OR_RETURN(-1, !strcmp(seen[0].url, "/a%20b?x=1&y=%C3%A9"), "%s", seen[0].url);
-    CHECK_OR_RETURN(-1, !strcmp(seen[0].headers, "Host=example.com;X-Multi=a;X-Multi=b;Empty=;"), "%s",
-          seen[0].headers);
+    CHECK_OR_RETURN(-1, !strcmp(seen[0].headers, "Host=example.com;X-Multi=a;X-Multi=b;Empty=;"),
+                    "%s", seen[0].headers);
     CHECK_OR_RETURN(-1, seen[0].keep_alive == 1 && seen[0].minor == 1, "ka=%d", seen[0].keep_alive);
     CHECK_OR_RETURN(-1, !strncmp(t->out, "HTTP/1.1 200 OK\r\n", 17), "%s", t->out);
-    CHECK_OR_RETURN(-1, strstr(t->out, "Content-Length: 4\r\n") && strstr(t->out, "\r\n\r\nok 0"), "%s", t->out);
-    CHECK_OR_RETURN(-1, strstr(t->out, "Server: test\r\n") && strstr(t->out, "Date: "), "%s", t->out);
+    CHECK_OR_RETURN(-1, strstr(t->out, "Content-Length: 4\r\n") && strstr(t->out, "\r\n\r\nok 0"),
+                    "%s", t->out);
+    CHECK_OR_RETURN(-1, strstr(t->out, "Server: test\r\n") && strstr(t->out, "Date: "), "%s",
+                    t->out);
     return 0;
 }
 
@@ -231,7 +233,7 @@ static int check_post(rig_t *t)
     CHECK_OR_RETURN(-1, nseen == 1, "nseen=%d", nseen);
     CHECK_OR_RETURN(-1, !strcmp(seen[0].method, "POST"), "%s", seen[0].method);
     CHECK_OR_RETURN(-1, seen[0].body_len == 11 && !memcmp(seen[0].body, "hello world", 11), "%.*s",
-          (int)seen[0].body_len, seen[0].body);
+                    (int)seen[0].body_len, seen[0].body);
     CHECK_OR_RETURN(-1, count(t->out, "HTTP/1.1 200 OK") == 1, "%s", t->out);
     return 0;
 }
@@ -240,17 +242,19 @@ static int check_chunked(rig_t *t)
 {
     CHECK_OR_RETURN(-1, nseen == 1, "nseen=%d", nseen);
     CHECK_OR_RETURN(-1, seen[0].body_len == 9 && !memcmp(seen[0].body, "Wikipedia", 9), "%.*s",
-          (int)seen[0].body_len, seen[0].body);
+                    (int)seen[0].body_len, seen[0].body);
     return 0;
 }
 
 static int check_pipeline(rig_t *t)
 {
     CHECK_OR_RETURN(-1, nseen == 3, "nseen=%d", nseen);
-    CHECK_OR_RETURN(-1, !strcmp(seen[0].url, "/1") && !strcmp(seen[1].url, "/2") && !strcmp(seen[2].url, "/3"),
-          "order");
+    CHECK_OR_RETURN(
+        -1, !strcmp(seen[0].url, "/1") && !strcmp(seen[1].url, "/2") && !strcmp(seen[2].url, "/3"),
+        "order");
     CHECK_OR_RETURN(-1, seen[1].body_len == 3 && !memcmp(seen[1].body, "abc", 3), "body");
-    const char *a = strstr(t->out, "ok 0"), *b = strstr(t->out, "ok 1"), *c = strstr(t->out, "ok 2");
+    const char *a = strstr(t->out, "ok 0"), *b = strstr(t->out, "ok 1"),
+               *c = strstr(t->out, "ok 2");
     CHECK_OR_RETURN(-1, a && b && c && a < b && b < c, "%s", t->out);
     return 0;
 }
@@ -258,8 +262,8 @@ static int check_pipeline(rig_t *t)
 static int check_http10(rig_t *t)
 {
     CHECK_OR_RETURN(-1, nseen == 1, "nseen=%d", nseen);
-    CHECK_OR_RETURN(-1, seen[0].minor == 0 && seen[0].keep_alive == 0, "minor=%d ka=%d", seen[0].minor,
-          seen[0].keep_alive);
+    CHECK_OR_RETURN(-1, seen[0].minor == 0 && seen[0].keep_alive == 0, "minor=%d ka=%d",
+                    seen[0].minor, seen[0].keep_alive);
     CHECK_OR_RETURN(-1, strstr(t->out, "Connection: close\r\n"), "%s", t->out);
     CHECK_OR_RETURN(-1, t->conn->lingering || t->conn->closing, "connection kept");
     return 0;
@@ -268,7 +272,8 @@ static int check_http10(rig_t *t)
 static int expect_status(rig_t *t, const char *status_line)
 {
     CHECK_OR_RETURN(-1, nseen == 0 || !seen[0].responded || 1, "-");
-    CHECK_OR_RETURN(-1, !strncmp(t->out, status_line, strlen(status_line)), "want %s got %s", status_line, t->out);
+    CHECK_OR_RETURN(-1, !strncmp(t->out, status_line, strlen(status_line)), "want %s got %s",
+                    status_line, t->out);
     CHECK_OR_RETURN(-1, strstr(t->out, "Connection: close\r\n"), "%s", t->out);
     CHECK_OR_RETURN(-1, t->conn->lingering || t->conn->closing, "connection kept after an error");
     return 0;
@@ -431,78 +436,96 @@ static int check_accept_after_failed_alloc(void)
 int main(void)
 {
     dfws_log_set_level(DFWS_LOG_ERROR + 1);
-    RUN_CHUNKED("get with repeated and empty headers",
+    RUN_CHUNKED(
+        "get with repeated and empty headers",
         "GET /a%20b?x=1&y=%C3%A9 HTTP/1.1\r\nHost: example.com\r\nX-Multi: a\r\nX-Multi: b\r\n"
         "Empty:\r\n\r\n",
         65536, 0, check_get);
     RUN_CHUNKED("post with content-length",
-        "POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\nhello world", 65536, 0,
-        check_post);
-    RUN_CHUNKED("chunked body",
+                "POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\nhello world", 65536, 0,
+                check_post);
+    RUN_CHUNKED(
+        "chunked body",
         "POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nWiki\r\n5\r\npedia\r\n"
         "0\r\n\r\n",
         65536, 0, check_chunked);
-    RUN_CHUNKED("three pipelined requests",
+    RUN_CHUNKED(
+        "three pipelined requests",
         "GET /1 HTTP/1.1\r\nHost: h\r\n\r\nPOST /2 HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\n"
         "abcGET /3 HTTP/1.1\r\nHost: h\r\n\r\n",
         65536, 0, check_pipeline);
     RUN_CHUNKED("http/1.0 closes", "GET / HTTP/1.0\r\n\r\n", 65536, 0, check_http10);
-    RUN_CHUNKED("malformed request line", "GET /\x01 HTTP/1.1\r\nHost: h\r\n\r\n", 65536, 0, check_400);
+    RUN_CHUNKED("malformed request line", "GET /\x01 HTTP/1.1\r\nHost: h\r\n\r\n", 65536, 0,
+                check_400);
     RUN_CHUNKED("malformed header", "GET / HTTP/1.1\r\nHo st: h\r\n\r\n", 65536, 0, check_400);
-    RUN_CHUNKED("header section over the limit",
+    RUN_CHUNKED(
+        "header section over the limit",
         "GET / HTTP/1.1\r\nHost: h\r\nX-Long: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n",
         64, 0, check_431);
     RUN_CHUNKED("content-length over the body limit",
-        "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\n", 65536, 10, check_413);
-    RUN_CHUNKED("invalid chunk size",
+                "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\n", 65536, 10, check_413);
+    RUN_CHUNKED(
+        "invalid chunk size",
         "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
         65536, 0, check_bad_chunk);
     /* what lenient llhttp let through (issue #10, item 3) */
     RUN_CHUNKED("CR not followed by LF ends no header section",
-        "GET / HTTP/1.1\r\nHost: h\r\n\rXGET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n", 65536, 0,
-        check_400);
-    RUN_CHUNKED("chunk data not followed by CRLF",
+                "GET / HTTP/1.1\r\nHost: h\r\n\rXGET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n", 65536,
+                0, check_400);
+    RUN_CHUNKED(
+        "chunk data not followed by CRLF",
         "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcXY0\r\n\r\n",
         65536, 0, check_bad_chunk);
-    RUN_CHUNKED("obs-fold in transfer-encoding",
+    RUN_CHUNKED(
+        "obs-fold in transfer-encoding",
         "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n chunked\r\n\r\n3\r\nabc\r\n"
         "0\r\n\r\n",
         65536, 0, check_400);
-    RUN_CHUNKED("obs-fold in any header", "GET / HTTP/1.1\r\nHost: h\r\nX: a\r\n b\r\n\r\n", 65536, 0,
-        check_400);
-    RUN_CHUNKED("transfer-encoding in http/1.0",
+    RUN_CHUNKED("obs-fold in any header", "GET / HTTP/1.1\r\nHost: h\r\nX: a\r\n b\r\n\r\n", 65536,
+                0, check_400);
+    RUN_CHUNKED(
+        "transfer-encoding in http/1.0",
         "POST / HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n"
         "0\r\n\r\nGET /next HTTP/1.1\r\nHost: h\r\n\r\n",
         65536, 0, check_400);
-    RUN_CHUNKED("empty header name", "GET / HTTP/1.1\r\nHost: h\r\n: empty\r\n\r\n", 65536, 0, check_400);
+    RUN_CHUNKED("empty header name", "GET / HTTP/1.1\r\nHost: h\r\n: empty\r\n\r\n", 65536, 0,
+                check_400);
     RUN_CHUNKED("tab after the method", "GET\t/ HTTP/1.1\r\nHost: h\r\n\r\n", 65536, 0, check_400);
     RUN_CHUNKED("tab in the target", "GET /\tx HTTP/1.1\r\nHost: h\r\n\r\n", 65536, 0, check_400);
     RUN_CHUNKED("http/0.9 request line", "GET /\r\n\r\n", 65536, 0, check_400);
     RUN_CHUNKED("http/2.0 request line", "GET / HTTP/2.0\r\nHost: h\r\n\r\n", 65536, 0, check_400);
     RUN_CHUNKED("transfer-encoding gzip",
-        "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\nabc", 65536, 0, check_501);
+                "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\nabc", 65536, 0,
+                check_501);
     RUN_CHUNKED("transfer-encoding gzip, chunked",
-        "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 65536, 0,
-        check_501);
-    RUN_CHUNKED("transfer-encoding chunked twice",
+                "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+                65536, 0, check_501);
+    RUN_CHUNKED(
+        "transfer-encoding chunked twice",
         "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n"
         "\r\n0\r\n\r\n",
         65536, 0, check_400);
     RUN_CHUNKED("http/1.1 without host", "GET / HTTP/1.1\r\nX: y\r\n\r\n", 65536, 0, check_400);
-    RUN_CHUNKED("two host headers", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 65536, 0, check_400);
-    RUN_CHUNKED("http/1.0 with two host headers", "GET / HTTP/1.0\r\nHost: a\r\nHost: a\r\n\r\n", 65536, 0,
-        check_400);
-    RUN_CHUNKED("non-ascii path", "GET /\xc3\xa4\xc3\xb6 HTTP/1.1\r\nHost: h\r\n\r\n", 65536, 0, check_400);
-    RUN_CHUNKED("non-ascii query", "GET /?q=\xc3\xa4 HTTP/1.1\r\nHost: h\r\n\r\n", 65536, 0, check_400);
+    RUN_CHUNKED("two host headers", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 65536, 0,
+                check_400);
+    RUN_CHUNKED("http/1.0 with two host headers", "GET / HTTP/1.0\r\nHost: a\r\nHost: a\r\n\r\n",
+                65536, 0, check_400);
+    RUN_CHUNKED("non-ascii path", "GET /\xc3\xa4\xc3\xb6 HTTP/1.1\r\nHost: h\r\n\r\n", 65536, 0,
+                check_400);
+    RUN_CHUNKED("non-ascii query", "GET /?q=\xc3\xa4 HTTP/1.1\r\nHost: h\r\n\r\n", 65536, 0,
+                check_400);
     RUN_CHUNKED("trailing whitespace off header values",
-        "GET / HTTP/1.1\r\nHost: h  \r\nX: b \t\r\nY:  c d \r\n\r\n", 65536, 0, check_trimmed);
+                "GET / HTTP/1.1\r\nHost: h  \r\nX: b \t\r\nY:  c d \r\n\r\n", 65536, 0,
+                check_trimmed);
     /* item 4: every byte of the head counts, and the number of fields */
-    RUN_CHUNKED("empty headers count their separators",
+    RUN_CHUNKED(
+        "empty headers count their separators",
         "GET / HTTP/1.1\r\nHost: h\r\nA:\r\nB:\r\nC:\r\nD:\r\nE:\r\nF:\r\nG:\r\nH:\r\nI:\r\nJ:\r\n"
         "K:\r\nL:\r\nM:\r\nN:\r\nO:\r\nP:\r\nQ:\r\nR:\r\nS:\r\nT:\r\n\r\n",
         100, 0, check_431);
-    RUN_CHUNKED("whitespace before values counts",
+    RUN_CHUNKED(
+        "whitespace before values counts",
         "GET / HTTP/1.1\r\nHost: h\r\nX:                                                           "
         "                                                   v\r\n\r\n",
         100, 0, check_431);
@@ -515,13 +538,14 @@ int main(void)
         RUN_CHUNKED("more header fields than DFWS_MAX_HEADERS", many, 65536, 0, check_431);
     }
     /* item 6 */
-    RUN_CHUNKED("request after an upgrade nobody takes",
+    RUN_CHUNKED(
+        "request after an upgrade nobody takes",
         "GET / HTTP/1.1\r\nHost: h\r\nUpgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\n"
         "HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\nGET /2 HTTP/1.1\r\nHost: h\r\n\r\n",
         65536, 0, check_after_upgrade);
     RUN_CHUNKED("request after a CONNECT",
-        "CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\nGET /2 HTTP/1.1\r\nHost: h\r\n\r\n", 65536, 0,
-        check_after_upgrade);
+                "CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\nGET /2 HTTP/1.1\r\nHost: h\r\n\r\n",
+                65536, 0, check_after_upgrade);
     check_begin("accept after a failed allocation");
     CHECK(check_accept_after_failed_alloc() == 0);
     check_end();

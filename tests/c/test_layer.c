@@ -86,7 +86,8 @@ static const char EX_STR[] =
 static void test_msgpack(void)
 {
     unsigned char plain[128], list[128], str[128];
-    size_t np = check_unhex(EX_PLAIN, plain), nl = check_unhex(EX_LIST, list), ns = check_unhex(EX_STR, str);
+    size_t np = check_unhex(EX_PLAIN, plain), nl = check_unhex(EX_LIST, list),
+           ns = check_unhex(EX_STR, str);
     const char *ch = "specific.abc123!xyz";
     size_t chl = strlen(ch), nd;
     dfws_buf_t b = {0};
@@ -123,7 +124,8 @@ static void test_msgpack(void)
     CHECK(dfws_layer_msg_strip_channel(&b, (const char *)plain, np, &d, &nd, &had) == 0);
     CHECK(had == 0 && nd == 0 && d == NULL && b.len == np);
     b.len = 0;
-    CHECK(dfws_layer_msg_strip_channel(&b, (const char *)list, nl - 3, &d, &nd, &had) == DFWS_LAYER_EINVAL);
+    CHECK(dfws_layer_msg_strip_channel(&b, (const char *)list, nl - 3, &d, &nd, &had) ==
+          DFWS_LAYER_EINVAL);
 
     /* several destinations, key in the middle of the map */
     {
@@ -152,7 +154,8 @@ static void test_msgpack(void)
         CHECK(dfws_mp_skip(list, nl, &used) == 0 && used == nl);
         CHECK(dfws_mp_skip((const unsigned char *)"\x92\x01", 2, &used) == DFWS_LAYER_EINVAL);
         CHECK(dfws_mp_skip((const unsigned char *)"\xc1", 1, &used) == DFWS_LAYER_EINVAL);
-        CHECK(dfws_mp_skip((const unsigned char *)"\xcb\x00\x00\x00\x00\x00\x00\x00\x00", 9, &used) == 0 &&
+        CHECK(dfws_mp_skip((const unsigned char *)"\xcb\x00\x00\x00\x00\x00\x00\x00\x00", 9,
+                           &used) == 0 &&
               used == 9);
     }
     dfws_buf_free(&b);
@@ -177,7 +180,8 @@ static void test_fernet(void)
     dfws_fernet_key_from_secret(&keys[0], "other", 5);
     dfws_fernet_key_from_secret(&keys[1], "dfws-secret", 11);
     /* Python token, right time, second key matches */
-    CHECK(dfws_fernet_decrypt(keys, 2, PY_TOKEN, strlen(PY_TOKEN), 1700000030, 70, &out, &outlen) == 0);
+    CHECK(dfws_fernet_decrypt(keys, 2, PY_TOKEN, strlen(PY_TOKEN), 1700000030, 70, &out, &outlen) ==
+          0);
     CHECK(outlen == ne && out && memcmp(out, expect, ne) == 0);
     free(out);
     out = NULL;
@@ -185,8 +189,8 @@ static void test_fernet(void)
     CHECK(dfws_fernet_decrypt(keys, 2, PY_TOKEN, strlen(PY_TOKEN), 1700000071, 70, &out, &outlen) ==
           DFWS_LAYER_EINVAL);
     /* more than 60 s in the future */
-    CHECK(dfws_fernet_decrypt(keys, 2, PY_TOKEN, strlen(PY_TOKEN), 1700000000 - 61, 70, &out, &outlen) ==
-          DFWS_LAYER_EINVAL);
+    CHECK(dfws_fernet_decrypt(keys, 2, PY_TOKEN, strlen(PY_TOKEN), 1700000000 - 61, 70, &out,
+                              &outlen) == DFWS_LAYER_EINVAL);
     /* wrong key only */
     CHECK(dfws_fernet_decrypt(keys, 1, PY_TOKEN, strlen(PY_TOKEN), 1700000030, 70, &out, &outlen) ==
           DFWS_LAYER_EINVAL);
@@ -195,7 +199,8 @@ static void test_fernet(void)
         char bad[sizeof(PY_TOKEN)];
         memcpy(bad, PY_TOKEN, sizeof(PY_TOKEN));
         bad[40] = bad[40] == 'A' ? 'B' : 'A';
-        CHECK(dfws_fernet_decrypt(keys, 2, bad, strlen(bad), 1700000030, 70, &out, &outlen) == DFWS_LAYER_EINVAL);
+        CHECK(dfws_fernet_decrypt(keys, 2, bad, strlen(bad), 1700000030, 70, &out, &outlen) ==
+              DFWS_LAYER_EINVAL);
     }
     /* round trip, also through an unpadded token */
     CHECK(dfws_fernet_encrypt(&keys[1], "hello fernet", 12, 1700000000, NULL, &tok, &toklen) == 0);
@@ -220,13 +225,15 @@ static void test_config(void)
     char err[256];
 
     CHECK(dfws_layer_host_parse_url(&h, "redis://localhost", err, sizeof(err)) == 0);
-    CHECK(strcmp(h.host, "localhost") == 0 && h.port == 6379 && h.db == 0 && !h.password && !h.username);
+    CHECK(strcmp(h.host, "localhost") == 0 && h.port == 6379 && h.db == 0 && !h.password &&
+          !h.username);
     dfws_layer_host_free(&h);
     CHECK(dfws_layer_host_parse_url(&h, "redis://:p%40ss@10.0.0.1:6380/3", err, sizeof(err)) == 0);
     CHECK(strcmp(h.host, "10.0.0.1") == 0 && h.port == 6380 && h.db == 3);
     CHECK(h.password && strcmp(h.password, "p@ss") == 0 && h.username == NULL);
     dfws_layer_host_free(&h);
-    CHECK(dfws_layer_host_parse_url(&h, "redis://user:pw@[::1]:7000/0?db=2", err, sizeof(err)) == 0);
+    CHECK(dfws_layer_host_parse_url(&h, "redis://user:pw@[::1]:7000/0?db=2", err, sizeof(err)) ==
+          0);
     CHECK(strcmp(h.host, "::1") == 0 && h.port == 7000 && h.db == 2);
     CHECK(strcmp(h.username, "user") == 0 && strcmp(h.password, "pw") == 0);
     dfws_layer_host_free(&h);
@@ -238,20 +245,24 @@ static void test_config(void)
     CHECK(dfws_layer_host_parse_url(&h, "redis://x:99999", err, sizeof(err)) == DFWS_LAYER_EINVAL);
 
     CHECK(dfws_layer_config_init(&cfg) == 0);
-    CHECK(dfws_layer_config_parse_json(&cfg,
-              "{\"backend\": \"channels_redis.core.RedisChannelLayer\", \"kind\": \"redis\","
-              " \"hosts\": [\"redis://a:1\", [\"b\", 2], {\"address\": \"redis://c:3/4\"},"
-              " {\"host\": \"d\", \"port\": 5, \"db\": 6, \"password\": \"pw\"}],"
-              " \"prefix\": \"pfx\", \"expiry\": 30, \"group_expiry\": 600, \"capacity\": 7,"
-              " \"channel_capacity\": [{\"glob\": \"http.*\", \"capacity\": 200},"
-              "   {\"regex\": \"ws[0-9]+\", \"capacity\": 9}],"
-              " \"symmetric_encryption_keys\": [\"dfws-secret\", {\"base64\": \"ZGZ3cy1zZWNyZXQ=\"}]}",
-              err, sizeof(err)) == 0);
+    CHECK(
+        dfws_layer_config_parse_json(
+            &cfg,
+            "{\"backend\": \"channels_redis.core.RedisChannelLayer\", \"kind\": \"redis\","
+            " \"hosts\": [\"redis://a:1\", [\"b\", 2], {\"address\": \"redis://c:3/4\"},"
+            " {\"host\": \"d\", \"port\": 5, \"db\": 6, \"password\": \"pw\"}],"
+            " \"prefix\": \"pfx\", \"expiry\": 30, \"group_expiry\": 600, \"capacity\": 7,"
+            " \"channel_capacity\": [{\"glob\": \"http.*\", \"capacity\": 200},"
+            "   {\"regex\": \"ws[0-9]+\", \"capacity\": 9}],"
+            " \"symmetric_encryption_keys\": [\"dfws-secret\", {\"base64\": \"ZGZ3cy1zZWNyZXQ=\"}]}",
+            err, sizeof(err)) == 0);
     CHECK(cfg.backend == DFWS_LAYER_BACKEND_REDIS && cfg.nhosts == 4);
     CHECK(strcmp(cfg.hosts[1].host, "b") == 0 && cfg.hosts[1].port == 2);
     CHECK(strcmp(cfg.hosts[2].host, "c") == 0 && cfg.hosts[2].db == 4);
-    CHECK(cfg.hosts[3].port == 5 && cfg.hosts[3].db == 6 && strcmp(cfg.hosts[3].password, "pw") == 0);
-    CHECK(strcmp(cfg.prefix, "pfx") == 0 && cfg.expiry == 30 && cfg.group_expiry == 600 && cfg.capacity == 7);
+    CHECK(cfg.hosts[3].port == 5 && cfg.hosts[3].db == 6 &&
+          strcmp(cfg.hosts[3].password, "pw") == 0);
+    CHECK(strcmp(cfg.prefix, "pfx") == 0 && cfg.expiry == 30 && cfg.group_expiry == 600 &&
+          cfg.capacity == 7);
     CHECK(cfg.ncapacity == 2 && cfg.nkeys == 2);
     CHECK(memcmp(cfg.keys[0].sha, cfg.keys[1].sha, 32) == 0); /* same secret, two spellings */
     {
@@ -263,7 +274,7 @@ static void test_config(void)
         CHECK(dfws_layer_capacity_for(l, "http.request") == 200);
         CHECK(dfws_layer_capacity_for(l, "http") == 7);
         CHECK(dfws_layer_capacity_for(l, "ws12") == 9);
-        CHECK(dfws_layer_capacity_for(l, "ws12abc") == 9);  /* re.match: anchored at start only */
+        CHECK(dfws_layer_capacity_for(l, "ws12abc") == 9); /* re.match: anchored at start only */
         CHECK(dfws_layer_capacity_for(l, "xws12") == 7);
         dfws_layer_close(l, NULL, NULL);
         uv_run(&loop, UV_RUN_DEFAULT);
@@ -272,17 +283,21 @@ static void test_config(void)
     dfws_layer_config_free(&cfg);
 
     dfws_layer_config_init(&cfg);
-    CHECK(dfws_layer_config_parse_json(&cfg, "{\"kind\": \"unsupported\", \"backend\": \"x.Y\"}", err,
-                                       sizeof(err)) == DFWS_LAYER_EUNSUPPORTED);
+    CHECK(dfws_layer_config_parse_json(&cfg, "{\"kind\": \"unsupported\", \"backend\": \"x.Y\"}",
+                                       err, sizeof(err)) == DFWS_LAYER_EUNSUPPORTED);
     CHECK(strstr(err, "x.Y") != NULL);
-    CHECK(dfws_layer_config_parse_json(&cfg, "{\"hosts\": \"redis://x\"}", err, sizeof(err)) == DFWS_LAYER_EINVAL);
-    CHECK(dfws_layer_config_parse_json(&cfg, "{\"hosts\": [{\"master_name\": \"m\"}]}", err, sizeof(err)) ==
+    CHECK(dfws_layer_config_parse_json(&cfg, "{\"hosts\": \"redis://x\"}", err, sizeof(err)) ==
+          DFWS_LAYER_EINVAL);
+    CHECK(dfws_layer_config_parse_json(&cfg, "{\"hosts\": [{\"master_name\": \"m\"}]}", err,
+                                       sizeof(err)) ==
           DFWS_LAYER_EINVAL); /* no sentinels: test_sentinel.c has the rest */
-    CHECK(dfws_layer_config_parse_json(&cfg, "{\"channel_capacity\": [{\"regex\": \"(\", \"capacity\": 1}]}",
-                                       err, sizeof(err)) == DFWS_LAYER_EINVAL);
+    CHECK(dfws_layer_config_parse_json(
+              &cfg, "{\"channel_capacity\": [{\"regex\": \"(\", \"capacity\": 1}]}", err,
+              sizeof(err)) == DFWS_LAYER_EINVAL);
     CHECK(dfws_layer_config_parse_json(&cfg, "not json", err, sizeof(err)) == DFWS_LAYER_EINVAL);
-    CHECK(dfws_layer_config_parse_json(&cfg, "{\"backend\": \"channels.layers.InMemoryChannelLayer\"}", err,
-                                       sizeof(err)) == 0);
+    CHECK(dfws_layer_config_parse_json(&cfg,
+                                       "{\"backend\": \"channels.layers.InMemoryChannelLayer\"}",
+                                       err, sizeof(err)) == 0);
     CHECK(cfg.backend == DFWS_LAYER_BACKEND_MEMORY && cfg.capacity == 100 && cfg.expiry == 60);
     dfws_layer_config_free(&cfg);
 }

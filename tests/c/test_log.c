@@ -27,8 +27,14 @@ int main(void)
     EXPECT("NUL inside", "a\0b", 64, "a\\x00b");
     EXPECT("UTF-8 kept", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 64,
            "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
-    EXPECT("C1 control (NEL)", "a\xc2\x85" "b", 64, "a\\u0085b");
-    EXPECT("line separators", "a\xe2\x80\xa8" "b\xe2\x80\xa9", 64, "a\\u2028b\\u2029");
+    EXPECT("C1 control (NEL)",
+           "a\xc2\x85"
+           "b",
+           64, "a\\u0085b");
+    EXPECT("line separators",
+           "a\xe2\x80\xa8"
+           "b\xe2\x80\xa9",
+           64, "a\\u2028b\\u2029");
     EXPECT("invalid bytes", "\xff\xfe\xc3", 64, "\\xff\\xfe\\xc3");
     EXPECT("overlong", "\xc0\xaf", 64, "\\xc0\\xaf");
     EXPECT("surrogate", "\xed\xa0\x80", 64, "\\xed\\xa0\\x80");

@@ -52,9 +52,9 @@ typedef struct env_s {
     int port;
     dfws_window_t *pending[16]; /* connects the application has not answered */
     int npending;
-    int closed;                 /* ops->closed calls */
-    int app_calls;              /* ops->signal calls */
-    char app_text[4096];        /* the latest one */
+    int closed;          /* ops->closed calls */
+    int app_calls;       /* ops->signal calls */
+    char app_text[4096]; /* the latest one */
     size_t app_len;
     int layer_closed;
 } env_t;
@@ -511,7 +511,8 @@ static void test_deliveries(void)
     /* to one window's own channel */
     msgpack_sbuffer sb;
     pack_ws_message(&sb, "{\"signal\": \"solo\"}");
-    CHECK(dfws_layer_send(e.layer, dfws_native_window_channel(wb), sb.data, sb.size, NULL, NULL) == 0);
+    CHECK(dfws_layer_send(e.layer, dfws_native_window_channel(wb), sb.data, sb.size, NULL, NULL) ==
+          0);
     msgpack_sbuffer_destroy(&sb);
     CHECK(expect_text(&e, &b, "{\"signal\": \"solo\"}"));
 
@@ -564,8 +565,16 @@ static json_t *mp_to_json(const unsigned char **p, const unsigned char *end, int
     size_t n = 0;
     uint64_t u = 0;
     int kind; /* 's' str, 'a' array, 'm' map */
-#define NEED(k) if ((size_t)(end - *p) < (size_t)(k)) return NULL
-#define BE(k) do { NEED(k); u = 0; for (int i_ = 0; i_ < (k); i_++) u = u << 8 | *(*p)++; } while (0)
+#define NEED(k)                                                                                    \
+    if ((size_t)(end - *p) < (size_t)(k))                                                          \
+    return NULL
+#define BE(k)                                                                                      \
+    do {                                                                                           \
+        NEED(k);                                                                                   \
+        u = 0;                                                                                     \
+        for (int i_ = 0; i_ < (k); i_++)                                                           \
+            u = u << 8 | *(*p)++;                                                                  \
+    } while (0)
     if (c <= 0x7f)
         return json_integer((json_int_t)c);
     if (c >= 0xe0)
@@ -574,28 +583,82 @@ static json_t *mp_to_json(const unsigned char **p, const unsigned char *end, int
         return json_null();
     if (c == 0xc2 || c == 0xc3)
         return json_boolean(c == 0xc3);
-    if (c >= 0xa0 && c <= 0xbf) kind = 's', n = c & 0x1f;
-    else if (c >= 0x90 && c <= 0x9f) kind = 'a', n = c & 0x0f;
-    else if (c >= 0x80 && c <= 0x8f) kind = 'm', n = c & 0x0f;
-    else switch (c) {
-    case 0xcc: BE(1); return json_integer((json_int_t)u);
-    case 0xcd: BE(2); return json_integer((json_int_t)u);
-    case 0xce: BE(4); return json_integer((json_int_t)u);
-    case 0xcf: BE(8); return json_integer((json_int_t)u);
-    case 0xd0: BE(1); return json_integer((int8_t)u);
-    case 0xd1: BE(2); return json_integer((int16_t)u);
-    case 0xd2: BE(4); return json_integer((int32_t)u);
-    case 0xd3: BE(8); return json_integer((json_int_t)(int64_t)u);
-    case 0xcb: { BE(8); double d; memcpy(&d, &u, 8); return json_real(d); }
-    case 0xd9: BE(1); kind = 's'; n = u; break;
-    case 0xda: BE(2); kind = 's'; n = u; break;
-    case 0xdb: BE(4); kind = 's'; n = u; break;
-    case 0xdc: BE(2); kind = 'a'; n = u; break;
-    case 0xdd: BE(4); kind = 'a'; n = u; break;
-    case 0xde: BE(2); kind = 'm'; n = u; break;
-    case 0xdf: BE(4); kind = 'm'; n = u; break;
-    default: return NULL;
-    }
+    if (c >= 0xa0 && c <= 0xbf)
+        kind = 's', n = c & 0x1f;
+    else if (c >= 0x90 && c <= 0x9f)
+        kind = 'a', n = c & 0x0f;
+    else if (c >= 0x80 && c <= 0x8f)
+        kind = 'm', n = c & 0x0f;
+    else
+        switch (c) {
+        case 0xcc:
+            BE(1);
+            return json_integer((json_int_t)u);
+        case 0xcd:
+            BE(2);
+            return json_integer((json_int_t)u);
+        case 0xce:
+            BE(4);
+            return json_integer((json_int_t)u);
+        case 0xcf:
+            BE(8);
+            return json_integer((json_int_t)u);
+        case 0xd0:
+            BE(1);
+            return json_integer((int8_t)u);
+        case 0xd1:
+            BE(2);
+            return json_integer((int16_t)u);
+        case 0xd2:
+            BE(4);
+            return json_integer((int32_t)u);
+        case 0xd3:
+            BE(8);
+            return json_integer((json_int_t)(int64_t)u);
+        case 0xcb: {
+            BE(8);
+            double d;
+            memcpy(&d, &u, 8);
+            return json_real(d);
+        }
+        case 0xd9:
+            BE(1);
+            kind = 's';
+            n = u;
+            break;
+        case 0xda:
+            BE(2);
+            kind = 's';
+            n = u;
+            break;
+        case 0xdb:
+            BE(4);
+            kind = 's';
+            n = u;
+            break;
+        case 0xdc:
+            BE(2);
+            kind = 'a';
+            n = u;
+            break;
+        case 0xdd:
+            BE(4);
+            kind = 'a';
+            n = u;
+            break;
+        case 0xde:
+            BE(2);
+            kind = 'm';
+            n = u;
+            break;
+        case 0xdf:
+            BE(4);
+            kind = 'm';
+            n = u;
+            break;
+        default:
+            return NULL;
+        }
     if (kind == 's') {
         NEED(n);
         json_t *s = json_stringn((const char *)*p, n);
@@ -611,7 +674,8 @@ static json_t *mp_to_json(const unsigned char **p, const unsigned char *end, int
                 return NULL;
             }
         } else {
-            json_t *k = mp_to_json(p, end, depth + 1), *v = k ? mp_to_json(p, end, depth + 1) : NULL;
+            json_t *k = mp_to_json(p, end, depth + 1),
+                   *v = k ? mp_to_json(p, end, depth + 1) : NULL;
             if (!v || !json_is_string(k) ||
                 json_object_setn_new(r, json_string_value(k), json_string_length(k), v)) {
                 json_decref(k);
@@ -645,7 +709,8 @@ static void on_queue(void *ud, const char *channel, const char *mp, size_t len)
         snprintf(q->signal, sizeof(q->signal), "%s", json_string_value(json_array_get(args, 0)));
         q->opts = json_incref(json_array_get(args, 2));
         json_t *wi = json_pack("{ss}", "key", "k");
-        q->wi_ok = json_equal(json_array_get(args, 1), wi) && json_is_true(json_array_get(args, 3)) &&
+        q->wi_ok = json_equal(json_array_get(args, 1), wi) &&
+                   json_is_true(json_array_get(args, 3)) &&
                    json_array_size(json_array_get(args, 4)) == 0 &&
                    json_is_true(json_array_get(args, 5)) &&
                    !strcmp(json_string_value(json_array_get(args, 6)) ?: "", "q1");
@@ -684,7 +749,9 @@ static void run_table(int channels_mode)
     }
     char *qj = json_dumps(queues, 0);
     json_decref(queues);
-    dfws_native_config_t nc = {.ws_url = "/ws/", .json_in_c = 1, .channels_mode = channels_mode,
+    dfws_native_config_t nc = {.ws_url = "/ws/",
+                               .json_in_c = 1,
+                               .channels_mode = channels_mode,
                                .queues_json = channels_mode ? qj : NULL};
     env_init(&e, &nc);
     free(qj);
@@ -715,7 +782,8 @@ static void run_table(int channels_mode)
                  !memcmp(e.app_text, json_string_value(text), e.app_len);
         CHECK(ok);
         if (!ok)
-            fprintf(stderr, "  case \"%s\" (%s mode)\n", name, channels_mode ? "channels" : "python");
+            fprintf(stderr, "  case \"%s\" (%s mode)\n", name,
+                    channels_mode ? "channels" : "python");
     }
     /* a binary frame is dropped too */
     client_frame(&e, &a, 2, "{\"signal\": \"a.b\", \"opts\": {}}", 29);
@@ -749,7 +817,9 @@ static void test_call_in_every_chunking(void)
     client_t *cs[] = {&a};
     queue_rec_t q = {0};
     static const char call[] = "{\"signal\": \"sig.a\", \"opts\": {\"v\": [1, \"\\u00e9\"]}}";
-    dfws_native_config_t nc = {.ws_url = "/ws/", .json_in_c = 1, .channels_mode = 1,
+    dfws_native_config_t nc = {.ws_url = "/ws/",
+                               .json_in_c = 1,
+                               .channels_mode = 1,
                                .queues_json = "{\"sig.a\": [\"q1\"]}"};
     env_init(&e, &nc);
     CHECK(dfws_layer_listen(e.layer, "q1", on_queue, &q) == 0);
@@ -824,7 +894,7 @@ static void test_slow_reader(void)
     dfws_native_config_t nc = {.ws_url = "/ws/", .json_in_c = 1};
     env_init(&e, &nc);
     dfws_window_t *wa = open_window_x(&e, &a, g, 1, 1); /* reads nothing for a while */
-    dfws_window_t *wb = open_window(&e, &b, g, 1); /* reads everything */
+    dfws_window_t *wb = open_window(&e, &b, g, 1);      /* reads everything */
     CHECK(wa && wb);
     char *big = malloc(65537);
     memset(big, 'x', 65536);

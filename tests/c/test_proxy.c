@@ -25,8 +25,10 @@ static void header_case(const char *name, const char *hdr, size_t hlen, const ch
         long n = dfws_proxy_protocol_parse(buf, hlen + extra, src, sizeof(src), &sp, dst,
                                            sizeof(dst), &dp);
         CHECK_OR_RETURN(, n == (long)hlen, "%s: length %ld, want %zu", name, n, hlen);
-        CHECK_OR_RETURN(, !strcmp(src, want_src) && sp == want_sport, "%s: src %s:%u", name, src, sp);
-        CHECK_OR_RETURN(, !strcmp(dst, want_dst) && dp == want_dport, "%s: dst %s:%u", name, dst, dp);
+        CHECK_OR_RETURN(, !strcmp(src, want_src) && sp == want_sport, "%s: src %s:%u", name, src,
+                        sp);
+        CHECK_OR_RETURN(, !strcmp(dst, want_dst) && dp == want_dport, "%s: dst %s:%u", name, dst,
+                        dp);
     }
 }
 
@@ -50,7 +52,8 @@ static void allow_invalid(const char *list)
 {
     dfws_proxy_allow_t a;
     char err[128] = "";
-    CHECK_OR_RETURN(, dfws_proxy_allow_parse(&a, list, err, sizeof(err)) == -1 && err[0], "%s accepted", list);
+    CHECK_OR_RETURN(, dfws_proxy_allow_parse(&a, list, err, sizeof(err)) == -1 && err[0],
+                    "%s accepted", list);
 }
 
 int main(void)
@@ -62,22 +65,22 @@ int main(void)
     static const char v1u[] = "PROXY UNKNOWN\r\n";
     header_case("v1 unknown", v1u, sizeof(v1u) - 1, "", 0, "", 0);
 
-    static const unsigned char v2[] = {
-        '\r', '\n', '\r', '\n', 0, '\r', '\n', 'Q', 'U', 'I', 'T', '\n', 0x21, 0x11, 0, 12,
-        198, 51, 100, 9, 10, 0, 0, 2, 0xc3, 0x50, 0x01, 0xbb};
+    static const unsigned char v2[] = {'\r', '\n', '\r', '\n', 0,    '\r', '\n', 'Q', 'U', 'I',
+                                       'T',  '\n', 0x21, 0x11, 0,    12,   198,  51,  100, 9,
+                                       10,   0,    0,    2,    0xc3, 0x50, 0x01, 0xbb};
     header_case("v2 inet", (const char *)v2, sizeof(v2), "198.51.100.9", 50000, "10.0.0.2", 443);
     unsigned char v2t[sizeof(v2) + 7];
     memcpy(v2t, v2, sizeof(v2));
     v2t[15] = 12 + 7; /* TLVs after the addresses are skipped */
     memset(v2t + sizeof(v2), 0x04, 7);
-    header_case("v2 inet + tlv", (const char *)v2t, sizeof(v2t), "198.51.100.9", 50000,
-                "10.0.0.2", 443);
+    header_case("v2 inet + tlv", (const char *)v2t, sizeof(v2t), "198.51.100.9", 50000, "10.0.0.2",
+                443);
     unsigned char v2l[16];
     memcpy(v2l, v2, 16);
     v2l[12] = 0x20, v2l[13] = 0, v2l[15] = 0;
     header_case("v2 local", (const char *)v2l, sizeof(v2l), "", 0, "", 0);
-    unsigned char v26[16 + 36] = {'\r', '\n', '\r', '\n', 0, '\r', '\n', 'Q', 'U', 'I', 'T', '\n',
-                                  0x21, 0x21, 0, 36};
+    unsigned char v26[16 + 36] = {'\r', '\n', '\r', '\n', 0,    '\r', '\n', 'Q',
+                                  'U',  'I',  'T',  '\n', 0x21, 0x21, 0,    36};
     v26[16] = 0x20, v26[17] = 0x01, v26[31] = 7; /* 2001::7 */
     v26[32] = 0x20, v26[33] = 0x01, v26[47] = 1; /* 2001::1 */
     v26[48] = 0x12, v26[49] = 0x34, v26[50] = 0, v26[51] = 80;

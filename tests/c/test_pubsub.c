@@ -111,7 +111,10 @@ static int check_replies(redisReply **r, const unsigned char *msg, size_t msglen
     ok &= dfws_pubsub_event(r[2], &ev) == DFWS_PUBSUB_MESSAGE;
     /* a 1970 token decrypts: channels_redis.pubsub sets no ttl */
     ok &= dfws_pubsub_decode(&keyed, ev.data, ev.data_len, &out) == 0 && out.len == 10 &&
-          memcmp(out.base, "\x81\xa4type\xa3""enc", 10) == 0;
+          memcmp(out.base,
+                 "\x81\xa4type\xa3"
+                 "enc",
+                 10) == 0;
     out.len = 0;
     ok &= dfws_pubsub_decode(&plain, ev.data, ev.data_len, &out) == DFWS_LAYER_EINVAL;
     ok &= dfws_pubsub_event(r[3], &ev) == DFWS_PUBSUB_OTHER;
@@ -128,7 +131,8 @@ static int check_replies(redisReply **r, const unsigned char *msg, size_t msglen
 }
 
 /* Feed [0:len) in pieces ending at the cuts (ascending, last == len). */
-static int feed(const char *data, const size_t *cuts, size_t ncuts, const unsigned char *msg, size_t msglen)
+static int feed(const char *data, const size_t *cuts, size_t ncuts, const unsigned char *msg,
+                size_t msglen)
 {
     redisReader *rd = redisReaderCreate();
     redisReply *r[NREPLIES + 1] = {0};
@@ -209,7 +213,8 @@ static void test_decode(void)
     cfg.keys = calloc(1, sizeof(*cfg.keys));
     cfg.nkeys = 1;
     dfws_fernet_key_from_secret(&cfg.keys[0], "k1", 2);
-    CHECK(dfws_fernet_encrypt(&cfg.keys[0], msg, mlen, (uint64_t)dfws_layer__now(), NULL, &tok, &toklen) == 0);
+    CHECK(dfws_fernet_encrypt(&cfg.keys[0], msg, mlen, (uint64_t)dfws_layer__now(), NULL, &tok,
+                              &toklen) == 0);
     out.len = 0;
     CHECK(dfws_pubsub_decode(&cfg, tok, toklen, &out) == 0 && out.len == mlen &&
           memcmp(out.base, msg, mlen) == 0);
@@ -246,8 +251,10 @@ static void test_names_and_shards(void)
 
     CHECK(dfws_pubsub_group_channel("asgi", "broadcast", buf, sizeof(buf)) == 22);
     CHECK(strcmp(buf, "asgi__group__broadcast") == 0);
-    CHECK(dfws_pubsub_group_channel("", "g", buf, sizeof(buf)) == 10 && strcmp(buf, "__group__g") == 0);
-    CHECK(dfws_pubsub_group_channel("asgi", "broadcast", small, sizeof(small)) == DFWS_LAYER_EINVAL);
+    CHECK(dfws_pubsub_group_channel("", "g", buf, sizeof(buf)) == 10 &&
+          strcmp(buf, "__group__g") == 0);
+    CHECK(dfws_pubsub_group_channel("asgi", "broadcast", small, sizeof(small)) ==
+          DFWS_LAYER_EINVAL);
     for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
         size_t n = strlen(v[i].s);
         CHECK(dfws_layer_shard(v[i].s, n, 1) == 0);
@@ -313,7 +320,8 @@ static void test_refused(void)
     int i, st = -1;
 
     uv_loop_init(&loop);
-    snprintf(json, sizeof(json), "{\"kind\": \"pubsub\", \"prefix\": \"p.\", \"hosts\": [\"redis://127.0.0.1:%d\"]}",
+    snprintf(json, sizeof(json),
+             "{\"kind\": \"pubsub\", \"prefix\": \"p.\", \"hosts\": [\"redis://127.0.0.1:%d\"]}",
              free_port());
     dfws_layer_config_init(&cfg);
     CHECK(dfws_layer_config_parse_json(&cfg, json, err, sizeof(err)) == 0);

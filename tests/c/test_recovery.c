@@ -27,7 +27,8 @@ static void test_param(void)
     CHECK(param("/ws/?a=1&b=2", &v) == 0);
     CHECK(param("/ws/?dfws_recoverX=1", &v) == 0);
     CHECK(param("/ws/?xdfws_recover=1", &v) == 0);
-    CHECK(param("/ws/?dfws_recover=%7B%22g%22%3A%22a%22%7D", &v) == 1 && !strcmp(v, "{\"g\":\"a\"}"));
+    CHECK(param("/ws/?dfws_recover=%7B%22g%22%3A%22a%22%7D", &v) == 1 &&
+          !strcmp(v, "{\"g\":\"a\"}"));
     free(v);
     CHECK(param("/ws/?a=1&dfws_recover=x+y&dfws_recover=second", &v) == 1 && !strcmp(v, "x y"));
     free(v);
@@ -76,17 +77,32 @@ static int failed_has(const dfws_recovery_req_t *req, const char *g)
 static void test_parse(void)
 {
     dfws_recovery_req_t req;
-    CHECK(parse("{\"g1\":\"0011aabb-5\",\"g2\":\"0011aabb-0\",\"other\":\"0011aabb-1\"}", &req) == 0);
+    CHECK(parse("{\"g1\":\"0011aabb-5\",\"g2\":\"0011aabb-0\",\"other\":\"0011aabb-1\"}", &req) ==
+          0);
     CHECK(req.nwants == 2 && req.nfailed == 0 && req.ignored == 1);
     CHECK(req.nwants == 2 && !strcmp(req.wants[0].group, "g1") && req.wants[0].offset == 5 &&
           !strcmp(req.wants[0].epoch, "0011aabb") && req.wants[1].offset == 0);
     dfws_recovery_req_free(&req);
     /* malformed positions: failed, one by one */
     static const char *bad[] = {
-        "\"0011AABB-5\"", "\"0011aab-5\"", "\"0011aabbc-5\"", "\"0011aabb5\"", "\"0011aabb-\"",
-        "\"0011aabb-05\"", "\"0011aabb--5\"", "\"0011aabb-5x\"", "\"0011aabb-9007199254740993\"",
-        "\"0011aabb-99999999999999999999\"", "5", "null", "true", "[]", "{}", "\"\"",
-        "\"0011aabb-+5\"", "\" 0011aabb-5\"",
+        "\"0011AABB-5\"",
+        "\"0011aab-5\"",
+        "\"0011aabbc-5\"",
+        "\"0011aabb5\"",
+        "\"0011aabb-\"",
+        "\"0011aabb-05\"",
+        "\"0011aabb--5\"",
+        "\"0011aabb-5x\"",
+        "\"0011aabb-9007199254740993\"",
+        "\"0011aabb-99999999999999999999\"",
+        "5",
+        "null",
+        "true",
+        "[]",
+        "{}",
+        "\"\"",
+        "\"0011aabb-+5\"",
+        "\" 0011aabb-5\"",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char json[128];
@@ -99,12 +115,19 @@ static void test_parse(void)
     }
     /* not an object, not JSON, too deep, duplicate keys: every held group fails */
     static const char *broken[] = {
-        "", "[]", "\"g1\"", "{", "{\"g1\":\"0011aabb-1\"", "{\"g1\":{\"x\":[1]}}",
-        "{\"g1\":\"0011aabb-1\",\"g1\":\"0011aabb-2\"}", "null",
+        "",
+        "[]",
+        "\"g1\"",
+        "{",
+        "{\"g1\":\"0011aabb-1\"",
+        "{\"g1\":{\"x\":[1]}}",
+        "{\"g1\":\"0011aabb-1\",\"g1\":\"0011aabb-2\"}",
+        "null",
     };
     for (size_t i = 0; i < sizeof(broken) / sizeof(broken[0]); i++) {
         CHECK(parse(broken[i], &req) == 0);
-        CHECK(req.nwants == 0 && req.nfailed == 3 && failed_has(&req, "g1") && failed_has(&req, "g3"));
+        CHECK(req.nwants == 0 && req.nfailed == 3 && failed_has(&req, "g1") &&
+              failed_has(&req, "g3"));
         dfws_recovery_req_free(&req);
     }
     /* nesting 2 is allowed: the value is failed, the others stand */
@@ -126,7 +149,8 @@ static void test_parse(void)
     CHECK(req.nwants == DFWS_RECOVERY_MAX_GROUPS && req.nfailed == 2);
     dfws_recovery_req_free(&req);
     /* names not held do not count against the bound */
-    CHECK(dfws_recovery_parse(json, strlen(json), (const char *const *)names + N - 3, 3, &req) == 0);
+    CHECK(dfws_recovery_parse(json, strlen(json), (const char *const *)names + N - 3, 3, &req) ==
+          0);
     CHECK(req.nwants == 3 && req.nfailed == 0 && req.ignored == N - 3);
     dfws_recovery_req_free(&req);
     for (int i = 0; i < N; i++)
@@ -141,7 +165,8 @@ static void test_failed_message(void)
     size_t len;
     CHECK(dfws_recovery_failed_message(groups, 2, &msg, &len) == 0);
     json_t *j = json_loads(msg, 0, NULL);
-    CHECK(j && !strcmp(json_string_value(json_object_get(j, "signal")), DFWS_RECOVERY_FAILED_SIGNAL));
+    CHECK(j &&
+          !strcmp(json_string_value(json_object_get(j, "signal")), DFWS_RECOVERY_FAILED_SIGNAL));
     json_t *topics = json_object_get(json_object_get(j, "opts"), "topics");
     CHECK(json_array_size(topics) == 2 &&
           !strcmp(json_string_value(json_array_get(topics, 1)), "b\"c"));
@@ -157,7 +182,7 @@ typedef struct win_s {
     char sent[64][512];
     int nsent;
     int done;
-    int close_after;             /* leave after this many sends (0: never) */
+    int close_after; /* leave after this many sends (0: never) */
     dfws_recovery_t *rec;
 } win_t;
 
@@ -274,7 +299,8 @@ static void test_recover(void)
     CHECK(finished(&w) && w.nsent == 1 && sent_has(&w, 0, DFWS_RECOVERY_FAILED_SIGNAL));
     start(&w, "{\"g1\":\"0011aabb-2\"}"); /* exactly the 5 still there */
     settle();
-    CHECK(finished(&w) && w.nsent == 5 && sent_has(&w, 0, "0011aabb-3\"") && sent_has(&w, 4, "0011aabb-7\""));
+    CHECK(finished(&w) && w.nsent == 5 && sent_has(&w, 0, "0011aabb-3\"") &&
+          sent_has(&w, 4, "0011aabb-7\""));
 
     /* the byte budget (1000): g1's 5 messages fit, g2's 2 more do not */
     start(&w, "{\"g1\":\"0011aabb-2\",\"g3\":\"0011aabb-0\"}");
@@ -284,7 +310,8 @@ static void test_recover(void)
         char big[900];
         memset(big, 'x', sizeof(big));
         char m[1000];
-        snprintf(m, sizeof(m), "{\"signal\":\"s\",\"signal_id\":\"big\",\"pad\":\"%.*s\"}", 700, big);
+        snprintf(m, sizeof(m), "{\"signal\":\"s\",\"signal_id\":\"big\",\"pad\":\"%.*s\"}", 700,
+                 big);
         CHECK(dfws_layer_history_send(L, "g3", m, strlen(m), "0011aabb", NULL, NULL) == 0);
         settle();
     }
@@ -316,17 +343,25 @@ static void test_recover(void)
           sent_has(&w, 3, "\"new\"") && sent_has(&w, 4, "not json"));
     /* after the replay, for a while: a delivery replayed already (its
      * group_send reached the window after the read) is dropped */
-    CHECK(w.rec && dfws_recovery_live(w.rec, "{\"topic\":\"g2\",\"pos\":\"0011aabb-2\",\"signal_id\":\"q\"}", 49) == 1);
+    CHECK(w.rec &&
+          dfws_recovery_live(w.rec, "{\"topic\":\"g2\",\"pos\":\"0011aabb-2\",\"signal_id\":\"q\"}",
+                             49) == 1);
     CHECK(w.rec && dfws_recovery_live(w.rec, "{\"topic\":\"g7\",\"signal_id\":\"id2\"}", 32) == 1);
-    CHECK(w.rec && dfws_recovery_live(w.rec, "{\"topic\":\"g2\",\"pos\":\"0011aabb-3\",\"signal_id\":\"z\"}", 49) == 0);
+    CHECK(w.rec &&
+          dfws_recovery_live(w.rec, "{\"topic\":\"g2\",\"pos\":\"0011aabb-3\",\"signal_id\":\"z\"}",
+                             49) == 0);
 
     /* held deliveries over the budget: all dropped, their groups failed */
     start(&w, "{\"g2\":\"0011aabb-2\"}");
     {
         char m[700];
-        snprintf(m, sizeof(m), "{\"signal_id\":\"h1\",\"topic\":\"g1\",\"pos\":\"0011aabb-8\",\"p\":\"%0500d\"}", 0);
+        snprintf(m, sizeof(m),
+                 "{\"signal_id\":\"h1\",\"topic\":\"g1\",\"pos\":\"0011aabb-8\",\"p\":\"%0500d\"}",
+                 0);
         dfws_recovery_live(w.rec, m, strlen(m));
-        snprintf(m, sizeof(m), "{\"signal_id\":\"h2\",\"topic\":\"g3\",\"pos\":\"0011aabb-9\",\"p\":\"%0500d\"}", 0);
+        snprintf(m, sizeof(m),
+                 "{\"signal_id\":\"h2\",\"topic\":\"g3\",\"pos\":\"0011aabb-9\",\"p\":\"%0500d\"}",
+                 0);
         dfws_recovery_live(w.rec, m, strlen(m));
         dfws_recovery_live(w.rec, "{\"signal_id\":\"h3\",\"topic\":\"g2\"}", 31);
     }

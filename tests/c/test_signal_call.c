@@ -51,8 +51,8 @@ static void run_case(json_t *c)
                  call.root == NULL && call.opts == NULL && call.name == NULL;
         CHECK(ok);
         if (!ok)
-            fprintf(stderr, "  case \"%s\": got %s (%s), want %s\n", name, dfws_signal_call_reason(rc),
-                    why, want ? want : "(no reason in the table)");
+            fprintf(stderr, "  case \"%s\": got %s (%s), want %s\n", name,
+                    dfws_signal_call_reason(rc), why, want ? want : "(no reason in the table)");
         dfws_signal_call_free(&call); /* harmless on a refused call */
     }
     free(buf);

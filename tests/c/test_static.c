@@ -19,8 +19,8 @@ static void expect_ok(const char *target, const char *rel)
 {
     char out[PATH_MAX] = "?";
     int rc = resolve(target, out);
-    CHECK_MSG(rc == DFWS_STATIC_OK && !strcmp(out, rel), "%s -> rc %d, %s (expected %s)", target, rc,
-          out, rel);
+    CHECK_MSG(rc == DFWS_STATIC_OK && !strcmp(out, rel), "%s -> rc %d, %s (expected %s)", target,
+              rc, out, rel);
 }
 
 static void expect_rc(const char *target, int want)
@@ -40,7 +40,7 @@ static void test_resolve(void)
     expect_ok("/static/js/", "js");
     expect_ok("/static", "");
     expect_ok("/static/", "");
-    expect_ok("/st%61tic/x.js", "x.js");   /* decoded before matching, as the app sees it */
+    expect_ok("/st%61tic/x.js", "x.js");     /* decoded before matching, as the app sees it */
     expect_ok("/static/..x/y..", "..x/y.."); /* dots inside a name are a name */
     expect_ok("/static/.well-known", ".well-known");
 
@@ -92,8 +92,8 @@ static void expect_range(const char *v, uint64_t size, int want, uint64_t f, uin
     uint64_t first = 12345, last = 12345;
     int rc = dfws_static_parse_range(v, strlen(v), size, &first, &last);
     CHECK_MSG(rc == want && (rc != 0 || (first == f && last == l)),
-          "range %s of %llu -> rc %d [%llu, %llu]", v, (unsigned long long)size, rc,
-          (unsigned long long)first, (unsigned long long)last);
+              "range %s of %llu -> rc %d [%llu, %llu]", v, (unsigned long long)size, rc,
+              (unsigned long long)first, (unsigned long long)last);
 }
 
 static void test_range(void)
@@ -173,7 +173,7 @@ static void test_dates(void)
     CHECK_MSG(!strcmp(out, "Sun, 06 Nov 1994 08:49:37 GMT"), "format: %s", out);
     int64_t t = 0;
     CHECK_MSG(!dfws_static_parse_date(out, strlen(out), &t) && t == 784111777, "parse: %lld",
-          (long long)t);
+              (long long)t);
     const char *bad[] = {"Sunday, 06-Nov-94 08:49:37 GMT", "Sun Nov  6 08:49:37 1994",
                          "Sun, 06 Nox 1994 08:49:37 GMT", "Sun, 06 Nov 1994 08:49:37 UTC", ""};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)

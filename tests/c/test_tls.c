@@ -29,8 +29,7 @@ static X509 *ca_cert;
 
 /* ---- certificates, made for the run ------------------------------------------ */
 
-static X509 *make_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *issuer_key,
-                       int is_ca)
+static X509 *make_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *issuer_key, int is_ca)
 {
     static long serial = 1;
     X509 *x = X509_new();
@@ -115,9 +114,9 @@ static void make_files(void)
 
 static void remove_files(void)
 {
-    const char *all[] = {ca_pem,         cert_pem,        key_pem,         other_key_pem,
-                         garbage_pem,    client_cert_pem, client_key_pem,  rogue_cert_pem,
-                         rogue_key_pem};
+    const char *all[] = {ca_pem,         cert_pem,       key_pem,
+                         other_key_pem,  garbage_pem,    client_cert_pem,
+                         client_key_pem, rogue_cert_pem, rogue_key_pem};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         unlink(all[i]);
     rmdir(dir);
@@ -159,9 +158,9 @@ static void check_cli_case(const char *name, dfws_cli_t cli, int want_ok)
 typedef struct {
     SSL_CTX *cctx;
     SSL *cl;
-    BIO *cin, *cout;     /* the client's side of the wire */
+    BIO *cin, *cout; /* the client's side of the wire */
     dfws_tls_t *srv;
-    size_t chunk;        /* bytes per delivery, both directions */
+    size_t chunk;         /* bytes per delivery, both directions */
     char got[256 * 1024]; /* plaintext the server decrypted */
     size_t got_len;
     int srv_eof, srv_err;
@@ -291,14 +290,15 @@ static void session_case(dfws_tls_ctx_t *ctx, size_t chunk)
 
     uv_buf_t early = uv_buf_init("x", 1);
     CHECK_OR_RETURN(, dfws_tls_write(p->srv, &early, 1) == DFWS_TLS_ERROR,
-          "chunk %zu: a write before the handshake", chunk);
+                    "chunk %zu: a write before the handshake", chunk);
     CHECK_OR_RETURN(, handshake(p), "chunk %zu: handshake (server error: %s)", chunk,
-          dfws_tls_error(p->srv));
+                    dfws_tls_error(p->srv));
     size_t alen;
     const char *a = dfws_tls_alpn(p->srv, &alen);
-    CHECK_OR_RETURN(, alen == 8 && !memcmp(a, "http/1.1", 8), "chunk %zu: ALPN %.*s", chunk, (int)alen, a);
+    CHECK_OR_RETURN(, alen == 8 && !memcmp(a, "http/1.1", 8), "chunk %zu: ALPN %.*s", chunk,
+                    (int)alen, a);
     CHECK_OR_RETURN(, !strncmp(dfws_tls_version(p->srv), "TLSv1.", 6), "chunk %zu: %s", chunk,
-          dfws_tls_version(p->srv));
+                    dfws_tls_version(p->srv));
 
     /* a request with a body of several records */
     static char req[100000];
@@ -307,24 +307,29 @@ static void session_case(dfws_tls_ctx_t *ctx, size_t chunk)
                                    sizeof(req) - 60);
     for (size_t i = head; i < sizeof(req); i++)
         req[i] = (char)('a' + i % 26);
-    CHECK_OR_RETURN(, SSL_write(p->cl, req, (int)sizeof(req)) == (int)sizeof(req), "chunk %zu", chunk);
+    CHECK_OR_RETURN(, SSL_write(p->cl, req, (int)sizeof(req)) == (int)sizeof(req), "chunk %zu",
+                    chunk);
     client_to_server(p);
     CHECK_OR_RETURN(, p->got_len == sizeof(req) && !memcmp(p->got, req, sizeof(req)),
-          "chunk %zu: server got %zu bytes of %zu", chunk, p->got_len, sizeof(req));
+                    "chunk %zu: server got %zu bytes of %zu", chunk, p->got_len, sizeof(req));
 
     /* a response in pieces: the small ones gathered, then a large one */
     static char big[50000];
     memset(big, 'z', sizeof(big));
     uv_buf_t resp[] = {uv_buf_init("HTTP/1.1 200 OK\r\n", 17),
-                       uv_buf_init("Content-Length: 50005\r\n\r\n", 25),
-                       uv_buf_init("hello", 5), uv_buf_init(big, sizeof(big))};
-    CHECK_OR_RETURN(, dfws_tls_write(p->srv, resp, 4) == 0, "chunk %zu: %s", chunk, dfws_tls_error(p->srv));
+                       uv_buf_init("Content-Length: 50005\r\n\r\n", 25), uv_buf_init("hello", 5),
+                       uv_buf_init(big, sizeof(big))};
+    CHECK_OR_RETURN(, dfws_tls_write(p->srv, resp, 4) == 0, "chunk %zu: %s", chunk,
+                    dfws_tls_error(p->srv));
     server_to_client(p);
     static char back[60000];
     size_t n = client_read_all(p, back, sizeof(back));
-    CHECK_OR_RETURN(, n == 47 + sizeof(big) && !memcmp(back, "HTTP/1.1 200 OK\r\nContent-Length: 50005\r\n\r\nhello", 47)
-              && back[n - 1] == 'z',
-          "chunk %zu: client got %zu bytes", chunk, n);
+    CHECK_OR_RETURN(
+        ,
+        n == 47 + sizeof(big) &&
+            !memcmp(back, "HTTP/1.1 200 OK\r\nContent-Length: 50005\r\n\r\nhello", 47) &&
+            back[n - 1] == 'z',
+        "chunk %zu: client got %zu bytes", chunk, n);
 
     /* a write whose ciphertext is taken out of the engine (a queued write) */
     uv_buf_t more = uv_buf_init("queued", 6);
@@ -333,7 +338,8 @@ static void session_case(dfws_tls_ctx_t *ctx, size_t chunk)
     size_t len;
     void *owner = dfws_tls_out_take(p->srv, &data, &len);
     const char *left;
-    CHECK_OR_RETURN(, owner && len > 6 && dfws_tls_out(p->srv, &left) == 0, "chunk %zu: take", chunk);
+    CHECK_OR_RETURN(, owner && len > 6 && dfws_tls_out(p->srv, &left) == 0, "chunk %zu: take",
+                    chunk);
     BIO_write(p->cin, data, (int)len);
     dfws_tls_out_release(owner);
     n = client_read_all(p, back, sizeof(back));
@@ -346,10 +352,11 @@ static void session_case(dfws_tls_ctx_t *ctx, size_t chunk)
     dfws_tls_shutdown(p->srv);
     dfws_tls_shutdown(p->srv); /* once only */
     server_to_client(p);
-    CHECK_OR_RETURN(, SSL_read(p->cl, back, 1) == 0 && SSL_get_error(p->cl, 0) == SSL_ERROR_ZERO_RETURN,
-          "chunk %zu: client saw no close_notify", chunk);
-    CHECK_OR_RETURN(, dfws_tls_write(p->srv, &more, 1) == DFWS_TLS_ERROR, "chunk %zu: write after shutdown",
-          chunk);
+    CHECK_OR_RETURN(
+        , SSL_read(p->cl, back, 1) == 0 && SSL_get_error(p->cl, 0) == SSL_ERROR_ZERO_RETURN,
+        "chunk %zu: client saw no close_notify", chunk);
+    CHECK_OR_RETURN(, dfws_tls_write(p->srv, &more, 1) == DFWS_TLS_ERROR,
+                    "chunk %zu: write after shutdown", chunk);
     pair_close(p);
     SSL_CTX_free(cctx);
     free(p);
@@ -369,13 +376,14 @@ static void garbage_case(dfws_tls_ctx_t *ctx, size_t chunk)
         rc = dfws_tls_read(t, buf, sizeof(buf));
         off += k;
     }
-    CHECK_OR_RETURN(, rc == DFWS_TLS_ERROR && dfws_tls_error(t)[0], "chunk %zu: plain HTTP gave %ld", chunk,
-          rc);
+    CHECK_OR_RETURN(, rc == DFWS_TLS_ERROR && dfws_tls_error(t)[0],
+                    "chunk %zu: plain HTTP gave %ld", chunk, rc);
     char buf[16];
-    CHECK_OR_RETURN(, dfws_tls_read(t, buf, sizeof(buf)) == DFWS_TLS_ERROR, "chunk %zu: failure not kept",
-          chunk);
+    CHECK_OR_RETURN(, dfws_tls_read(t, buf, sizeof(buf)) == DFWS_TLS_ERROR,
+                    "chunk %zu: failure not kept", chunk);
     CHECK_OR_RETURN(, !dfws_tls_established(t), "chunk %zu", chunk);
-    CHECK_OR_RETURN(, ERR_peek_error() == 0, "chunk %zu: OpenSSL error queue left non-empty", chunk);
+    CHECK_OR_RETURN(, ERR_peek_error() == 0, "chunk %zu: OpenSSL error queue left non-empty",
+                    chunk);
     dfws_tls_free(t);
     check_pass();
 }
@@ -413,8 +421,8 @@ static void client_cert_case(dfws_tls_ctx_t *ctx, const char *cert, const char *
         client_to_server(p);
         ok = !p->srv_err && p->got_len == 4;
     }
-    CHECK_OR_RETURN(, ok == want_ok, "client certificate %s: handshake %d (%s)", cert ? cert : "none", ok,
-          dfws_tls_error(p->srv));
+    CHECK_OR_RETURN(, ok == want_ok, "client certificate %s: handshake %d (%s)",
+                    cert ? cert : "none", ok, dfws_tls_error(p->srv));
     pair_close(p);
     SSL_CTX_free(cctx);
     free(p);

@@ -58,10 +58,9 @@ static void bb_free(bb_t *b)
 enum { NOMASK = 1, LEN16 = 2, LEN64 = 4 }; /* frame() options */
 
 /* Appends a client frame.  rsv is the 3-bit field (4 = RSV1). */
-static void frame_x(bb_t *b, int fin, int rsv, int op, const void *payload,
-                    size_t n, int opts)
+static void frame_x(bb_t *b, int fin, int rsv, int op, const void *payload, size_t n, int opts)
 {
-    static const uint8_t key[4] = { 0x37, 0xfa, 0x21, 0x3d };
+    static const uint8_t key[4] = {0x37, 0xfa, 0x21, 0x3d};
     uint8_t h[14];
     size_t hl = 0;
     int masked = !(opts & NOMASK);
@@ -142,7 +141,7 @@ static int raw_inflate(const uint8_t *p, size_t n, bb_t *out)
     z_stream z;
     uint8_t buf[4096];
     int rc = 0;
-    bb_t in = { 0 };
+    bb_t in = {0};
     bb_put(&in, p, n);
     bb_put(&in, "\x00\x00\xff\xff", 4);
     memset(&z, 0, sizeof(z));
@@ -197,16 +196,16 @@ typedef struct rec_s {
     dfws_ws_t ws;
     char log[4096];
     size_t loglen;
-    bb_t out;              /* bytes written, not yet decoded */
-    int fail_write;        /* write callback fails */
-    int close_on_message;  /* call dfws_ws_close(1000,"done") on a msg */
-    int reply_on_message;  /* echo each message back */
-    int feed_in_callback;  /* try dfws_ws_feed from on_message */
-    int pong_later;        /* on_ping keeps the latest payload; no pong */
+    bb_t out;             /* bytes written, not yet decoded */
+    int fail_write;       /* write callback fails */
+    int close_on_message; /* call dfws_ws_close(1000,"done") on a msg */
+    int reply_on_message; /* echo each message back */
+    int feed_in_callback; /* try dfws_ws_feed from on_message */
+    int pong_later;       /* on_ping keeps the latest payload; no pong */
     uint8_t ping[125];
     size_t ping_len;
     int busy_rc;
-    size_t cap_at_close;   /* reassembly buffer size when on_close ran */
+    size_t cap_at_close; /* reassembly buffer size when on_close ran */
 } rec_t;
 
 static void logf_(rec_t *r, const char *fmt, ...)
@@ -215,8 +214,7 @@ static void logf_(rec_t *r, const char *fmt, ...)
     if (r->loglen)
         r->log[r->loglen++] = ' ';
     va_start(ap, fmt);
-    int n = vsnprintf(r->log + r->loglen, sizeof(r->log) - r->loglen, fmt,
-                      ap);
+    int n = vsnprintf(r->log + r->loglen, sizeof(r->log) - r->loglen, fmt, ap);
     va_end(ap);
     if (n < 0 || (size_t)n >= sizeof(r->log) - r->loglen) {
         fprintf(stderr, "transcript overflow\n");
@@ -231,10 +229,8 @@ static void drain_out(rec_t *r)
 {
     size_t pos = 0;
     bb_t *o = &r->out;
-    static const char *names[16] = {
-        "cont", "text", "binary", "op3", "op4", "op5", "op6", "op7",
-        "close", "ping", "pong", "opB", "opC", "opD", "opE", "opF"
-    };
+    static const char *names[16] = {"cont",  "text", "binary", "op3", "op4", "op5", "op6", "op7",
+                                    "close", "ping", "pong",   "opB", "opC", "opD", "opE", "opF"};
 
     while (o->len - pos >= 2) {
         const uint8_t *h = o->p + pos;
@@ -260,15 +256,14 @@ static void drain_out(rec_t *r)
         /* FIN, RSV 0 (RSV1 only on a compressed data frame) */
         int rsv1 = (h[0] & 0x40) != 0;
         CHECK((h[0] & 0xB0) == 0x80);
-        CHECK((h[1] & 0x80) == 0);    /* server frames are not masked */
+        CHECK((h[1] & 0x80) == 0); /* server frames are not masked */
         const uint8_t *p = h + hl;
         int op = h[0] & 0x0f;
         CHECK(!rsv1 || op == 1 || op == 2);
         if (rsv1) {
-            bb_t plain = { 0 };
+            bb_t plain = {0};
             CHECK_EQ_INT(raw_inflate(p, (size_t)n, &plain), 0);
-            logf_(r, "W:%s+z%zu:%s", names[op], (size_t)n,
-                  desc(plain.p, plain.len));
+            logf_(r, "W:%s+z%zu:%s", names[op], (size_t)n, desc(plain.p, plain.len));
             bb_free(&plain);
         } else if (op == 8) {
             if (n >= 2)
@@ -295,8 +290,7 @@ static int cb_write(void *owner, const uint8_t *data, size_t len)
     return 0;
 }
 
-static void cb_message(void *owner, int binary, const uint8_t *data,
-                       size_t len)
+static void cb_message(void *owner, int binary, const uint8_t *data, size_t len)
 {
     rec_t *r = owner;
     drain_out(r);
@@ -322,8 +316,7 @@ static void cb_close(void *owner, const dfws_ws_close_info_t *info)
     static const char origin[] = "?pue";
     drain_out(r);
     CHECK((info->origin == DFWS_WS_CLOSE_BY_ERROR) == (info->error != NULL));
-    logf_(r, "C:%c:%u:%u", origin[info->origin], info->code_received,
-          info->code_sent);
+    logf_(r, "C:%c:%u:%u", origin[info->origin], info->code_received, info->code_sent);
     r->cap_at_close = r->ws.msg_cap;
     if (info->reason_len)
         logf_(r, "reason:%s", desc(info->reason, info->reason_len));
@@ -381,14 +374,13 @@ static void rec_finish(rec_t *r, int rc)
     if (r->ws.zin)
         logf_(r, "+zin");
     dfws_ws_cleanup(&r->ws);
-    CHECK(r->ws.fc == NULL && r->ws.msg == NULL && r->ws.ctl == NULL &&
-          r->ws.zin == NULL);
+    CHECK(r->ws.fc == NULL && r->ws.msg == NULL && r->ws.ctl == NULL && r->ws.zin == NULL);
     bb_free(&r->out);
 }
 
 /* Feeds `in` cut at the given points (sorted offsets, 0 < cut < n). */
-static void feed_cuts(rec_t *r, const uint8_t *in, size_t n,
-                      const size_t *cuts, size_t ncuts, int bytewise)
+static void feed_cuts(rec_t *r, const uint8_t *in, size_t n, const size_t *cuts, size_t ncuts,
+                      int bytewise)
 {
     int rc = 0;
     size_t pos = 0;
@@ -422,8 +414,8 @@ static int want_split(size_t i, size_t n)
 }
 
 /* Runs `in` through every chunking; each transcript must equal expect. */
-static void expect_all(const dfws_ws_config_t *cfg, setup_fn setup,
-                       const bb_t *in, const char *expect)
+static void expect_all(const dfws_ws_config_t *cfg, setup_fn setup, const bb_t *in,
+                       const char *expect)
 {
     rec_t *r = malloc(sizeof(*r));
     int bad = 0;
@@ -439,12 +431,13 @@ static void expect_all(const dfws_ws_config_t *cfg, setup_fn setup,
             rec_init(r, cfg);
             if (setup)
                 setup(r);
-            feed_cuts(r, in->p, in->len, &cut, mode == 1 ? 1 : 0,
-                      mode == 2);
+            feed_cuts(r, in->p, in->len, &cut, mode == 1 ? 1 : 0, mode == 2);
             if (strcmp(r->log, expect) != 0) {
                 CHECK_FAIL("chunking %s (cut %zu of %zu)\n"
                            "    got      [%s]\n    expected [%s]",
-                           mode == 0 ? "whole" : mode == 1 ? "split" : "bytewise",
+                           mode == 0   ? "whole"
+                           : mode == 1 ? "split"
+                                       : "bytewise",
                            cut, in->len, r->log, expect);
                 bad = 1;
             }
@@ -474,7 +467,10 @@ static void expect_frames(const bb_t *in, const char *expect)
 /* ------------------------------------------------------------------ */
 /* Handshake                                                            */
 
-#define H(n, v) { n, sizeof(n) - 1, v, sizeof(v) - 1 }
+#define H(n, v)                                                                                    \
+    {                                                                                              \
+        n, sizeof(n) - 1, v, sizeof(v) - 1                                                         \
+    }
 
 static void test_accept_key(void)
 {
@@ -513,14 +509,16 @@ static void test_handshake_check(void)
     CHECK_EQ_INT(check_req("get", ok, 5), DFWS_WS_HS_E_METHOD);
 
     dfws_ws_header_t upgrade_list[] = {
-        H("Upgrade", "h2c, websocket"), H("Connection", "upgrade"),
+        H("Upgrade", "h2c, websocket"),
+        H("Connection", "upgrade"),
         H("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
         H("Sec-WebSocket-Version", "13"),
     };
     CHECK_EQ_INT(check_req("GET", upgrade_list, 4), 0);
 
     dfws_ws_header_t no_upgrade[] = {
-        H("Upgrade", "h2c"), H("Connection", "upgrade"),
+        H("Upgrade", "h2c"),
+        H("Connection", "upgrade"),
         H("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
         H("Sec-WebSocket-Version", "13"),
     };
@@ -530,15 +528,18 @@ static void test_handshake_check(void)
     /* "upgrades" is not the token "upgrade"; a second Connection header
      * line counts */
     dfws_ws_header_t conn[] = {
-        H("Upgrade", "websocket"), H("Connection", "keep-alive, upgrades"),
+        H("Upgrade", "websocket"),
+        H("Connection", "keep-alive, upgrades"),
         H("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
-        H("Sec-WebSocket-Version", "13"), H("Connection", "Upgrade"),
+        H("Sec-WebSocket-Version", "13"),
+        H("Connection", "Upgrade"),
     };
     CHECK_EQ_INT(check_req("GET", conn, 4), DFWS_WS_HS_E_CONNECTION);
     CHECK_EQ_INT(check_req("GET", conn, 5), 0);
 
     dfws_ws_header_t v8[] = {
-        H("Upgrade", "websocket"), H("Connection", "Upgrade"),
+        H("Upgrade", "websocket"),
+        H("Connection", "Upgrade"),
         H("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
         H("Sec-WebSocket-Version", "8"),
     };
@@ -549,23 +550,25 @@ static void test_handshake_check(void)
     CHECK_EQ_INT(dfws_ws_handshake_status(DFWS_WS_HS_E_METHOD), 400);
 
     const char *bad_keys[] = {
-        "dGhlIHNhbXBsZSBub25jZQ=",       /* 23 chars */
-        "dGhlIHNhbXBsZSBub25jZQ===",     /* 25 chars */
-        "dGhlIHNhbXBsZSBub25jZQ!=",      /* bad padding */
-        "dGhl*HNhbXBsZSBub25jZQ==",      /* bad alphabet */
-        "dGhlIHNhbXBsZSBub25jZSBm",      /* 18 bytes, no padding */
+        "dGhlIHNhbXBsZSBub25jZQ=",   /* 23 chars */
+        "dGhlIHNhbXBsZSBub25jZQ===", /* 25 chars */
+        "dGhlIHNhbXBsZSBub25jZQ!=",  /* bad padding */
+        "dGhl*HNhbXBsZSBub25jZQ==",  /* bad alphabet */
+        "dGhlIHNhbXBsZSBub25jZSBm",  /* 18 bytes, no padding */
         "",
     };
     for (size_t i = 0; i < sizeof(bad_keys) / sizeof(bad_keys[0]); i++) {
         dfws_ws_header_t h[] = {
-            H("Upgrade", "websocket"), H("Connection", "Upgrade"),
-            { "Sec-WebSocket-Key", 17, bad_keys[i], strlen(bad_keys[i]) },
+            H("Upgrade", "websocket"),
+            H("Connection", "Upgrade"),
+            {"Sec-WebSocket-Key", 17, bad_keys[i], strlen(bad_keys[i])},
             H("Sec-WebSocket-Version", "13"),
         };
         CHECK_EQ_INT(check_req("GET", h, 4), DFWS_WS_HS_E_KEY);
     }
     dfws_ws_header_t two_keys[] = {
-        H("Upgrade", "websocket"), H("Connection", "Upgrade"),
+        H("Upgrade", "websocket"),
+        H("Connection", "Upgrade"),
         H("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
         H("Sec-WebSocket-Version", "13"),
         H("Sec-WebSocket-Key", "AQIDBAUGBwgJCgsMDQ4PEA=="),
@@ -592,9 +595,9 @@ static void test_parse_protocols(void)
     CHECK_EQ_INT(dfws_ws_parse_protocols(h, 3, t, 1), 3);
     CHECK(t[0].len == 4 && t[1].ptr == NULL);
     CHECK_EQ_INT(dfws_ws_parse_protocols(h + 1, 1, t, 4), 0);
-    dfws_ws_header_t bad[] = { H("Sec-WebSocket-Protocol", "chat, a b") };
+    dfws_ws_header_t bad[] = {H("Sec-WebSocket-Protocol", "chat, a b")};
     CHECK_EQ_INT(dfws_ws_parse_protocols(bad, 1, t, 4), DFWS_WS_HS_E_PROTOCOL);
-    dfws_ws_header_t bad2[] = { H("Sec-WebSocket-Protocol", "x/y") };
+    dfws_ws_header_t bad2[] = {H("Sec-WebSocket-Protocol", "x/y")};
     CHECK_EQ_INT(dfws_ws_parse_protocols(bad2, 1, t, 4), DFWS_WS_HS_E_PROTOCOL);
 }
 
@@ -602,45 +605,40 @@ static void test_build_response(void)
 {
     static const char key[] = "dGhlIHNhbXBsZSBub25jZQ==";
     char buf[512];
-    dfws_ws_header_t extra[] = { H("Server", "dfws"),
-                                 H("Set-Cookie", "a=b; Path=/") };
-    const char *want =
-        "HTTP/1.1 101 Switching Protocols\r\n"
-        "Upgrade: websocket\r\n"
-        "Connection: Upgrade\r\n"
-        "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
-        "Sec-WebSocket-Protocol: chat\r\n"
-        "Server: dfws\r\n"
-        "Set-Cookie: a=b; Path=/\r\n"
-        "\r\n";
+    dfws_ws_header_t extra[] = {H("Server", "dfws"), H("Set-Cookie", "a=b; Path=/")};
+    const char *want = "HTTP/1.1 101 Switching Protocols\r\n"
+                       "Upgrade: websocket\r\n"
+                       "Connection: Upgrade\r\n"
+                       "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
+                       "Sec-WebSocket-Protocol: chat\r\n"
+                       "Server: dfws\r\n"
+                       "Set-Cookie: a=b; Path=/\r\n"
+                       "\r\n";
     int n = dfws_ws_build_response(key, 24, "chat", 4, extra, 2, NULL, 0);
     CHECK_EQ_INT(n, strlen(want));
     memset(buf, 'x', sizeof(buf));
-    CHECK_EQ_INT(dfws_ws_build_response(key, 24, "chat", 4, extra, 2, buf, 10),
-              n);
+    CHECK_EQ_INT(dfws_ws_build_response(key, 24, "chat", 4, extra, 2, buf, 10), n);
     CHECK(buf[0] == 'x'); /* too small: nothing written */
-    CHECK_EQ_INT(dfws_ws_build_response(key, 24, "chat", 4, extra, 2, buf,
-                                     sizeof(buf)), n);
+    CHECK_EQ_INT(dfws_ws_build_response(key, 24, "chat", 4, extra, 2, buf, sizeof(buf)), n);
     CHECK(n > 0 && memcmp(buf, want, (size_t)n) == 0);
 
-    const char *plain =
-        "HTTP/1.1 101 Switching Protocols\r\n"
-        "Upgrade: websocket\r\n"
-        "Connection: Upgrade\r\n"
-        "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
-        "\r\n";
+    const char *plain = "HTTP/1.1 101 Switching Protocols\r\n"
+                        "Upgrade: websocket\r\n"
+                        "Connection: Upgrade\r\n"
+                        "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
+                        "\r\n";
     n = dfws_ws_build_response(key, 24, NULL, 0, NULL, 0, buf, sizeof(buf));
     CHECK_EQ_INT(n, strlen(plain));
     CHECK(n > 0 && memcmp(buf, plain, (size_t)n) == 0);
 
-    dfws_ws_header_t crlf[] = { H("X-A", "a\r\nInjected: 1") };
-    CHECK_EQ_INT(dfws_ws_build_response(key, 24, NULL, 0, crlf, 1, buf,
-                                     sizeof(buf)), DFWS_WS_HS_E_HEADER);
-    dfws_ws_header_t badname[] = { H("X A", "1") };
-    CHECK_EQ_INT(dfws_ws_build_response(key, 24, NULL, 0, badname, 1, buf,
-                                     sizeof(buf)), DFWS_WS_HS_E_HEADER);
-    CHECK_EQ_INT(dfws_ws_build_response(key, 24, "a b", 3, NULL, 0, buf,
-                                     sizeof(buf)), DFWS_WS_HS_E_PROTOCOL);
+    dfws_ws_header_t crlf[] = {H("X-A", "a\r\nInjected: 1")};
+    CHECK_EQ_INT(dfws_ws_build_response(key, 24, NULL, 0, crlf, 1, buf, sizeof(buf)),
+                 DFWS_WS_HS_E_HEADER);
+    dfws_ws_header_t badname[] = {H("X A", "1")};
+    CHECK_EQ_INT(dfws_ws_build_response(key, 24, NULL, 0, badname, 1, buf, sizeof(buf)),
+                 DFWS_WS_HS_E_HEADER);
+    CHECK_EQ_INT(dfws_ws_build_response(key, 24, "a b", 3, NULL, 0, buf, sizeof(buf)),
+                 DFWS_WS_HS_E_PROTOCOL);
 }
 
 /* ------------------------------------------------------------------ */
@@ -656,28 +654,28 @@ static void test_utf8_validator(void)
 {
     CHECK(utf8_ok("", 0));
     CHECK(utf8_ok("hello", 5));
-    CHECK(utf8_ok("\xC2\x80", 2));             /* U+0080 */
-    CHECK(utf8_ok("\xDF\xBF", 2));             /* U+07FF */
-    CHECK(utf8_ok("\xE0\xA0\x80", 3));         /* U+0800 */
-    CHECK(utf8_ok("\xED\x9F\xBF", 3));         /* U+D7FF */
-    CHECK(utf8_ok("\xEE\x80\x80", 3));         /* U+E000 */
-    CHECK(utf8_ok("\xEF\xBF\xBF", 3));         /* U+FFFF */
-    CHECK(utf8_ok("\xF0\x90\x80\x80", 4));     /* U+10000 */
-    CHECK(utf8_ok("\xF4\x8F\xBF\xBF", 4));     /* U+10FFFF */
-    CHECK(!utf8_ok("\xC0\x80", 2));            /* overlong NUL */
-    CHECK(!utf8_ok("\xC1\xBF", 2));            /* overlong */
-    CHECK(!utf8_ok("\xE0\x9F\xBF", 3));        /* overlong 3-byte */
-    CHECK(!utf8_ok("\xF0\x8F\xBF\xBF", 4));    /* overlong 4-byte */
-    CHECK(!utf8_ok("\xED\xA0\x80", 3));        /* U+D800 surrogate */
-    CHECK(!utf8_ok("\xED\xBF\xBF", 3));        /* U+DFFF surrogate */
-    CHECK(!utf8_ok("\xF4\x90\x80\x80", 4));    /* U+110000 */
+    CHECK(utf8_ok("\xC2\x80", 2));          /* U+0080 */
+    CHECK(utf8_ok("\xDF\xBF", 2));          /* U+07FF */
+    CHECK(utf8_ok("\xE0\xA0\x80", 3));      /* U+0800 */
+    CHECK(utf8_ok("\xED\x9F\xBF", 3));      /* U+D7FF */
+    CHECK(utf8_ok("\xEE\x80\x80", 3));      /* U+E000 */
+    CHECK(utf8_ok("\xEF\xBF\xBF", 3));      /* U+FFFF */
+    CHECK(utf8_ok("\xF0\x90\x80\x80", 4));  /* U+10000 */
+    CHECK(utf8_ok("\xF4\x8F\xBF\xBF", 4));  /* U+10FFFF */
+    CHECK(!utf8_ok("\xC0\x80", 2));         /* overlong NUL */
+    CHECK(!utf8_ok("\xC1\xBF", 2));         /* overlong */
+    CHECK(!utf8_ok("\xE0\x9F\xBF", 3));     /* overlong 3-byte */
+    CHECK(!utf8_ok("\xF0\x8F\xBF\xBF", 4)); /* overlong 4-byte */
+    CHECK(!utf8_ok("\xED\xA0\x80", 3));     /* U+D800 surrogate */
+    CHECK(!utf8_ok("\xED\xBF\xBF", 3));     /* U+DFFF surrogate */
+    CHECK(!utf8_ok("\xF4\x90\x80\x80", 4)); /* U+110000 */
     CHECK(!utf8_ok("\xF5\x80\x80\x80", 4));
     CHECK(!utf8_ok("\xFF", 1));
-    CHECK(!utf8_ok("\x80", 1));                /* stray continuation */
-    CHECK(!utf8_ok("\xE2\x82", 2));            /* truncated (state != 0) */
+    CHECK(!utf8_ok("\x80", 1));     /* stray continuation */
+    CHECK(!utf8_ok("\xE2\x82", 2)); /* truncated (state != 0) */
     CHECK(!utf8_ok("\xE2\x28\xA1", 3));
     /* incremental, byte by byte */
-    const uint8_t euro[] = { 0xE2, 0x82, 0xAC };
+    const uint8_t euro[] = {0xE2, 0x82, 0xAC};
     uint8_t st = 0;
     for (int i = 0; i < 3; i++)
         CHECK_EQ_INT(dfws_ws_utf8_check(&st, euro + i, 1), 0);
@@ -695,20 +693,19 @@ static void fill(uint8_t *p, size_t n, int text)
 
 static void test_message_lengths(void)
 {
-    static const size_t lens[] = { 0, 1, 125, 126, 65535, 65536 };
+    static const size_t lens[] = {0, 1, 125, 126, 65535, 65536};
     uint8_t *payload = malloc(65536);
     if (payload == NULL)
         abort();
     for (int text = 0; text <= 1; text++) {
         for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
-            bb_t in = { 0 };
+            bb_t in = {0};
             size_t n = lens[i];
             fill(payload, n, text);
             frame(&in, 1, text ? 1 : 2, payload, n);
             /* the 7/16/64-bit length forms */
             CHECK_EQ_INT(in.p[1], 0x80 | (n < 126 ? n : n <= 0xFFFF ? 126 : 127));
-            expect_frames(&in, fmt("M:%c:%s R0", text ? 'T' : 'B',
-                                   desc(payload, n)));
+            expect_frames(&in, fmt("M:%c:%s R0", text ? 'T' : 'B', desc(payload, n)));
             bb_free(&in);
         }
     }
@@ -717,7 +714,7 @@ static void test_message_lengths(void)
 
 static void test_several_messages_one_buffer(void)
 {
-    bb_t in = { 0 };
+    bb_t in = {0};
     frame_s(&in, 1, 1, "one");
     frame(&in, 1, 2, "\x00\x01\x02", 3);
     frame_s(&in, 1, 9, "hb");
@@ -732,7 +729,7 @@ static void test_several_messages_one_buffer(void)
 
 static void test_fragmentation(void)
 {
-    bb_t in = { 0 };
+    bb_t in = {0};
     /* text in 3 fragments with an empty one and pings in between */
     frame_s(&in, 0, 1, "Hel");
     frame_s(&in, 1, 9, "p1");
@@ -751,14 +748,14 @@ static void test_fragmentation(void)
     bb_free(&in);
 
     /* first fragment empty, then whole rest in one frame */
-    bb_t in2 = { 0 };
+    bb_t in2 = {0};
     frame_s(&in2, 0, 1, "");
     frame_s(&in2, 1, 0, "xyz");
     expect_frames(&in2, "M:T:3'xyz' R0");
     bb_free(&in2);
 
     /* large fragmented binary message (crosses wslay's 4 KiB buffer) */
-    bb_t in3 = { 0 };
+    bb_t in3 = {0};
     uint8_t *big = malloc(10000);
     if (big == NULL)
         abort();
@@ -776,12 +773,12 @@ static void test_split_multibyte_across_fragments(void)
 {
     /* "é€😀" = C3 A9 | E2 82 AC | F0 9F 98 80, cut inside each char */
     static const char all[] = "\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80";
-    bb_t in = { 0 };
+    bb_t in = {0};
     frame(&in, 0, 1, all, 1);
-    frame(&in, 0, 0, all + 1, 2);      /* A9 E2 */
-    frame(&in, 0, 0, all + 3, 4);      /* 82 AC F0 9F */
-    frame(&in, 0, 0, all + 7, 1);      /* 98 */
-    frame(&in, 1, 0, all + 8, 1);      /* 80 */
+    frame(&in, 0, 0, all + 1, 2); /* A9 E2 */
+    frame(&in, 0, 0, all + 3, 4); /* 82 AC F0 9F */
+    frame(&in, 0, 0, all + 7, 1); /* 98 */
+    frame(&in, 1, 0, all + 8, 1); /* 80 */
     expect_frames(&in, fmt("M:T:%s R0", desc(all, 9)));
     bb_free(&in);
 }
@@ -792,40 +789,38 @@ static void test_utf8_invalid_text(void)
         const char *s;
         size_t n;
     } bad[] = {
-        { "\xC0\x80", 2 }, { "a\xC1\xBF", 3 }, { "\xE0\x80\x80", 3 },
-        { "\xE0\x9F\xBF", 3 }, { "\xF0\x80\x80\x80", 4 },
-        { "\xF0\x8F\xBF\xBF", 4 }, { "\xED\xA0\x80", 3 },
-        { "\xED\xBF\xBF", 3 }, { "\xF4\x90\x80\x80", 4 },
-        { "\xF7\xBF\xBF\xBF", 4 }, { "\xFE", 1 }, { "ok\x80", 3 },
-        { "\xE2\x82", 2 },            /* truncated at end of message */
-        { "\xF0\x9F\x98", 3 },
+        {"\xC0\x80", 2},         {"a\xC1\xBF", 3},        {"\xE0\x80\x80", 3}, {"\xE0\x9F\xBF", 3},
+        {"\xF0\x80\x80\x80", 4}, {"\xF0\x8F\xBF\xBF", 4}, {"\xED\xA0\x80", 3}, {"\xED\xBF\xBF", 3},
+        {"\xF4\x90\x80\x80", 4}, {"\xF7\xBF\xBF\xBF", 4}, {"\xFE", 1},         {"ok\x80", 3},
+        {"\xE2\x82", 2}, /* truncated at end of message */
+        {"\xF0\x9F\x98", 3},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        bb_t in = { 0 };
+        bb_t in = {0};
         frame(&in, 1, 1, bad[i].s, bad[i].n);
         frame_s(&in, 1, 1, "ignored");
         expect_frames(&in, "W:close:1007 C:e:1006:1007 R-4");
         bb_free(&in);
     }
     /* invalid only across fragments: E2 then 'A' */
-    bb_t in = { 0 };
+    bb_t in = {0};
     frame(&in, 0, 1, "x\xE2", 2);
     frame(&in, 1, 0, "A", 1);
     expect_frames(&in, "W:close:1007 C:e:1006:1007 R-4");
     bb_free(&in);
     /* message ending inside a char after several fragments */
-    bb_t in2 = { 0 };
+    bb_t in2 = {0};
     frame(&in2, 0, 1, "x", 1);
     frame(&in2, 1, 0, "\xF0\x9F", 2);
     expect_frames(&in2, "W:close:1007 C:e:1006:1007 R-4");
     bb_free(&in2);
     /* binary messages are not checked */
-    bb_t in3 = { 0 };
+    bb_t in3 = {0};
     frame(&in3, 1, 2, "\xC0\x80\xFF", 3);
     expect_frames(&in3, fmt("M:B:%s R0", desc("\xC0\x80\xFF", 3)));
     bb_free(&in3);
     /* invalid in the first fragment: fail before the message completes */
-    bb_t in4 = { 0 };
+    bb_t in4 = {0};
     frame(&in4, 0, 1, "\xED\xA0\x80", 3);
     expect_frames(&in4, "W:close:1007 C:e:1006:1007 R-4");
     bb_free(&in4);
@@ -842,21 +837,21 @@ static void expect_1002(const bb_t *in)
 static void test_protocol_errors(void)
 {
     for (int rsv = 1; rsv <= 7; rsv++) {
-        bb_t in = { 0 };
+        bb_t in = {0};
         frame_x(&in, 1, rsv, 1, "a", 1, 0);
         expect_1002(&in);
         bb_free(&in);
     }
-    static const int ops[] = { 3, 4, 5, 6, 7, 0xB, 0xC, 0xD, 0xE, 0xF };
+    static const int ops[] = {3, 4, 5, 6, 7, 0xB, 0xC, 0xD, 0xE, 0xF};
     for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
-        bb_t in = { 0 };
+        bb_t in = {0};
         frame(&in, 1, ops[i], "", 0);
         expect_1002(&in);
         bb_free(&in);
     }
     /* fragmented control frames */
     for (int op = 8; op <= 10; op++) {
-        bb_t in = { 0 };
+        bb_t in = {0};
         frame(&in, 0, op, "", 0);
         expect_1002(&in);
         bb_free(&in);
@@ -865,35 +860,35 @@ static void test_protocol_errors(void)
     uint8_t big[126];
     memset(big, 'p', sizeof(big));
     for (int op = 8; op <= 10; op++) {
-        bb_t in = { 0 };
+        bb_t in = {0};
         frame(&in, 1, op, big, 126);
         expect_1002(&in);
         bb_free(&in);
     }
     /* continuation without start */
-    bb_t c = { 0 };
+    bb_t c = {0};
     frame_s(&c, 1, 0, "x");
     expect_1002(&c);
     bb_free(&c);
     /* new data frame while fragmenting */
     for (int op = 1; op <= 2; op++) {
-        bb_t in = { 0 };
+        bb_t in = {0};
         frame_s(&in, 0, 1, "a");
         frame_s(&in, 1, op, "b");
         expect_1002(&in);
         bb_free(&in);
     }
     /* non-minimal length encodings */
-    bb_t nm = { 0 };
+    bb_t nm = {0};
     frame_x(&nm, 1, 0, 2, "abc", 3, LEN16);
     expect_1002(&nm);
     bb_free(&nm);
-    bb_t nm2 = { 0 };
+    bb_t nm2 = {0};
     frame_x(&nm2, 1, 0, 2, "abc", 3, LEN64);
     expect_1002(&nm2);
     bb_free(&nm2);
     /* a valid message before the error is delivered */
-    bb_t v = { 0 };
+    bb_t v = {0};
     frame_s(&v, 1, 1, "ok");
     frame_x(&v, 1, 4, 2, "", 0, 0);
     frame_s(&v, 1, 1, "never");
@@ -903,19 +898,19 @@ static void test_protocol_errors(void)
 
 static void test_unmasked(void)
 {
-    static const int ops[] = { 1, 2, 9, 10, 8 };
+    static const int ops[] = {1, 2, 9, 10, 8};
     for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
-        bb_t in = { 0 };
+        bb_t in = {0};
         frame_x(&in, 1, 0, ops[i], "", 0, NOMASK);
         expect_1002(&in);
         bb_free(&in);
     }
-    bb_t in = { 0 };
+    bb_t in = {0};
     frame_x(&in, 1, 0, 1, "hello", 5, NOMASK);
     expect_1002(&in);
     bb_free(&in);
     /* unmasked continuation of a masked start */
-    bb_t in2 = { 0 };
+    bb_t in2 = {0};
     frame_s(&in2, 0, 1, "a");
     frame_x(&in2, 1, 0, 0, "b", 1, NOMASK);
     expect_1002(&in2);
@@ -927,7 +922,7 @@ static void test_unmasked(void)
 
 static void test_close_by_peer(void)
 {
-    bb_t in = { 0 };
+    bb_t in = {0};
     frame_s(&in, 1, 1, "last");
     close_frame(&in, 1000, "bye");
     frame_s(&in, 1, 1, "after close: ignored");
@@ -937,28 +932,27 @@ static void test_close_by_peer(void)
     bb_free(&in);
 
     /* empty close: echoed empty, reported as 1005 */
-    bb_t e = { 0 };
+    bb_t e = {0};
     frame(&e, 1, 8, "", 0);
     expect_frames(&e, "W:close:none C:p:1005:1005 R-4");
     bb_free(&e);
 
     /* UTF-8 reason split by chunking; 123-byte reason (max) */
-    bb_t u = { 0 };
+    bb_t u = {0};
     close_frame(&u, 4000, "\xC3\xA9t\xC3\xA9");
-    expect_frames(&u, fmt("W:close:4000 C:p:4000:4000 reason:%s R-4",
-                          desc("\xC3\xA9t\xC3\xA9", 5)));
+    expect_frames(&u,
+                  fmt("W:close:4000 C:p:4000:4000 reason:%s R-4", desc("\xC3\xA9t\xC3\xA9", 5)));
     bb_free(&u);
     char r123[124];
     memset(r123, 'r', 123);
     r123[123] = 0;
-    bb_t m = { 0 };
+    bb_t m = {0};
     close_frame(&m, 1001, r123);
-    expect_frames(&m, fmt("W:close:1001 C:p:1001:1001 reason:%s R-4",
-                          desc(r123, 123)));
+    expect_frames(&m, fmt("W:close:1001 C:p:1001:1001 reason:%s R-4", desc(r123, 123)));
     bb_free(&m);
 
     /* close in the middle of a fragmented message drops it */
-    bb_t f = { 0 };
+    bb_t f = {0};
     frame_s(&f, 0, 1, "part");
     close_frame(&f, 1000, NULL);
     expect_frames(&f, "W:close:1000 C:p:1000:1000 R-4");
@@ -967,37 +961,35 @@ static void test_close_by_peer(void)
 
 static void test_close_codes(void)
 {
-    static const unsigned valid[] = { 1000, 1001, 1002, 1003, 1007, 1008,
-                                      1009, 1010, 1011, 1012, 1013, 1014,
-                                      3000, 3999, 4000, 4999 };
-    static const unsigned invalid[] = { 0, 1, 999, 1004, 1005, 1006, 1015,
-                                        1016, 1100, 2000, 2999, 5000,
-                                        65535 };
+    static const unsigned valid[] = {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010,
+                                     1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999};
+    static const unsigned invalid[] = {0,    1,    999,  1004, 1005, 1006, 1015,
+                                       1016, 1100, 2000, 2999, 5000, 65535};
     for (size_t i = 0; i < sizeof(valid) / sizeof(valid[0]); i++) {
-        bb_t in = { 0 };
+        bb_t in = {0};
         close_frame(&in, valid[i], "x");
-        expect_frames(&in, fmt("W:close:%u C:p:%u:%u reason:1'x' R-4",
-                               valid[i], valid[i], valid[i]));
+        expect_frames(&in,
+                      fmt("W:close:%u C:p:%u:%u reason:1'x' R-4", valid[i], valid[i], valid[i]));
         CHECK(dfws_ws_close_code_valid(valid[i]));
         bb_free(&in);
     }
     for (size_t i = 0; i < sizeof(invalid) / sizeof(invalid[0]); i++) {
-        bb_t in = { 0 };
+        bb_t in = {0};
         close_frame(&in, invalid[i], NULL);
         expect_1002(&in);
         CHECK(!dfws_ws_close_code_valid(invalid[i]));
         bb_free(&in);
     }
     /* 1-byte close payload */
-    bb_t one = { 0 };
+    bb_t one = {0};
     frame(&one, 1, 8, "\x03", 1);
     expect_1002(&one);
     bb_free(&one);
     /* invalid UTF-8 reasons */
-    static const char *bad_reasons[] = { "\xC0\xAF", "ab\xED\xA0\x80",
-                                         "\xF4\x90\x80\x80", "\xE2\x82" };
+    static const char *bad_reasons[] = {"\xC0\xAF", "ab\xED\xA0\x80", "\xF4\x90\x80\x80",
+                                        "\xE2\x82"};
     for (size_t i = 0; i < 4; i++) {
-        bb_t in = { 0 };
+        bb_t in = {0};
         close_frame(&in, 1000, bad_reasons[i]);
         expect_frames(&in, "W:close:1007 C:e:1006:1007 R-4");
         bb_free(&in);
@@ -1008,8 +1000,7 @@ static void setup_close_first(rec_t *r)
 {
     CHECK_EQ_INT(dfws_ws_close(&r->ws, 1001, "going away", 10), 0);
     CHECK_EQ_INT(r->ws.state, DFWS_WS_CLOSING);
-    CHECK_EQ_INT(dfws_ws_send(&r->ws, 0, (const uint8_t *)"x", 1),
-              DFWS_WS_E_CLOSING);
+    CHECK_EQ_INT(dfws_ws_send(&r->ws, 0, (const uint8_t *)"x", 1), DFWS_WS_E_CLOSING);
     CHECK_EQ_INT(dfws_ws_ping(&r->ws, NULL, 0), DFWS_WS_E_CLOSING);
     CHECK_EQ_INT(dfws_ws_close(&r->ws, 1000, NULL, 0), DFWS_WS_E_CLOSING);
 }
@@ -1018,7 +1009,7 @@ static void test_close_by_us(void)
 {
     /* messages and pings after our close are dropped/unanswered; the
      * peer's close completes the handshake without a second close */
-    bb_t in = { 0 };
+    bb_t in = {0};
     frame_s(&in, 1, 1, "late message");
     frame_s(&in, 0, 2, "late");
     frame_s(&in, 1, 9, "late ping");
@@ -1031,19 +1022,19 @@ static void test_close_by_us(void)
     bb_free(&in);
 
     /* peer answers with an empty close */
-    bb_t e = { 0 };
+    bb_t e = {0};
     frame(&e, 1, 8, "", 0);
     expect_all(NULL, setup_close_first, &e, "W:close:1001 C:u:1005:1001 R-4");
     bb_free(&e);
 
     /* protocol error while closing: no second close frame */
-    bb_t p = { 0 };
+    bb_t p = {0};
     frame_x(&p, 1, 2, 1, "", 0, 0);
     expect_all(NULL, setup_close_first, &p, "W:close:1001 C:e:1006:1001 R-4");
     bb_free(&p);
 
     /* no input yet: still waiting */
-    bb_t none = { 0 };
+    bb_t none = {0};
     frame_s(&none, 1, 9, "");
     expect_all(NULL, setup_close_first, &none, "W:close:1001 R0");
     bb_free(&none);
@@ -1056,12 +1047,11 @@ static void setup_close_on_message(rec_t *r)
 
 static void test_close_from_callback(void)
 {
-    bb_t in = { 0 };
+    bb_t in = {0};
     frame_s(&in, 1, 1, "first");
     frame_s(&in, 1, 1, "second");
     close_frame(&in, 1000, NULL);
-    expect_all(NULL, setup_close_on_message, &in,
-               "M:T:5'first' W:close:1000 C:u:1000:1000 R-4");
+    expect_all(NULL, setup_close_on_message, &in, "M:T:5'first' W:close:1000 C:u:1000:1000 R-4");
     bb_free(&in);
 }
 
@@ -1072,14 +1062,13 @@ static void setup_echo(rec_t *r)
 
 static void test_echo_from_callback(void)
 {
-    bb_t in = { 0 };
+    bb_t in = {0};
     uint8_t big[300];
     fill(big, sizeof(big), 1);
     frame_s(&in, 1, 1, "hi");
     frame(&in, 1, 1, big, sizeof(big));
     expect_all(NULL, setup_echo, &in,
-               fmt("M:T:2'hi' W:text:2'hi' M:T:%s W:text:%s R0",
-                   desc(big, 300), desc(big, 300)));
+               fmt("M:T:2'hi' W:text:2'hi' M:T:%s W:text:%s R0", desc(big, 300), desc(big, 300)));
     bb_free(&in);
 }
 
@@ -1090,13 +1079,12 @@ static void test_ping_pong(void)
 {
     uint8_t p125[125];
     fill(p125, 125, 0);
-    bb_t in = { 0 };
+    bb_t in = {0};
     frame(&in, 1, 9, p125, 125);
     frame_s(&in, 1, 9, "");
     frame_s(&in, 1, 10, "reply");
     frame(&in, 1, 10, "", 0);
-    expect_frames(&in, fmt("W:pong:%s W:pong:0'' PONG:5'reply' PONG:0'' R0",
-                           desc(p125, 125)));
+    expect_frames(&in, fmt("W:pong:%s W:pong:0'' PONG:5'reply' PONG:0'' R0", desc(p125, 125)));
     bb_free(&in);
 }
 
@@ -1109,7 +1097,7 @@ static void setup_pong_later(rec_t *r)
  * (ws_conn.c answers only the latest ping while its output is backed up). */
 static void test_ping_taken_by_owner(void)
 {
-    bb_t in = { 0 };
+    bb_t in = {0};
     frame_s(&in, 1, 9, "one");
     frame_s(&in, 1, 9, "two");
     frame_s(&in, 1, 1, "msg");
@@ -1123,7 +1111,7 @@ static void test_ping_taken_by_owner(void)
     frame_s(&in, 1, 9, "latest");
     CHECK_EQ_INT(dfws_ws_feed(&r->ws, in.p, in.len), 0);
     CHECK_EQ_INT(dfws_ws_pong(&r->ws, r->ping, r->ping_len), 0);
-    uint8_t big[126] = { 0 };
+    uint8_t big[126] = {0};
     CHECK_EQ_INT(dfws_ws_pong(&r->ws, big, sizeof(big)), DFWS_WS_E_INVAL);
     CHECK_EQ_INT(dfws_ws_close(&r->ws, 1000, NULL, 0), 0);
     CHECK_EQ_INT(dfws_ws_pong(&r->ws, r->ping, r->ping_len), DFWS_WS_E_CLOSING);
@@ -1140,14 +1128,14 @@ static void test_limits_exact(void)
 {
     dfws_ws_config_t cfg;
     uint8_t buf[300];
-    bb_t want = { 0 };
+    bb_t want = {0};
     fill(buf, sizeof(buf), 1);
     dfws_ws_config_init(&cfg);
     cfg.max_frame_size = 100;
     cfg.max_message_size = 250;
 
     /* at the limits: delivered */
-    bb_t ok = { 0 };
+    bb_t ok = {0};
     frame(&ok, 1, 1, buf, 100);
     frame(&ok, 0, 1, buf, 100);
     frame(&ok, 0, 0, buf, 100);
@@ -1155,18 +1143,17 @@ static void test_limits_exact(void)
     bb_put(&want, buf, 100);
     bb_put(&want, buf, 100);
     bb_put(&want, buf, 50);
-    expect_all(&cfg, NULL, &ok, fmt("M:T:%s M:T:%s R0", desc(buf, 100),
-                                    desc(want.p, 250)));
+    expect_all(&cfg, NULL, &ok, fmt("M:T:%s M:T:%s R0", desc(buf, 100), desc(want.p, 250)));
     bb_free(&ok);
     bb_free(&want);
 
     /* frame over max_frame_size */
-    bb_t f = { 0 };
+    bb_t f = {0};
     frame(&f, 1, 2, buf, 101);
     expect_all(&cfg, NULL, &f, "W:close:1009 C:e:1006:1009 R-4");
     bb_free(&f);
     /* message over max_message_size across fragments */
-    bb_t m = { 0 };
+    bb_t m = {0};
     frame(&m, 0, 2, buf, 100);
     frame(&m, 0, 0, buf, 100);
     frame(&m, 1, 0, buf, 51);
@@ -1175,7 +1162,7 @@ static void test_limits_exact(void)
     /* control frames do not count against the limits */
     cfg.max_frame_size = 10;
     cfg.max_message_size = 10;
-    bb_t c = { 0 };
+    bb_t c = {0};
     frame(&c, 1, 9, buf, 125);
     expect_all(&cfg, NULL, &c, fmt("W:pong:%s R0", desc(buf, 125)));
     bb_free(&c);
@@ -1187,7 +1174,7 @@ static void test_limits_exact(void)
     fill(big, 70000, 0);
     cfg.max_frame_size = 0;
     cfg.max_message_size = 0;
-    bb_t u = { 0 };
+    bb_t u = {0};
     frame(&u, 0, 2, big, 35000);
     frame(&u, 1, 0, big + 35000, 35000);
     expect_all(&cfg, NULL, &u, fmt("M:B:%s R0", desc(big, 70000)));
@@ -1196,21 +1183,19 @@ static void test_limits_exact(void)
     /* default 1 MiB: a 1 MiB + 1 frame is refused at its first payload
      * bytes, before anything is buffered */
     dfws_ws_config_init(&cfg);
-    bb_t d = { 0 };
-    uint8_t hdr[] = { 0x82, 0xFF, 0, 0, 0, 0, 0, 0x10, 0, 1, 1, 2, 3, 4,
-                      9, 9 };
+    bb_t d = {0};
+    uint8_t hdr[] = {0x82, 0xFF, 0, 0, 0, 0, 0, 0x10, 0, 1, 1, 2, 3, 4, 9, 9};
     bb_put(&d, hdr, sizeof(hdr));
     expect_all(&cfg, NULL, &d, "W:close:1009 C:e:1006:1009 R-4");
     bb_free(&d);
     /* 2^63 - 1 claimed length with default limits */
-    bb_t h = { 0 };
-    uint8_t huge[] = { 0x82, 0xFF, 0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
-                       0xFF, 1, 2, 3, 4, 0 };
+    bb_t h = {0};
+    uint8_t huge[] = {0x82, 0xFF, 0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 1, 2, 3, 4, 0};
     bb_put(&h, huge, sizeof(huge));
     expect_all(&cfg, NULL, &h, "W:close:1009 C:e:1006:1009 R-4");
     bb_free(&h);
     /* MSB set in 64-bit length: malformed */
-    bb_t msb = { 0 };
+    bb_t msb = {0};
     huge[2] = 0x80;
     bb_put(&msb, huge, sizeof(huge));
     expect_all(&cfg, NULL, &msb, "W:close:1002 C:e:1006:1002 R-4");
@@ -1224,23 +1209,23 @@ static void test_limits_exact(void)
 static void test_memory_held_only_while_needed(void)
 {
     /* partial frame header: wslay context held, no message buffer */
-    bb_t h = { 0 };
+    bb_t h = {0};
     frame_s(&h, 1, 1, "abc");
     h.len = 1;
     expect_frames(&h, "R0 +fc");
     /* message split mid-payload: both held until it completes */
-    bb_t p = { 0 };
+    bb_t p = {0};
     frame_s(&p, 1, 1, "abcdef");
     p.len -= 2;
     expect_frames(&p, "R0 +fc +msg");
     bb_free(&p);
     /* fragmented message with complete frames: only the buffer */
-    bb_t f = { 0 };
+    bb_t f = {0};
     frame_s(&f, 0, 1, "abc");
     expect_frames(&f, "R0 +msg");
     bb_free(&f);
     /* split control frame: 125-byte buffer held only until it completes */
-    bb_t c = { 0 };
+    bb_t c = {0};
     frame_s(&c, 1, 9, "ping!");
     rec_t *r = malloc(sizeof(*r));
     if (r == NULL)
@@ -1260,7 +1245,7 @@ static void test_memory_held_only_while_needed(void)
     /* reassembly buffer never grows past the end of the current frame */
     uint8_t big[1000];
     fill(big, sizeof(big), 0);
-    bb_t g = { 0 };
+    bb_t g = {0};
     frame(&g, 1, 2, big, sizeof(big));
     r = malloc(sizeof(*r));
     if (r == NULL)
@@ -1268,10 +1253,10 @@ static void test_memory_held_only_while_needed(void)
     rec_init(r, NULL);
     CHECK_EQ_INT(dfws_ws_feed(&r->ws, g.p, 9), 0);
     CHECK(r->ws.msg != NULL && r->ws.msg_cap <= 1000);
-    CHECK_EQ_INT(dfws_ws_feed(&r->ws, g.p + 9, 500), 0);   /* 501 bytes */
+    CHECK_EQ_INT(dfws_ws_feed(&r->ws, g.p + 9, 500), 0); /* 501 bytes */
     CHECK(r->ws.msg != NULL && r->ws.msg_cap == 512);
     CHECK_EQ_INT(dfws_ws_feed(&r->ws, g.p + 509, 400), 0); /* 901: 1024 -> */
-    CHECK(r->ws.msg != NULL && r->ws.msg_cap == 1000);  /* clamped */
+    CHECK(r->ws.msg != NULL && r->ws.msg_cap == 1000);     /* clamped */
     CHECK_EQ_INT(dfws_ws_feed(&r->ws, g.p + 909, g.len - 909), 0);
     CHECK(r->ws.msg == NULL && r->ws.fc == NULL);
     rec_finish(r, 0);
@@ -1290,7 +1275,7 @@ static void test_send(void)
 {
     rec_t *r = malloc(sizeof(*r));
     uint8_t *payload = malloc(65536);
-    static const size_t lens[] = { 0, 125, 126, 65535, 65536 };
+    static const size_t lens[] = {0, 125, 126, 65535, 65536};
     if (r == NULL || payload == NULL)
         abort();
     rec_init(r, NULL);
@@ -1356,17 +1341,15 @@ static void setup_fail_write(rec_t *r)
 static void test_write_failure_is_fatal(void)
 {
     /* pong write fails during feed */
-    bb_t in = { 0 };
+    bb_t in = {0};
     frame_s(&in, 1, 9, "x");
     frame_s(&in, 1, 1, "not delivered");
-    expect_all(NULL, setup_fail_write, &in, fmt("F:%d R%d", DFWS_WS_E_WRITE,
-                                                DFWS_WS_E_FATAL));
+    expect_all(NULL, setup_fail_write, &in, fmt("F:%d R%d", DFWS_WS_E_WRITE, DFWS_WS_E_FATAL));
     bb_free(&in);
     /* close echo fails: fatal, no on_close */
-    bb_t c = { 0 };
+    bb_t c = {0};
     close_frame(&c, 1000, NULL);
-    expect_all(NULL, setup_fail_write, &c, fmt("F:%d R%d", DFWS_WS_E_WRITE,
-                                               DFWS_WS_E_FATAL));
+    expect_all(NULL, setup_fail_write, &c, fmt("F:%d R%d", DFWS_WS_E_WRITE, DFWS_WS_E_FATAL));
     bb_free(&c);
     /* direct send */
     rec_t *r = malloc(sizeof(*r));
@@ -1374,13 +1357,10 @@ static void test_write_failure_is_fatal(void)
         abort();
     rec_init(r, NULL);
     r->fail_write = 1;
-    CHECK_EQ_INT(dfws_ws_send(&r->ws, 0, (const uint8_t *)"a", 1),
-              DFWS_WS_E_WRITE);
+    CHECK_EQ_INT(dfws_ws_send(&r->ws, 0, (const uint8_t *)"a", 1), DFWS_WS_E_WRITE);
     CHECK_EQ_INT(r->ws.state, DFWS_WS_DEAD);
-    CHECK_EQ_INT(dfws_ws_send(&r->ws, 0, (const uint8_t *)"a", 1),
-              DFWS_WS_E_FATAL);
-    CHECK_EQ_INT(dfws_ws_feed(&r->ws, (const uint8_t *)"\x81", 1),
-              DFWS_WS_E_FATAL);
+    CHECK_EQ_INT(dfws_ws_send(&r->ws, 0, (const uint8_t *)"a", 1), DFWS_WS_E_FATAL);
+    CHECK_EQ_INT(dfws_ws_feed(&r->ws, (const uint8_t *)"\x81", 1), DFWS_WS_E_FATAL);
     rec_finish(r, 0);
     CHECK_STR(r->log, fmt("F:%d R0", DFWS_WS_E_WRITE));
     free(r);
@@ -1393,7 +1373,7 @@ static void setup_reenter(rec_t *r)
 
 static void test_reentrant_feed_refused(void)
 {
-    bb_t in = { 0 };
+    bb_t in = {0};
     frame_s(&in, 1, 1, "a");
     expect_all(NULL, setup_reenter, &in, "M:T:1'a' R0");
     rec_t *r = malloc(sizeof(*r));
@@ -1421,35 +1401,36 @@ static void pmd_config(dfws_ws_config_t *cfg)
 
 static void setup_pmd(rec_t *r)
 {
-    dfws_ws_pmd_t p = { 15, 15, 0, 0 };
+    dfws_ws_pmd_t p = {15, 15, 0, 0};
     dfws_ws_set_pmd(&r->ws, &p);
 }
 
 /* Offers in one or two headers -> the response value, "" when declined. */
-static void expect_offer(const dfws_ws_deflate_t *d, const char *h1,
-                         const char *h2, const char *want)
+static void expect_offer(const dfws_ws_deflate_t *d, const char *h1, const char *h2,
+                         const char *want)
 {
     dfws_ws_header_t hs[3] = {
         H("Host", "x"),
-        { "Sec-WebSocket-Extensions", 24, h1, strlen(h1) },
-        { "sec-websocket-extensions", 24, h2 ? h2 : "", h2 ? strlen(h2) : 0 },
+        {"Sec-WebSocket-Extensions", 24, h1, strlen(h1)},
+        {"sec-websocket-extensions", 24, h2 ? h2 : "", h2 ? strlen(h2) : 0},
     };
     char resp[DFWS_WS_PMD_RESPONSE_MAX];
     dfws_ws_pmd_t p;
     resp[0] = '\0';
     int rc = dfws_ws_pmd_negotiate(d, hs, h2 ? 3 : 2, &p, resp);
     CHECK_MSG(rc == (*want != '\0') && (!rc || strcmp(resp, want) == 0),
-              "offer [%s]%s%s -> %d [%s], expected [%s]", h1, h2 ? " + " : "",
-              h2 ? h2 : "", rc, rc ? resp : "", want);
+              "offer [%s]%s%s -> %d [%s], expected [%s]", h1, h2 ? " + " : "", h2 ? h2 : "", rc,
+              rc ? resp : "", want);
     if (rc)
-        CHECK(p.server_bits >= 9 && p.server_bits <= 15 &&
-              p.client_bits >= 8 && p.client_bits <= 15);
+        CHECK(p.server_bits >= 9 && p.server_bits <= 15 && p.client_bits >= 8 &&
+              p.client_bits <= 15);
     else
         CHECK(p.server_bits == 0 && p.client_bits == 0);
 }
 
-#define PMD_BASE "permessage-deflate; server_no_context_takeover; " \
-                 "client_no_context_takeover"
+#define PMD_BASE                                                                                   \
+    "permessage-deflate; server_no_context_takeover; "                                             \
+    "client_no_context_takeover"
 
 static void test_pmd_negotiation(void)
 {
@@ -1458,11 +1439,14 @@ static void test_pmd_negotiation(void)
     expect_offer(d, "permessage-deflate; client_max_window_bits", NULL, PMD_BASE);
     expect_offer(d, "permessage-deflate", NULL, PMD_BASE);
     /* Python websockets' default offer */
-    expect_offer(d, "permessage-deflate; server_max_window_bits=12; "
-                 "client_max_window_bits=12", NULL,
-                 PMD_BASE "; server_max_window_bits=12; client_max_window_bits=12");
-    expect_offer(d, "permessage-deflate; server_no_context_takeover; "
-                 "client_no_context_takeover", NULL, PMD_BASE);
+    expect_offer(d,
+                 "permessage-deflate; server_max_window_bits=12; "
+                 "client_max_window_bits=12",
+                 NULL, PMD_BASE "; server_max_window_bits=12; client_max_window_bits=12");
+    expect_offer(d,
+                 "permessage-deflate; server_no_context_takeover; "
+                 "client_no_context_takeover",
+                 NULL, PMD_BASE);
     expect_offer(d, "permessage-deflate;server_max_window_bits=9", NULL,
                  PMD_BASE "; server_max_window_bits=9");
     expect_offer(d, "permessage-deflate ; client_max_window_bits = \"10\"", NULL,
@@ -1499,17 +1483,21 @@ static void test_pmd_negotiation(void)
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         expect_offer(d, bad[i], NULL, "");
     /* the first acceptable offer wins; the others are skipped */
-    expect_offer(d, "permessage-deflate; server_max_window_bits=8, "
-                 "permessage-deflate; server_max_window_bits=10", NULL,
-                 PMD_BASE "; server_max_window_bits=10");
+    expect_offer(d,
+                 "permessage-deflate; server_max_window_bits=8, "
+                 "permessage-deflate; server_max_window_bits=10",
+                 NULL, PMD_BASE "; server_max_window_bits=10");
     expect_offer(d, "permessage-deflate; foo, permessage-deflate", NULL, PMD_BASE);
-    expect_offer(d, "x-foo; a=\"b,permessage-deflate\", permessage-deflate; "
-                 "client_max_window_bits=11", NULL,
-                 PMD_BASE "; client_max_window_bits=11");
+    expect_offer(d,
+                 "x-foo; a=\"b,permessage-deflate\", permessage-deflate; "
+                 "client_max_window_bits=11",
+                 NULL, PMD_BASE "; client_max_window_bits=11");
     expect_offer(d, " , permessage-deflate , ", NULL, PMD_BASE);
     expect_offer(d, "x-foo", "permessage-deflate", PMD_BASE);
-    expect_offer(d, "permessage-deflate; x", "permessage-deflate; "
-                 "server_max_window_bits=13", PMD_BASE "; server_max_window_bits=13");
+    expect_offer(d, "permessage-deflate; x",
+                 "permessage-deflate; "
+                 "server_max_window_bits=13",
+                 PMD_BASE "; server_max_window_bits=13");
     /* no extension configured: nothing is accepted */
     expect_offer(NULL, "permessage-deflate", NULL, "");
 
@@ -1517,21 +1505,20 @@ static void test_pmd_negotiation(void)
      * client for one only if the client offered client_max_window_bits */
     dfws_ws_deflate_t *d12 = dfws_ws_deflate_new(6, 0, 12);
     CHECK(d12 != NULL);
-    expect_offer(d12, "permessage-deflate", NULL,
-                 PMD_BASE "; server_max_window_bits=12");
+    expect_offer(d12, "permessage-deflate", NULL, PMD_BASE "; server_max_window_bits=12");
     expect_offer(d12, "permessage-deflate; client_max_window_bits", NULL,
                  PMD_BASE "; server_max_window_bits=12; client_max_window_bits=12");
-    expect_offer(d12, "permessage-deflate; server_max_window_bits=14; "
-                 "client_max_window_bits=9", NULL,
-                 PMD_BASE "; server_max_window_bits=12; client_max_window_bits=9");
+    expect_offer(d12,
+                 "permessage-deflate; server_max_window_bits=14; "
+                 "client_max_window_bits=9",
+                 NULL, PMD_BASE "; server_max_window_bits=12; client_max_window_bits=9");
     dfws_ws_deflate_free(d12);
     CHECK(dfws_ws_deflate_new(0, 0, 15) == NULL);
     CHECK(dfws_ws_deflate_new(6, 0, 8) == NULL);
 }
 
 /* A client frame whose payload is given as bytes (already compressed). */
-static void zframe(bb_t *b, int fin, int rsv1, int op, const char *hex_bytes,
-                   size_t n)
+static void zframe(bb_t *b, int fin, int rsv1, int op, const char *hex_bytes, size_t n)
 {
     frame_x(b, fin, rsv1 ? 4 : 0, op, hex_bytes, n, 0);
 }
@@ -1541,41 +1528,46 @@ static void test_pmd_rfc7692_examples(void)
     dfws_ws_config_t cfg;
     pmd_config(&cfg);
     /* 7.2.3.1: "Hello" in one compressed frame */
-    bb_t a = { 0 };
+    bb_t a = {0};
     zframe(&a, 1, 1, 1, "\xf2\x48\xcd\xc9\xc9\x07\x00", 7);
     expect_all(&cfg, setup_pmd, &a, "M:T:5'Hello' R0");
     /* ... and fragmented: RSV1 on the first frame only */
-    bb_t b = { 0 };
+    bb_t b = {0};
     zframe(&b, 0, 1, 1, "\xf2\x48\xcd", 3);
     zframe(&b, 1, 0, 0, "\xc9\xc9\x07\x00", 4);
     expect_all(&cfg, setup_pmd, &b, "M:T:5'Hello' R0");
     /* 7.2.3.2: the second message of a shared LZ77 window refers back to
      * the first; with no context takeover agreed, it cannot inflate */
-    bb_t c = { 0 };
+    bb_t c = {0};
     zframe(&c, 1, 1, 1, "\xf2\x48\xcd\xc9\xc9\x07\x00", 7);
     zframe(&c, 1, 1, 1, "\xf2\x00\x11\x00\x00", 5);
     expect_all(&cfg, setup_pmd, &c, "M:T:5'Hello' W:close:1007 C:e:1006:1007 R-4");
     /* 7.2.3.3: a stored (uncompressed) block */
-    bb_t e = { 0 };
+    bb_t e = {0};
     zframe(&e, 1, 1, 1, "\x00\x05\x00\xfa\xff\x48\x65\x6c\x6c\x6f\x00", 11);
     expect_all(&cfg, setup_pmd, &e, "M:T:5'Hello' R0");
     /* 7.2.3.4: two DEFLATE blocks in one message */
-    bb_t f = { 0 };
+    bb_t f = {0};
     zframe(&f, 1, 1, 1, "\xf2\x48\x05\x00\x00\x00\xff\xff\xca\xc9\xc9\x07\x00", 13);
     expect_all(&cfg, setup_pmd, &f, "M:T:5'Hello' R0");
     /* 7.2.3.5: a block with BFINAL set (the appended tail is ignored) */
-    bb_t g = { 0 };
+    bb_t g = {0};
     zframe(&g, 1, 1, 1, "\xf3\x48\xcd\xc9\xc9\x07\x00\x00", 8);
     zframe(&g, 1, 1, 2, "\xf3\x48\xcd\xc9\xc9\x07\x00\x00", 8);
     expect_all(&cfg, setup_pmd, &g, "M:T:5'Hello' M:B:5'Hello' R0");
     /* compressed and plain messages mix; an empty compressed message */
-    bb_t h = { 0 };
+    bb_t h = {0};
     zframe(&h, 1, 1, 1, "\x00", 1);
     frame_s(&h, 1, 1, "plain");
     zframe(&h, 1, 1, 1, "\xf2\x48\xcd\xc9\xc9\x07\x00", 7);
     expect_all(&cfg, setup_pmd, &h, "M:T:0'' M:T:5'plain' M:T:5'Hello' R0");
-    bb_free(&a); bb_free(&b); bb_free(&c); bb_free(&e); bb_free(&f);
-    bb_free(&g); bb_free(&h);
+    bb_free(&a);
+    bb_free(&b);
+    bb_free(&c);
+    bb_free(&e);
+    bb_free(&f);
+    bb_free(&g);
+    bb_free(&h);
 }
 
 static void test_pmd_fragmented_and_large(void)
@@ -1587,24 +1579,24 @@ static void test_pmd_fragmented_and_large(void)
     static uint8_t text[20000];
     for (size_t i = 0; i < sizeof(text); i++)
         text[i] = (uint8_t)('a' + (i * 7 + i / 13) % 26);
-    bb_t z = { 0 }, in = { 0 };
+    bb_t z = {0}, in = {0};
     raw_deflate(text, sizeof(text), &z);
     size_t step = z.len / 7 + 1;
     for (size_t off = 0; off < z.len; off += step) {
         size_t n = z.len - off < step ? z.len - off : step;
-        frame_x(&in, off + n == z.len, off == 0 ? 4 : 0, off == 0 ? 1 : 0,
-                z.p + off, n, 0);
+        frame_x(&in, off + n == z.len, off == 0 ? 4 : 0, off == 0 ? 1 : 0, z.p + off, n, 0);
         if (off == 0)
             frame_s(&in, 1, 9, "p");
     }
-    expect_all(&cfg, setup_pmd, &in,
-               fmt("W:pong:1'p' M:T:%s R0", desc(text, sizeof(text))));
+    expect_all(&cfg, setup_pmd, &in, fmt("W:pong:1'p' M:T:%s R0", desc(text, sizeof(text))));
     /* the message split across feeds holds the inflater; a complete one
      * gives it back */
-    bb_t part = { 0 };
+    bb_t part = {0};
     bb_put(&part, in.p, in.len - 3);
     expect_all(&cfg, setup_pmd, &part, "W:pong:1'p' R0 +fc +msg +zin");
-    bb_free(&z); bb_free(&in); bb_free(&part);
+    bb_free(&z);
+    bb_free(&in);
+    bb_free(&part);
 
     /* binary data that does not compress */
     static uint8_t noise[3000];
@@ -1613,11 +1605,12 @@ static void test_pmd_fragmented_and_large(void)
         x = x * 1103515245u + 12345u;
         noise[i] = (uint8_t)(x >> 16);
     }
-    bb_t nz = { 0 }, nin = { 0 };
+    bb_t nz = {0}, nin = {0};
     raw_deflate(noise, sizeof(noise), &nz);
     frame_x(&nin, 1, 4, 2, nz.p, nz.len, 0);
     expect_all(&cfg, setup_pmd, &nin, fmt("M:B:%s R0", desc(noise, sizeof(noise))));
-    bb_free(&nz); bb_free(&nin);
+    bb_free(&nz);
+    bb_free(&nin);
 }
 
 static void test_pmd_errors(void)
@@ -1625,53 +1618,60 @@ static void test_pmd_errors(void)
     dfws_ws_config_t cfg;
     pmd_config(&cfg);
     /* RSV1 on a continuation frame */
-    bb_t a = { 0 };
+    bb_t a = {0};
     frame_s(&a, 0, 1, "Hel");
     zframe(&a, 1, 1, 0, "lo", 2);
     expect_all(&cfg, setup_pmd, &a, "W:close:1002 C:e:1006:1002 R-4");
-    bb_t a2 = { 0 };
+    bb_t a2 = {0};
     zframe(&a2, 0, 1, 1, "\xf2\x48\xcd", 3);
     zframe(&a2, 1, 1, 0, "\xc9\xc9\x07\x00", 4);
     expect_all(&cfg, setup_pmd, &a2, "W:close:1002 C:e:1006:1002 R-4");
     /* RSV1 on control frames */
     for (int op = 8; op <= 10; op++) {
-        bb_t c = { 0 };
+        bb_t c = {0};
         frame_x(&c, 1, 4, op, "", 0, 0);
         expect_all(&cfg, setup_pmd, &c, "W:close:1002 C:e:1006:1002 R-4");
         bb_free(&c);
     }
     /* RSV2, RSV3 stay reserved */
     for (int rsv = 1; rsv <= 3; rsv++) {
-        bb_t c = { 0 };
+        bb_t c = {0};
         frame_x(&c, 1, rsv | 4, 1, "\x00", 1, 0);
         expect_all(&cfg, setup_pmd, &c, "W:close:1002 C:e:1006:1002 R-4");
         bb_free(&c);
     }
     /* RSV1 on a connection that did not negotiate the extension (the
      * config has it, this connection does not) */
-    bb_t n = { 0 };
+    bb_t n = {0};
     zframe(&n, 1, 1, 1, "\xf2\x48\xcd\xc9\xc9\x07\x00", 7);
     expect_all(&cfg, NULL, &n, "W:close:1002 C:e:1006:1002 R-4");
     /* not DEFLATE data: 1007 */
-    bb_t g = { 0 };
+    bb_t g = {0};
     zframe(&g, 1, 1, 2, "\xff\xff\xff\xff", 4);
     expect_all(&cfg, setup_pmd, &g, "W:close:1007 C:e:1006:1007 R-4");
     /* the inflated text is checked for UTF-8: bad bytes, and a message
      * that ends inside a character */
-    bb_t z1 = { 0 }, u = { 0 };
+    bb_t z1 = {0}, u = {0};
     raw_deflate("ok \xed\xa0\x80 surrogate", 15, &z1);
     frame_x(&u, 1, 4, 1, z1.p, z1.len, 0);
     expect_all(&cfg, setup_pmd, &u, "W:close:1007 C:e:1006:1007 R-4");
-    bb_t z2 = { 0 }, u2 = { 0 };
+    bb_t z2 = {0}, u2 = {0};
     raw_deflate("cut \xe2\x82", 6, &z2);
     frame_x(&u2, 1, 4, 1, z2.p, z2.len, 0);
     expect_all(&cfg, setup_pmd, &u2, "W:close:1007 C:e:1006:1007 R-4");
     /* the same bytes as binary are fine */
-    bb_t u3 = { 0 };
+    bb_t u3 = {0};
     frame_x(&u3, 1, 4, 2, z2.p, z2.len, 0);
     expect_all(&cfg, setup_pmd, &u3, fmt("M:B:%s R0", desc("cut \xe2\x82", 6)));
-    bb_free(&a); bb_free(&a2); bb_free(&n); bb_free(&g); bb_free(&z1);
-    bb_free(&u); bb_free(&z2); bb_free(&u2); bb_free(&u3);
+    bb_free(&a);
+    bb_free(&a2);
+    bb_free(&n);
+    bb_free(&g);
+    bb_free(&z1);
+    bb_free(&u);
+    bb_free(&z2);
+    bb_free(&u2);
+    bb_free(&u3);
 }
 
 /* A decompression bomb: the limit applies to the inflated size, and no
@@ -1685,7 +1685,7 @@ static void test_pmd_bomb(void)
     uint8_t *zeros = calloc(1, big);
     if (zeros == NULL)
         abort();
-    bb_t z = { 0 }, in = { 0 };
+    bb_t z = {0}, in = {0};
     raw_deflate(zeros, big, &z); /* 16 MiB -> about 16 KiB */
     CHECK(z.len < 20000);
     frame_x(&in, 1, 4, 2, z.p, z.len, 0);
@@ -1700,12 +1700,11 @@ static void test_pmd_bomb(void)
     rec_finish(r, 0);
     free(r);
     /* spread over many frames, too */
-    bb_t many = { 0 };
+    bb_t many = {0};
     size_t step = 1000;
     for (size_t off = 0; off < z.len; off += step) {
         size_t n = z.len - off < step ? z.len - off : step;
-        frame_x(&many, off + n == z.len, off == 0 ? 4 : 0, off == 0 ? 2 : 0,
-                z.p + off, n, 0);
+        frame_x(&many, off + n == z.len, off == 0 ? 4 : 0, off == 0 ? 2 : 0, z.p + off, n, 0);
     }
     rec_t *r2 = malloc(sizeof(*r2));
     if (r2 == NULL)
@@ -1722,7 +1721,7 @@ static void test_pmd_bomb(void)
     /* exactly at the limit: delivered; one byte more: 1009 */
     cfg.max_message_size = 5000;
     cfg.max_frame_size = 64; /* the compressed frames are small */
-    bb_t zok = { 0 }, ok = { 0 }, zover = { 0 }, over = { 0 };
+    bb_t zok = {0}, ok = {0}, zover = {0}, over = {0};
     raw_deflate(zeros, 5000, &zok);
     frame_x(&ok, 1, 4, 2, zok.p, zok.len, 0);
     expect_all(&cfg, setup_pmd, &ok, fmt("M:B:%s R0", desc(zeros, 5000)));
@@ -1732,8 +1731,12 @@ static void test_pmd_bomb(void)
     /* max_frame_size applies to the compressed frame as received */
     cfg.max_frame_size = 8;
     expect_all(&cfg, setup_pmd, &ok, "W:close:1009 C:e:1006:1009 R-4");
-    bb_free(&zok); bb_free(&ok); bb_free(&zover); bb_free(&over);
-    bb_free(&z); bb_free(&in);
+    bb_free(&zok);
+    bb_free(&ok);
+    bb_free(&zover);
+    bb_free(&over);
+    bb_free(&z);
+    bb_free(&in);
     free(zeros);
 }
 
@@ -1780,14 +1783,13 @@ static void test_pmd_send(void)
     CHECK_EQ_INT(dfws_ws_send(&r->ws, 1, noise, sizeof(noise)), 0);
     CHECK_EQ_INT(dfws_ws_send(&r->ws, 1, text, 100), 0);
     rec_finish(r, 0);
-    CHECK_STR(r->log, fmt("W:binary:%s W:binary:%s W:binary+z8:%s R0",
-                          desc(text, 99), desc(noise, sizeof(noise)),
-                          desc(text, 100)));
+    CHECK_STR(r->log, fmt("W:binary:%s W:binary:%s W:binary+z8:%s R0", desc(text, 99),
+                          desc(noise, sizeof(noise)), desc(text, 100)));
 
     /* a broadcast: the same message to many connections is compressed
      * once and the same bytes go to each */
     dfws_ws_deflate_get_stats(d, &st0);
-    bb_t first = { 0 };
+    bb_t first = {0};
     for (int i = 0; i < 5; i++) {
         rec_init(r, &cfg);
         setup_pmd(r);
@@ -1824,7 +1826,7 @@ static void test_pmd_send(void)
     dfws_ws_deflate_get_stats(d, &st0);
     /* another window size is another compression */
     rec_init(r, &cfg);
-    dfws_ws_pmd_t p10 = { 10, 15, 1, 0 };
+    dfws_ws_pmd_t p10 = {10, 15, 1, 0};
     dfws_ws_set_pmd(&r->ws, &p10);
     CHECK_EQ_INT(dfws_ws_send(&r->ws, 0, text, sizeof(text)), 0);
     rec_finish(r, 0);
@@ -1844,7 +1846,7 @@ static void test_pmd_send(void)
 
     /* echo through the codec: what we send, a client inflates */
     cfg.deflate = g_deflate;
-    bb_t in = { 0 }, z = { 0 };
+    bb_t in = {0}, z = {0};
     raw_deflate(text, sizeof(text), &z);
     frame_x(&in, 1, 4, 1, z.p, z.len, 0);
     dfws_ws_config_t ecfg = cfg;
@@ -1855,7 +1857,8 @@ static void test_pmd_send(void)
     CHECK_EQ_INT(dfws_ws_feed(&r->ws, in.p, in.len), 0);
     rec_finish(r, 0);
     CHECK(strstr(r->log, "W:text+z") != NULL);
-    bb_free(&in); bb_free(&z);
+    bb_free(&in);
+    bb_free(&z);
     free(r);
     dfws_ws_deflate_free(d);
 }

@@ -28,9 +28,9 @@ typedef enum { APP_ACCEPT, APP_REJECT } app_mode_t;
 
 typedef struct {
     app_mode_t mode;
-    dfws_wsconn_t *wc;   /* while the application holds it */
+    dfws_wsconn_t *wc; /* while the application holds it */
     int requests, accepted, closed, close_code;
-    char msgs[1024];     /* "t:<text>|" or "b:<len>|" per message */
+    char msgs[1024]; /* "t:<text>|" or "b:<len>|" per message */
 } app_t;
 
 static app_t app;
@@ -156,8 +156,8 @@ static int rig_close(rig_t *t)
         dfws_conn_close(t->conn);
     uv_run(&t->loop, UV_RUN_DEFAULT);
     close(t->peer);
-    CHECK_OR_RETURN(-1, t->server.conns.n == 0 && t->server.websockets == 0, "connections %zu, websockets %zu",
-          t->server.conns.n, t->server.websockets);
+    CHECK_OR_RETURN(-1, t->server.conns.n == 0 && t->server.websockets == 0,
+                    "connections %zu, websockets %zu", t->server.conns.n, t->server.websockets);
     CHECK_OR_RETURN(-1, uv_loop_close(&t->loop) == 0, "loop not closed clean");
     return 0;
 }
@@ -199,9 +199,10 @@ static size_t frame(char *out, int opcode, const char *payload, size_t len)
     return n;
 }
 
-static const char upgrade[] = "GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n"
-                              "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                              "Sec-WebSocket-Version: 13\r\n\r\n";
+static const char upgrade[] =
+    "GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n"
+    "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    "Sec-WebSocket-Version: 13\r\n\r\n";
 
 /* upgrade request + text "hello" + ping "p" + binary 3 bytes + close 1000 */
 static size_t session(char *buf)
@@ -234,26 +235,28 @@ static int check_session(rig_t *t)
     CHECK_OR_RETURN(-1, app.requests == 1, "requests %d", app.requests);
     CHECK_OR_RETURN(-1, !strcmp(app.msgs, "t:hello|b:3|"), "messages %s", app.msgs);
     CHECK_OR_RETURN(-1, app.closed == 1 && app.close_code == 1000, "closed %d code %d", app.closed,
-          app.close_code);
+                    app.close_code);
     const unsigned char *hs = find(t, "HTTP/1.1 101 Switching Protocols\r\n", 34);
     CHECK_OR_RETURN(-1, hs == t->out, "no 101 first: %.*s", (int)t->out_len, t->out);
-    CHECK_OR_RETURN(-1, find(t, "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n", 51), "accept key");
+    CHECK_OR_RETURN(-1, find(t, "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n", 51),
+                    "accept key");
     static const unsigned char pong[] = {0x8a, 0x01, 'p'}, close_frame[] = {0x88, 0x02, 0x03, 0xe8};
     const unsigned char *po = find(t, pong, sizeof(pong)), *cl = find(t, close_frame, 4);
     CHECK_OR_RETURN(-1, po && cl && po < cl, "pong then close expected");
-    CHECK_OR_RETURN(-1, t->conn->lingering || t->conn->closing, "the server closes the TCP connection first");
+    CHECK_OR_RETURN(-1, t->conn->lingering || t->conn->closing,
+                    "the server closes the TCP connection first");
     CHECK_OR_RETURN(-1, t->server.active_requests == 0, "the upgrade request still counted");
     return 0;
 }
 
 static int check_reject(rig_t *t)
 {
-    CHECK_OR_RETURN(-1, app.requests == 1 && app.closed == 1 && app.close_code == 1006, "requests %d closed %d",
-          app.requests, app.closed);
-    CHECK_OR_RETURN(-1, t->out_len > 26 && !memcmp(t->out, "HTTP/1.1 403 Forbidden\r\n", 24), "%.*s",
-          (int)t->out_len, t->out);
-    CHECK_OR_RETURN(-1, !strcmp(app.msgs, ""), "a message of a refused WebSocket reached the app: %s",
-          app.msgs);
+    CHECK_OR_RETURN(-1, app.requests == 1 && app.closed == 1 && app.close_code == 1006,
+                    "requests %d closed %d", app.requests, app.closed);
+    CHECK_OR_RETURN(-1, t->out_len > 26 && !memcmp(t->out, "HTTP/1.1 403 Forbidden\r\n", 24),
+                    "%.*s", (int)t->out_len, t->out);
+    CHECK_OR_RETURN(-1, !strcmp(app.msgs, ""),
+                    "a message of a refused WebSocket reached the app: %s", app.msgs);
     CHECK_OR_RETURN(-1, t->conn->lingering || t->conn->closing, "connection kept after a refusal");
     return 0;
 }
@@ -261,8 +264,8 @@ static int check_reject(rig_t *t)
 static int check_bad_handshake(rig_t *t)
 {
     CHECK_OR_RETURN(-1, app.requests == 0, "a bad handshake reached the app");
-    CHECK_OR_RETURN(-1, t->out_len > 26 && !memcmp(t->out, "HTTP/1.1 400 Bad Request\r\n", 26), "%.*s",
-          (int)t->out_len, t->out);
+    CHECK_OR_RETURN(-1, t->out_len > 26 && !memcmp(t->out, "HTTP/1.1 400 Bad Request\r\n", 26),
+                    "%.*s", (int)t->out_len, t->out);
     return 0;
 }
 

@@ -82,10 +82,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1)
         return 0;
     switch (data[0] % 4) {
-    case 0: proxy_header(data + 1, size - 1); break;
-    case 1: allow_list(data + 1, size - 1); break;
-    case 2: static_path(data + 1, size - 1); break;
-    default: static_headers(data + 1, size - 1); break;
+    case 0:
+        proxy_header(data + 1, size - 1);
+        break;
+    case 1:
+        allow_list(data + 1, size - 1);
+        break;
+    case 2:
+        static_path(data + 1, size - 1);
+        break;
+    default:
+        static_headers(data + 1, size - 1);
+        break;
     }
     return 0;
 }

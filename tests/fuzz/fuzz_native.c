@@ -50,7 +50,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static dfws_native_t *native[2];
     static dfws_window_t win[2];
     /* msgpack of a small WindowInfo dict: {"user": nil, "csrf": "x"} */
-    static char wi[] = "\x82\xa4user\xc0\xa4" "csrf\xa1x";
+    static char wi[] = "\x82\xa4user\xc0\xa4"
+                       "csrf\xa1x";
     if (!layer) {
         dfws_layer_config_t cfg;
         const char *err = NULL;
@@ -61,7 +62,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         dfws_layer_set_log(layer, quiet, NULL);
         dfws_layer_config_free(&cfg);
-        dfws_native_config_t nc = {.ws_url = "/ws/", .channels_mode = 1, .json_in_c = 1,
+        dfws_native_config_t nc = {.ws_url = "/ws/",
+                                   .channels_mode = 1,
+                                   .json_in_c = 1,
                                    .queues_json = "{\"sig.a\": [\"q1\", \"q2\"], \"sig.dyn\": null,"
                                                   " \"sig.b\": [\"q3\", 5, null], \"\": [\"q1\"]}"};
         if (dfws_native_new(layer, &nc, &ops, NULL, &native[0], &err))

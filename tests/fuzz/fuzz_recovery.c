@@ -10,7 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const HELD[] = {"g1", "g2", "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"};
+static const char *const HELD[] = {
+    "g1", "g2", "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -133,8 +133,9 @@ static dfws_layer_pubsub_t *make_pubsub(int keyed)
         abort();
     dfws_layer_config_free(&cfg);
     /* "c" and ch listen; both are members of group "g" ("asgi__group__g") */
-    if (dfws_layer_listen(l, "c", on_deliver, NULL) || dfws_layer_listen(l, ch, on_deliver_rejoin, l) ||
-        dfws_layer_group_add(l, "g", "c") || dfws_layer_group_add(l, "g", ch))
+    if (dfws_layer_listen(l, "c", on_deliver, NULL) ||
+        dfws_layer_listen(l, ch, on_deliver_rejoin, l) || dfws_layer_group_add(l, "g", "c") ||
+        dfws_layer_group_add(l, "g", ch))
         abort();
     return (dfws_layer_pubsub_t *)l;
 }
@@ -164,8 +165,8 @@ static void encrypt_member(dfws_layer_redis_t *r, redisReply *e)
     size_t toklen;
     if (e->type != REDIS_REPLY_STRING)
         return;
-    if (dfws_fernet_encrypt(&r->base.cfg.keys[0], e->str, e->len, (uint64_t)dfws_layer__now(), NULL, &tok,
-                            &toklen))
+    if (dfws_fernet_encrypt(&r->base.cfg.keys[0], e->str, e->len, (uint64_t)dfws_layer__now(), NULL,
+                            &tok, &toklen))
         return;
     char *s = malloc(toklen + RANDOM_PREFIX_LEN + 1);
     memset(s, 'r', RANDOM_PREFIX_LEN);
@@ -184,8 +185,8 @@ static void encrypt_payload(const dfws_layer_t *l, redisReply *e)
     char *tok;
     size_t toklen;
     if (e->type != REDIS_REPLY_STRING ||
-        dfws_fernet_encrypt(&l->cfg.keys[0], e->str, e->len, (uint64_t)dfws_layer__now(), NULL, &tok,
-                            &toklen))
+        dfws_fernet_encrypt(&l->cfg.keys[0], e->str, e->len, (uint64_t)dfws_layer__now(), NULL,
+                            &tok, &toklen))
         return;
     free(e->str);
     e->str = tok;
@@ -208,7 +209,8 @@ static void handle(dfws_layer_redis_t *r, int target, int keyed, const char *lke
                 encrypt_member(r, rep->element[i]);
         c->popping = 1;
         /* the key of the batch: the listened one, or one dropped meanwhile */
-        on_zpop(c->ac, rep, strdup(rep->type == REDIS_REPLY_ARRAY && rep->elements % 4 ? "asgiother" : lkey));
+        on_zpop(c->ac, rep,
+                strdup(rep->type == REDIS_REPLY_ARRAY && rep->elements % 4 ? "asgiother" : lkey));
         break;
     }
     case 2: {
