@@ -9,6 +9,7 @@
 #include "request.h"
 #include "log.h"
 #include "str.h"
+#include "text.h"
 
 #include <errno.h>
 #include <strings.h>
@@ -35,17 +36,6 @@ static PyObject *disconnect_message(void)
 
 /* ---- scope ---------------------------------------------------------------- */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static PyObject *decode_path(const char *p, size_t n)
 {
     char stack[512] = {0};
@@ -55,8 +45,8 @@ static PyObject *decode_path(const char *p, size_t n)
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
         int h, l;
-        if (p[i] == '%' && i + 2 < n && (h = hexval(p[i + 1])) >= 0 &&
-            (l = hexval(p[i + 2])) >= 0) {
+        if (p[i] == '%' && i + 2 < n && (h = dfws_hex_digit(p[i + 1])) >= 0 &&
+            (l = dfws_hex_digit(p[i + 2])) >= 0) {
             out[o++] = (char)(h * 16 + l);
             i += 2;
         } else {

@@ -27,6 +27,8 @@ import secrets
 import uuid
 from urllib.parse import unquote_to_bytes
 
+from df_websockets.signal_call import too_deep
+
 logger = logging.getLogger("df_websockets.history")
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -250,27 +252,6 @@ def parse_position(value):
     return match.group(1), int(match.group(2))
 
 
-def _nesting_over(text, limit):
-    depth, in_string, escaped = 0, False, False
-    for c in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif c == "\\":
-                escaped = True
-            elif c == '"':
-                in_string = False
-        elif c == '"':
-            in_string = True
-        elif c in "[{":
-            depth += 1
-            if depth > limit:
-                return True
-        elif c in "]}" and depth:
-            depth -= 1
-    return False
-
-
 def _no_duplicates(pairs):
     result = {}
     for key, value in pairs:
@@ -285,7 +266,7 @@ def parse_request(raw, held):
     the parameter raw (False: unreadable) and the window's groups held."""
     held_set = set(held)
     obj = None
-    if raw is not False and not _nesting_over(raw, MAX_DEPTH):
+    if raw is not False and not too_deep(raw, MAX_DEPTH):
         try:
             obj = json.loads(raw, object_pairs_hook=_no_duplicates)
         except (ValueError, RecursionError):

@@ -13,6 +13,7 @@
 
 #include "fernet.h"
 #include "layer_sentinel.h"
+#include "text.h"
 
 /* ---- configuration ------------------------------------------------------ */
 
@@ -49,17 +50,6 @@ static int set_err(char *err, size_t errlen, int code, const char *fmt, ...)
     return code;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decode s[0:n] into a new string. */
 static char *pct_decode(const char *s, size_t n)
 {
@@ -68,8 +58,9 @@ static char *pct_decode(const char *s, size_t n)
     if (o == NULL)
         return NULL;
     for (i = 0; i < n; i++) {
-        if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-            o[j++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+        if (s[i] == '%' && i + 2 < n && dfws_hex_digit(s[i + 1]) >= 0 &&
+            dfws_hex_digit(s[i + 2]) >= 0) {
+            o[j++] = (char)(dfws_hex_digit(s[i + 1]) * 16 + dfws_hex_digit(s[i + 2]));
             i += 2;
         } else {
             o[j++] = s[i];

@@ -3,6 +3,7 @@
 #include "map.h"
 #include "recovery.h"
 #include "signal_call.h"
+#include "text.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -681,7 +682,7 @@ static void on_message(void *ud, dfws_wsconn_t *wc, int binary, const char *data
     }
     /* Also refused before Python sees it (df_websockets/signal_call.py
      * checks the same); parsing in C checks it again. */
-    if (dfws_signal_call_too_deep(data, len, DFWS_SIGNAL_CALL_MAX_DEPTH)) {
+    if (dfws_json_too_deep(data, len, DFWS_SIGNAL_CALL_MAX_DEPTH)) {
         char qf[DFWS_LOG_QUOTE_SIZE(QUOTE_MAX)];
         dfws_log_warn("native window: invalid signal call ignored (nested deeper than %d "
                       "levels): %s",

@@ -4,6 +4,7 @@
 #include "history.h"
 #include "log.h"
 #include "map.h"
+#include "text.h"
 
 #include <jansson.h>
 #include <openssl/rand.h>
@@ -17,17 +18,6 @@
 #define DFWS_RECOVERY_FILTER_NS (10ULL * 1000 * 1000 * 1000)
 
 /* ---- the request ------------------------------------------------------------ */
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 int dfws_recovery_param(const char *target, size_t len, char **out, size_t *olen)
 {
@@ -50,8 +40,8 @@ int dfws_recovery_param(const char *target, size_t len, char **out, size_t *olen
             for (size_t i = 0; i < vlen; i++) {
                 char c = v[i];
                 if (c == '%') {
-                    int hi = i + 2 < vlen ? hexval(v[i + 1]) : -1;
-                    int lo = i + 2 < vlen ? hexval(v[i + 2]) : -1;
+                    int hi = i + 2 < vlen ? dfws_hex_digit(v[i + 1]) : -1;
+                    int lo = i + 2 < vlen ? dfws_hex_digit(v[i + 2]) : -1;
                     c = (char)(hi * 16 + lo);
                     if (hi < 0 || lo < 0 || !c) {
                         free(d);
@@ -100,30 +90,6 @@ static int parse_position(const char *s, size_t len, char epoch[9], uint64_t *of
     return 1;
 }
 
-/* Whether the arrays and objects of a JSON text nest deeper than limit
- * (checked on the bytes before jansson sees them). */
-static int nesting_over(const char *data, size_t len, int limit)
-{
-    int depth = 0, in_string = 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = data[i];
-        if (in_string) {
-            if (c == '\\')
-                i++;
-            else if (c == '"')
-                in_string = 0;
-        } else if (c == '"') {
-            in_string = 1;
-        } else if (c == '[' || c == '{') {
-            if (++depth > limit)
-                return 1;
-        } else if ((c == ']' || c == '}') && depth > 0) {
-            depth--;
-        }
-    }
-    return 0;
-}
-
 void dfws_recovery_req_free(dfws_recovery_req_t *req)
 {
     for (size_t i = 0; i < req->nwants; i++)
@@ -160,7 +126,7 @@ int dfws_recovery_parse(const char *json, size_t len, const char *const *held, s
 {
     memset(req, 0, sizeof(*req));
     json_t *obj = NULL;
-    if (!nesting_over(json, len, DFWS_RECOVERY_MAX_DEPTH))
+    if (!dfws_json_too_deep(json, len, DFWS_RECOVERY_MAX_DEPTH))
         obj = json_loadb(json, len, JSON_REJECT_DUPLICATES, NULL);
     if (!json_is_object(obj)) {
         /* nothing in it can be trusted: every group the window holds is

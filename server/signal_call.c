@@ -2,6 +2,7 @@
  * dfws — the browser's signal call, parsed (rules in signal_call.h).
  */
 #include "signal_call.h"
+#include "text.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -32,28 +33,6 @@ const char *dfws_signal_call_reason(int code)
     default:
         return "unknown";
     }
-}
-
-int dfws_signal_call_too_deep(const char *text, size_t len, int limit)
-{
-    int depth = 0, in_string = 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = text[i];
-        if (in_string) {
-            if (c == '\\')
-                i++;
-            else if (c == '"')
-                in_string = 0;
-        } else if (c == '"') {
-            in_string = 1;
-        } else if (c == '[' || c == '{') {
-            if (++depth > limit)
-                return 1;
-        } else if ((c == ']' || c == '}') && depth > 0) {
-            depth--;
-        }
-    }
-    return 0;
 }
 
 static int fail(dfws_signal_call_t *call, int code, char *why, size_t whylen, const char *text)
@@ -89,7 +68,7 @@ int dfws_signal_call_parse(dfws_signal_call_t *call, const char *text, size_t le
     json_t *sig;
 
     memset(call, 0, sizeof(*call));
-    if (dfws_signal_call_too_deep(text, len, DFWS_SIGNAL_CALL_MAX_DEPTH))
+    if (dfws_json_too_deep(text, len, DFWS_SIGNAL_CALL_MAX_DEPTH))
         return fail(call, DFWS_SIGNAL_CALL_TOO_DEEP, why, whylen, NULL);
     /* DECODE_ANY: a bare scalar is JSON, just not a call (as in Python).
      * No REJECT_DUPLICATES: the last value of a repeated key wins, as in

@@ -69,10 +69,4 @@ void dfws_signal_call_free(dfws_signal_call_t *call);
 /* The reason code of an outcome ("ok", "invalid_json", ...); never NULL. */
 const char *dfws_signal_call_reason(int code);
 
-/* Whether the arrays and objects of text nest deeper than limit. Checked
- * on the bytes, before any parser: Python's json module recurses once per
- * level, jansson stops at 2048 and the msgpack of a deep call costs a frame
- * of C stack per level. dfws_signal_call_parse() does it first. */
-int dfws_signal_call_too_deep(const char *text, size_t len, int limit);
-
 #endif

@@ -13,6 +13,7 @@
 #include "context.h"
 #include "log.h"
 #include "request.h"
+#include "text.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -140,16 +141,6 @@ void dfws_static_free(dfws_server_t *s)
 
 /* ---- pure helpers --------------------------------------------------------------- */
 
-static int hexval(int ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    ch |= 0x20;
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    return -1;
-}
-
 /* Whether the decoded path `p` is `prefix` or below it. */
 static int below(const char *prefix, size_t plen, const char *p, size_t len)
 {
@@ -164,11 +155,12 @@ static size_t decode_path(const char *p, size_t len, char *dec, int *bad)
     for (size_t i = 0; i < len; i++) {
         char ch = p[i];
         if (ch == '%') {
-            if (i + 2 >= len || hexval((unsigned char)p[i + 1]) < 0 ||
-                hexval((unsigned char)p[i + 2]) < 0) {
+            if (i + 2 >= len || dfws_hex_digit((unsigned char)p[i + 1]) < 0 ||
+                dfws_hex_digit((unsigned char)p[i + 2]) < 0) {
                 *bad = 1;
             } else {
-                ch = (char)(hexval((unsigned char)p[i + 1]) * 16 + hexval((unsigned char)p[i + 2]));
+                ch = (char)(dfws_hex_digit((unsigned char)p[i + 1]) * 16 +
+                            dfws_hex_digit((unsigned char)p[i + 2]));
                 i += 2;
                 if (ch == '/')
                     *bad = 1; /* a slash that is not a path separator */

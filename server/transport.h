@@ -129,6 +129,10 @@ int dfws_transport_plain_open(dfws_transport_t *t, uv_loop_t *loop, int fd, int 
 /* A buffer for uv_read_start's alloc callback: the shared one when free,
  * else a malloc'd one; dfws_transport_buf_done gives it back. */
 void dfws_transport_buf_get(dfws_transport_t *t, uv_buf_t *buf);
+/* Reading on the transport's stream handle with the implementation's own
+ * callbacks (plain and TLS share the bookkeeping: reading, closing). */
+int dfws_transport_stream_read_start(dfws_transport_t *t, uv_alloc_cb alloc_cb, uv_read_cb read_cb);
+void dfws_transport_stream_read_stop(dfws_transport_t *t);
 void dfws_transport_buf_done(dfws_transport_t *t, const uv_buf_t *buf);
 /* Local and peer addresses of a TCP transport (0 or a negative error). */
 int dfws_transport_addresses(const dfws_transport_t *t, struct sockaddr_storage *peer,

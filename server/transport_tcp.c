@@ -57,22 +57,27 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     dfws_transport_buf_done(t, buf);
 }
 
-static int plain_read_start(dfws_transport_t *t)
+int dfws_transport_stream_read_start(dfws_transport_t *t, uv_alloc_cb alloc_cb, uv_read_cb read_cb)
 {
     if (t->reading || t->closing)
         return 0;
-    int rc = uv_read_start(&t->h.stream, on_alloc, on_read);
+    int rc = uv_read_start(&t->h.stream, alloc_cb, read_cb);
     if (rc == 0)
         t->reading = 1;
     return rc;
 }
 
-static void plain_read_stop(dfws_transport_t *t)
+void dfws_transport_stream_read_stop(dfws_transport_t *t)
 {
     if (!t->reading)
         return;
     uv_read_stop(&t->h.stream);
     t->reading = 0;
+}
+
+static int plain_read_start(dfws_transport_t *t)
+{
+    return dfws_transport_stream_read_start(t, on_alloc, on_read);
 }
 
 static void on_write(uv_write_t *req, int status)
@@ -230,7 +235,7 @@ const dfws_transport_vt_t dfws_transport_plain = {
     .name = "tcp",
     .accept = dfws_transport_plain_accept,
     .read_start = plain_read_start,
-    .read_stop = plain_read_stop,
+    .read_stop = dfws_transport_stream_read_stop,
     .write = plain_write,
     .shutdown = plain_shutdown,
     .close = plain_close,

@@ -155,20 +155,7 @@ static int tls_accept(dfws_transport_t *t, uv_loop_t *loop, uv_stream_t *listene
 
 static int tls_read_start(dfws_transport_t *t)
 {
-    if (t->reading || t->closing)
-        return 0;
-    int rc = uv_read_start(&t->h.stream, on_alloc, on_read);
-    if (rc == 0)
-        t->reading = 1;
-    return rc;
-}
-
-static void tls_read_stop(dfws_transport_t *t)
-{
-    if (!t->reading)
-        return;
-    uv_read_stop(&t->h.stream);
-    t->reading = 0;
+    return dfws_transport_stream_read_start(t, on_alloc, on_read);
 }
 
 static int tls_write(dfws_transport_t *t, const uv_buf_t *bufs, unsigned nbufs)
@@ -257,7 +244,7 @@ const dfws_transport_vt_t dfws_transport_tls = {
     .name = "tls",
     .accept = tls_accept,
     .read_start = tls_read_start,
-    .read_stop = tls_read_stop,
+    .read_stop = dfws_transport_stream_read_stop,
     .write = tls_write,
     .shutdown = tls_shutdown,
     .close = tls_close,

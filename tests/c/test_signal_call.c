@@ -12,6 +12,7 @@
 
 #include "check.h"
 #include "signal_call.h"
+#include "text.h"
 
 static json_int_t expected_int(json_t *accepted, const char *key)
 {
@@ -62,14 +63,14 @@ static void test_depth_scan(void)
 {
     char deep[200];
     memset(deep, '[', 65);
-    CHECK(dfws_signal_call_too_deep(deep, 64, 64) == 0);
-    CHECK(dfws_signal_call_too_deep(deep, 65, 64) == 1);
+    CHECK(dfws_json_too_deep(deep, 64, 64) == 0);
+    CHECK(dfws_json_too_deep(deep, 65, 64) == 1);
     /* closing brackets bring it back; brackets in strings and escaped quotes do not count */
-    CHECK(dfws_signal_call_too_deep("[[]][[]]", 8, 2) == 0);
-    CHECK(dfws_signal_call_too_deep("[\"[[[\\\"[[\"]", 11, 1) == 0);
-    CHECK(dfws_signal_call_too_deep("[\"\\\\\"[[]]", 10, 2) == 1);
+    CHECK(dfws_json_too_deep("[[]][[]]", 8, 2) == 0);
+    CHECK(dfws_json_too_deep("[\"[[[\\\"[[\"]", 11, 1) == 0);
+    CHECK(dfws_json_too_deep("[\"\\\\\"[[]]", 10, 2) == 1);
     /* a stray closing bracket does not make room for more */
-    CHECK(dfws_signal_call_too_deep("]]][[", 5, 1) == 1);
+    CHECK(dfws_json_too_deep("]]][[", 5, 1) == 1);
 }
 
 static void test_reasons(void)
