@@ -5,8 +5,15 @@
 -- ARGV: epoch, offset, max entries, now ms, ttl (seconds)
 -- Returns {epoch or nil, seq or nil, member...}: the members whose offset is
 -- above ARGV[2] and whose time is within the TTL, in offset order (none when
--- the epoch is not the history's).
-local meta = redis.call('HMGET', KEYS[2], 'epoch', 'seq')
+-- the epoch is not the history's); {nil, nil} when another server wrote it.
+local meta = redis.call('HMGET', KEYS[2], 'epoch', 'seq', 'replid')
+local replid = string.match(redis.call('INFO', 'replication'), 'master_replid:(%x+)') or ''
+if meta[1] and meta[3] ~= replid then
+  -- written by another server (this one was restarted or promoted since):
+  -- its last messages may be missing, so no position in it is trusted (the
+  -- next append starts a new epoch; history_append.lua says why)
+  return {false, false}
+end
 local out = {meta[1], meta[2]}
 if not meta[1] or meta[1] ~= ARGV[1] then
   return out

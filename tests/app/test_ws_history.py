@@ -268,3 +268,41 @@ def test_append_survives_a_lost_pooled_connection(redis_layer, redis_server, cap
     epoch = first["pos"].split("-")[0]
     assert second["pos"] == epoch + "-2"
     assert not [r for r in caplog.records if "sent without a position" in r.getMessage()]
+
+
+def test_history_written_by_another_server_is_not_trusted(redis_layer, redis_server):
+    """A shard restarted, or a replica promoted by a Sentinel failover, may
+    lack the last messages its predecessor acknowledged. The history records
+    the replication ID of the server that wrote it: on another server a read
+    trusts no position (recovery_failed, never a replay with a silent gap),
+    and the next append starts a new epoch at offset 1."""
+    import redis as redis_sync
+
+    kind = history._kind(redis_layer)
+    group = valid_topic_name("-promoted-%s" % kind)
+    async def append(sid):
+        return json.loads(await history.append(redis_layer, kind, group,
+                                               json.dumps({"signal_id": sid}), 10, 60))
+
+    async def scenario():
+        prefix = redis_layer.prefix if kind == "redis" else redis_layer._get_layer().prefix
+        meta = history.keys(prefix, group)[1]
+        first = [await append("a"), await append("b")]
+        epoch = first[0]["pos"].split("-")[0]
+        before = await history.read(redis_layer, group, epoch, 0)
+        # what a promoted replica holds: the history as its old master wrote it
+        direct = redis_sync.Redis.from_url(redis_server + "/5")
+        direct.hset(meta, "replid", "0" * 40)
+        direct.close()
+        after = await history.read(redis_layer, group, epoch, 0)
+        again = await append("c")
+        fresh = await history.read(redis_layer, group, again["pos"].split("-")[0], 0)
+        await redis_layer.flush()
+        return epoch, before, after, again, fresh
+
+    epoch, before, after, again, fresh = async_to_sync(scenario)()
+    assert before[0] == epoch and before[1] == 2 and len(before[2]) == 2
+    assert after == (None, None, [])
+    new_epoch, offset = again["pos"].split("-")
+    assert new_epoch != epoch and offset == "1"
+    assert fresh == (new_epoch, 1, [json.dumps({"signal_id": "c"})[:-1] + ',"topic":"%s","pos":"%s"}' % (group, again["pos"])])
