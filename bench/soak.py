@@ -8,7 +8,11 @@ What it starts, all on loopback:
 - redis-server shards (--shards, 2) for channels_redis' layer (each topic
   group and its history on one shard), with an append-only file fsynced at
   every write (--redis-aof; "no" for none), plus one redis-server for
-  Django's cache (the windows' topics), which no fault touches;
+  Django's cache (the windows' topics), which no fault touches. With the
+  sentinel fault, the last shard (shard 1) is a master and its replica
+  watched by three sentinels (redis-server --sentinel), which every layer
+  (the hosts' C layer, the trigger's channels_redis) is given as
+  {"master_name": "soak", "sentinels": [...]}; shard 0 stays plain;
 - --hosts (2) dfws-asgi hosts, each with --workers (2), serving
   bench/apps/soakproj (native socket, channels_redis on the shards);
 - window processes (this script, --role windows), each holding up to
@@ -28,11 +32,14 @@ Faults, in cycles of --fault-period (300) s over the measured part of the run
 (after --warmup s; at least one cycle):
 - drop: 10% of the windows lose their connection (client side: the socket
   is aborted) for 5-20 s, then reconnect (twice per cycle);
-- redis-kill: kill -9 of one shard, restarted on the same port 3 s later;
+- redis-kill: kill -9 of shard 0 (a plain redis-server, never the
+  Sentinel-managed one), restarted on the same port 3 s later;
 - sighup: SIGHUP to one host (a rolling restart of its workers: windows
   get 1012 and reconnect);
-- sentinel: a Sentinel failover, run only when redis-sentinel is installed
-  and the C layer speaks Sentinel (said in the output when not run);
+- sentinel: SENTINEL FAILOVER of the Sentinel-managed shard while triggers
+  flow (once its replica is in sync): the replica becomes the master, the
+  layers follow the sentinels. Not run (faults_skipped says why) when
+  redis-server has no --sentinel mode or with --shards 1;
 - slow: 1% of the windows are slow readers the whole run (they stop
   reading for 20 s of every 60 s; the server's send buffer fills up).
 
@@ -76,6 +83,7 @@ HOST = "127.0.0.1"
 SIGNAL = "soak.tick"
 RECOVERY_FAILED = "df_websockets.recovery_failed"
 UNKNOWN_WINDOW = "df_websockets.unknown_window"
+SENTINEL_MASTER = "soak"   # the Sentinel-managed shard's master name
 
 
 def log(*args):
@@ -422,43 +430,90 @@ def fire_role(args):
 
 # ---------------------------------------------------------------- faults
 
+class RedisReplyError(Exception):
+    """An error reply (-ERR ...) of a redis-server or a sentinel."""
+
+
+def _resp_read(f):
+    line = f.readline()
+    if not line.endswith(b"\r\n"):
+        raise OSError("redis: connection closed")
+    kind, rest = line[:1], line[1:-2].decode("utf-8", "replace")
+    if kind == b"+":
+        return rest
+    if kind == b"-":
+        raise RedisReplyError(rest)
+    if kind == b":":
+        return int(rest)
+    if kind == b"$":
+        n = int(rest)
+        return None if n < 0 else f.read(n + 2)[:-2].decode("utf-8", "replace")
+    if kind == b"*":
+        n = int(rest)
+        return None if n < 0 else [_resp_read(f) for _ in range(n)]
+    raise OSError("redis: unexpected reply %r" % line[:80])
+
+
+def redis_command(port, *args, timeout=5.0):
+    """One command to the redis-server (or sentinel) on HOST:port, its reply
+    decoded (str, int, None, lists of those); an error reply raises
+    RedisReplyError. The soak needs no client library for the few commands
+    it sends (SENTINEL, INFO)."""
+    import socket
+
+    words = [str(a).encode() for a in args]
+    payload = b"*%d\r\n" % len(words) + b"".join(b"$%d\r\n%s\r\n" % (len(w), w) for w in words)
+    with socket.create_connection((HOST, port), timeout=timeout) as s:
+        s.sendall(payload)
+        with s.makefile("rb") as f:
+            return _resp_read(f)
+
+
 class RedisShard:
     """A redis-server on a fixed loopback port that can be killed and
-    started again on that port with its data folder."""
+    started again on that port with its data folder. With sentinel (the
+    "sentinel ..." lines of its configuration), a sentinel
+    (redis-server --sentinel) instead. Each has its configuration file in
+    its folder, written once: sentinels rewrite theirs (what they learnt),
+    and a failover makes the sentinels rewrite a data node's (replicaof)."""
 
-    def __init__(self, name, folder, aof, maxclients=20000):
+    def __init__(self, name, folder, aof, maxclients=20000, conf="", sentinel=False):
         self.name, self.folder, self.aof = name, folder, aof
         self.port = runner.free_port()
         self.url = "redis://%s:%d" % (HOST, self.port)
         self.maxclients = maxclients
+        self.conf, self.sentinel = conf, sentinel
         os.makedirs(folder, exist_ok=True)
         self.proc = None
         self.start()
 
     def start(self):
-        argv = ["redis-server", "--port", str(self.port), "--bind", HOST, "--save", "",
-                "--dir", self.folder, "--maxclients", str(self.maxclients)]
-        if self.aof == "no":
-            argv += ["--appendonly", "no"]
-        else:
-            argv += ["--appendonly", "yes", "--appendfsync", self.aof]
+        path = os.path.join(self.folder, "redis.conf")
+        if not os.path.exists(path):
+            lines = ["port %d" % self.port, "bind %s" % HOST, "dir %s" % self.folder,
+                     "logfile %s" % os.path.join(self.folder, "redis.log")]
+            if not self.sentinel:
+                lines += ['save ""', "maxclients %d" % self.maxclients]
+                if self.aof == "no":
+                    lines += ["appendonly no"]
+                else:
+                    lines += ["appendonly yes", "appendfsync %s" % self.aof]
+            with open(path, "w") as f:
+                f.write("\n".join(lines) + "\n" + self.conf)
+        argv = ["redis-server", path] + (["--sentinel"] if self.sentinel else [])
         self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                      start_new_session=True)
         deadline = time.monotonic() + 20
         while not self.ping():
             if time.monotonic() > deadline or self.proc.poll() is not None:
-                raise RuntimeError("redis-server %s did not start on port %d"
-                                   % (self.name, self.port))
+                raise RuntimeError("redis-server %s did not start on port %d (%s)"
+                                   % (self.name, self.port, path))
             time.sleep(0.1)
 
     def ping(self):
-        import socket
-
         try:
-            with socket.create_connection((HOST, self.port), timeout=2) as s:
-                s.sendall(b"PING\r\n")
-                return s.recv(16).startswith(b"+PONG")
-        except OSError:
+            return redis_command(self.port, "PING", timeout=2) == "PONG"
+        except (OSError, RedisReplyError):
             return False
 
     def kill9(self):
@@ -474,27 +529,166 @@ class RedisShard:
                 self.proc.kill()
                 self.proc.wait()
 
+    def layer_entry(self):
+        """This shard in SOAK_SHARDS (soakproj's settings)."""
+        return self.url
 
-def sentinel_unavailable():
-    """Why the Sentinel failover fault cannot run here, or None."""
-    if not shutil.which("redis-sentinel"):
-        return "redis-sentinel is not installed"
-    layer_config = os.path.join(runner.REPO, "server", "layer_config.c")
+
+class SentinelShard:
+    """A shard served by a Sentinel-managed master and its replica, with
+    three sentinels (redis-server --sentinel, quorum 2) watching them as
+    SENTINEL_MASTER: the layers (the hosts' C layer, the trigger process'
+    channels_redis) find the master through the sentinels, and the
+    "sentinel" fault moves it with SENTINEL FAILOVER."""
+
+    def __init__(self, name, folder, aof):
+        self.name = name
+        self.nodes, self.sentinels = [], []
+        try:
+            self._start(folder, aof)
+        except BaseException:
+            self.stop()   # the processes already started: not in the caller's list yet
+            raise
+
+    def _start(self, folder, aof):
+        name = self.name
+        first = RedisShard(name + "-a", os.path.join(folder, "a"), aof)
+        self.nodes.append(first)
+        second = RedisShard(name + "-b", os.path.join(folder, "b"), aof,
+                            conf="replicaof %s %d\n" % (HOST, first.port))
+        self.nodes.append(second)
+        # down-after 5 s: a master busy on a loaded machine is not mistaken
+        # for a dead one (only the forced failovers of the fault should move
+        # it); failover-timeout 10 s bounds a failover that does not finish
+        conf = ("sentinel monitor %s %s %d 2\n"
+                "sentinel down-after-milliseconds %s 5000\n"
+                "sentinel failover-timeout %s 10000\n"
+                "sentinel parallel-syncs %s 1\n"
+                % (SENTINEL_MASTER, HOST, first.port, SENTINEL_MASTER, SENTINEL_MASTER,
+                   SENTINEL_MASTER))
+        for i in range(3):
+            self.sentinels.append(RedisShard("%s-sentinel%d" % (name, i),
+                                             os.path.join(folder, "sentinel%d" % i), "no",
+                                             conf=conf, sentinel=True))
+        self.url = "sentinel %s: %s (master %s:%d), replica %s" % (
+            SENTINEL_MASTER, ",".join(str(s.port) for s in self.sentinels), HOST, first.port,
+            second.port)
+        if not self.wait_ready(60):
+            raise RuntimeError("%s: the sentinels did not see the master, its replica and each "
+                               "other within 60 s (logs in %s)" % (name, folder))
+
+    def layer_entry(self):
+        return {"master_name": SENTINEL_MASTER,
+                "sentinels": [[HOST, s.port] for s in self.sentinels]}
+
+    def master_port(self, via=0):
+        """The master's port as sentinel `via` names it, or None."""
+        try:
+            addr = redis_command(self.sentinels[via].port, "SENTINEL", "get-master-addr-by-name",
+                                 SENTINEL_MASTER)
+        except (OSError, RedisReplyError):
+            return None
+        return int(addr[1]) if isinstance(addr, list) and len(addr) == 2 else None
+
+    def ready(self):
+        """The master has its replica online, and every sentinel agrees on
+        the master, knows the replica up and the two other sentinels (a
+        failover needs the replica, the quorum the others)."""
+        port = self.master_port()
+        master = next((n for n in self.nodes if n.port == port), None)
+        try:
+            if master is None or "state=online" not in redis_command(master.port, "INFO",
+                                                                     "replication"):
+                return False
+            for s in self.sentinels:
+                info = redis_command(s.port, "SENTINEL", "master", SENTINEL_MASTER)
+                fields = dict(zip(info[0::2], info[1::2]))
+                if (fields.get("num-other-sentinels") != "2" or fields.get("flags") != "master"
+                        or fields.get("port") != str(port)):
+                    return False
+                replicas = [dict(zip(r[0::2], r[1::2])) for r in
+                            redis_command(s.port, "SENTINEL", "replicas", SENTINEL_MASTER)]
+                if not any(r.get("flags") == "slave" for r in replicas):
+                    return False
+        except (OSError, RedisReplyError, TypeError, AttributeError):
+            return False
+        return True
+
+    def wait_ready(self, timeout):
+        deadline = time.monotonic() + timeout
+        while not self.ready():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.2)
+        return True
+
+    def failover(self):
+        """SENTINEL FAILOVER, once the replica is in sync (a failover just
+        before may still be settling); (old master port, new master port or
+        None, seconds until every sentinel named the new one, error)."""
+        if not self.wait_ready(30):
+            return self.master_port(), None, 0.0, "the replica or the sentinels were not ready in 30 s"
+        old = self.master_port()
+        t0 = time.monotonic()
+        try:
+            redis_command(self.sentinels[0].port, "SENTINEL", "FAILOVER", SENTINEL_MASTER)
+        except (OSError, RedisReplyError) as exc:
+            return old, None, 0.0, "SENTINEL FAILOVER: %s" % exc
+        while time.monotonic() < t0 + 30:
+            ports = {self.master_port(i) for i in range(len(self.sentinels))}
+            if len(ports) == 1 and None not in ports and old not in ports:
+                return old, ports.pop(), time.monotonic() - t0, None
+            time.sleep(0.1)
+        return old, None, time.monotonic() - t0, "no new master named by every sentinel in 30 s"
+
+    def stop(self):
+        for p in self.sentinels + self.nodes:
+            p.stop()
+
+
+def sentinel_unavailable(args):
+    """Why the Sentinel failover fault cannot run here, or None. Debian's
+    redis-server package has no redis-sentinel binary: its redis-server
+    runs a sentinel with --sentinel, which its --help names."""
+    if args.shards < 2:
+        return ("needs --shards 2 or more: shard 0 stays a plain redis-server (the redis-kill "
+                "fault's), the last one is the Sentinel-managed shard")
     try:
-        with open(layer_config) as f:
-            if "Sentinel is not supported by the C layer" in f.read():
-                return "the C layer does not speak Sentinel yet"
-    except OSError:
-        pass
-    return "not wired into the soak yet (tests/multihost has the Sentinel set-up)"
+        usage = subprocess.run(["redis-server", "--help"], capture_output=True, text=True,
+                               timeout=10)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return "redis-server --help failed: %s" % exc
+    if "--sentinel" not in usage.stdout + usage.stderr:
+        return "this redis-server has no Sentinel mode (redis-server --sentinel)"
+    return None
 
 
 # ----------------------------------------------------------------- main
 
+def shards_env(shards):
+    """SOAK_SHARDS: the layer's hosts in shard order, a JSON list of redis
+    URLs and Sentinel entries (bench/apps/soakproj/soakproj/settings.py)."""
+    return json.dumps([s.layer_entry() for s in shards])
+
+
+def host_switches(hosts, old, new):
+    """How many worker processes of the hosts logged the Sentinel switch
+    from port old to port new (the C layer's warning)."""
+    needle = "switched from %s:%d to %s:%d" % (HOST, old, HOST, new)
+    count = 0
+    for srv in hosts:
+        try:
+            with open(srv.log_path, errors="replace") as f:
+                count += f.read().count(needle)
+        except OSError:
+            pass
+    return count
+
+
 def start_host(args, index, shards, cache, tmp):
     port = runner.free_port()
     env = {"PYTHONPATH": PROJ,
-           "SOAK_SHARDS": ",".join(s.url for s in shards), "SOAK_CACHE": cache.url,
+           "SOAK_SHARDS": shards_env(shards), "SOAK_CACHE": cache.url,
            "SOAK_HISTORY_SIZE": str(args.history_size),
            "SOAK_HISTORY_TTL": str(args.history_ttl), "DJANGO_SETTINGS_MODULE": "soakproj.settings"}
     argv = [args.dfws, "-b", HOST, "-p", str(port), "-v", "0", "--workers", str(args.workers),
@@ -572,10 +766,23 @@ def main_role(args):
         faults_run.append("slow")
     else:
         args.slow_fraction = 0.0
+    wanted = args.faults.split(",")
+    if "sentinel" in wanted:
+        why = sentinel_unavailable(args)
+        if why:
+            faults_skipped["sentinel"] = why
+            args.faults = ",".join(f for f in wanted if f != "sentinel")
+            log("fault sentinel not run: %s" % why)
     shards, hosts, procs, fire, cache = [], [], [], None, None
     try:
-        shards = [RedisShard("shard%d" % i, os.path.join(tmp, "shard%d" % i), args.redis_aof)
-                  for i in range(args.shards)]
+        # the last shard is Sentinel-managed when the sentinel fault runs;
+        # shard 0 is always a plain redis-server, the redis-kill fault's
+        for i in range(args.shards):
+            folder = os.path.join(tmp, "shard%d" % i)
+            if i == args.shards - 1 and "sentinel" in args.faults.split(","):
+                shards.append(SentinelShard("shard%d" % i, folder, args.redis_aof))
+            else:
+                shards.append(RedisShard("shard%d" % i, folder, args.redis_aof))
         cache = RedisShard("cache", os.path.join(tmp, "cache"), "no")
         log("redis: %s; cache %s" % (", ".join(s.url for s in shards), cache.url))
         hosts = [start_host(args, i, shards, cache, tmp) for i in range(args.hosts)]
@@ -611,7 +818,7 @@ def main_role(args):
                                    "--topics", str(args.topics)],
                                   stderr=open(os.path.join(tmp, "fire.log"), "w"),
                                   env=dict(os.environ, PYTHONPATH=PROJ,
-                                           SOAK_SHARDS=",".join(s.url for s in shards),
+                                           SOAK_SHARDS=shards_env(shards),
                                            SOAK_CACHE=cache.url,
                                            SOAK_HISTORY_SIZE=str(args.history_size),
                                            SOAK_HISTORY_TTL=str(args.history_ttl),
@@ -628,6 +835,7 @@ def main_role(args):
         t_end = t_measure + measured_s
         next_sample = time.time()
         fault_times = []
+        switches = []   # (old, new) master ports of the Sentinel failovers
         while time.time() < t_end:
             now = time.time()
             if now >= next_sample:
@@ -651,7 +859,7 @@ def main_role(args):
                     log("fault drop: %d windows away for 5-20 s" % n)
                     faults_run.append("drop")
                 elif name == "redis-kill":
-                    victim = shards[-1]
+                    victim = shards[0]   # never the Sentinel-managed one
                     victim.kill9()
                     log("fault redis-kill: kill -9 %s (port %d)" % (victim.name, victim.port))
                     time.sleep(3)
@@ -662,9 +870,17 @@ def main_role(args):
                     os.kill(hosts[0].proc.pid, signal.SIGHUP)
                     log("fault sighup: rolling restart of %s" % hosts[0].name)
                     faults_run.append("sighup")
-                elif name == "sentinel" and "sentinel" not in faults_skipped:
-                    faults_skipped["sentinel"] = sentinel_unavailable()
-                    log("fault sentinel not run: %s" % faults_skipped["sentinel"])
+                elif name == "sentinel":
+                    managed = shards[-1]
+                    old, new, took, error = managed.failover()
+                    if error:
+                        log("fault sentinel FAILED on %s (master port %s): %s"
+                            % (managed.name, old, error))
+                    else:
+                        log("fault sentinel: SENTINEL FAILOVER %s: master port %d -> %d, every "
+                            "sentinel agreeing after %.1f s" % (SENTINEL_MASTER, old, new, took))
+                        faults_run.append("sentinel")
+                        switches.append((old, new))
             time.sleep(0.2)
 
         fire.tell({"cmd": "stop"})
@@ -682,6 +898,9 @@ def main_role(args):
                 break
             time.sleep(1)
         log("triggers stopped: %s; settling %g s" % (stopped, args.settle))
+        for old, new in switches:
+            log("sentinel failover %d -> %d: %d of %d dfws-asgi workers logged the switch"
+                % (old, new, host_switches(hosts, old, new), args.hosts * args.workers))
         time.sleep(args.settle)
         history_window_s = min(args.history_ttl, args.history_size * args.topics / args.rate)
         counts, lat, samples = collections.Counter(), [], []
