@@ -167,12 +167,35 @@ def check_deliveries(srv, res):
         len(fired), len(lost), resumed - t_failover))
 
 
+def force_failover(sentinel_set, timeout=60):
+    """SENTINEL FAILOVER until the sentinels name another master. Right after
+    an earlier failover a sentinel may answer -INPROG or -NOGOODSLAVE (its
+    view of the demoted master, now the replica, is refreshed every few
+    seconds), and on a loaded machine an accepted failover may time out
+    (failover-timeout 10 s) and be abandoned: both are the sentinels' rules,
+    not the layer's, so the test asks again."""
+    old = sentinel_set.master_port()
+    deadline = time.monotonic() + timeout
+    replies = []
+    while time.monotonic() < deadline:
+        reply = sentinel_set.sentinels[0].cli("SENTINEL", "FAILOVER", sentinel_set.NAME)
+        replies.append(reply)
+        if reply == "OK":
+            until = time.monotonic() + 12
+            while time.monotonic() < until:
+                if sentinel_set.master_port(1) not in (None, old):
+                    return
+                time.sleep(0.2)
+        else:
+            time.sleep(0.5)
+    raise AssertionError("no failover within %d s; SENTINEL FAILOVER answered %r" % (timeout, replies))
+
+
 @pytest.mark.parametrize("layer", ["core", "pubsub"])
 def test_forced_failover_during_deliveries(tmp_path_factory, native_db, sentinel_set, layer):
     srv = start_server(tmp_path_factory, native_db, sentinel_set, layer)
     try:
-        old_port, res = failover_scenario(
-            srv, sentinel_set, lambda: sentinel_set.sentinels[0].cli("SENTINEL", "FAILOVER", sentinel_set.NAME))
+        old_port, res = failover_scenario(srv, sentinel_set, lambda: force_failover(sentinel_set))
         log = srv.log()
         assert ("redis sentinel: master 'mymaster' (shard 0) switched from 127.0.0.1:%d to 127.0.0.1:%d"
                 % (old_port, res["new_port"])) in log, log
