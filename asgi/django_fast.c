@@ -298,12 +298,12 @@ static void answer(dfws_fast_t *F, job_t *job)
         /* ANSWER_ASGI: the project's application (job->app NULL) or the
          * streaming one runs the request as an ordinary HTTP cycle */
         PyGILState_STATE g = PyGILState_Ensure();
-        if (r->conn && dfws_http_start(F->A, r, job->app, job->scope))
+        if (dfws_req_attached(r) && dfws_http_start(F->A, r, job->app, job->scope))
             dfws_req_abort(r, 500);
         Py_CLEAR(job->app);
         Py_CLEAR(job->scope);
         PyGILState_Release(g);
-    } else if (!r->conn) {
+    } else if (!dfws_req_attached(r)) {
         /* the client left, or the server answered already (timeout) */
     } else if (job->answer == ANSWER_RESPONSE) {
         answer_response(job);

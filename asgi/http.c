@@ -302,7 +302,7 @@ fail:
 static PyObject *receive_now(Cycle *self)
 {
     dfws_req_t *r = self->req;
-    if (!r->conn || r->response_done || r->disconnected)
+    if (!dfws_req_attached(r) || r->response_done || r->disconnected)
         return disconnect_message();
     if (r->body_delivered)
         Py_RETURN_NONE; /* the next event is the disconnect */
@@ -507,7 +507,7 @@ static PyObject *cycle_send(Cycle *self, PyObject *msg)
     if (rc)
         return NULL;
     dfws_req_t *r = self->req;
-    if (r->conn && dfws_req_write_pending(r) > DFWS_WRITE_HIGH) {
+    if (dfws_req_attached(r) && dfws_req_write_pending(r) > DFWS_WRITE_HIGH) {
         /* backpressure: resume the app when the socket drained */
         PyObject *fut = PyObject_CallNoArgs(self->A->create_future);
         if (!fut)
@@ -536,7 +536,7 @@ static PyObject *cycle_done(Cycle *self, PyObject *task)
         PyErr_Clear();
         Py_DECREF(exc);
         dfws_req_abort(r, 500);
-    } else if (r->conn && !r->response_done) {
+    } else if (dfws_req_attached(r) && !r->response_done) {
         if (!was_cancelled)
             dfws_log_error(r->response_started
                                ? "application returned before completing its response"
