@@ -5,6 +5,8 @@
 #include "conn.h"
 #include "http1.h"
 #include "log.h"
+#include "request.h"
+#include "server.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -82,17 +84,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     server.cli = &cli;
     server.ops = &ops;
     server.is_unix = 1;
-    dfws_conn_t *c = calloc(1, sizeof(*c));
-    c->server = &server;
-    uv_pipe_init(&loop, &c->h.pipe, 0);
-    uv_pipe_open(&c->h.pipe, sv[0]);
-    c->h.handle.data = c;
-    uv_timer_init(&loop, &c->timer);
-    c->timer.data = c;
-    c->open_handles = 2;
-    server.conns = c;
-    server.nconns = 1;
-    dfws_http1_init(c);
+    dfws_conn_t *c = dfws_http1_conn_new(&server);
+    if (!c || dfws_conn_open_fd(c, &loop, sv[0], 1))
+        abort(); /* the set-up, not the input: nothing to fuzz without it */
+    dfws_conn_start(c, &server.conns, &dfws_http1_proto);
+    dfws_http1_start(c);
 
     size_t split = data[0] % size;
     data++;

@@ -25,10 +25,16 @@
  * lost connection does. The driver includes layer_redis.c to reach its
  * static callbacks. */
 #include "../../server/layer_redis.c"
-/* both backends in one program: their one static name in common */
+/* both backends in one program: the static names they have in common */
 #define log_undeliverable pubsub_log_undeliverable
+#define on_master_changed pubsub_on_master_changed
+#define on_sentinel_closed pubsub_on_sentinel_closed
+#define on_command_reply pubsub_on_command_reply
 #include "../../server/layer_pubsub.c"
 #undef log_undeliverable
+#undef on_master_changed
+#undef on_sentinel_closed
+#undef on_command_reply
 
 #include <stdint.h>
 #include <sys/socket.h>
