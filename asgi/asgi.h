@@ -34,6 +34,15 @@ typedef struct dfws_asgi_s {
     dfws_fast_t *fast;        /* the Django fast path, or NULL (django_fast.c) */
     uv_timer_t metrics_timer; /* --metrics-bind: refreshes the slot each second */
     int metrics_timer_on;
+    /* the native df_websockets endpoint (native.c), or NULL, and the dfws.native
+     * callbacks it hands connects and browser calls to */
+    struct dfws_native_s *native;
+    PyObject *native_connect, *native_signal;
+    /* scope["server"] of the last request (http.c): most requests of a worker
+     * share it, so the tuple is built once */
+    PyObject *last_server;
+    char last_server_host[INET6_ADDRSTRLEN];
+    uint16_t last_server_port;
 } dfws_asgi_t;
 
 /* The command line and listening socket _dfws.configure() prepared. */
@@ -120,9 +129,9 @@ extern PyMethodDef dfws_layer_methods[];
 int dfws_native_types_ready(void);
 PyObject *dfws_native_enable(dfws_asgi_t *A, PyObject *args);
 void dfws_native_disable(dfws_asgi_t *A);
-PyObject *dfws_native_stats(void);
+PyObject *dfws_native_stats(dfws_asgi_t *A);
 /* Copies the native endpoint's counters into this worker's metrics slot. */
-void dfws_native_metrics(void);
+void dfws_native_metrics(dfws_asgi_t *A);
 
 /* The Django fast path (django_fast.c): plain HTTP requests to Django's
  * ASGIHandler run on a pool of threads, each in one hop through

@@ -151,25 +151,20 @@ static int set_item(PyObject *d, PyObject *k, PyObject *v)
 
 
 /* The scope's `server` pair is the same for every connection accepted on
- * one address: keep the last one (borrowed reference, owned here; the GIL
- * guards it). */
-static PyObject *last_server;
-static char last_server_host[INET6_ADDRSTRLEN];
-static uint16_t last_server_port;
-
-static PyObject *server_tuple(const char *host, uint16_t port)
+ * one address: keep the last one in the server's state (borrowed reference
+ * for the caller; the GIL guards it). */
+static PyObject *server_tuple(dfws_asgi_t *A, const char *host, uint16_t port)
 {
-    if (!last_server || port != last_server_port || strcmp(host, last_server_host)) {
+    if (!A->last_server || port != A->last_server_port || strcmp(host, A->last_server_host)) {
         PyObject *t = Py_BuildValue("(si)", host, (int)port);
         if (!t)
             return NULL;
-        Py_XSETREF(last_server, t);
-        snprintf(last_server_host, sizeof(last_server_host), "%s", host);
-        last_server_port = port;
+        Py_XSETREF(A->last_server, t);
+        snprintf(A->last_server_host, sizeof(A->last_server_host), "%s", host);
+        A->last_server_port = port;
     }
-    return last_server;
+    return A->last_server;
 }
-
 
 PyObject *dfws_asgi_build_scope(dfws_asgi_t *A, dfws_req_t *r, PyObject *kind)
 {
@@ -276,7 +271,7 @@ PyObject *dfws_asgi_build_scope_peer(dfws_asgi_t *A, dfws_req_t *r, PyObject *ki
             goto fail_client;
         Py_CLEAR(client_host);
         if (PyDict_SetItem(scope, dfws_str_server,
-                           server_tuple(peer->server_host, peer->server_port)))
+                           server_tuple(A, peer->server_host, peer->server_port)))
             goto fail;
     } else {
         if (PyDict_SetItem(scope, dfws_str_client, Py_None) ||

@@ -187,7 +187,7 @@ static void refresh_metrics(dfws_asgi_t *A)
         return;
     dfws_metrics_set(&m->http_connections, (int64_t)A->server.conns.n);
     dfws_metrics_set(&m->websockets, (int64_t)A->server.websockets);
-    dfws_native_metrics();
+    dfws_native_metrics(A);
     dfws_layer_t *l = dfws_asgi_layer();
     if (l) {
         dfws_layer_stats_t st;
@@ -400,7 +400,7 @@ static PyObject *server_enable_django_fast_path(Server *self, PyObject *args)
 
 static PyObject *server_native_stats(Server *self, PyObject *unused)
 {
-    return dfws_native_stats();
+    return dfws_native_stats(&self->A);
 }
 
 static void stop_metrics(dfws_asgi_t *A)
@@ -457,6 +457,7 @@ static void server_dealloc(Server *self)
     Py_CLEAR(A->log_exception);
     Py_CLEAR(A->access_info);
     Py_CLEAR(A->root_path);
+    Py_CLEAR(A->last_server);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 

@@ -22,8 +22,6 @@ typedef struct {
  * window holds no Python dict. */
 static PyObject *unpackb;
 
-static dfws_native_t *native;
-static PyObject *py_connect, *py_signal; /* dfws.native callbacks */
 
 static PyObject *nw_accept(NativeWindow *self, PyObject *args)
 {
@@ -145,7 +143,8 @@ static int op_connect(void *ud, dfws_window_t *w, dfws_req_t *req)
     if (obj) {
         obj->w = w;
         dfws_native_set_app(w, obj); /* the window's reference */
-        PyObject *res = PyObject_CallFunctionObjArgs(py_connect, scope, (PyObject *)obj, NULL);
+        PyObject *res = PyObject_CallFunctionObjArgs(A->native_connect, scope, (PyObject *)obj,
+                                                     NULL);
         if (res) {
             Py_DECREF(res);
             ret = 0;
@@ -168,7 +167,8 @@ static void op_signal(void *ud, dfws_window_t *w, const char *json, size_t len)
     PyGILState_STATE g = PyGILState_Ensure();
     PyObject *obj = dfws_native_get_app(w);
     PyObject *text = PyUnicode_DecodeUTF8(json, (Py_ssize_t)len, "replace");
-    PyObject *res = text && obj ? PyObject_CallFunctionObjArgs(py_signal, obj, text, NULL) : NULL;
+    PyObject *res = text && obj ? PyObject_CallFunctionObjArgs(A->native_signal, obj, text, NULL)
+                                : NULL;
     if (!res)
         dfws_log_current_exception(A, "Exception while handing a browser signal to Python");
     Py_XDECREF(res);
@@ -224,7 +224,7 @@ PyObject *dfws_native_enable(dfws_asgi_t *A, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "history size and recovery bytes must be >= 0");
         return NULL;
     }
-    if (native) {
+    if (A->native) {
         PyErr_SetString(PyExc_RuntimeError, "native WebSockets are already enabled");
         return NULL;
     }
@@ -247,37 +247,37 @@ PyObject *dfws_native_enable(dfws_asgi_t *A, PyObject *args)
         .history_read_lua = read_lua,
     };
     const char *err = "out of memory";
-    if (dfws_native_new(layer, &cfg, &native_ops, A, &native, &err))
+    if (dfws_native_new(layer, &cfg, &native_ops, A, &A->native, &err))
         return PyErr_Format(PyExc_ValueError, "native WebSockets: %s", err);
-    dfws_ws_route_t route = {route_matches, route_start, native};
+    dfws_ws_route_t route = {route_matches, route_start, A->native};
     if (dfws_route_ws_add(&A->server.routes, &route)) {
-        dfws_native_free(native);
-        native = NULL;
+        dfws_native_free(A->native);
+        A->native = NULL;
         PyErr_SetString(PyExc_RuntimeError, "native WebSockets: no room in the route table");
         return NULL;
     }
-    py_connect = Py_NewRef(connect);
-    py_signal = Py_NewRef(signal);
+    A->native_connect = Py_NewRef(connect);
+    A->native_signal = Py_NewRef(signal);
     Py_RETURN_NONE;
 }
 
 void dfws_native_disable(dfws_asgi_t *A)
 {
-    if (native)
-        dfws_route_ws_remove(&A->server.routes, native);
-    dfws_native_free(native);
-    native = NULL;
-    Py_CLEAR(py_connect);
-    Py_CLEAR(py_signal);
+    if (A->native)
+        dfws_route_ws_remove(&A->server.routes, A->native);
+    dfws_native_free(A->native);
+    A->native = NULL;
+    Py_CLEAR(A->native_connect);
+    Py_CLEAR(A->native_signal);
 }
 
-void dfws_native_metrics(void)
+void dfws_native_metrics(dfws_asgi_t *A)
 {
     dfws_metrics_slot_t *m = dfws_metrics;
-    if (!m || !native)
+    if (!m || !A->native)
         return;
     dfws_native_stats_t st = {0};
-    dfws_native_get_stats(native, &st);
+    dfws_native_get_stats(A->native, &st);
     /* this process's running totals: the slot follows them */
     __atomic_store_n(&m->deliveries, (uint64_t)st.deliveries, __ATOMIC_RELAXED);
     __atomic_store_n(&m->deliveries_dropped, (uint64_t)st.deliveries_dropped, __ATOMIC_RELAXED);
@@ -286,11 +286,11 @@ void dfws_native_metrics(void)
     dfws_metrics_set(&m->native_windows, (int64_t)st.windows);
 }
 
-PyObject *dfws_native_stats(void)
+PyObject *dfws_native_stats(dfws_asgi_t *A)
 {
     dfws_native_stats_t st = {0};
-    if (native)
-        dfws_native_get_stats(native, &st);
+    if (A->native)
+        dfws_native_get_stats(A->native, &st);
     return Py_BuildValue("{s:n,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K}", "windows",
                          (Py_ssize_t)st.windows, "frames_in", st.frames_in, "heartbeats",
                          st.heartbeats, "calls_dispatched", st.calls_dispatched, "calls_to_app",
