@@ -11,6 +11,7 @@ failure.
 import asyncio
 import http.client
 import json
+import re
 import os
 import subprocess
 import sys
@@ -244,9 +245,12 @@ class Server:
         with open(self.proc.log_path, "rb") as f:
             return f.read().decode("utf8", "replace")
 
+    def http_connection(self):
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=TIMEOUT)
+
     def get(self, path, cookies=None, headers=None):
         """GET path -> (status, body bytes, SimpleCookie of Set-Cookie)."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=TIMEOUT)
+        conn = self.http_connection()
         try:
             headers = dict(headers or {}, Host="127.0.0.1:%d" % self.port)
             if cookies:
@@ -404,3 +408,31 @@ def pytest_runtest_makereport(item, call):
             if isinstance(project, Project) and id(project) not in seen:
                 seen.add(id(project))
                 report.sections.append(("server logs", project.logs()))
+
+
+# ---- recovery of missed signals (test_recovery, test_recovery_redis) --------------
+
+POS = re.compile(r"^[0-9a-f]{8}-[1-9][0-9]*$")
+FAILED = "df_websockets.recovery_failed"
+
+
+def recover_path(positions):
+    """The socket's path with the dfws_recover request (docs/recovery.md)."""
+    return "/ws/?dfws_recover=" + quote(json.dumps(positions))
+
+
+async def receive(window, n, timeout=TIMEOUT):
+    """n messages, decoded, checking that each carries its topic and position."""
+    out = []
+    for _ in range(n):
+        message = await window.recv_json(timeout)
+        if message["signal"] != FAILED:
+            assert set(message) == {"signal", "opts", "signal_id", "topic", "pos"}, message
+            assert POS.match(message["pos"]), message
+        out.append(message)
+    return out
+
+
+async def nothing_more(ws, quiet=0.6):
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(ws.recv(), quiet)

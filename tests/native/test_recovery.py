@@ -13,12 +13,11 @@ from urllib.parse import quote
 
 import pytest
 
-from conftest import TIMEOUT, Project, Server, connect_ws, open_window, run, stop_clean
+from conftest import (FAILED, TIMEOUT, Project, Server, connect_ws, nothing_more, open_window,
+                      receive, recover_path, run, stop_clean)
 
 HISTORY_SIZE = 8
 MAX_BYTES = 3000
-POS = re.compile(r"^[0-9a-f]{8}-[1-9][0-9]*$")
-FAILED = "df_websockets.recovery_failed"
 
 
 @pytest.fixture(scope="module", params=["native", "python"])
@@ -35,27 +34,6 @@ def server(request, tmp_path_factory, native_db):
     assert "channel layer: in-process" in srv.log()
     yield srv
     stop_clean(srv)
-
-
-def recover_path(positions):
-    return "/ws/?dfws_recover=" + quote(json.dumps(positions))
-
-
-async def receive(window, n, timeout=TIMEOUT):
-    """n messages, decoded, checking that each carries its topic and position."""
-    out = []
-    for _ in range(n):
-        message = await window.recv_json(timeout)
-        if message["signal"] != FAILED:
-            assert set(message) == {"signal", "opts", "signal_id", "topic", "pos"}, message
-            assert POS.match(message["pos"]), message
-        out.append(message)
-    return out
-
-
-async def nothing_more(ws, quiet=0.6):
-    with pytest.raises(asyncio.TimeoutError):
-        await asyncio.wait_for(ws.recv(), quiet)
 
 
 def note(positions, messages):

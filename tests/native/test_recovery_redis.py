@@ -4,17 +4,12 @@ lives in Redis, written by whoever triggers (a view of dfws-asgi, a separate
 and the native socket reads it back in C, for channels_redis' core and
 pub/sub layers alike; df_websockets' Python consumer reads it through
 channels_redis."""
-import asyncio
-import json
-import re
-from urllib.parse import quote
 
 import pytest
 
-from conftest import TIMEOUT, Project, Server, connect_ws, open_window, run, stop_clean
+from conftest import (FAILED, Project, Server, connect_ws, nothing_more, open_window, receive,
+                      recover_path, run, stop_clean)
 
-POS = re.compile(r"^[0-9a-f]{8}-[1-9][0-9]*$")
-FAILED = "df_websockets.recovery_failed"
 HISTORY_SIZE = 20
 
 
@@ -31,26 +26,6 @@ def server(request, tmp_path_factory, native_db, redis_server):
     srv.redis = redis_server
     yield srv
     stop_clean(srv)
-
-
-def recover_path(positions):
-    return "/ws/?dfws_recover=" + quote(json.dumps(positions))
-
-
-async def receive(window, n, timeout=TIMEOUT):
-    out = []
-    for _ in range(n):
-        message = await window.recv_json(timeout)
-        if message["signal"] != FAILED:
-            assert set(message) == {"signal", "opts", "signal_id", "topic", "pos"}, message
-            assert POS.match(message["pos"]), message
-        out.append(message)
-    return out
-
-
-async def nothing_more(ws, quiet=0.6):
-    with pytest.raises(asyncio.TimeoutError):
-        await asyncio.wait_for(ws.recv(), quiet)
 
 
 def test_missed_signals_from_a_shell_and_a_view_are_replayed_from_redis(server):
