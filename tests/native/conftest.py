@@ -245,12 +245,9 @@ class Server:
         with open(self.proc.log_path, "rb") as f:
             return f.read().decode("utf8", "replace")
 
-    def http_connection(self):
-        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=TIMEOUT)
-
     def get(self, path, cookies=None, headers=None):
         """GET path -> (status, body bytes, SimpleCookie of Set-Cookie)."""
-        conn = self.http_connection()
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=TIMEOUT)
         try:
             headers = dict(headers or {}, Host="127.0.0.1:%d" % self.port)
             if cookies:

@@ -7,6 +7,7 @@ import datetime
 import http.client
 import ipaddress
 import ssl
+from http.cookies import SimpleCookie
 from urllib.parse import unquote_plus
 
 import pytest
@@ -60,9 +61,21 @@ class TlsServer(Server):
     def origin(self):
         return "https://127.0.0.1:%d" % self.port
 
-    def http_connection(self):
-        return http.client.HTTPSConnection("127.0.0.1", self.port, timeout=TIMEOUT,
+    def get(self, path, cookies=None, headers=None):
+        conn = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=TIMEOUT,
                                            context=self.ctx)
+        try:
+            headers = dict(headers or {}, Host="127.0.0.1:%d" % self.port)
+            if cookies:
+                headers["Cookie"] = "; ".join("%s=%s" % kv for kv in cookies.items())
+            conn.request("GET", path, headers=headers)
+            resp = conn.getresponse()
+            jar = SimpleCookie()
+            for value in resp.headers.get_all("Set-Cookie") or []:
+                jar.load(value)
+            return resp.status, resp.read(), jar
+        finally:
+            conn.close()
 
 
 @pytest.fixture(scope="module")
